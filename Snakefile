@@ -1,0 +1,27 @@
+# scinterp: interpretable deep learning for single-cell omics.
+# Only wiring lives here; see workflow/rules/ for the steps.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The demo config is the default. A config given on the command line replaces it
+# instead of being merged into it, so `--configfile my.yaml` runs exactly my.yaml.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/qc.smk"
+include: "workflow/rules/normalize.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

@@ -1,0 +1,80 @@
+# Config validation, input functions and the final targets.
+import re
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from scinterp.config import check_datasets
+from scinterp.errors import ScinterpInputError
+
+# Types, defaults and unknown keys first: a typo stops the run before any job.
+validate(config, schema="../schemas/config.schema.yaml")
+
+DATASETS = config["datasets"]
+RESOURCES = Path(workflow.basedir) / "resources"
+DEMO_DIR = "resources/demo/"
+JASPAR_RELEASES = (
+    "JASPAR2026",
+    "JASPAR2024",
+    "JASPAR2022",
+    "JASPAR2020",
+    "JASPAR2018",
+    "JASPAR2016",
+    "JASPAR2014",
+)
+
+
+def _made_by_a_rule(path):
+    """The demo files are written by rule simulate_demo."""
+    return str(path).startswith(DEMO_DIR)
+
+
+check_datasets(DATASETS, producible=_made_by_a_rule, motif_releases=JASPAR_RELEASES)
+
+
+wildcard_constraints:
+    dataset="|".join(re.escape(d) for d in DATASETS),
+
+
+# ---------------------------------------------------------------- input functions
+def dataset_cfg(wildcards):
+    return DATASETS[wildcards.dataset]
+
+
+def ds_param(key):
+    """Input function giving one key of the dataset's config (None when unset)."""
+
+    def get(wildcards):
+        return DATASETS[wildcards.dataset].get(key)
+
+    return get
+
+
+def rna_input(wildcards):
+    return DATASETS[wildcards.dataset]["rna"]
+
+
+def gene_sets_input(wildcards):
+    return DATASETS[wildcards.dataset].get("gene_sets") or str(
+        RESOURCES / "gene_sets" / "hallmark.gmt"
+    )
+
+
+def tfs_input(wildcards):
+    return DATASETS[wildcards.dataset].get("tfs") or str(
+        RESOURCES / "tfs" / "jaspar2024_vertebrates.txt"
+    )
+
+
+def has_atac(dataset):
+    return bool(DATASETS[dataset].get("atac"))
+
+
+# ------------------------------------------------------------------ final targets
+def final_targets():
+    """Every output the config asks for, per dataset."""
+    targets = []
+    for ds in DATASETS:
+        out = f"results/{ds}"
+        targets += [f"{out}/qc/metrics.tsv", f"{out}/normalized.h5ad"]
+    return targets

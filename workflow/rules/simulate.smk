@@ -1,0 +1,22 @@
+# The built-in demo data, simulated with ground truth (see scinterp.simulate).
+
+
+rule simulate_demo:
+    output:
+        rna="resources/demo/rna.h5ad",
+        atac="resources/demo/atac.h5ad",
+        genome="resources/demo/genome.fa",
+        gene_sets="resources/demo/gene_sets.gmt",
+        tfs="resources/demo/tfs.txt",
+        markers="resources/demo/truth/markers.tsv",
+        programs="resources/demo/truth/programs.tsv",
+        grn="resources/demo/truth/grn.tsv",
+        motifs="resources/demo/truth/motifs.tsv",
+    params:
+        seed=0,
+    log:
+        "logs/simulate_demo.log",
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/simulate_demo.py"
