@@ -43,7 +43,7 @@ def test_schema_fills_every_default(schema, repo):
     assert config["train"]["device"] == "auto"
     assert config["datasets"]["d1"]["label_key"] is None
     assert config["datasets"]["d1"]["motif_database"] == "JASPAR2024"
-    assert config["branches"]["grn"] is True
+    assert config["branches"]["grn"]["enabled"] is True
 
 
 def test_every_schema_key_has_description_and_default(repo):
@@ -161,3 +161,13 @@ def test_bad_config_stops_before_any_job(repo, tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert "dataset 'mine'" in out and "missing.h5ad" in out and "Fix:" in out
+
+
+def test_config_readme_is_current(repo):
+    from scinterp.config import schema_to_markdown
+
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+    current = (repo / "config" / "README.md").read_text()
+    assert current == schema_to_markdown(schema), (
+        "config/README.md is stale: run `python -m scinterp.config > config/README.md`"
+    )

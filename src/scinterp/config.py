@@ -136,3 +136,67 @@ def _check_h5ad_names(name: str, ds: dict, path: str) -> None:
             path=path,
             fix=f"set datasets.{name}.counts_layer to the layer with raw counts, or null for .X.",
         )
+
+
+def schema_to_markdown(schema: dict) -> str:
+    """Render the config schema as the option reference of config/README.md.
+
+    Parameters
+    ----------
+    schema
+        The parsed workflow/schemas/config.schema.yaml.
+
+    Returns
+    -------
+    str
+        Markdown with one table row per option: key, type, default, description.
+    """
+    import json
+
+    rows: list[str] = []
+
+    def fmt_type(node):
+        t = node.get("type", "")
+        t = " or ".join(t) if isinstance(t, list) else t
+        if "enum" in node:
+            t += ": " + ", ".join(f"`{v}`" for v in node["enum"])
+        if node.get("type") == "array" and "enum" in node.get("items", {}):
+            t += " of " + ", ".join(f"`{v}`" for v in node["items"]["enum"])
+        return t
+
+    def walk(node, key):
+        desc = " ".join(str(node.get("description", "")).split())
+        if node.get("type") == "object" and "properties" in node:
+            rows.append(f"| **`{key}`** | section | | {desc} |")
+            for sub, subnode in node["properties"].items():
+                walk(subnode, f"{key}.{sub}")
+            return
+        default = json.dumps(node["default"]) if "default" in node else "required"
+        rows.append(f"| `{key}` | {fmt_type(node)} | `{default}` | {desc} |")
+
+    ds = schema["properties"]["datasets"]
+    rows.append(f"| **`datasets.<name>`** | section | | {' '.join(ds['description'].split())} |")
+    for sub, subnode in ds["additionalProperties"]["properties"].items():
+        walk(subnode, f"datasets.<name>.{sub}")
+    for key, node in schema["properties"].items():
+        if key != "datasets":
+            walk(node, key)
+    head = [
+        "# Configuration options",
+        "",
+        "Generated from `workflow/schemas/config.schema.yaml` by",
+        "`python -m scinterp.config > config/README.md` (a test checks it is current).",
+        "Unknown keys are rejected; every key below has the default shown.",
+        "",
+        "| key | type | default | description |",
+        "| --- | --- | --- | --- |",
+    ]
+    return "\n".join(head + rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m scinterp.config > config/README.md
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "workflow" / "schemas" / "config.schema.yaml").read_text()
+    print(schema_to_markdown(yaml.safe_load(text)), end="")

@@ -1,4 +1,5 @@
 # Config validation, input functions and the final targets.
+import os
 import re
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from scinterp.errors import ScinterpInputError
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
+# The conda envs' post-deploy scripts install scinterp from here (envs/*.post-deploy.sh).
+os.environ.setdefault("SCINTERP_ROOT", workflow.basedir)
 RESOURCES = Path(workflow.basedir) / "resources"
 DEMO_DIR = "resources/demo/"
 JASPAR_RELEASES = (
@@ -50,6 +53,15 @@ def ds_param(key):
     return get
 
 
+def mem_mb(base):
+    """Memory that grows with each retry, so a job killed for memory gets more."""
+
+    def get(wildcards, attempt):
+        return base * attempt
+
+    return get
+
+
 def rna_input(wildcards):
     return DATASETS[wildcards.dataset]["rna"]
 
@@ -71,10 +83,15 @@ def has_atac(dataset):
 
 
 # ------------------------------------------------------------------ final targets
+# Each rule file appends a function dataset -> list of its final outputs (it decides
+# from config whether it is enabled for that dataset).
+TARGETS = []
+
+
 def final_targets():
     """Every output the config asks for, per dataset."""
     targets = []
     for ds in DATASETS:
-        out = f"results/{ds}"
-        targets += [f"{out}/qc/metrics.tsv", f"{out}/normalized.h5ad"]
+        for targets_of in TARGETS:
+            targets += targets_of(ds)
     return targets

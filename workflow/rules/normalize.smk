@@ -23,9 +23,19 @@ rule normalize:
         "results/{dataset}/benchmarks/normalize.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=60,
     conda:
         "../../envs/scanpy.yaml"
     script:
         "../../scripts/normalize.py"
+
+
+def normalize_targets(dataset):
+    return [
+        f"results/{dataset}/qc/metrics.tsv",
+        f"results/{dataset}/normalized.h5ad",
+    ]
+
+
+TARGETS.append(normalize_targets)

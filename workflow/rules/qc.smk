@@ -25,7 +25,7 @@ rule qc:
         "results/{dataset}/benchmarks/qc.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=60,
     conda:
         "../../envs/scanpy.yaml"
