@@ -1,0 +1,38 @@
+"""Rule qc: per-cell metrics, adaptive or fixed thresholds, doublets, gene filter."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # the job's log
+logging.basicConfig(
+    stream=sys.stderr,
+    level=logging.INFO,
+    force=True,
+    format="%(asctime)s %(name)s %(levelname)s %(message)s",
+)
+
+import json  # noqa: E402
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import scanpy as sc  # noqa: E402
+
+from scinterp.io import read_counts, validate_obs_keys, write_h5ad_atomic, write_tsv_atomic  # noqa: E402
+from scinterp.qc import plot_qc, run_qc  # noqa: E402
+
+sc.settings.n_jobs = snakemake.threads
+sc.settings.logfile = sys.stderr
+par = snakemake.params
+path = snakemake.input.rna
+
+adata = read_counts(path, dataset=par.dataset, counts_layer=par.counts_layer)
+validate_obs_keys(adata, par.dataset, path, label_key=par.label_key, batch_key=par.batch_key)
+filtered, metrics, summary = run_qc(
+    adata, dict(par.qc or {}), par.batch_key, par.dataset, path=path
+)
+filtered.uns["scinterp"] = {"dataset": par.dataset, "qc_summary": json.dumps(summary)}
+
+plot_qc(metrics, snakemake.output.plot)
+write_tsv_atomic(metrics, snakemake.output.metrics)
+write_h5ad_atomic(filtered, snakemake.output.h5ad)

@@ -1,0 +1,31 @@
+# The run record: the software versions and the config each run used, next to its results.
+
+
+rule run_record:
+    output:
+        versions=report(
+            "results/{dataset}/run/versions.tsv",
+            caption="../report/versions.rst",
+            category="0. Run record",
+            subcategory="{dataset}",
+        ),
+        config="results/{dataset}/run/config.yaml",
+    params:
+        dataset="{dataset}",
+        config=config,
+    log:
+        "logs/{dataset}/run_record.log",
+    conda:
+        "../../envs/scanpy.yaml"
+    script:
+        "../../scripts/run_record.py"
+
+
+def report_targets(dataset):
+    return [
+        f"results/{dataset}/run/versions.tsv",
+        f"results/{dataset}/run/config.yaml",
+    ]
+
+
+TARGETS.append(report_targets)
