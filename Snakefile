@@ -19,9 +19,16 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/normalize.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/attribute.smk"
+include: "workflow/rules/identity.smk"
+include: "workflow/rules/programs.smk"
+include: "workflow/rules/grn.smk"
+include: "workflow/rules/motifs.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -95,3 +95,194 @@ def final_targets():
         for targets_of in TARGETS:
             targets += targets_of(ds)
     return targets
+
+
+# ------------------------------------------------------------ normalize
+def normalize_targets(dataset):
+    return [
+        f"results/{dataset}/qc/metrics.tsv",
+        f"results/{dataset}/normalized.h5ad",
+    ]
+
+
+TARGETS.append(normalize_targets)
+
+
+# ------------------------------------------------------------ train_model
+MODELS = config["train"]["models"]
+
+
+def models_of(dataset):
+    """The configured models that apply to a dataset (seq_cnn needs ATAC data)."""
+    return [m for m in MODELS if m != "seq_cnn" or has_atac(dataset)]
+
+
+def train_inputs(wildcards):
+    ds = DATASETS[wildcards.dataset]
+    inputs = {
+        "normalized": f"results/{wildcards.dataset}/normalized.h5ad",
+        "gene_sets": gene_sets_input(wildcards),
+        "tfs": tfs_input(wildcards),
+    }
+    if wildcards.model == "seq_cnn":
+        inputs.update(atac=ds["atac"], genome=ds["genome"])
+    return inputs
+
+
+def train_targets(dataset):
+    return [
+        f"results/{dataset}/models/{m}/{f}"
+        for m in models_of(dataset)
+        for f in ("model.pt", "history.tsv")
+    ]
+
+
+TARGETS.append(train_targets)
+
+
+# ------------------------------------------------------------ attribute
+# grn_sem and seq_cnn are attributed by their own branches.
+ATTRIBUTED_MODELS = (
+    "attention_classifier",
+    "mlp_classifier",
+    "capsule_classifier",
+    "program_vae",
+    "ldvae",
+)
+ATTRIBUTION_METHODS = config["attribution"]["methods"]
+
+
+def attributed_models(dataset):
+    return [m for m in models_of(dataset) if m in ATTRIBUTED_MODELS]
+
+
+def attribution_files(dataset):
+    return [
+        f"results/{dataset}/attribution/{m}/{k}.h5ad"
+        for m in attributed_models(dataset)
+        for k in ATTRIBUTION_METHODS
+    ]
+
+
+def attribution_sanity_inputs(wildcards):
+    return attribution_files(wildcards.dataset)
+
+
+def attribute_targets(dataset):
+    files = attribution_files(dataset)
+    if not files:
+        return []
+    return files + [
+        f"results/{dataset}/attribution/sanity.tsv",
+        f"results/{dataset}/attribution/sanity.png",
+    ]
+
+
+TARGETS.append(attribute_targets)
+
+
+# ------------------------------------------------------------ branch (i): identity
+# ablation and Wilcoxon, fused into a consensus; evaluated when ground truth is given.
+IDENTITY = config["branches"]["identity"]
+
+
+def identity_enabled(dataset):
+    return IDENTITY["enabled"] and IDENTITY["model"] in attributed_models(dataset)
+
+
+def identity_inputs(wildcards):
+    ds, model = wildcards.dataset, IDENTITY["model"]
+    inputs = {
+        "normalized": f"results/{ds}/normalized.h5ad",
+        "model": f"results/{ds}/models/{model}/model.pt",
+        "attributions": [
+            f"results/{ds}/attribution/{model}/{k}.h5ad"
+            for k in ATTRIBUTION_METHODS
+            if k != "ablation"
+        ],
+    }
+    if "attention_classifier" in models_of(ds):
+        inputs["attention"] = f"results/{ds}/models/attention_classifier/model.pt"
+    return inputs
+
+
+def identity_truth(wildcards):
+    return str(Path(DATASETS[wildcards.dataset]["truth"]) / "markers.tsv")
+
+
+def identity_targets(dataset):
+    if not identity_enabled(dataset):
+        return []
+    out = [
+        f"results/{dataset}/identity/{f}"
+        for f in ("genes.tsv", "methods.tsv", "dotplot.png", "heatmap.png")
+    ]
+    if DATASETS[dataset].get("truth"):
+        out += [f"results/{dataset}/identity/evaluation.{x}" for x in ("tsv", "png")]
+    return out
+
+
+TARGETS.append(identity_targets)
+
+
+# ------------------------------------------------------------ branch (ii): programs
+PROGRAMS_CFG = config["branches"]["programs"]
+PROGRAM_VAES = ("program_vae", "ldvae")
+
+
+def program_models(dataset):
+    """Trained models the branch reads: the gene-program VAEs, the capsule classifier."""
+    trained = config["train"]["models"]
+    models = [m for m in PROGRAM_VAES if m in trained]
+    if PROGRAMS_CFG["capsule"] and "capsule_classifier" in trained:
+        models.append("capsule_classifier")
+    return models
+
+
+def program_tables_inputs(wildcards):
+    inputs = {
+        "normalized": f"results/{wildcards.dataset}/normalized.h5ad",
+        "gene_sets": gene_sets_input(wildcards),
+    }
+    for m in program_models(wildcards.dataset):
+        inputs[f"model_{m}"] = f"results/{wildcards.dataset}/models/{m}/model.pt"
+    return inputs
+
+
+def program_truth_input(wildcards):
+    return str(Path(DATASETS[wildcards.dataset]["truth"]) / "programs.tsv")
+
+
+def programs_targets(dataset):
+    if not PROGRAMS_CFG["enabled"]:
+        return []
+    out = [
+        f"results/{dataset}/programs/{name}"
+        for name in (
+            "activity.tsv",
+            "loadings.tsv",
+            "denovo_matches.tsv",
+            "heatmap.png",
+            "umap.png",
+        )
+    ]
+    truth = DATASETS[dataset].get("truth")
+    if truth:
+        path = Path(truth) / "programs.tsv"
+        if path.exists() or _made_by_a_rule(path):  # a truth folder may lack programs
+            out.append(f"results/{dataset}/programs/evaluation.tsv")
+    return out
+
+
+TARGETS.append(programs_targets)
+
+
+# ------------------------------------------------------------ run record
+def report_targets(dataset):
+    return [
+        f"results/{dataset}/run/versions.tsv",
+        f"results/{dataset}/run/config.yaml",
+    ]
+
+
+TARGETS.append(report_targets)

@@ -12,30 +12,20 @@ rule normalize:
             category="2. Normalization",
             subcategory="{dataset}",
         ),
+    log:
+        "logs/{dataset}/normalize.log",
+    benchmark:
+        "results/{dataset}/benchmarks/normalize.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=60,
     params:
         dataset="{dataset}",
         label_key=ds_param("label_key"),
         batch_key=ds_param("batch_key"),
         normalize=config["normalize"],
-    log:
-        "logs/{dataset}/normalize.log",
-    benchmark:
-        "results/{dataset}/benchmarks/normalize.tsv"
-    threads: 2
-    resources:
-        mem_mb=mem_mb(8000),
-        runtime=60,
-    conda:
-        "../../envs/scanpy.yaml"
     script:
         "../../scripts/normalize.py"
-
-
-def normalize_targets(dataset):
-    return [
-        f"results/{dataset}/qc/metrics.tsv",
-        f"results/{dataset}/normalized.h5ad",
-    ]
-
-
-TARGETS.append(normalize_targets)

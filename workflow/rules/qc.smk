@@ -13,21 +13,21 @@ rule qc:
             category="1. Quality control",
             subcategory="{dataset}",
         ),
+    log:
+        "logs/{dataset}/qc.log",
+    benchmark:
+        "results/{dataset}/benchmarks/qc.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=60,
     params:
         dataset="{dataset}",
         counts_layer=ds_param("counts_layer"),
         label_key=ds_param("label_key"),
         batch_key=ds_param("batch_key"),
         qc=config["qc"],
-    log:
-        "logs/{dataset}/qc.log",
-    benchmark:
-        "results/{dataset}/benchmarks/qc.tsv"
-    threads: 2
-    resources:
-        mem_mb=mem_mb(8000),
-        runtime=60,
-    conda:
-        "../../envs/scanpy.yaml"
     script:
         "../../scripts/qc.py"

@@ -10,22 +10,12 @@ rule run_record:
             subcategory="{dataset}",
         ),
         config="results/{dataset}/run/config.yaml",
-    params:
-        dataset="{dataset}",
-        config=config,
     log:
         "logs/{dataset}/run_record.log",
     conda:
         "../../envs/scanpy.yaml"
+    params:
+        dataset="{dataset}",
+        config=config,
     script:
         "../../scripts/run_record.py"
-
-
-def report_targets(dataset):
-    return [
-        f"results/{dataset}/run/versions.tsv",
-        f"results/{dataset}/run/config.yaml",
-    ]
-
-
-TARGETS.append(report_targets)

@@ -12,11 +12,11 @@ rule simulate_demo:
         programs="resources/demo/truth/programs.tsv",
         grn="resources/demo/truth/grn.tsv",
         motifs="resources/demo/truth/motifs.tsv",
-    params:
-        seed=0,
     log:
         "logs/simulate_demo.log",
     conda:
         "../../envs/scanpy.yaml"
+    params:
+        seed=0,
     script:
         "../../scripts/simulate_demo.py"

@@ -1,0 +1,15 @@
+"""Rule attribution_sanity: randomization check and convergence delta of every run."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+from scinterp.attribution.stage import plot_sanity, sanity_table  # noqa: E402
+from scinterp.io import write_tsv_atomic  # noqa: E402
+
+table = sanity_table(list(snakemake.input))
+logging.info("\n%s", table.to_string())
+write_tsv_atomic(table, snakemake.output.tsv)
+plot_sanity(table, snakemake.output.png)

@@ -1,0 +1,17 @@
+"""Rule program_evaluation: AUROC of program activity against the ground truth, per method."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import pandas as pd  # noqa: E402
+
+from scinterp.evaluate.programs import evaluate_activity, read_truth  # noqa: E402
+from scinterp.io import write_tsv_atomic  # noqa: E402
+
+activity = pd.read_csv(snakemake.input.activity, sep="\t")
+result = evaluate_activity(activity, read_truth(snakemake.input.truth))
+logging.info("program activity vs truth:\n%s", result.to_string(index=False))
+write_tsv_atomic(result, snakemake.output.evaluation)

@@ -1,0 +1,22 @@
+"""Rule program_figures: heatmap program x cell type, UMAP coloured by the top programs."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import anndata as ad  # noqa: E402
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import pandas as pd  # noqa: E402
+
+from scinterp.interpret.programs import plot_activity_heatmap, plot_program_umap, top_programs  # noqa: E402
+from scinterp.io import write_figure_atomic  # noqa: E402
+
+activity = pd.read_csv(snakemake.input.activity, sep="\t")
+cells = ad.read_h5ad(snakemake.input.cells)
+write_figure_atomic(plot_activity_heatmap(activity), snakemake.output.heatmap)
+top = top_programs(activity, cells.uns.get("method", "program_vae"), snakemake.params.n_top)
+write_figure_atomic(plot_program_umap(cells, top), snakemake.output.umap)

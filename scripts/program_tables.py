@@ -1,0 +1,38 @@
+"""Rule program_tables: program activity per cell type, loadings, de novo enrichment."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import anndata as ad  # noqa: E402
+import torch  # noqa: E402
+
+from scinterp.interpret.programs import compute_programs  # noqa: E402
+from scinterp.io import write_h5ad_atomic, write_tsv_atomic  # noqa: E402
+from scinterp.train.loop import resolve_device  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+inp, out, par = snakemake.input, snakemake.output, snakemake.params
+opts = par.options
+models = {k[len("model_") :]: str(Path(v).parent) for k, v in inp.items() if k.startswith("model_")}
+res = compute_programs(
+    ad.read_h5ad(inp.normalized),
+    inp.gene_sets,
+    models,
+    min_set_size=par.min_set_size,
+    used_threshold=opts["used_threshold"],
+    n_top_denovo=opts["n_top_denovo"],
+    n_posterior_samples=opts["n_posterior_samples"],
+    ctrl_size=opts["score_genes_ctrl_size"],
+    seed=par.seed,
+    device=str(resolve_device(par.device)),
+    dataset=par.dataset,
+)
+write_tsv_atomic(res["activity"], out.activity)
+write_tsv_atomic(res["loadings"], out.loadings)
+write_tsv_atomic(res["denovo_enrichment"], out.enrichment)
+write_tsv_atomic(res["denovo_matches"], out.matches)
+write_h5ad_atomic(res["cell_activity"], out.cells)

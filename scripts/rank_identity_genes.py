@@ -1,0 +1,28 @@
+"""Rule rank_identity_genes: per cell type, genes ranked by every method + consensus."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import torch  # noqa: E402
+
+from scinterp.interpret import identity  # noqa: E402
+from scinterp.io import write_tsv_atomic  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+inp, par, out = snakemake.input, snakemake.params, snakemake.output
+genes, adata, label_key = identity.rank_identity_genes(
+    inp.normalized,
+    {Path(p).stem: p for p in inp.attributions},
+    model_dir=Path(inp.model).parent,
+    attention_dir=Path(inp.attention).parent if "attention" in inp.keys() else None,
+    params=par.identity,
+    seed=par.seed,
+    device=par.device,
+)
+write_tsv_atomic(genes, out.genes)
+write_tsv_atomic(identity.method_summary(genes, None, par.identity["precision_k"]), out.methods)
+identity.plot_top_genes(adata, genes, label_key, out.dotplot, out.heatmap, par.identity["n_top_plot"])

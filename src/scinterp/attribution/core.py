@@ -1,0 +1,447 @@
+"""One entry point, :func:`attribute`, over Captum's attribution methods.
+
+Every method is a thin wrapper (:class:`Method`) around one Captum class: it only says
+how to build the Captum object and which keyword arguments (baselines, steps, samples,
+masks) its ``attribute`` call takes. The shared base does the rest, the same for every
+method: cells are streamed in blocks (dense per block, so a sparse matrix is never
+densified whole), each block goes to Captum in one call on the model's device, and the
+integrated-gradients steps of a block run in one forward/backward pass of
+``block x n_steps`` rows (Captum's ``internal_batch_size`` caps that at ``max_rows``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from captum import attr as captum_attr
+from torch import Tensor, nn
+
+from scinterp.train.loop import resolve_device
+
+__all__ = [
+    "BASELINES",
+    "METHODS",
+    "TARGETS",
+    "AttributionResult",
+    "attribute",
+    "make_baseline",
+    "resolve_targets",
+]
+
+BASELINES = ("zeros", "mean", "reference")
+TARGETS = ("predicted",)  # named targets; ints and per-cell index arrays are accepted too
+
+
+def _rows(X, start: int, stop: int) -> np.ndarray:
+    block = X[start:stop]
+    if sp.issparse(block):
+        block = block.toarray()
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+@dataclass
+class AttributionResult:
+    """Attributions plus the completeness check of methods that have one.
+
+    Attributes
+    ----------
+    values
+        cells x features, float32.
+    delta
+        Per cell ``sum(attributions) - (f(x) - f(baseline))`` for the target output
+        (Captum's convergence delta; averaged over a reference sample where the method
+        uses one), or None for methods without a completeness property.
+    output_gap
+        Per cell ``f(x) - f(baseline)`` of the target output (same availability as
+        ``delta``), to put ``delta`` on a relative scale.
+    targets
+        The output index attributed, per cell.
+    """
+
+    values: np.ndarray
+    delta: np.ndarray | None
+    output_gap: np.ndarray | None
+    targets: np.ndarray
+
+
+class Method:
+    """Shared base: one Captum class, called on blocks of cells.
+
+    Subclasses set ``captum_class`` and override :meth:`kwargs` (the method-specific
+    arguments of Captum's ``attribute``).
+    """
+
+    name: ClassVar[str]
+    captum_class: ClassVar[type]
+    has_delta: ClassVar[bool] = False
+    uses_baseline: ClassVar[bool] = True
+    #: rows per cell in one forward pass (steps, samples, references), for block sizing
+    expansion: ClassVar[str | None] = None
+
+    def __init__(self, model: nn.Module, settings: dict[str, Any]):
+        self.model = model
+        self.settings = settings
+        self.explainer = self.captum_class(model)
+
+    def kwargs(self, x: Tensor, baseline: Tensor) -> dict[str, Any]:
+        return {}
+
+    def rows_per_cell(self) -> int:
+        return 1
+
+    def __call__(self, x: Tensor, target: Tensor, baseline: Tensor):
+        kw = self.kwargs(x, baseline)
+        if self.has_delta:
+            values, delta = self.explainer.attribute(
+                x, target=target, return_convergence_delta=True, **kw
+            )
+            # Methods with a reference sample give one delta per (cell, sample): average.
+            delta = delta.reshape(x.shape[0], -1).mean(dim=1)
+            return values, delta
+        return self.explainer.attribute(x, target=target, **kw), None
+
+
+class IntegratedGradients(Method):
+    name = "integrated_gradients"
+    captum_class = captum_attr.IntegratedGradients
+    has_delta = True
+
+    def rows_per_cell(self) -> int:
+        return self.settings["n_steps"]
+
+    def kwargs(self, x, baseline):
+        # One forward/backward over block x n_steps rows unless that exceeds max_rows.
+        rows = x.shape[0] * self.settings["n_steps"]
+        internal = None if rows <= self.settings["max_rows"] else self.settings["max_rows"]
+        return {
+            "baselines": baseline,
+            "n_steps": self.settings["n_steps"],
+            "internal_batch_size": internal,
+        }
+
+
+class DeepLift(Method):
+    """DeepLIFT against one baseline; DeepLiftShap against a reference sample."""
+
+    name = "deeplift"
+    captum_class = captum_attr.DeepLift
+    has_delta = True
+
+    def __init__(self, model, settings):
+        super().__init__(model, settings)
+        if settings["baseline"] == "reference":
+            self.explainer = captum_attr.DeepLiftShap(model)
+
+    def rows_per_cell(self) -> int:
+        return self.settings["n_reference"] if self.settings["baseline"] == "reference" else 1
+
+    def kwargs(self, x, baseline):
+        return {"baselines": baseline}
+
+
+class GradientShap(Method):
+    """Expected gradients: random points between the cell and baselines from a sample."""
+
+    name = "gradient_shap"
+    captum_class = captum_attr.GradientShap
+    has_delta = True
+
+    def rows_per_cell(self) -> int:
+        return self.settings["n_samples"]
+
+    def kwargs(self, x, baseline):
+        return {"baselines": baseline, "n_samples": self.settings["n_samples"]}
+
+
+class Saliency(Method):
+    """Signed gradients (``abs=False``): the sign tells up- from down-weighting genes,
+    which the cell-identity ranking needs; take ``abs`` for the classic saliency map."""
+
+    name = "saliency"
+    captum_class = captum_attr.Saliency
+    uses_baseline = False
+
+    def kwargs(self, x, baseline):
+        return {"abs": False}
+
+
+class InputXGradient(Method):
+    name = "input_x_gradient"
+    captum_class = captum_attr.InputXGradient
+    uses_baseline = False
+
+
+class Ablation(Method):
+    """Feature ablation: replace a feature group by the baseline, record the output drop.
+
+    ``feature_mask`` (one group id per feature) groups features, e.g. gene sets; without
+    it every feature is its own group. Several groups are ablated per forward pass
+    (``perturbations_per_eval``) so that one pass holds about ``max_rows`` rows.
+    """
+
+    name = "ablation"
+    captum_class = captum_attr.FeatureAblation
+
+    def kwargs(self, x, baseline):
+        mask = self.settings.get("feature_mask")
+        per_eval = max(1, self.settings["max_rows"] // max(1, x.shape[0]))
+        kw = {"baselines": baseline, "perturbations_per_eval": per_eval}
+        if mask is not None:
+            kw["feature_mask"] = mask
+        return kw
+
+
+METHOD_CLASSES: dict[str, type[Method]] = {
+    m.name: m
+    for m in (IntegratedGradients, DeepLift, GradientShap, Saliency, InputXGradient, Ablation)
+}
+METHODS = tuple(METHOD_CLASSES)
+
+
+class _Softmax(nn.Module):
+    """Model output as class probabilities (ablation: the drop in class probability)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def make_baseline(
+    kind: str | np.ndarray,
+    X,
+    reference: np.ndarray | None = None,
+    n_reference: int = 16,
+    seed: int = 0,
+) -> np.ndarray:
+    """The reference input(s) as a float32 array.
+
+    Parameters
+    ----------
+    kind
+        ``"zeros"`` (1 x features), ``"mean"`` (mean of ``reference`` if given, else of
+        ``X``; 1 x features), ``"reference"`` (``reference`` if given, else
+        ``n_reference`` cells of ``X`` drawn with ``seed``; n x features), or an array.
+    X
+        cells x features (dense or sparse).
+    reference
+        Optional reference cells (n x features).
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, or an array of the wrong width.
+    """
+    n_features = X.shape[1]
+    if isinstance(kind, np.ndarray | Tensor):
+        arr = np.asarray(kind, dtype=np.float32).reshape(-1, n_features)
+        return arr
+    if kind == "zeros":
+        return np.zeros((1, n_features), dtype=np.float32)
+    if kind == "mean":
+        src = reference if reference is not None else X
+        return np.asarray(src.mean(axis=0), dtype=np.float32).reshape(1, n_features)
+    if kind == "reference":
+        if reference is not None:
+            return _rows(reference, 0, reference.shape[0])
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(X.shape[0], size=min(n_reference, X.shape[0]), replace=False))
+        return _rows(X[idx], 0, len(idx))
+    raise ValueError(
+        f"unknown baseline {kind!r}; valid baselines: {', '.join(BASELINES)} (or an array)"
+    )
+
+
+def resolve_targets(model: nn.Module, X, target, device, batch_size: int = 1024) -> np.ndarray:
+    """Per-cell output indices from ``target``.
+
+    ``target`` is an int (the same output for every cell), a per-cell sequence of ints,
+    or ``"predicted"`` (each cell's largest output, e.g. its predicted class).
+
+    Raises
+    ------
+    ValueError
+        Unknown target name, wrong length, or an index outside the model's outputs.
+    """
+    n = X.shape[0]
+    with torch.no_grad():
+        n_out = model(torch.as_tensor(_rows(X, 0, 1), device=device)).shape[1]
+    if isinstance(target, str):
+        if target not in TARGETS:
+            raise ValueError(
+                f"unknown target {target!r}; valid targets: an output index, one index per "
+                f"cell, or one of {', '.join(TARGETS)}"
+            )
+        out = []
+        with torch.no_grad():
+            for s in range(0, n, batch_size):
+                xb = torch.as_tensor(_rows(X, s, s + batch_size), device=device)
+                out.append(model(xb).argmax(dim=1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    if target is None:
+        if n_out != 1:
+            raise ValueError(
+                f"target is None but the model has {n_out} outputs; give an output index, "
+                f"one index per cell, or one of {', '.join(TARGETS)}"
+            )
+        target = 0
+    arr = np.asarray(target)
+    if arr.ndim == 0:
+        arr = np.full(n, int(arr))
+    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"target must be an int, {n} ints (one per cell) or one of {', '.join(TARGETS)}; "
+            f"got shape {arr.shape}, dtype {arr.dtype}"
+        )
+    if n and (arr.min() < 0 or arr.max() >= n_out):
+        raise ValueError(f"target indices must lie in [0, {n_out}) (the model's outputs)")
+    return arr.astype(np.int64)
+
+
+def attribute(
+    model: nn.Module,
+    X,
+    method: str,
+    target: int | Sequence[int] | np.ndarray | str | None = "predicted",
+    *,
+    baseline: str | np.ndarray = "zeros",
+    reference: np.ndarray | None = None,
+    n_steps: int = 32,
+    n_samples: int = 32,
+    n_reference: int = 16,
+    batch_size: int = 256,
+    max_rows: int = 16384,
+    feature_mask: np.ndarray | None = None,
+    probabilities: bool = False,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    return_delta: bool = False,
+) -> np.ndarray | AttributionResult:
+    """Attribute a model's output to its input features with Captum.
+
+    Parameters
+    ----------
+    model
+        ``nn.Module`` with ``forward(x) -> cells x outputs``; moved to ``device`` and put in
+        eval mode.
+    X
+        cells x features, numpy array, torch tensor or scipy sparse matrix.
+    method
+        One of :data:`METHODS`: ``integrated_gradients``, ``deeplift`` (DeepLiftShap with a
+        ``reference`` baseline), ``gradient_shap``, ``saliency`` (signed gradients),
+        ``input_x_gradient``, ``ablation``.
+    target
+        Output explained per cell: an index, one index per cell, or ``"predicted"``.
+    baseline
+        ``"zeros"``, ``"mean"`` or ``"reference"`` (see :func:`make_baseline`), or an array.
+        Integrated gradients with a reference sample pairs each cell with one reference
+        cell drawn with ``seed``; DeepLiftShap and GradientSHAP use the whole sample;
+        ablation replaces features by the sample's mean.
+    reference
+        Reference cells for ``"mean"`` / ``"reference"`` (default: drawn from ``X``).
+    n_steps
+        Integrated-gradients steps.
+    n_samples
+        GradientSHAP samples per cell.
+    n_reference
+        Reference cells drawn from ``X`` when ``reference`` is None.
+    batch_size
+        Cells per Captum call.
+    max_rows
+        Most rows (cells x steps, or cells x ablated groups) in one forward/backward pass.
+    feature_mask
+        Ablation only: one integer group id per feature (e.g. gene sets); default one
+        group per feature.
+    probabilities
+        Explain softmax probabilities instead of the raw outputs (classifiers).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+    seed
+        Seeds reference sampling and the random draws of GradientSHAP.
+    return_delta
+        Return an :class:`AttributionResult` (values, convergence delta, targets).
+
+    Returns
+    -------
+    numpy.ndarray or AttributionResult
+        cells x features float32 attributions.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, target or baseline.
+    """
+    if method not in METHOD_CLASSES:
+        raise ValueError(f"unknown attribution method {method!r}; valid methods: {', '.join(METHODS)}")
+    if isinstance(X, Tensor):
+        X = X.detach().cpu().numpy()
+    if not sp.issparse(X):
+        X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"X must be cells x features (2-D), got shape {X.shape}")
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    net = _Softmax(model) if probabilities else model
+    targets = resolve_targets(net, X, target, dev)
+
+    kind = baseline if isinstance(baseline, str) else "array"
+    if method == "ablation" and kind == "reference":
+        base = make_baseline("mean", X, make_baseline("reference", X, reference, n_reference, seed))
+    else:
+        base = make_baseline(baseline, X, reference, n_reference, seed)
+    mask = None
+    if feature_mask is not None:
+        fm = np.asarray(feature_mask)
+        if fm.shape != (X.shape[1],):
+            raise ValueError(f"feature_mask needs one group id per feature ({X.shape[1]}), got {fm.shape}")
+        mask = torch.as_tensor(np.unique(fm, return_inverse=True)[1].reshape(1, -1), device=dev)
+    settings = {
+        "n_steps": n_steps,
+        "n_samples": n_samples,
+        "n_reference": base.shape[0],
+        "baseline": "reference" if base.shape[0] > 1 else kind,
+        "max_rows": max_rows,
+        "feature_mask": mask,
+    }
+    runner = METHOD_CLASSES[method](net, settings)
+    # IG and DeepLIFT take one baseline per cell: pair each cell with one reference cell.
+    per_cell_ref = base.shape[0] > 1 and method in ("integrated_gradients",)
+    rng = np.random.default_rng(seed)
+    ref_of_cell = rng.integers(base.shape[0], size=X.shape[0]) if per_cell_ref else None
+    base_t = torch.as_tensor(base, device=dev)
+    torch.manual_seed(seed)  # GradientSHAP draws its points with torch's RNG
+
+    # Cells per call: bounded by batch_size and by max_rows over the method's expansion.
+    step = max(1, min(batch_size, max_rows // max(1, runner.rows_per_cell())))
+    if method == "integrated_gradients":
+        step = batch_size  # IG splits its own steps with internal_batch_size
+    n = X.shape[0]
+    values = np.empty(X.shape, dtype=np.float32)
+    deltas = np.empty(n, dtype=np.float32) if runner.has_delta else None
+    gaps = np.empty(n, dtype=np.float32) if runner.has_delta else None
+    for s in range(0, n, step):
+        xb = torch.as_tensor(_rows(X, s, s + step), device=dev)
+        tb = torch.as_tensor(targets[s : s + step], device=dev)
+        bb = base_t[torch.as_tensor(ref_of_cell[s : s + step], device=dev)] if per_cell_ref else base_t
+        vb, db = runner(xb, tb, bb)
+        values[s : s + xb.shape[0]] = vb.detach().float().cpu().numpy()
+        if deltas is not None:
+            deltas[s : s + xb.shape[0]] = db.detach().float().cpu().numpy()
+            with torch.no_grad():
+                fx = net(xb).gather(1, tb[:, None])[:, 0]
+                ob = net(bb)
+                if bb.shape[0] == xb.shape[0]:
+                    fb = ob.gather(1, tb[:, None])[:, 0]
+                else:  # one baseline or a sample shared by all cells: its mean output
+                    fb = ob.mean(dim=0)[tb]
+                gaps[s : s + xb.shape[0]] = (fx - fb).float().cpu().numpy()
+    if return_delta:
+        return AttributionResult(values=values, delta=deltas, output_gap=gaps, targets=targets)
+    return values

@@ -1,0 +1,189 @@
+"""Scoring learned motifs and TF activities against planted motifs (truth/motifs.tsv).
+
+Per discovery method and planted motif:
+
+* ``recovered``: a learned motif's best Tomtom match is the planted TF (same JASPAR
+  matrix base id, e.g. ``MA0080``, or the same TF name, case-insensitive) with
+  ``q < max_qvalue``;
+* ``near_miss``: not recovered, but a learned motif's significant best match is
+  another TF of the planted matrix's family (TCF7 for TCF7L1, SPIB for SPI1 ...);
+* ``n_unmatched``: learned motifs of the method without a significant match
+  (spurious motifs), ``n_other``: significant matches to TFs that were not planted.
+
+Per TF-activity method and planted motif: ``auroc`` of the per-cell activity of the
+planted motif separating the cells of its cell type from the others, and ``rank`` of
+that cell type among all types by mean activity (1 = first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from scinterp.errors import ScinterpInputError
+
+__all__ = ["auroc", "evaluate_motifs", "read_truth_motifs"]
+
+TRUTH_COLUMNS = ("cell_type", "motif_id", "tf")
+
+
+def read_truth_motifs(path, dataset: str | None = None) -> pd.DataFrame:
+    """Read ``truth/motifs.tsv`` (``cell_type, motif_id, tf``; more columns are kept)."""
+    try:
+        truth = pd.read_csv(path, sep="\t", dtype=str)
+    except (OSError, pd.errors.ParserError) as err:
+        raise ScinterpInputError(
+            f"cannot read the planted motifs ({err}).", dataset=dataset, path=path,
+            fix="give a tab-separated file with columns cell_type, motif_id, tf.",
+        ) from err
+    missing = [c for c in TRUTH_COLUMNS if c not in truth.columns]
+    if missing:
+        raise ScinterpInputError(
+            f"the planted-motif table lacks column(s) {', '.join(missing)}.",
+            dataset=dataset, path=path,
+            fix="give a tab-separated file with columns cell_type, motif_id, tf.",
+        )
+    return truth
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (ties count one half); NaN without both classes."""
+    scores = np.asarray(scores, dtype=float)
+    positive = np.asarray(positive, dtype=bool)
+    ok = ~np.isnan(scores)
+    scores, positive = scores[ok], positive[ok]
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _base_id(motif_id: str) -> str:
+    return str(motif_id).split(".")[0].upper()
+
+
+def _same_tf(match_id: str, match_name: str, motif_id: str, tf: str) -> bool:
+    if not match_id and not match_name:
+        return False
+    return _base_id(match_id) == _base_id(motif_id) or str(match_name).upper() == str(tf).upper()
+
+
+def evaluate_motifs(
+    motifs: pd.DataFrame,
+    truth: pd.DataFrame,
+    cell_activity: pd.DataFrame | None = None,
+    *,
+    families: Mapping[str, str] | None = None,
+    max_qvalue: float = 0.05,
+) -> pd.DataFrame:
+    """Recovery of planted motifs and TF-activity AUROC.
+
+    Parameters
+    ----------
+    motifs
+        ``motifs.tsv``: ``motif, method, qvalue`` and the best match in
+        ``best_id``/``best_name``/``best_family`` (or ``match_id``/``match_name``).
+    truth
+        ``cell_type, motif_id, tf``.
+    cell_activity
+        Long per-cell activity ``cell, cell_type, motif, method, score`` (``motif`` is the
+        JASPAR id of the match, ``tf`` its name when present), or None.
+    families
+        ``{motif_id: family}`` of the planted matrices (for near misses); when None the
+        family of a learned motif matched to the planted id is unknown and near misses
+        are only counted by ``best_family`` equality with a recovered match.
+    max_qvalue
+        Significance of a Tomtom match.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (discovery method, planted motif): ``method, cell_type, motif_id, tf,
+        recovered, near_miss, learned_motif, match_name, qvalue, n_motifs, n_unmatched,
+        n_other`` and, per activity method ``a``, ``auroc_<a>`` and ``rank_<a>``.
+    """
+    families = dict(families or {})
+    id_col = "best_id" if "best_id" in motifs else "match_id"
+    name_col = "best_name" if "best_name" in motifs else "match_name"
+    fam_col = "best_family" if "best_family" in motifs else "match_family"
+    m = motifs.copy()
+    for col in (id_col, name_col):
+        m[col] = m[col].fillna("").astype(str)
+    m[fam_col] = m[fam_col].fillna("").astype(str) if fam_col in m else ""
+    m["qvalue"] = pd.to_numeric(m["qvalue"], errors="coerce")
+    m["significant"] = m["qvalue"] < max_qvalue
+    planted_ids = {_base_id(i) for i in truth["motif_id"]}
+    planted_tfs = {str(t).upper() for t in truth["tf"]}
+
+    activity_methods = (
+        sorted(cell_activity["method"].unique()) if cell_activity is not None else []
+    )
+    rows = []
+    for method, mm in m.groupby("method", sort=True):
+        sig = mm[mm["significant"]]
+        n_unmatched = int((~mm["significant"]).sum())
+        n_other = int(
+            sum(
+                _base_id(r[id_col]) not in planted_ids and r[name_col].upper() not in planted_tfs
+                for _, r in sig.iterrows()
+            )
+        )
+        for _, t in truth.iterrows():
+            hits = sig[[_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in sig.iterrows()]]
+            recovered = len(hits) > 0
+            best = hits.sort_values("qvalue").iloc[0] if recovered else None
+            family = families.get(t.motif_id, "")
+            near = (
+                not recovered
+                and bool(family)
+                and bool((sig[fam_col].str.upper() == family.upper()).any())
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "cell_type": t.cell_type,
+                    "motif_id": t.motif_id,
+                    "tf": t.tf,
+                    "recovered": recovered,
+                    "near_miss": near,
+                    "learned_motif": best["motif"] if recovered else "",
+                    "match_name": best[name_col] if recovered else "",
+                    "qvalue": float(best["qvalue"]) if recovered else np.nan,
+                    "n_motifs": len(mm),
+                    "n_unmatched": n_unmatched,
+                    "n_other": n_other,
+                }
+            )
+    out = pd.DataFrame(rows)
+    if out.empty:
+        out = pd.DataFrame(
+            [
+                {"method": "none", "cell_type": t.cell_type, "motif_id": t.motif_id, "tf": t.tf,
+                 "recovered": False, "near_miss": False, "learned_motif": "", "match_name": "",
+                 "qvalue": np.nan, "n_motifs": 0, "n_unmatched": 0, "n_other": 0}
+                for _, t in truth.iterrows()
+            ]
+        )
+    for a in activity_methods:
+        act = cell_activity[cell_activity["method"] == a]
+        res = {}
+        for _, t in truth.iterrows():
+            sel = act[act["motif"].astype(str).map(_base_id) == _base_id(t.motif_id)]
+            if sel.empty and "tf" in act:
+                sel = act[act["tf"].astype(str).str.upper() == str(t.tf).upper()]
+            if sel.empty:
+                res[t.motif_id] = (np.nan, np.nan)
+                continue
+            # one matrix per TF: several learned motifs may share the match
+            sel = sel[sel["motif"] == sel["motif"].iloc[0]]
+            score = sel["score"].to_numpy(dtype=float)
+            au = auroc(score, (sel["cell_type"] == t.cell_type).to_numpy())
+            means = sel.groupby("cell_type")["score"].mean().sort_values(ascending=False)
+            rank = int(np.flatnonzero(means.index == t.cell_type)[0]) + 1 if t.cell_type in means else np.nan
+            res[t.motif_id] = (au, rank)
+        out[f"auroc_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][0])
+        out[f"rank_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][1])
+    return out

@@ -1,0 +1,382 @@
+"""Gene regulatory networks from a trained model: TF -> target edge tables.
+
+Edge sources, each its own ``method`` in ``grn/edges.tsv``:
+
+* ``deepsem``: the model's learned TF x gene adjacency (intrinsic), ``|A[tf, target]|``;
+* ``integrated_gradients``: integrated gradients of every target's prediction with respect
+  to the TF inputs, mean ``|attribution|`` over cells (globally and per cell type);
+* ``consensus``: rank aggregation of the sources above.
+
+``attention`` is not produced: the transformer of this package attends over gene-set
+tokens, not over gene tokens, so it holds no TF -> target attention.
+
+Integrated gradients for all targets at once: for a model whose output ``f(x)`` has one
+column per gene, the attribution of target ``g`` to TF ``t`` in a cell is
+``(x_t - b_t) * sum_k w_k d f_g / d x_t (b + a_k (x - b))`` (Gauss-Legendre nodes ``a_k``,
+weights ``w_k``, as Captum's default). The derivatives with respect to the few TF inputs
+come from forward-mode differentiation, one JVP per TF (vectorized with ``torch.func.vmap``),
+so the cost grows with the number of TFs, not of targets: thousands of per-target Captum
+calls become ``n_steps`` batched passes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EDGE_COLUMNS",
+    "adjacency_edges",
+    "consensus_edges",
+    "edges_from_matrix",
+    "integrated_gradients_grn",
+    "plot_network",
+    "top_regulators",
+]
+
+log = logging.getLogger("scinterp")
+
+EDGE_COLUMNS = ["tf", "target", "score", "method", "cell_type"]
+GLOBAL = "all"
+
+
+# ------------------------------------------------------------------------ edge tables
+def edges_from_matrix(
+    scores: np.ndarray,
+    tfs: Sequence[str],
+    genes: Sequence[str],
+    method: str,
+    cell_type: str = GLOBAL,
+    max_edges: int | None = None,
+) -> pd.DataFrame:
+    """A TF x gene score matrix as a ranked edge table.
+
+    Parameters
+    ----------
+    scores
+        n_tfs x n_genes, higher is stronger.
+    tfs, genes
+        Row and column names.
+    method, cell_type
+        Values of the ``method`` and ``cell_type`` columns.
+    max_edges
+        Keep at most this many edges (the best); None keeps all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EDGE_COLUMNS`, best first (ties by TF, then target name); self-loops and
+        non-finite scores left out.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(tfs), len(genes)):
+        raise ValueError(f"scores has shape {scores.shape}, expected ({len(tfs)}, {len(genes)})")
+    tf_col = np.repeat(np.asarray(tfs, dtype=object), len(genes))
+    target_col = np.tile(np.asarray(genes, dtype=object), len(tfs))
+    flat = scores.ravel()
+    keep = (tf_col != target_col) & np.isfinite(flat)
+    frame = pd.DataFrame({"tf": tf_col[keep], "target": target_col[keep], "score": flat[keep]})
+    frame = frame.sort_values(
+        ["score", "tf", "target"], ascending=[False, True, True], kind="mergesort"
+    )
+    if max_edges is not None:
+        frame = frame.head(max_edges)
+    frame["method"] = method
+    frame["cell_type"] = cell_type
+    return frame.reset_index(drop=True)[EDGE_COLUMNS]
+
+
+def adjacency_edges(
+    adjacency: np.ndarray,
+    tfs: Sequence[str],
+    genes: Sequence[str],
+    max_edges: int | None = None,
+) -> pd.DataFrame:
+    """``deepsem`` edges: the absolute learned adjacency (n_tfs x n_genes)."""
+    return edges_from_matrix(np.abs(adjacency), tfs, genes, "deepsem", GLOBAL, max_edges)
+
+
+# ----------------------------------------------------------------- integrated gradients
+def _gauss_legendre(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes in [0, 1] and weights summing to 1 (Captum's ``gausslegendre``)."""
+    x, w = np.polynomial.legendre.leggauss(n_steps)
+    return 0.5 * (1.0 + x), 0.5 * w
+
+
+def integrated_gradients_grn(
+    model,
+    X,
+    tf_index: Sequence[int],
+    *,
+    groups: Sequence | np.ndarray | None = None,
+    baseline: str | np.ndarray = "mean",
+    n_steps: int = 16,
+    batch_size: int = 128,
+    device: str = "cpu",
+) -> dict[str, np.ndarray]:
+    """Mean |integrated gradients| of every output gene with respect to every TF input.
+
+    Parameters
+    ----------
+    model
+        ``torch.nn.Module`` whose ``forward(x)`` maps cells x genes to cells x genes (a
+        prediction of each gene, e.g. :class:`scinterp.models.grn.GRNSEM`).
+    X
+        Cells x genes input (dense or sparse), in the units the model takes.
+    tf_index
+        Column of each TF among the inputs.
+    groups
+        Optional label per cell; means are also taken within each label.
+    baseline
+        ``"mean"`` (mean input of the cells), ``"zeros"``, or a vector of one value per
+        gene.
+    n_steps
+        Gauss-Legendre integration steps.
+    batch_size
+        Cells per pass; memory grows with ``batch_size * n_tfs * n_genes``.
+    device
+        Torch device.
+
+    Returns
+    -------
+    dict
+        ``"all"`` and each group label -> n_tfs x n_genes mean |attribution| (float64).
+    """
+    import torch
+    from torch.func import jvp, vmap
+
+    from scinterp.data.cells import take_rows
+
+    tf_index = np.asarray(tf_index, dtype=np.int64)
+    n_cells, n_genes = X.shape
+    if isinstance(baseline, str):
+        if baseline == "mean":
+            base = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+        elif baseline == "zeros":
+            base = np.zeros(n_genes)
+        else:
+            raise ValueError(f"baseline must be 'mean', 'zeros' or a vector, got {baseline!r}")
+    else:
+        base = np.asarray(baseline, dtype=np.float64).ravel()
+        if base.shape != (n_genes,):
+            raise ValueError(f"baseline has {base.size} values for {n_genes} genes")
+    labels = None if groups is None else np.asarray(groups).astype(str)
+    names = [GLOBAL] + ([] if labels is None else sorted(set(labels.tolist())))
+    sums = {name: np.zeros((len(tf_index), n_genes)) for name in names}
+    counts = dict.fromkeys(names, 0)
+
+    alphas, weights = _gauss_legendre(n_steps)
+    model = model.to(device).eval()
+    base_t = torch.as_tensor(base, dtype=torch.float32, device=device)
+    tf_t = torch.as_tensor(tf_index, device=device)
+    eye = torch.zeros(len(tf_index), n_genes, device=device)
+    eye[torch.arange(len(tf_index)), tf_t] = 1.0  # one tangent direction per TF input
+
+    rows_all = np.arange(n_cells)
+    for start in range(0, n_cells, batch_size):
+        rows = rows_all[start : start + batch_size]
+        x = torch.from_numpy(take_rows(X, rows)).to(device)
+        delta = x - base_t
+        grad = torch.zeros(len(tf_index), len(rows), n_genes, device=device)
+        for a, w in zip(alphas, weights, strict=True):
+            point = base_t + float(a) * delta
+
+            def directional(tangent, point=point):
+                return jvp(model, (point,), (tangent.expand_as(point),))[1]
+
+            with torch.no_grad():
+                grad += float(w) * vmap(directional)(eye)  # TFs x cells x genes
+        # attribution = (x_t - b_t) * integrated gradient; |.|, summed over cells
+        attr = (grad * delta[:, tf_t].T.unsqueeze(-1)).abs()
+        block = attr.sum(dim=1).double().cpu().numpy()
+        sums[GLOBAL] += block
+        counts[GLOBAL] += len(rows)
+        if labels is not None:
+            lab = labels[rows]
+            for name in np.unique(lab):
+                mask = torch.as_tensor(lab == name, device=device)
+                sums[name] += attr[:, mask].sum(dim=1).double().cpu().numpy()
+                counts[name] += int(mask.sum())
+    return {name: sums[name] / max(counts[name], 1) for name in names}
+
+
+# --------------------------------------------------------------------------- consensus
+def consensus_edges(
+    networks: Sequence[pd.DataFrame],
+    tfs: Sequence[str],
+    genes: Sequence[str],
+    cell_type: str = GLOBAL,
+    weights: Sequence[float] | None = None,
+    max_edges: int | None = None,
+) -> pd.DataFrame:
+    """Rank aggregation of several networks over the same TF x gene universe.
+
+    Each network's scores become percentile ranks in (0, 1] over the whole universe
+    (unlisted candidate edges share the lowest rank), and the consensus score is their
+    weighted mean (Borda count), so no method dominates through its scale.
+
+    Parameters
+    ----------
+    networks
+        Edge tables (``tf, target, score``).
+    tfs, genes
+        The universe.
+    cell_type
+        Value of the ``cell_type`` column.
+    weights
+        One weight per network (default equal).
+    max_edges
+        Keep at most this many edges.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Method ``consensus``, :data:`EDGE_COLUMNS`, best first.
+    """
+    if not networks:
+        raise ValueError("consensus needs at least one network")
+    weights = np.ones(len(networks)) if weights is None else np.asarray(weights, dtype=float)
+    index = pd.MultiIndex.from_product([list(tfs), list(genes)], names=["tf", "target"])
+    total = np.zeros(len(index))
+    for net, w in zip(networks, weights, strict=True):
+        s = net.drop_duplicates(["tf", "target"]).set_index(["tf", "target"])["score"]
+        s = s.reindex(index).to_numpy(dtype=float)
+        s = np.where(np.isfinite(s), s, -np.inf)
+        total += w * pd.Series(s).rank(method="average", pct=True).to_numpy()
+    total /= weights.sum()
+    return edges_from_matrix(
+        total.reshape(len(tfs), len(genes)), tfs, genes, "consensus", cell_type, max_edges
+    )
+
+
+# ------------------------------------------------------------------------ summaries
+def top_regulators(edges: pd.DataFrame, n_edges: int = 200, n_top: int = 10) -> pd.DataFrame:
+    """Top regulators of each network: TFs ranked by their share of its strongest edges.
+
+    Parameters
+    ----------
+    edges
+        ``tf, target, score, method, cell_type`` (one or more networks).
+    n_edges
+        Strongest edges of each (method, cell_type) network considered.
+    n_top
+        TFs kept per network.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``method, cell_type, rank, tf, n_targets, score, top_targets`` where ``score`` sums
+        the TF's edge scores among the network's ``n_edges`` strongest edges.
+    """
+    rows = []
+    for (method, cell_type), net in edges.groupby(["method", "cell_type"], sort=False):
+        top = net.sort_values("score", ascending=False, kind="mergesort").head(n_edges)
+        agg = top.groupby("tf", sort=True).agg(
+            n_targets=("target", "size"),
+            score=("score", "sum"),
+            top_targets=("target", lambda t: ",".join(list(t)[:5])),
+        )
+        agg = agg.sort_values(["score", "n_targets"], ascending=False, kind="mergesort")
+        for rank, (tf, r) in enumerate(agg.head(n_top).iterrows(), start=1):
+            rows.append(
+                {
+                    "method": method,
+                    "cell_type": cell_type,
+                    "rank": rank,
+                    "tf": tf,
+                    "n_targets": int(r["n_targets"]),
+                    "score": float(r["score"]),
+                    "top_targets": r["top_targets"],
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["method", "cell_type", "rank", "tf", "n_targets", "score", "top_targets"]
+    )
+
+
+def plot_network(
+    edges: pd.DataFrame,
+    n_edges: int = 60,
+    reference: pd.DataFrame | None = None,
+    title: str = "",
+    seed: int = 0,
+):
+    """Draw the strongest edges of one network with networkx.
+
+    Parameters
+    ----------
+    edges
+        ``tf, target, score`` of one network, best first.
+    n_edges
+        Edges drawn.
+    reference
+        Optional true edges (``tf, target``): drawn solid green, others dashed grey.
+    title
+        Figure title.
+    seed
+        Layout seed (deterministic drawing).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    top = edges.sort_values("score", ascending=False, kind="mergesort").head(n_edges)
+    graph = nx.DiGraph()
+    for tf, target, score in top[["tf", "target", "score"]].itertuples(index=False):
+        graph.add_edge(tf, target, weight=float(score))
+    true = set()
+    if reference is not None:
+        true = set(zip(reference["tf"].astype(str), reference["target"].astype(str), strict=True))
+    tfs = set(top["tf"])
+    fig, ax = plt.subplots(figsize=(9, 8))
+    if graph.number_of_edges():
+        pos = nx.spring_layout(graph, seed=seed, k=1.5 / np.sqrt(graph.number_of_nodes()))
+        hit = [e for e in graph.edges if e in true]
+        miss = [e for e in graph.edges if e not in true]
+        nx.draw_networkx_nodes(
+            graph,
+            pos,
+            nodelist=[n for n in graph if n in tfs],
+            node_color="#d95f02",
+            node_size=420,
+            ax=ax,
+        )
+        nx.draw_networkx_nodes(
+            graph,
+            pos,
+            nodelist=[n for n in graph if n not in tfs],
+            node_color="#7570b3",
+            node_size=90,
+            ax=ax,
+        )
+        nx.draw_networkx_labels(
+            graph, pos, labels={n: n for n in graph if n in tfs}, font_size=8, ax=ax
+        )
+        style = {"arrows": True, "arrowsize": 8, "ax": ax, "node_size": 200}
+        if reference is not None:
+            nx.draw_networkx_edges(graph, pos, edgelist=hit, edge_color="#1b9e77", **style)
+            nx.draw_networkx_edges(
+                graph, pos, edgelist=miss, edge_color="#999999", style="dashed", **style
+            )
+        else:
+            nx.draw_networkx_edges(graph, pos, edge_color="#555555", **style)
+    subtitle = f"top {len(top)} edges; orange: TFs"
+    if reference is not None:
+        subtitle += f"; green: in the reference ({sum(e in true for e in graph.edges)})"
+    ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
+    ax.set_axis_off()
+    return fig
+
+
+def mean_by_group(matrices: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Mean of per-group matrices (helper for summaries)."""
+    return np.mean(np.stack(list(matrices.values())), axis=0)

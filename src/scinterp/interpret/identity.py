@@ -1,0 +1,434 @@
+"""Branch (i): cell-identity genes, ranked per cell type by several methods.
+
+Sources, each giving a cell types x genes score matrix (higher = more identity-defining):
+
+* attribution methods (``integrated_gradients``, ``gradient_shap``, ...): the **signed
+  mean** attribution of the type's cells, each attributed to its own class. Signed,
+  because a marker raises its own class's logit (positive attribution) while genes
+  whose *absence* supports the class (markers of other types) come out negative; mean
+  |attribution| would rank both alike and let other types' markers in.
+* ``attention``: the attention classifier's class-token attention to each gene-set
+  token (mean over the type's cells), handed to the token's genes by each gene's
+  contribution to the token embedding, ``|W_token[:, g]|`` times the gene's mean
+  expression in the type minus in the other cells: score(g) = sum over tokens of
+  attention x |weight| x contrast. (A share-of-token normalization favoured genes of
+  small tokens whatever their role; the contrast keeps genes all types express alike
+  from winning.)
+* ``ablation``: in-silico knockout: each candidate gene set to zero in the type's cells,
+  drop in the probability of the type (Captum FeatureAblation, many genes per pass).
+* ``wilcoxon``: scanpy's ``rank_genes_groups`` z-scores, the baseline users know.
+* ``consensus``: reciprocal-rank fusion of the sources in ``consensus`` (default: the
+  complete path attribution methods, ablation and Wilcoxon). Fusion rewards genes that
+  several independent views put near the top: a model-specific artefact (a gene the
+  network latched on) or a DE artefact (a highly expressed but non-specific gene) is
+  ranked high by one view only and falls behind genes that all agree on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DEFAULT_CONSENSUS",
+    "ablation_scores",
+    "aggregate_attributions",
+    "attention_scores",
+    "consensus_scores",
+    "evaluate_identity",
+    "long_table",
+    "method_summary",
+    "plot_evaluation",
+    "plot_top_genes",
+    "rank_identity_genes",
+    "wilcoxon_scores",
+]
+
+DEFAULT_CONSENSUS = ("integrated_gradients", "gradient_shap", "ablation", "wilcoxon")
+COLUMNS = ["cell_type", "gene", "score", "rank", "method"]
+
+
+def _dense(X) -> np.ndarray:
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)
+
+
+def aggregate_attributions(values, labels, features, how: str = "mean") -> pd.DataFrame:
+    """Cell types x genes: attributions of each type's cells aggregated per gene.
+
+    Parameters
+    ----------
+    values
+        cells x genes attributions (each cell attributed to its own class).
+    labels
+        Cell type per cell.
+    features
+        Gene names (columns).
+    how
+        ``"mean"`` (signed mean, the default: see the module docstring) or ``"mean_abs"``.
+    """
+    if how not in ("mean", "mean_abs"):
+        raise ValueError(f"unknown aggregation {how!r}; valid: mean, mean_abs")
+    values = _dense(values)
+    if how == "mean_abs":
+        values = np.abs(values)
+    labels = np.asarray(labels, dtype=object).astype(str)
+    types = sorted(pd.unique(labels))
+    rows = [values[labels == t].mean(axis=0) for t in types]
+    return pd.DataFrame(np.vstack(rows), index=types, columns=list(features))
+
+
+def attention_scores(
+    model, meta: Mapping, X, labels, device="cpu", batch_size: int = 512
+) -> pd.DataFrame:
+    """Cell types x genes from the attention classifier's class-token attention.
+
+    See the module docstring. ``meta`` is the model's metadata (``features``); ``X`` holds
+    the cells (rows) over exactly those features.
+    """
+    import torch
+
+    model = model.to(device).eval()
+    labels = np.asarray(labels, dtype=object).astype(str)
+    att, n = [], X.shape[0]
+    with torch.no_grad():
+        for s in range(0, n, batch_size):
+            xb = torch.as_tensor(_dense(X[s : s + batch_size]), device=device)
+            att.append(model.attention(xb).float().cpu().numpy())
+    att = np.vstack(att)  # cells x tokens
+    mask = model.token_mask.detach().cpu().numpy().astype(np.float32)  # genes x tokens
+    w = model.token_weight.detach().cpu().numpy()  # tokens x d x genes
+    wnorm = np.linalg.norm(w, axis=1).T * mask  # genes x tokens
+    Xd = _dense(X)
+
+    def score(t):
+        sel = labels == t
+        # Each gene's contrast (type vs rest) contribution to each token's embedding,
+        # weighted by the attention the type's cells pay that token.
+        diff = Xd[sel].mean(axis=0) - Xd[~sel].mean(axis=0)
+        return (wnorm * diff[:, None]) @ att[sel].mean(axis=0)
+
+    types = sorted(pd.unique(labels))
+    rows = [score(t) for t in types]
+    return pd.DataFrame(np.vstack(rows), index=types, columns=list(meta["features"]))
+
+
+def ablation_scores(
+    model,
+    X,
+    labels,
+    classes: Sequence[str],
+    features: Sequence[str],
+    candidates: Mapping[str, Sequence[str]],
+    *,
+    device="cpu",
+    batch_size: int = 256,
+    max_rows: int = 16384,
+) -> pd.DataFrame:
+    """Cell types x genes: drop in the probability of the type when one candidate gene
+    is set to zero in the type's cells (mean over those cells). Genes that are not
+    candidates of a type stay NaN (not ranked).
+
+    Uses :func:`scinterp.attribution.attribute` with ``method="ablation"``: each
+    candidate is its own group of Captum's ``feature_mask``; all other genes form one
+    extra group whose value is discarded.
+    """
+    from scinterp.attribution import attribute
+
+    labels = np.asarray(labels, dtype=object).astype(str)
+    pos = {g: i for i, g in enumerate(features)}
+    cls = {c: i for i, c in enumerate(classes)}
+    types = sorted(pd.unique(labels))
+    out = pd.DataFrame(np.nan, index=types, columns=list(features))
+    for t in types:
+        genes = [g for g in dict.fromkeys(candidates.get(t, [])) if g in pos]
+        if t not in cls or not genes:
+            continue
+        cells = np.flatnonzero(labels == t)
+        mask = np.full(len(features), len(genes))
+        mask[[pos[g] for g in genes]] = np.arange(len(genes))
+        vals = attribute(
+            model,
+            X[cells],
+            "ablation",
+            cls[t],
+            baseline="zeros",
+            feature_mask=mask,
+            probabilities=True,
+            batch_size=batch_size,
+            max_rows=max_rows,
+            device=device,
+        )
+        out.loc[t, genes] = vals[:, [pos[g] for g in genes]].mean(axis=0)
+    return out
+
+
+def wilcoxon_scores(adata, label_key: str) -> pd.DataFrame:
+    """Cell types x genes: scanpy ``rank_genes_groups`` (Wilcoxon) z-scores, one type vs rest."""
+    import scanpy as sc
+
+    a = adata.copy()
+    a.obs[label_key] = a.obs[label_key].astype(str).astype("category")
+    sc.tl.rank_genes_groups(a, label_key, method="wilcoxon", use_raw=False)
+    res = a.uns["rank_genes_groups"]
+    types = list(res["names"].dtype.names)
+    rows = {t: pd.Series(res["scores"][t], index=res["names"][t]) for t in types}
+    return pd.DataFrame(rows).T.reindex(columns=list(a.var_names)).astype(float)
+
+
+def consensus_scores(
+    sources: Mapping[str, pd.DataFrame], include: Sequence[str] | None = None, k: float = 10.0
+) -> pd.DataFrame:
+    """Reciprocal-rank fusion: score(g, type) = mean over sources of 1 / (k + rank).
+
+    Parameters
+    ----------
+    sources
+        Method -> cell types x genes scores (NaN = not ranked by that method).
+    include
+        Methods to fuse (those missing from ``sources`` are skipped); default all.
+    k
+        Damping constant: small ``k`` lets the very top of each list dominate.
+    """
+    names = [m for m in (include or list(sources)) if m in sources]
+    if not names:
+        raise ValueError(
+            f"no consensus source available; wanted {list(include or [])}, have {list(sources)}"
+        )
+    types = sorted(set().union(*(sources[m].index for m in names)))
+    genes = list(dict.fromkeys(g for m in names for g in sources[m].columns))
+    total = pd.DataFrame(0.0, index=types, columns=genes)
+    for m in names:
+        s = sources[m].reindex(index=types, columns=genes)
+        ranks = s.rank(axis=1, ascending=False, method="average")
+        total += (1.0 / (k + ranks)).fillna(0.0)
+    return total / len(names)
+
+
+def long_table(scores: pd.DataFrame, method: str, model: str | None = None) -> pd.DataFrame:
+    """types x genes scores -> ``cell_type, gene, score, rank, method[, model]`` rows,
+    best first per type (rank 1 = best); NaN scores are left out."""
+    s = scores.stack().dropna().rename("score").reset_index()
+    s.columns = ["cell_type", "gene", "score"]
+    s = s.sort_values(["cell_type", "score"], ascending=[True, False], kind="stable")
+    s["rank"] = s.groupby("cell_type").cumcount() + 1
+    s["method"] = method
+    if model is not None:
+        s["model"] = model
+    return s.reset_index(drop=True)
+
+
+def evaluate_identity(
+    genes: pd.DataFrame, markers: pd.DataFrame, universe: Sequence[str], k: int = 10
+) -> pd.DataFrame:
+    """precision@k and AUROC of the true markers per cell type and method.
+
+    Parameters
+    ----------
+    genes
+        The ``identity/genes.tsv`` table.
+    markers
+        Truth, columns ``cell_type, gene``.
+    universe
+        All genes that could be ranked (unranked genes count as tied last).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cell_type, method, precision_at_k, auroc, average_precision, n_true, k``.
+    """
+    from scinterp.evaluate.ranking import auroc, average_precision, precision_at_k
+
+    truth = markers.groupby("cell_type")["gene"].apply(set).to_dict()
+    rows = []
+    for (t, m), g in genes.groupby(["cell_type", "method"], sort=True):
+        if t not in truth:
+            continue
+        g = g.sort_values("rank")
+        true = truth[t] & set(universe)
+        scores = dict(zip(g["gene"], g["score"].astype(float), strict=True))
+        rows.append(
+            {
+                "cell_type": t,
+                "method": m,
+                "precision_at_k": precision_at_k(list(g["gene"]), true, k),
+                "auroc": auroc(scores, true, universe),
+                "average_precision": average_precision(scores, true, universe),
+                "n_true": len(true),
+                "k": k,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["cell_type", "method", "precision_at_k", "auroc", "average_precision", "n_true", "k"],
+    )
+
+
+def method_summary(genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = 10) -> pd.DataFrame:
+    """One row per method: agreement of its top-k with consensus and Wilcoxon (mean
+    Jaccard over types) and, with an evaluation, mean precision@k and AUROC."""
+    top = {
+        (m, t): set(g.nsmallest(k, "rank")["gene"])
+        for (m, t), g in genes.groupby(["method", "cell_type"])
+    }
+    rows = []
+    for m in sorted(genes["method"].unique()):
+        types = [t for (mm, t) in top if mm == m]
+
+        def jac(other, m=m, types=types):
+            vals = [
+                len(top[m, t] & top[other, t]) / max(1, len(top[m, t] | top[other, t]))
+                for t in types
+                if (other, t) in top
+            ]
+            return float(np.mean(vals)) if vals else np.nan
+
+        row = {
+            "method": m,
+            "n_cell_types": len(types),
+            f"jaccard_top{k}_vs_consensus": jac("consensus"),
+            f"jaccard_top{k}_vs_wilcoxon": jac("wilcoxon"),
+        }
+        if evaluation is not None and len(evaluation):
+            e = evaluation[evaluation["method"] == m]
+            row[f"precision_at_{k}"] = float(e["precision_at_k"].mean()) if len(e) else np.nan
+            row["auroc"] = float(e["auroc"].mean()) if len(e) else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if f"precision_at_{k}" in out:
+        out = out.sort_values(f"precision_at_{k}", ascending=False, kind="stable")
+    return out.reset_index(drop=True)
+
+
+def rank_identity_genes(
+    normalized,
+    attributions: Mapping[str, str],
+    *,
+    model_dir=None,
+    attention_dir=None,
+    params: Mapping | None = None,
+    seed: int = 0,
+    device: str = "auto",
+) -> tuple[pd.DataFrame, object, str]:
+    """The ``rank_identity_genes`` rule: every source, the consensus, one long table.
+
+    Parameters
+    ----------
+    normalized
+        ``normalized.h5ad``.
+    attributions
+        Method -> attribution h5ad of the identity model (``ablation`` files, which hold
+        gene-set-group values, are skipped: gene-level ablation is computed here).
+    model_dir
+        The identity model's directory (for in-silico ablation); None skips ablation.
+    attention_dir
+        The attention classifier's directory; None skips the ``attention`` method.
+    params
+        ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``.
+    seed, device
+        Cell sampling seed and ``train.device``.
+
+    Returns
+    -------
+    (genes table, the normalized AnnData, label key)
+    """
+    import anndata as ad
+
+    from scinterp.attribution.stage import sample_cells
+    from scinterp.models.registry import load_model
+    from scinterp.train.loop import resolve_device
+
+    params = dict(params or {})
+    dev = resolve_device(device)
+    data = ad.read_h5ad(normalized)
+    label_key = data.uns.get("scinterp", {}).get("label_key") or "label"
+    sources: dict[str, pd.DataFrame] = {}
+    models: dict[str, str] = {}
+    for method, path in attributions.items():
+        if method == "ablation":
+            continue
+        a = ad.read_h5ad(path)
+        sources[method] = aggregate_attributions(
+            a.X, a.obs[label_key], a.var_names, params.get("aggregate", "mean")
+        )
+        models[method] = str(a.uns["attribution"]["model"])
+    sources["wilcoxon"] = wilcoxon_scores(data, label_key)
+    models["wilcoxon"] = ""
+    labels_all = data.obs[label_key].astype(str).to_numpy()
+    cells = sample_cells(labels_all, params.get("max_cells", 2000), seed)
+    if attention_dir is not None:
+        model, meta = load_model(attention_dir, dev)
+        X = data[cells, list(meta["features"])].X
+        sources["attention"] = attention_scores(model, meta, X, labels_all[cells], dev)
+        models["attention"] = meta["name"]
+    include = list(params.get("consensus", DEFAULT_CONSENSUS))
+    if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
+        model, meta = load_model(model_dir, dev)
+        # Candidates: the top genes of every other consensus source, per type.
+        n_cand = int(params.get("n_candidates", 50))
+        cand: dict[str, list[str]] = {}
+        for m in include:
+            if m in sources:
+                for t, row in sources[m].iterrows():
+                    cand.setdefault(t, []).extend(row.dropna().nlargest(n_cand).index)
+        X = data[cells, list(meta["features"])].X
+        sources["ablation"] = ablation_scores(
+            model, X, labels_all[cells], meta["classes"], meta["features"], cand, device=dev
+        )
+        models["ablation"] = meta["name"]
+    sources["consensus"] = consensus_scores(sources, include)
+    models["consensus"] = "+".join(m for m in include if m in sources)
+    table = pd.concat([long_table(s, m, models[m]) for m, s in sources.items()], ignore_index=True)
+    return table, data, label_key
+
+
+def plot_top_genes(adata, genes: pd.DataFrame, label_key: str, dotplot, heatmap, n_top: int = 5):
+    """scanpy dotplot and heatmap of the consensus top genes of each cell type (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import scanpy as sc
+
+    from scinterp.io import write_figure_atomic
+
+    top = genes[genes["method"] == "consensus"].sort_values(["cell_type", "rank"])
+    var_names = {t: list(g["gene"][:n_top]) for t, g in top.groupby("cell_type")}
+    a = adata.copy()
+    a.obs[label_key] = a.obs[label_key].astype(str).astype("category")
+    # Type names may hold spaces: they only ever appear as labels, never in file names.
+    dp = sc.pl.dotplot(a, var_names, groupby=label_key, show=False, return_fig=True)
+    dp.make_figure()
+    write_figure_atomic(dp.fig, dotplot)
+    plt.close(dp.fig)
+    axes = sc.pl.heatmap(a, var_names, groupby=label_key, show=False, standard_scale="var")
+    fig = next(iter(axes.values())).figure
+    write_figure_atomic(fig, heatmap)
+    plt.close(fig)
+
+
+def plot_evaluation(evaluation: pd.DataFrame, path, k: int = 10) -> None:
+    """Bar plot of mean precision@k and AUROC per method (PNG); an empty note without truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from scinterp.io import write_figure_atomic
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    if len(evaluation):
+        mean = evaluation.groupby("method")[["precision_at_k", "auroc"]].mean()
+        mean = mean.sort_values("precision_at_k")
+        axes[0].barh(mean.index, mean["precision_at_k"])
+        axes[0].set_xlabel(f"precision@{k} of true markers (mean over types)")
+        axes[1].barh(mean.index, mean["auroc"])
+        axes[1].set_xlabel("AUROC of true markers (mean over types)")
+        axes[1].set_xlim(0.5, 1.0)
+    else:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no ground truth configured", ha="center", va="center")
+            ax.set_axis_off()
+    write_figure_atomic(fig, path)
+    plt.close(fig)

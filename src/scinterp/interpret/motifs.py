@@ -1,0 +1,919 @@
+"""TF motifs from a trained sequence CNN: attributions -> motifs -> JASPAR names -> TF activity.
+
+The branch's steps, each a function of arrays (no files, no snakemake):
+
+1. :func:`select_peaks` picks, per cell type, the peaks most specifically open in it;
+   :func:`hypothetical_contributions` attributes the CNN's *cell-type contrast* (mean
+   logit over the type's cells minus the mean over all cells) to every base of those
+   peaks, DeepLIFT against dinucleotide-shuffled references, as the projected
+   "hypothetical" contributions TF-MoDISco expects (all 4 bases at every position).
+   The contrast target removes what every cell shares (GC, openness), so the seqlets
+   left are the type-specific motifs.
+2. :func:`modisco_motifs` clusters seqlets into motifs (modisco-lite); :func:`filter_motifs`
+   reads the first-layer filters as PWMs from their top-activating windows.
+3. :func:`load_motif_database` (JASPAR via pyjaspar, offline, or a MEME file) and
+   :func:`match_motifs` (Tomtom, memelite) name the learned motifs.
+4. :func:`insertion_activity` (scBasset: insert a motif into shuffled background peaks,
+   the change of each cell's prediction is that cell's TF activity) and
+   :func:`chromvar_deviations` (chromVAR-like motif deviation z-scores, the baseline).
+
+Motif matrices are ``(4, width)`` arrays in A, C, G, T row order, like the one-hot
+sequences ``(n, 4, L)`` of :mod:`scinterp.data.sequences` and like memelite.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from scinterp.errors import ScinterpInputError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DatabaseMotif",
+    "LearnedMotif",
+    "aggregate_by_type",
+    "chromvar_deviations",
+    "consensus",
+    "filter_motifs",
+    "hypothetical_contributions",
+    "information_content",
+    "insertion_activity",
+    "load_motif_database",
+    "match_motifs",
+    "modisco_motifs",
+    "motif_table",
+    "read_meme",
+    "scan_max_scores",
+    "select_peaks",
+    "trim_motif",
+    "type_contrast_weights",
+    "write_meme",
+]
+
+_BASES = np.array(list("ACGT"))
+
+
+def _numba_cache() -> None:
+    """Cache memelite's numba kernels between processes (its first compile takes ~40 s)."""
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scinterp" / "numba"
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            os.environ["NUMBA_CACHE_DIR"] = str(cache)
+        except OSError:  # read-only home: numba falls back to __pycache__ beside the package
+            pass
+
+
+# ---------------------------------------------------------------------- motif objects
+
+
+@dataclass
+class LearnedMotif:
+    """A motif learned from the model.
+
+    Attributes
+    ----------
+    motif
+        Identifier (``modisco_0``, ``filter_12``, ...).
+    method
+        ``modisco`` or ``filters``.
+    ppm
+        ``(4, width)`` position probability matrix (columns sum to 1).
+    n_seqlets
+        Sites behind it (seqlets, or windows above the activation threshold).
+    cell_type
+        The cell type most of its seqlets were attributed for (modisco), if known.
+    contrib
+        ``(4, width)`` mean contribution (CWM) or filter weights, for plots; optional.
+    """
+
+    motif: str
+    method: str
+    ppm: np.ndarray
+    n_seqlets: int
+    cell_type: str = ""
+    contrib: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def consensus(self) -> str:
+        return consensus(self.ppm)
+
+
+@dataclass
+class DatabaseMotif:
+    """A reference motif: ``id`` (e.g. MA0080.7), ``name`` (TF), ``family``, ``ppm`` (4, w)."""
+
+    id: str
+    name: str
+    family: str
+    ppm: np.ndarray
+
+
+def consensus(ppm: np.ndarray) -> str:
+    """Most probable base of each column of a ``(4, width)`` matrix."""
+    return "".join(_BASES[np.asarray(ppm).argmax(axis=0)])
+
+
+def information_content(ppm: np.ndarray, background: float = 0.25) -> np.ndarray:
+    """Bits per column of a ``(4, width)`` probability matrix against a uniform background."""
+    p = np.clip(np.asarray(ppm, dtype=float), 1e-9, 1.0)
+    return (p * np.log2(p / background)).sum(axis=0)
+
+
+def _normalize(counts: np.ndarray, pseudocount: float = 0.0) -> np.ndarray:
+    counts = np.asarray(counts, dtype=float) + pseudocount
+    return counts / np.maximum(counts.sum(axis=0, keepdims=True), 1e-12)
+
+
+def trim_motif(
+    ppm: np.ndarray, score: np.ndarray | None = None, threshold: float = 0.3, min_width: int = 4
+) -> tuple[int, int]:
+    """Span ``[start, stop)`` of the informative core of a motif.
+
+    Columns count as informative where ``score`` (per-column importance: summed absolute
+    contribution, or information content when ``score`` is None) reaches ``threshold`` x
+    its maximum; the span runs from the first to the last of them (modisco-lite's
+    report trims the same way), widened symmetrically to ``min_width``.
+    """
+    s = information_content(ppm) if score is None else np.asarray(score, dtype=float)
+    if s.max() <= 0:
+        return 0, len(s)
+    keep = np.flatnonzero(s >= threshold * s.max())
+    start, stop = int(keep[0]), int(keep[-1]) + 1
+    while stop - start < min(min_width, len(s)):
+        start, stop = max(0, start - 1), min(len(s), stop + 1)
+    return start, stop
+
+
+# ------------------------------------------------------------------- peak selection
+
+
+def _group_matrix(labels: Sequence, groups: Sequence[str] | None = None):
+    """(cells x groups) indicator of ``labels``; NaN labels belong to no group."""
+    lab = pd.Series(np.asarray(labels, dtype=object))
+    valid = lab.notna().to_numpy()
+    names = list(groups) if groups is not None else sorted(lab[valid].astype(str).unique())
+    pos = {g: i for i, g in enumerate(names)}
+    rows = np.flatnonzero(valid)
+    cols = np.array([pos.get(str(v), -1) for v in lab[valid]], dtype=np.int64)
+    ok = cols >= 0
+    mat = sp.csr_matrix(
+        (np.ones(ok.sum()), (rows[ok], cols[ok])), shape=(len(lab), len(names))
+    )
+    return mat, names
+
+
+def select_peaks(
+    accessibility, labels: Sequence, n_per_type: int = 150, min_rate: float = 0.05
+) -> pd.DataFrame:
+    """Peaks most specifically open in each cell type: the training set for motif discovery.
+
+    Specificity is the type's accessibility rate minus the mean rate of the other
+    types; per type the ``n_per_type`` most specific peaks whose rate in the type is at
+    least ``min_rate`` are kept (a peak may be chosen for several types).
+
+    Parameters
+    ----------
+    accessibility
+        cells x peaks matrix (sparse or dense), columns aligned with the sequences.
+    labels
+        Cell type of each cell (NaN: unlabelled, ignored).
+    n_per_type, min_rate
+        See above.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``peak_idx`` (column of ``accessibility``), ``cell_type``, ``specificity``, ``rate``.
+    """
+    groups, names = _group_matrix(labels)
+    if len(names) == 0:
+        raise ValueError("no labelled cells: cannot pick cell-type-specific peaks")
+    acc = accessibility if sp.issparse(accessibility) else sp.csr_matrix(np.asarray(accessibility))
+    acc = acc.astype(np.float32).tocsr()
+    acc.data = (acc.data > 0).astype(np.float32)
+    sizes = np.asarray(groups.sum(axis=0)).ravel()
+    rate = np.asarray((groups.T @ acc).todense()) / np.maximum(sizes, 1)[:, None]  # types x peaks
+    rows = []
+    for t, name in enumerate(names):
+        others = np.delete(rate, t, axis=0)
+        spec = rate[t] - (others.mean(axis=0) if len(others) else 0.0)
+        cand = np.flatnonzero(rate[t] >= min_rate)
+        top = cand[np.argsort(-spec[cand], kind="stable")[:n_per_type]]
+        rows.append(
+            pd.DataFrame(
+                {"peak_idx": top, "cell_type": name, "specificity": spec[top], "rate": rate[t, top]}
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def type_contrast_weights(
+    labels: Sequence, types: Sequence[str], contrast: bool = True
+) -> np.ndarray:
+    """(cells x types) weights: the model's logits @ weights = per-type mean logit.
+
+    With ``contrast`` the mean over all labelled cells is subtracted, so an output is how
+    much more open the type is predicted than the average cell.
+    """
+    groups, _ = _group_matrix(labels, types)
+    g = np.asarray(groups.todense(), dtype=np.float64)
+    w = g / np.maximum(g.sum(axis=0, keepdims=True), 1)
+    if contrast:
+        labelled = g.sum(axis=1) > 0
+        w[labelled] -= 1.0 / labelled.sum()
+    return w.astype(np.float32)
+
+
+# --------------------------------------------------------------------- attributions
+
+
+def _hypothetical_func(multipliers, inputs, baselines):
+    """Captum custom attribution: the contribution each base *would* have at each position.
+
+    For DNA one-hot input x, reference r and DeepLIFT multipliers m, base b at position
+    i would contribute sum_c (e_b - r)_c m_c = m_b - sum_c r_c m_c.
+    """
+    m, r = multipliers[0], baselines[0]
+    return (m - (r * m).sum(dim=1, keepdim=True),)
+
+
+def hypothetical_contributions(
+    model,
+    onehot: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray,
+    *,
+    method: str = "deeplift",
+    n_refs: int = 10,
+    batch_size: int = 64,
+    device="cpu",
+    seed: int = 0,
+) -> np.ndarray:
+    """Hypothetical contributions of every base to a weighted sum of the model's outputs.
+
+    Parameters
+    ----------
+    model
+        Sequence model: ``(batch, 4, L)`` one-hot -> ``(batch, n_cells)``.
+    onehot
+        ``(n, 4, L)`` sequences.
+    target
+        ``(n,)`` column of ``weights`` attributed for each sequence.
+    weights
+        ``(n_cells, n_targets)``: output ``k`` is ``model(x) @ weights[:, k]`` (e.g.
+        :func:`type_contrast_weights`).
+    method
+        ``"deeplift"``: DeepLIFT (Captum, rescale rule) averaged over ``n_refs``
+        dinucleotide-shuffled references per sequence, projected to all four bases;
+        ``"gradient"``: input gradients minus their mean over the bases (fast, cruder).
+    n_refs, batch_size, device, seed
+        References per sequence; sequences per Captum call; torch device; shuffle seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 4, L)`` float32. ``onehot * result`` are the actual contributions.
+    """
+    import torch
+    from torch import nn
+
+    from scinterp.data.sequences import dinucleotide_shuffle
+
+    if method not in ("deeplift", "gradient"):
+        raise ValueError(f"method must be 'deeplift' or 'gradient', got {method!r}")
+
+    class _Weighted(nn.Module):
+        def __init__(self, inner, w):
+            super().__init__()
+            self.inner = inner
+            self.register_buffer("w", torch.as_tensor(w, dtype=torch.float32))
+
+        def forward(self, x):
+            return self.inner(x) @ self.w
+
+    wrapped = _Weighted(model, weights).to(device).eval()
+    rng = np.random.default_rng(seed)
+    onehot = np.asarray(onehot, dtype=np.float32)
+    target = np.asarray(target, dtype=np.int64)
+    out = np.zeros(onehot.shape, dtype=np.float32)
+    if method == "deeplift":
+        import warnings
+
+        from captum.attr import DeepLift
+
+        dl = DeepLift(wrapped)
+    for start in range(0, len(onehot), batch_size):
+        x = onehot[start : start + batch_size]
+        tgt = target[start : start + batch_size]
+        if method == "gradient":
+            xt = torch.as_tensor(x, device=device).requires_grad_(True)
+            out_sel = wrapped(xt).gather(1, torch.as_tensor(tgt, device=device)[:, None]).sum()
+            (grad,) = torch.autograd.grad(out_sel, xt)
+            grad = grad.detach().cpu().numpy()
+            out[start : start + len(x)] = grad - grad.mean(axis=1, keepdims=True)
+            continue
+        refs = np.stack([dinucleotide_shuffle(row, rng, n_shuffles=n_refs) for row in x])
+        xr = torch.as_tensor(np.repeat(x, n_refs, axis=0), device=device)
+        rr = torch.as_tensor(refs.reshape(-1, *x.shape[1:]), device=device)
+        tr = torch.as_tensor(np.repeat(tgt, n_refs), device=device)
+        with warnings.catch_warnings():
+            # GELU has no DeepLIFT rule in Captum: gradients pass through it (warned per call)
+            warnings.simplefilter("ignore", UserWarning)
+            hyp = dl.attribute(xr, baselines=rr, target=tr, custom_attribution_func=_hypothetical_func)
+        hyp = hyp.detach().cpu().numpy().reshape(len(x), n_refs, *x.shape[1:]).mean(axis=1)
+        out[start : start + len(x)] = hyp
+    return out
+
+
+# --------------------------------------------------------------------------- modisco
+
+
+def modisco_motifs(
+    onehot: np.ndarray,
+    hypothetical: np.ndarray,
+    *,
+    cell_types: Sequence[str] | None = None,
+    max_seqlets: int = 2000,
+    window: int = 21,
+    n_leiden_runs: int = 8,
+    min_metacluster_size: int = 50,
+    final_min_cluster_size: int = 20,
+    trim_threshold: float = 0.3,
+    negative: bool = False,
+    seed: int = 0,
+) -> list[LearnedMotif]:
+    """Seqlets of high contribution clustered into motifs with TF-MoDISco (modisco-lite).
+
+    Parameters
+    ----------
+    onehot, hypothetical
+        ``(n, 4, L)`` sequences and their hypothetical contributions
+        (:func:`hypothetical_contributions`).
+    cell_types
+        Per sequence, the cell type it was attributed for: each motif is labelled with
+        the most common type among its seqlets.
+    max_seqlets, window, n_leiden_runs, min_metacluster_size, final_min_cluster_size
+        modisco-lite settings (``max_seqlets_per_metacluster``, ``sliding_window_size``,
+        ...), sized for a few hundred to a few thousand peaks.
+    trim_threshold
+        Motif columns are kept from the first to the last whose summed absolute
+        contribution reaches this fraction of the maximum.
+    negative
+        Also report motifs of negative contribution (repressors); off by default.
+    seed
+        Seeds numpy's global RNG, which modisco-lite draws from.
+
+    Returns
+    -------
+    list of LearnedMotif
+        Positive patterns first (``modisco_0``, ...), then negative ones (``modisco_neg_0``).
+    """
+    from modiscolite.tfmodisco import TFMoDISco
+
+    x = np.ascontiguousarray(np.transpose(onehot, (0, 2, 1)), dtype=np.float32)
+    h = np.ascontiguousarray(np.transpose(hypothetical, (0, 2, 1)), dtype=np.float32)
+    np.random.seed(seed)  # noqa: NPY002 (modisco draws from the global RNG)
+    pos, neg = TFMoDISco(
+        one_hot=x,
+        hypothetical_contribs=h,
+        sliding_window_size=window,
+        flank_size=5,
+        max_seqlets_per_metacluster=max_seqlets,
+        min_metacluster_size=min_metacluster_size,
+        final_min_cluster_size=final_min_cluster_size,
+        n_leiden_runs=n_leiden_runs,
+        trim_to_window_size=20,
+        initial_flank_to_add=5,
+        verbose=False,
+    )
+    motifs = []
+    for prefix, patterns in (("modisco_", pos), ("modisco_neg_", neg if negative else None)):
+        for k, pattern in enumerate(patterns or []):
+            ppm = np.asarray(pattern.sequence, dtype=float).T  # (4, w)
+            cwm = np.asarray(pattern.contrib_scores, dtype=float).T
+            start, stop = trim_motif(ppm, np.abs(cwm).sum(axis=0), trim_threshold)
+            ctype = ""
+            if cell_types is not None and pattern.seqlets:
+                idx = [s.example_idx for s in pattern.seqlets]
+                ctype = pd.Series(np.asarray(cell_types, dtype=object)[idx]).mode().iloc[0]
+            motifs.append(
+                LearnedMotif(
+                    motif=f"{prefix}{k}",
+                    method="modisco",
+                    ppm=_normalize(ppm[:, start:stop]),
+                    n_seqlets=len(pattern.seqlets),
+                    cell_type=str(ctype),
+                    contrib=cwm[:, start:stop],
+                )
+            )
+    log.info("modisco: %d motifs", len(motifs))
+    return motifs
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def filter_motifs(
+    model,
+    onehot: np.ndarray,
+    *,
+    activation_threshold: float = 0.5,
+    min_sites: int = 20,
+    min_ic: float = 4.0,
+    ic_trim: float = 0.3,
+    max_motifs: int = 20,
+    batch_size: int = 128,
+    device="cpu",
+) -> list[LearnedMotif]:
+    """First-layer filters as PWMs from the sequence windows that activate them.
+
+    For each filter, every window whose activation exceeds ``activation_threshold`` x
+    the filter's maximum over all sequences is added to a count matrix, weighted by its
+    activation (Basset/scBasset's reading of filters). Flanks below ``ic_trim`` x the
+    most informative column are trimmed; filters with fewer than ``min_sites`` windows
+    or less than ``min_ic`` bits in all are dropped (they learned no clear motif); of
+    the rest the ``max_motifs`` most informative are kept.
+
+    Returns
+    -------
+    list of LearnedMotif
+        ``filter_<index>`` motifs, most informative first; ``contrib`` holds the trimmed
+        filter weights.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    model = model.to(device).eval()
+    weights = model.first_layer_filters().numpy()  # (F, 4, W)
+    n_filters, _, width = weights.shape
+    pad_left = width // 2
+    x_all = np.asarray(onehot, dtype=np.float32)
+
+    def activations(x):
+        with torch.no_grad():
+            return model.first_layer_activations(torch.as_tensor(x, device=device))
+
+    # pass 1: each filter's maximum activation
+    fmax = torch.full((n_filters,), -np.inf, device=device)
+    for s in range(0, len(x_all), batch_size):
+        fmax = torch.maximum(fmax, activations(x_all[s : s + batch_size]).amax(dim=(0, 2)))
+    thr = activation_threshold * fmax.clamp(min=1e-6)
+    # pass 2: activation-weighted counts of the windows above the threshold
+    counts = torch.zeros((n_filters, 4, width), device=device, dtype=torch.float64)
+    n_sites = torch.zeros(n_filters, device=device, dtype=torch.float64)
+    for s in range(0, len(x_all), batch_size):
+        xb = torch.as_tensor(x_all[s : s + batch_size], device=device)
+        act = activations(xb)
+        length = act.shape[2]
+        w = torch.where(act > thr[None, :, None], act, torch.zeros((), device=device))
+        xp = F.pad(xb, (pad_left, width - 1 - pad_left))  # window p covers x[p - pad_left ...]
+        windows = xp.unfold(2, width, 1)[:, :, :length, :]  # (B, 4, length, W)
+        counts += torch.einsum("bfp,bcpw->fcw", w.double(), windows.double())
+        n_sites += (w > 0).sum(dim=(0, 2)).double()
+    counts = counts.cpu().numpy()
+    n_sites = n_sites.cpu().numpy()
+    motifs = []
+    for f in range(n_filters):
+        if n_sites[f] < min_sites or counts[f].sum() <= 0:
+            continue
+        ppm = _normalize(counts[f], pseudocount=1e-3 * counts[f].sum() / width)
+        start, stop = trim_motif(ppm, None, ic_trim)
+        ppm = ppm[:, start:stop]
+        total_ic = float(information_content(ppm).sum())
+        if total_ic < min_ic:
+            continue
+        motifs.append(
+            (
+                total_ic,
+                LearnedMotif(
+                    motif=f"filter_{f}",
+                    method="filters",
+                    ppm=ppm,
+                    n_seqlets=int(n_sites[f]),
+                    contrib=weights[f][:, start:stop],
+                ),
+            )
+        )
+    motifs.sort(key=lambda t: -t[0])
+    log.info("filters: %d of %d filters kept as motifs", min(len(motifs), max_motifs), n_filters)
+    return [m for _, m in motifs[:max_motifs]]
+
+
+# -------------------------------------------------------------------- motif database
+
+
+def read_meme(path) -> list[tuple[str, str, np.ndarray]]:
+    """Read a MEME motif file: ``[(id, name, ppm (4, w)), ...]`` in file order.
+
+    The MOTIF line's first word is the id, the rest (possibly empty) the name.
+    """
+    motifs, current, rows, width = [], None, [], None
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("MOTIF"):
+                parts = line.split()
+                current = (parts[1] if len(parts) > 1 else f"motif_{len(motifs)}", " ".join(parts[2:]))
+                rows, width = [], None
+            elif current is not None and line.startswith("letter-probability"):
+                fields = dict(
+                    kv.split("=") for kv in line.split(":", 1)[1].replace("= ", "=").split() if "=" in kv
+                )
+                width = int(fields.get("w", 0))
+                rows = []
+            elif current is not None and width is not None and line and len(rows) < width:
+                rows.append([float(v) for v in line.split()[:4]])
+                if len(rows) == width:
+                    motifs.append((current[0], current[1], _normalize(np.asarray(rows).T)))
+                    current, width = None, None
+    return motifs
+
+
+def write_meme(path, motifs: Sequence[tuple[str, str, np.ndarray, int]]) -> None:
+    """Write ``[(id, name, ppm (4, w), nsites), ...]`` as a MEME (version 4) motif file."""
+    lines = [
+        "MEME version 4",
+        "",
+        "ALPHABET= ACGT",
+        "",
+        "strands: + -",
+        "",
+        "Background letter frequencies",
+        "A 0.25 C 0.25 G 0.25 T 0.25",
+        "",
+    ]
+    for motif_id, name, ppm, nsites in motifs:
+        ppm = _normalize(ppm)
+        lines.append(f"MOTIF {motif_id} {name}".rstrip())
+        lines.append(
+            f"letter-probability matrix: alength= 4 w= {ppm.shape[1]} nsites= {int(nsites)} E= 0"
+        )
+        lines += [" ".join(f"{v:.6f}" for v in col) for col in ppm.T]
+        lines.append("")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def load_motif_database(
+    spec: str,
+    *,
+    collection: str = "CORE",
+    tax_group: str = "vertebrates",
+    dataset: str | None = None,
+) -> list[DatabaseMotif]:
+    """Reference motifs: a JASPAR release shipped with pyjaspar (offline) or a MEME file.
+
+    Parameters
+    ----------
+    spec
+        ``JASPAR2024`` (or another release pyjaspar ships), or the path of a MEME file.
+    collection, tax_group
+        JASPAR collection and taxonomic group (latest version of each matrix).
+
+    Returns
+    -------
+    list of DatabaseMotif
+        Names keep the database's spelling (JASPAR: ``SPI1``, ``NFE2::MAFK``);
+        ``family`` is JASPAR's TF family ("" for MEME files).
+    """
+    spec = str(spec)
+    if Path(spec).is_file():
+        motifs = read_meme(spec)
+        if not motifs:
+            raise ScinterpInputError(
+                "the motif database file has no motifs in MEME format.",
+                dataset=dataset,
+                path=spec,
+                fix="give a MEME-format file (MOTIF lines with letter-probability matrices) "
+                "or a JASPAR release name such as JASPAR2024.",
+            )
+        return [DatabaseMotif(i, n or i, "", p) for i, n, p in motifs]
+    from pyjaspar import jaspardb
+
+    releases = []
+    try:
+        releases = list(jaspardb().get_releases())
+    except Exception:  # noqa: BLE001 - only used to word the error below
+        pass
+    if not spec.upper().startswith("JASPAR") or (releases and spec not in releases):
+        raise ScinterpInputError(
+            f"unknown motif database '{spec}': neither an existing MEME file nor a JASPAR "
+            "release shipped with pyjaspar.",
+            dataset=dataset,
+            fix=f"set motif_database to one of {', '.join(releases) or 'JASPAR2024'} or to the "
+            "path of a MEME-format motif file.",
+        )
+    jdb = jaspardb(release=spec)
+    fetched = jdb.fetch_motifs(collection=collection, tax_group=[tax_group], all_versions=False)
+    out = []
+    for m in fetched:
+        counts = np.array([m.counts[b] for b in "ACGT"], dtype=float)
+        family = m.tf_family[0] if getattr(m, "tf_family", None) else ""
+        out.append(DatabaseMotif(m.matrix_id, str(m.name), str(family), _normalize(counts, 0.01)))
+    if not out:
+        raise ScinterpInputError(
+            f"JASPAR release {spec} has no {collection} {tax_group} motifs.",
+            dataset=dataset,
+            fix="choose another release, or give a MEME file.",
+        )
+    return out
+
+
+def match_motifs(
+    motifs: Sequence[LearnedMotif], database: Sequence[DatabaseMotif], n_jobs: int = 1
+) -> pd.DataFrame:
+    """Best Tomtom match (memelite) of each learned motif in the database.
+
+    q-values are Benjamini-Hochberg over the query's p-values against all targets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per learned motif: ``motif, method, consensus, n_seqlets, cell_type,
+        match_id, match_name, match_family, pvalue, evalue, qvalue, match_strand,
+        match_offset`` (match fields empty / NaN when there are no motifs).
+    """
+    rows = [
+        {
+            "motif": m.motif,
+            "method": m.method,
+            "consensus": m.consensus,
+            "n_seqlets": int(m.n_seqlets),
+            "cell_type": m.cell_type,
+        }
+        for m in motifs
+    ]
+    table = pd.DataFrame(
+        rows, columns=["motif", "method", "consensus", "n_seqlets", "cell_type"]
+    )
+    for col in ("match_id", "match_name", "match_family"):
+        table[col] = ""
+    for col in ("pvalue", "evalue", "qvalue"):
+        table[col] = np.nan
+    table["match_strand"] = ""
+    table["match_offset"] = 0
+    if not motifs:
+        return table
+    _numba_cache()
+    from memelite import tomtom
+
+    queries = [np.ascontiguousarray(m.ppm, dtype=np.float64) for m in motifs]
+    targets = [np.ascontiguousarray(d.ppm, dtype=np.float64) for d in database]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few targets: user MEME files
+        p, _scores, offsets, _overlaps, strands = tomtom(queries, targets, n_jobs=n_jobs)
+    p = np.clip(np.nan_to_num(np.asarray(p, dtype=float), nan=1.0), 0.0, 1.0)
+    n_t = p.shape[1]
+    best = p.argmin(axis=1)
+    for i, j in enumerate(best):
+        order = np.sort(p[i])
+        q = order * n_t / np.arange(1, n_t + 1)
+        q = np.minimum.accumulate(q[::-1])[::-1]
+        rank = int(np.searchsorted(order, p[i, j]))
+        table.loc[i, ["match_id", "match_name", "match_family"]] = [
+            database[j].id,
+            database[j].name,
+            database[j].family,
+        ]
+        table.loc[i, "pvalue"] = p[i, j]
+        table.loc[i, "evalue"] = p[i, j] * n_t
+        table.loc[i, "qvalue"] = min(1.0, q[rank])
+        table.loc[i, "match_strand"] = "-" if int(strands[i, j]) == 1 else "+"
+        table.loc[i, "match_offset"] = int(offsets[i, j])
+    return table
+
+
+def motif_table(
+    matches: pd.DataFrame, max_qvalue: float = 0.05
+) -> pd.DataFrame:
+    """The contract's ``motifs.tsv``: matches whose q-value exceeds ``max_qvalue`` lose their name.
+
+    Keeps the best-match fields in ``best_id``/``best_name``/``best_qvalue`` for the
+    record; ``match_id``/``match_name`` are empty for unmatched motifs.
+    """
+    out = matches.copy()
+    out["best_id"], out["best_name"], out["best_family"] = (
+        out["match_id"],
+        out["match_name"],
+        out["match_family"],
+    )
+    unmatched = ~(out["qvalue"] < max_qvalue)
+    out.loc[unmatched, ["match_id", "match_name", "match_family"]] = ""
+    out["matched"] = ~unmatched
+    first = ["motif", "consensus", "n_seqlets", "match_id", "match_name", "qvalue", "method"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+# ----------------------------------------------------------------------- TF activity
+
+
+def _sample_sites(ppm: np.ndarray, n: int, rng) -> np.ndarray:
+    """``(n, 4, w)`` one-hot sites drawn column by column from a probability matrix."""
+    p = _normalize(ppm)
+    cum = np.cumsum(p, axis=0)  # (4, w)
+    u = rng.random((n, p.shape[1]))
+    tokens = (u[:, None, :] > cum[None, :, :]).sum(axis=1).clip(0, 3)
+    return (tokens[:, None, :] == np.arange(4)[None, :, None]).astype(np.float32)
+
+
+def insertion_activity(
+    model,
+    background: np.ndarray,
+    motifs: Mapping[str, np.ndarray],
+    *,
+    mode: str = "consensus",
+    batch_size: int = 128,
+    device="cpu",
+    seed: int = 0,
+    zscore: bool = True,
+) -> pd.DataFrame:
+    """scBasset-style TF activity: the change of each cell's predicted accessibility when a
+    motif is inserted into the centre of background sequences.
+
+    Parameters
+    ----------
+    model
+        Sequence model ``(batch, 4, L) -> (batch, n_cells)`` logits.
+    background
+        ``(n, 4, L)`` background sequences (e.g. dinucleotide-shuffled peaks: GC-matched
+        to the peaks, motif-free).
+    motifs
+        ``{name: ppm (4, w)}``.
+    mode
+        ``"consensus"``: insert the consensus; ``"sample"``: a site drawn from the matrix
+        for each background sequence.
+    zscore
+        Standardize each motif's per-cell scores across cells (scBasset).
+
+    Returns
+    -------
+    pandas.DataFrame
+        cells x motifs: mean logit difference (with minus without the motif), z-scored
+        across cells when ``zscore``.
+    """
+    import torch
+
+    from scinterp.data.sequences import one_hot
+
+    rng = np.random.default_rng(seed)
+    bg = np.asarray(background, dtype=np.float32)
+    length = bg.shape[2]
+    model = model.to(device).eval()
+
+    def predict(x):
+        outs = []
+        with torch.no_grad():
+            for s in range(0, len(x), batch_size):
+                outs.append(model(torch.as_tensor(x[s : s + batch_size], device=device)).float().cpu())
+        return torch.cat(outs).numpy().astype(np.float64)
+
+    base = predict(bg).mean(axis=0)
+    scores = {}
+    for name, ppm in motifs.items():
+        w = ppm.shape[1]
+        if w > length:
+            raise ValueError(f"motif {name} ({w} bp) is longer than the sequences ({length} bp)")
+        sites = (
+            np.repeat(one_hot(consensus(ppm))[None], len(bg), axis=0)
+            if mode == "consensus"
+            else _sample_sites(ppm, len(bg), rng)
+        )
+        x = bg.copy()
+        start = (length - w) // 2
+        x[:, :, start : start + w] = sites
+        scores[name] = predict(x).mean(axis=0) - base
+    out = pd.DataFrame(scores)
+    if zscore and len(out):
+        out = (out - out.mean()) / out.std(ddof=0).replace(0, 1)
+    return out
+
+
+def scan_max_scores(onehot: np.ndarray, ppm: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Per sequence and position, the best log-odds score of a motif on either strand.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, L - w + 1)`` float32 (log2 odds against a uniform background).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    pwm = np.log2(_normalize(ppm, 0.01) / 0.25).astype(np.float32)
+    kernel = torch.as_tensor(np.stack([pwm, pwm[::-1, ::-1].copy()]))  # (2, 4, w)
+    outs = []
+    with torch.no_grad():
+        for s in range(0, len(onehot), batch_size):
+            x = torch.as_tensor(np.asarray(onehot[s : s + batch_size], dtype=np.float32))
+            outs.append(F.conv1d(x, kernel).amax(dim=1).numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+
+def chromvar_deviations(
+    accessibility,
+    onehot: np.ndarray,
+    motifs: Mapping[str, np.ndarray],
+    *,
+    gc: np.ndarray | None = None,
+    p_threshold: float = 5e-5,
+    n_backgrounds: int = 50,
+    n_bins: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """chromVAR-like bias-corrected motif deviation z-scores per cell.
+
+    Peaks with a motif hit (best log-odds score above the ``1 - p_threshold`` quantile of
+    scores on dinucleotide-shuffled copies of the peaks) form the motif's annotation.
+    A cell's deviation is (observed - expected) / expected reads in those peaks, expected
+    from the cell's depth and the peaks' overall accessibility; ``n_backgrounds`` sets of
+    background peaks matched on GC content and mean accessibility give its null
+    distribution, and the z-score is the deviation against that null (Schep et al. 2017).
+
+    Parameters
+    ----------
+    accessibility
+        cells x peaks counts (sparse or dense), columns aligned with ``onehot``.
+    onehot
+        ``(n_peaks, 4, L)`` peak sequences.
+    motifs
+        ``{name: ppm (4, w)}``.
+    gc
+        GC fraction per peak (computed from ``onehot`` when None).
+
+    Returns
+    -------
+    pandas.DataFrame
+        cells x motifs z-scores (NaN columns for motifs without hits).
+    """
+    from scinterp.data.sequences import dinucleotide_shuffle
+
+    rng = np.random.default_rng(seed)
+    X = accessibility if sp.issparse(accessibility) else sp.csr_matrix(np.asarray(accessibility))
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n_cells, n_peaks = X.shape
+    onehot = np.asarray(onehot)
+    if gc is None:
+        gc = onehot[:, 1:3].sum(axis=(1, 2)) / onehot.shape[2]
+    shuffled = dinucleotide_shuffle(onehot, rng)
+    peak_total = np.asarray(X.sum(axis=0)).ravel()
+    cell_total = np.asarray(X.sum(axis=1)).ravel()
+    frac = peak_total / max(peak_total.sum(), 1e-12)
+    # bins of GC x accessibility: background peaks are drawn from the same bin
+    gc_bin = pd.qcut(gc, n_bins, labels=False, duplicates="drop")
+    acc_bin = pd.qcut(np.log1p(peak_total), n_bins, labels=False, duplicates="drop")
+    bins = np.asarray(gc_bin, dtype=np.int64) * (n_bins + 1) + np.asarray(acc_bin, dtype=np.int64)
+    members = {b: np.flatnonzero(bins == b) for b in np.unique(bins)}
+
+    names, cols = [], []
+    for name, ppm in motifs.items():
+        null = scan_max_scores(shuffled, ppm).ravel()
+        thr = np.quantile(null, 1.0 - p_threshold) if null.size else np.inf
+        hit = scan_max_scores(onehot, ppm).max(axis=1) > thr
+        names.append(name)
+        cols.append(hit.astype(np.float64))
+    if not names:
+        return pd.DataFrame(index=range(n_cells))
+    hits = np.stack(cols, axis=1)  # peaks x motifs
+    # background annotations: each hit peak replaced by a random peak of its bin
+    bg = np.zeros((n_peaks, len(names) * n_backgrounds))
+    for k in range(len(names)):
+        peaks_k = np.flatnonzero(hits[:, k])
+        for b in range(n_backgrounds):
+            draws = np.array([rng.choice(members[bins[p]]) for p in peaks_k], dtype=np.int64)
+            np.add.at(bg[:, k * n_backgrounds + b], draws, 1.0)
+    annot = sp.csr_matrix(np.hstack([hits, bg]))
+    observed = np.asarray((X @ annot).todense())  # cells x (motifs + backgrounds)
+    expected = cell_total[:, None] * (frac @ annot.toarray())[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = (observed - expected) / expected
+    m = len(names)
+    real = dev[:, :m]
+    null = dev[:, m:].reshape(n_cells, m, n_backgrounds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (real - null.mean(axis=2)) / null.std(axis=2)
+    z[:, hits.sum(axis=0) == 0] = np.nan
+    return pd.DataFrame(z, columns=names)
+
+
+def aggregate_by_type(
+    cell_scores: pd.DataFrame, labels: Sequence, method: str
+) -> pd.DataFrame:
+    """Mean of per-cell scores per cell type -> long ``cell_type, motif, score, method``."""
+    df = cell_scores.copy()
+    df["cell_type"] = np.asarray(labels, dtype=object)
+    df = df.dropna(subset=["cell_type"])
+    mean = df.groupby("cell_type", sort=True).mean()
+    long = mean.reset_index().melt(id_vars="cell_type", var_name="motif", value_name="score")
+    long["method"] = method
+    return long

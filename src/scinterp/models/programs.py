@@ -1,0 +1,176 @@
+"""Gene-program VAE (expiMap-like) and its unmasked linear-decoder variant (LDVAE-like).
+
+The latent units are tied one-to-one to prior gene sets through a masked linear decoder
+(unit k may only reconstruct the genes of set k), plus a few de novo units whose decoder
+weights carry an L1 penalty. Counts follow a negative binomial with the cell's library
+size. ``forward(x)`` returns the latent means, which is what post-hoc attribution explains.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ProgramVAE", "nb_log_likelihood", "poisson_log_likelihood"]
+
+_LOG_RATE_MAX = 15.0  # exp(15) ~ 3e6 x library: far above any real count, avoids inf
+
+
+def nb_log_likelihood(k: Tensor, log_mu: Tensor, log_theta: Tensor) -> Tensor:
+    """Negative binomial log-probability of counts ``k`` (mean ``exp(log_mu)``, inverse
+    dispersion ``exp(log_theta)``), elementwise, computed in log space."""
+    theta = log_theta.exp()
+    log_theta_mu = torch.logaddexp(log_theta, log_mu)
+    return (
+        torch.lgamma(k + theta)
+        - torch.lgamma(theta)
+        - torch.lgamma(k + 1.0)
+        + theta * (log_theta - log_theta_mu)
+        + k * (log_mu - log_theta_mu)
+    )
+
+
+def poisson_log_likelihood(k: Tensor, log_mu: Tensor) -> Tensor:
+    """Poisson log-probability of counts ``k`` with mean ``exp(log_mu)``, elementwise."""
+    return k * log_mu - log_mu.exp() - torch.lgamma(k + 1.0)
+
+
+class ProgramVAE(nn.Module):
+    """VAE with one latent unit per prior gene set and a (masked) linear decoder.
+
+    Parameters
+    ----------
+    n_genes
+        Genes (input and output features).
+    mask
+        Bool genes x n_prior: ``mask[g, k]`` is True when gene g is in prior set k.
+        With ``masked=False`` only its number of columns is used.
+    n_denovo
+        Extra unconstrained latent units (after the prior units), L1-penalized.
+    n_batches
+        Number of batches; the batch enters the decoder as a one-hot covariate. The
+        encoder sees expression only, so ``forward(x)`` depends on ``x`` alone (as in
+        scvi-tools' default ``encode_covariates=False``).
+    masked
+        True: expiMap-like, prior unit k reconstructs only its genes (enforced in every
+        forward pass). False: LDVAE-like, every unit may load on every gene.
+    likelihood
+        ``"nb"`` (negative binomial, gene-wise dispersion) or ``"poisson"``.
+    l1_denovo
+        L1 penalty on the de novo units' decoder weights.
+    hidden
+        Encoder width (two hidden layers).
+    dropout
+        Encoder dropout.
+    kl_weight
+        Weight of the KL term.
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        mask: Tensor,
+        n_denovo: int = 4,
+        n_batches: int = 1,
+        masked: bool = True,
+        likelihood: str = "nb",
+        l1_denovo: float = 1e-3,
+        hidden: int = 128,
+        dropout: float = 0.1,
+        kl_weight: float = 1.0,
+    ):
+        super().__init__()
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        if mask.ndim != 2 or mask.shape[0] != n_genes:
+            raise ValueError(f"mask must be genes x programs ({n_genes} x P), got {mask.shape}")
+        if likelihood not in ("nb", "poisson"):
+            raise ValueError(f"likelihood must be 'nb' or 'poisson', got {likelihood!r}")
+        if masked and mask.shape[1] > 0 and not bool(mask.any(0).all()):
+            empty = torch.nonzero(~mask.any(0)).flatten().tolist()
+            raise ValueError(f"prior gene sets {empty} have no genes in the mask")
+        self.n_genes = n_genes
+        self.n_prior = mask.shape[1]
+        self.n_denovo = n_denovo
+        self.n_latent = self.n_prior + n_denovo
+        if self.n_latent == 0:
+            raise ValueError("ProgramVAE needs at least one latent unit")
+        self.n_batches = n_batches
+        self.masked = masked
+        self.likelihood = likelihood
+        self.l1_denovo = l1_denovo
+        self.kl_weight = kl_weight
+
+        self.encoder = nn.Sequential(
+            nn.Linear(n_genes, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
+        )
+        self.mu = nn.Linear(hidden, self.n_latent)
+        self.logvar = nn.Linear(hidden, self.n_latent)
+
+        full = torch.ones(n_genes, self.n_latent, dtype=torch.bool)
+        if masked:
+            full[:, : self.n_prior] = mask
+        self.register_buffer("decoder_mask", full)
+        w = torch.empty(n_genes, self.n_latent)
+        nn.init.normal_(w, std=0.1)
+        # Zero outside the mask from the start: their gradient is always zero, so they stay 0.
+        self.decoder_weight = nn.Parameter(w * full)
+        # Log-rates are fractions of the library: start at a uniform share per gene.
+        self.decoder_bias = nn.Parameter(
+            torch.full((n_genes,), -float(torch.log(torch.tensor(n_genes))))
+        )
+        self.batch_effect = nn.Parameter(torch.zeros(n_batches, n_genes))
+        self.log_theta = nn.Parameter(torch.zeros(n_genes))
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Latent means and log-variances, cells x units."""
+        h = self.encoder(x)
+        return self.mu(h), self.logvar(h).clamp(-10.0, 10.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Latent means, cells x units (prior units in gene-set order, then de novo)."""
+        return self.encode(x)[0]
+
+    def decoder_weights(self) -> Tensor:
+        """Effective decoder weights, genes x units (exactly zero outside the mask)."""
+        return (self.decoder_weight * self.decoder_mask).detach()
+
+    def decode(self, z: Tensor, batch: Tensor | None = None) -> Tensor:
+        """Log-rates per gene (log fraction of the library), cells x genes."""
+        w = self.decoder_weight * self.decoder_mask.to(self.decoder_weight.dtype)
+        log_rate = z @ w.T + self.decoder_bias
+        if self.n_batches > 1 and batch is not None:
+            log_rate = log_rate + F.embedding(batch, self.batch_effect)
+        return log_rate.clamp(max=_LOG_RATE_MAX)
+
+    def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Negative ELBO: reconstruction NLL of raw counts + KL + L1 on de novo weights.
+
+        Uses ``x`` (encoder input), ``counts``, optional ``library`` (else the counts' row
+        sums; for a gene subset pass the cells' total counts) and optional ``batch``.
+        """
+        x = batch["x"]
+        counts = batch["counts"].float()
+        library = batch.get("library")
+        if library is None:
+            library = counts.sum(dim=1)
+        mu, logvar = self.encode(x)
+        mu, logvar = mu.float(), logvar.float()
+        std = (0.5 * logvar).exp()
+        z = mu + std * torch.randn_like(std) if self.training else mu
+        log_mu = self.decode(z, batch.get("batch")).float()
+        log_mu = log_mu + torch.log(library.float().clamp(min=1.0)).unsqueeze(1)
+        if self.likelihood == "nb":
+            ll = nb_log_likelihood(counts, log_mu, self.log_theta.float())
+        else:
+            ll = poisson_log_likelihood(counts, log_mu)
+        recon = -ll.sum(dim=1).mean()
+        kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).sum(dim=1).mean()
+        l1 = self.decoder_weight[:, self.n_prior :].abs().sum() * self.l1_denovo
+        return {"loss": recon + self.kl_weight * kl + l1, "recon": recon, "kl": kl, "l1": l1}

@@ -1,0 +1,386 @@
+"""One training loop for every model: device, seeds, mixed precision, early stopping,
+per-epoch checkpoints and resume.
+
+Any ``nn.Module`` with ``loss(batch: dict[str, Tensor]) -> dict[str, Tensor]`` (key
+``"loss"`` plus components to log) trains here. Datasets are map-style; a dataset may
+build whole minibatches itself with ``__getitems__`` (see :class:`scinterp.data.cells.CellDataset`),
+otherwise per-item dicts are stacked with the default collate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from scinterp.data.cells import collate_batch
+
+__all__ = ["fit", "resolve_device", "seed_everything"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.tsv"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``; ``"cuda"`` (or ``"cuda:N"``).
+
+    Raises
+    ------
+    RuntimeError
+        When CUDA is requested but not available.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"train.device is '{device}' but CUDA is not available on this machine "
+                f"(torch {torch.__version__}, cuda build: {torch.version.cuda}). "
+                "Fix: set train.device to 'auto' or 'cpu', or run the job on a GPU node "
+                "with a CUDA build of torch."
+            )
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (code we call may use the legacy global RNG)
+    torch.manual_seed(seed)
+
+
+def _batch_size_of(batch: dict[str, torch.Tensor]) -> int:
+    return next(iter(batch.values())).shape[0]
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    non_blocking = device.type == "cuda"
+    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
+
+
+def _loader(ds: Dataset, order, batch_size: int, num_workers: int, device: torch.device):
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        sampler=order,
+        collate_fn=collate_batch,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write to a temporary file in the same directory, then rename: a job killed while
+    writing leaves the previous checkpoint intact."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fingerprint(module: nn.Module, seed: int, batch_size: int, lr: float) -> dict:
+    shapes = {k: list(v.shape) for k, v in module.state_dict().items()}
+    return {
+        "class": type(module).__qualname__,
+        "shapes": shapes,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+    }
+
+
+def _run_epoch(module, loader, device, optimizer, scaler, amp_dtype, train: bool):
+    module.train(train)
+    sums: dict[str, float] = defaultdict(float)
+    n_total = 0
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=amp_dtype)
+        if amp_dtype is not None
+        else nullcontext()
+    )
+    grad = torch.enable_grad() if train else torch.no_grad()
+    with grad:
+        for batch in loader:
+            batch = _to(batch, device)
+            n = _batch_size_of(batch)
+            with autocast:
+                out = module.loss(batch)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{type(module).__name__}: loss is {loss.item()} "
+                    f"({'training' if train else 'validation'}). "
+                    "Fix: lower train.learning_rate, or check the input for NaN/inf values."
+                )
+            if train:
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            for k, v in out.items():
+                sums[k] += float(v.detach()) * n
+            n_total += n
+    if n_total == 0:
+        raise ValueError("empty dataset: no minibatch to train or validate on")
+    return {k: v / n_total for k, v in sums.items()}
+
+
+def fit(
+    module: nn.Module,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    *,
+    outdir: str | os.PathLike,
+    max_epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    patience: int,
+    seed: int,
+    device: str | torch.device = "auto",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``module`` with Adam, early stopping on validation loss; resume if interrupted.
+
+    Every epoch writes ``outdir/checkpoint.pt`` (model, optimizer, scaler, epoch, RNG
+    states, best weights, history) and ``outdir/history.tsv``. If ``checkpoint.pt`` exists
+    when ``fit`` is called (a killed job restarted with the same ``outdir``), training
+    continues from it and ends in the same state as an uninterrupted run. On success the
+    best weights are loaded into ``module`` and the checkpoint is removed; the caller saves
+    the model (:func:`scinterp.models.registry.save_model`).
+
+    Parameters
+    ----------
+    module
+        Model with ``loss(batch) -> {"loss": ..., <components>}``.
+    train_ds, val_ds
+        Map-style datasets yielding dicts of tensors; ``val_ds`` may be None (then the
+        training loss drives early stopping).
+    outdir
+        Directory for ``checkpoint.pt`` and ``history.tsv``.
+    max_epochs, batch_size, lr, weight_decay, patience
+        Optimization settings; stop after ``patience`` epochs without a better val loss.
+    seed
+        Seeds shuffling, initial RNG state (dropout, sampling); on CPU the run is
+        deterministic (``torch.use_deterministic_algorithms``) given the seed.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``; on CUDA training uses mixed precision
+        (bf16 where supported, else fp16 with gradient scaling).
+    num_workers
+        DataLoader worker processes.
+    progress
+        Show a tqdm bar (one step per epoch) on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``epoch, train_loss, val_loss, train_<component>..., val_<component>..., seconds``.
+    """
+    if max_epochs < 1 or batch_size < 1 or patience < 1:
+        raise ValueError("max_epochs, batch_size and patience must be >= 1")
+    dev = resolve_device(device)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = outdir / CHECKPOINT
+
+    prev_deterministic = torch.are_deterministic_algorithms_enabled()
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    try:
+        return _fit(
+            module,
+            train_ds,
+            val_ds,
+            outdir=outdir,
+            ckpt_path=ckpt_path,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            seed=seed,
+            dev=dev,
+            num_workers=num_workers,
+            progress=progress,
+        )
+    finally:
+        torch.use_deterministic_algorithms(prev_deterministic)
+
+
+def _fit(
+    module,
+    train_ds,
+    val_ds,
+    *,
+    outdir,
+    ckpt_path,
+    max_epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    patience,
+    seed,
+    dev,
+    num_workers,
+    progress,
+):
+    module.to(dev)
+    amp_dtype = None
+    if dev.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    fingerprint = _fingerprint(module, seed, batch_size, lr)
+
+    start_epoch = 0
+    history: list[dict[str, float]] = []
+    best_val = math.inf
+    best_state = None
+    bad_epochs = 0
+    resumed = False
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt.get("fingerprint") != fingerprint:
+            log.warning(
+                "%s belongs to a different model or settings; starting from scratch", ckpt_path
+            )
+        else:
+            module.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scaler.load_state_dict(ckpt["scaler"])
+            _set_rng_state(ckpt["rng"])
+            start_epoch = ckpt["epoch"] + 1
+            history = ckpt["history"]
+            best_val = ckpt["best_val"]
+            best_state = ckpt["best_state"]
+            bad_epochs = ckpt["bad_epochs"]
+            resumed = True
+            log.info("resuming from %s after epoch %d", ckpt_path, ckpt["epoch"])
+    if not resumed:
+        seed_everything(seed)
+
+    stopped = bad_epochs >= patience
+    bar = tqdm(
+        total=max_epochs,
+        initial=start_epoch,
+        desc=type(module).__name__,
+        unit="epoch",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for epoch in range(start_epoch, max_epochs):
+            if stopped:
+                break
+            t0 = time.perf_counter()
+            # The order depends only on (seed, epoch): a resumed run sees the same batches.
+            order = np.random.default_rng([seed, epoch]).permutation(len(train_ds)).tolist()
+            train_loader = _loader(train_ds, order, batch_size, num_workers, dev)
+            train = _run_epoch(module, train_loader, dev, optimizer, scaler, amp_dtype, True)
+            if val_ds is not None and len(val_ds) > 0:
+                val_loader = _loader(val_ds, list(range(len(val_ds))), batch_size, num_workers, dev)
+                val = _run_epoch(module, val_loader, dev, None, None, amp_dtype, False)
+            else:
+                val = {k: float("nan") for k in train}
+            row = {"epoch": epoch + 1, "train_loss": train["loss"], "val_loss": val["loss"]}
+            for k in train:
+                if k != "loss":
+                    row[f"train_{k}"] = train[k]
+                    row[f"val_{k}"] = val[k]
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+
+            monitor = val["loss"] if not math.isnan(val["loss"]) else train["loss"]
+            if monitor < best_val:
+                best_val = monitor
+                best_state = _cpu_state(module)
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            stopped = bad_epochs >= patience
+
+            _write_history(history, outdir / HISTORY)
+            _save_checkpoint(
+                ckpt_path,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": _cpu_state(module),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": _rng_state(),
+                    "history": history,
+                    "best_val": best_val,
+                    "best_state": best_state,
+                    "bad_epochs": bad_epochs,
+                },
+            )
+            bar.set_postfix(train=f"{train['loss']:.4g}", val=f"{val['loss']:.4g}", refresh=False)
+            bar.update(1)
+            if stopped:
+                log.info("early stop after epoch %d (best val loss %.4g)", epoch + 1, best_val)
+    finally:
+        bar.close()
+
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    frame = _write_history(history, outdir / HISTORY)
+    ckpt_path.unlink(missing_ok=True)
+    return frame
+
+
+def _write_history(history: list[dict[str, float]], path: Path) -> pd.DataFrame:
+    frame = pd.DataFrame(history)
+    if not frame.empty:
+        cols = ["epoch", "train_loss", "val_loss"]
+        cols += [c for c in frame.columns if c not in cols and c != "seconds"] + ["seconds"]
+        frame = frame[cols]
+        frame["epoch"] = frame["epoch"].astype(int)
+    frame.to_csv(path, sep="\t", index=False)
+    return frame

@@ -1,0 +1,437 @@
+"""Normalized AnnData + prior knowledge -> (model, init kwargs, metadata, train/val data).
+
+``prepare(adata, "program_vae", gene_sets=..., ...)`` chooses the features a model sees,
+checks the inputs (clear errors naming the fix), builds the model with the registry and
+returns datasets that slice the (sparse or backed) matrices per minibatch.
+
+Feature choice
+--------------
+- classifiers and gene-program VAEs: highly variable genes (``var["highly_variable"]``)
+  united with the genes of the gene sets that keep at least ``min_genes_per_set`` genes in
+  the data; when that union exceeds ``max_genes``, HVGs are kept first, then set genes by
+  decreasing variance, and sets are re-checked against ``min_genes_per_set``.
+- ``grn_sem``: all TFs present in the data, then HVG targets by decreasing variance, up to
+  ``max_genes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from scinterp.data.cells import CellDataset, row_sums, split_indices, take_rows
+from scinterp.errors import ScinterpInputError
+from scinterp.models.registry import build_model
+
+__all__ = ["EXPRESSION_MODELS", "Prepared", "column_moments", "prepare"]
+
+log = logging.getLogger(__name__)
+
+EXPRESSION_MODELS = ("attention_classifier", "mlp_classifier", "program_vae", "ldvae", "grn_sem")
+_CLASSIFIERS = ("attention_classifier", "mlp_classifier")
+_VAES = ("program_vae", "ldvae")
+
+
+class Prepared(NamedTuple):
+    """What :func:`prepare` returns; unpacks as ``module, init, meta, train_ds, val_ds``."""
+
+    module: nn.Module
+    init: dict[str, Any]
+    meta: dict[str, Any]
+    train_ds: CellDataset
+    val_ds: CellDataset
+
+
+def column_moments(matrix, rows=None, columns=None, chunk_elems: int = 1 << 24):
+    """Per-column mean and (population) standard deviation over some rows.
+
+    Sparse in-memory matrices are reduced without densifying; dense or backed matrices
+    are read in row chunks of at most ``chunk_elems`` values.
+    """
+    if sp.issparse(matrix):
+        sub = matrix if rows is None else sp.csr_matrix(matrix)[np.asarray(rows)]
+        if columns is not None:
+            sub = sub[:, columns]
+        mean = np.asarray(sub.mean(axis=0), dtype=np.float64).ravel()
+        sq = np.asarray(sub.multiply(sub).mean(axis=0), dtype=np.float64).ravel()
+    else:
+        rows = np.arange(matrix.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        n_cols = matrix.shape[1] if columns is None else len(columns)
+        step = max(1, chunk_elems // max(1, n_cols))
+        total = np.zeros(n_cols)
+        total_sq = np.zeros(n_cols)
+        for start in range(0, len(rows), step):
+            block = take_rows(matrix, rows[start : start + step], columns).astype(np.float64)
+            total += block.sum(axis=0)
+            total_sq += (block * block).sum(axis=0)
+        mean = total / max(1, len(rows))
+        sq = total_sq / max(1, len(rows))
+    return mean, np.sqrt(np.clip(sq - mean * mean, 0.0, None))
+
+
+def _err(problem: str, fix: str, dataset: str | None) -> ScinterpInputError:
+    return ScinterpInputError(problem, dataset=dataset, fix=fix)
+
+
+def _labels(adata, label_key, min_cells_per_class, dataset):
+    if label_key is None:
+        raise _err(
+            "a classifier needs cell labels but no label_key was given.",
+            "set label_key in the dataset's config to an obs column with cell identities.",
+            dataset,
+        )
+    if label_key not in adata.obs:
+        raise _err(
+            f"obs has no column '{label_key}' (label_key).",
+            f"use one of the obs columns: {', '.join(map(str, adata.obs.columns[:20]))}.",
+            dataset,
+        )
+    labels = adata.obs[label_key]
+    if labels.isna().any():
+        raise _err(
+            f"{int(labels.isna().sum())} cells have no '{label_key}' label.",
+            "fill in or remove those cells before training a classifier.",
+            dataset,
+        )
+    codes, classes = pd.factorize(labels.astype(str), sort=True)
+    if len(classes) < 2:
+        raise _err(
+            f"'{label_key}' has {len(classes)} class(es); a classifier needs at least 2.",
+            "choose a label_key with several cell types, or disable the classifiers in train.models.",
+            dataset,
+        )
+    counts = np.bincount(codes, minlength=len(classes))
+    small = [f"{classes[i]} ({counts[i]})" for i in np.flatnonzero(counts < min_cells_per_class)]
+    if small:
+        raise _err(
+            f"classes with fewer than {min_cells_per_class} cells in '{label_key}': "
+            + ", ".join(small[:10])
+            + ("..." if len(small) > 10 else "")
+            + ".",
+            "merge or remove these cell types before training (they cannot be both learned "
+            "and validated).",
+            dataset,
+        )
+    return codes.astype(np.int64), [str(c) for c in classes]
+
+
+def _batches(adata, batch_key, dataset):
+    if batch_key is None:
+        return None, []
+    if batch_key not in adata.obs:
+        raise _err(
+            f"obs has no column '{batch_key}' (batch_key).",
+            "set batch_key to an existing obs column, or to null.",
+            dataset,
+        )
+    codes, names = pd.factorize(adata.obs[batch_key].astype(str), sort=True)
+    return codes.astype(np.int64), [str(b) for b in names]
+
+
+def _hvg_mask(adata) -> np.ndarray:
+    if "highly_variable" in adata.var:
+        return adata.var["highly_variable"].to_numpy(dtype=bool)
+    warnings.warn(
+        "var has no 'highly_variable' column; every gene counts as highly variable",
+        stacklevel=3,
+    )
+    return np.ones(adata.n_vars, dtype=bool)
+
+
+def _present_sets(gene_sets, gene_pos, min_genes, dataset, where="the data", required=True):
+    kept, dropped = {}, []
+    for name, genes in gene_sets.items():
+        idx = sorted({gene_pos[g] for g in genes if g in gene_pos})
+        if len(idx) >= min_genes:
+            kept[name] = idx
+        else:
+            dropped.append(f"{name} ({len(idx)})")
+    if dropped:
+        warnings.warn(
+            f"{len(dropped)} gene set(s) have fewer than {min_genes} genes in {where} and "
+            f"are skipped: {', '.join(dropped[:10])}{'...' if len(dropped) > 10 else ''}",
+            stacklevel=3,
+        )
+    if not kept and required:
+        raise _err(
+            f"none of the {len(gene_sets)} gene sets has at least {min_genes} genes in {where}.",
+            "check that the GMT uses the same gene identifiers as var_names (symbols vs "
+            "Ensembl IDs, species, case), or lower train.min_genes_per_set.",
+            dataset,
+        )
+    return kept
+
+
+def _top_by(values: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+    """The k candidates with the largest values (stable order)."""
+    if k <= 0:
+        return candidates[:0]
+    order = np.argsort(-values[candidates], kind="stable")
+    return candidates[order[:k]]
+
+
+def prepare(
+    adata,
+    model: str,
+    *,
+    gene_sets: Mapping[str, Sequence[str]] | None = None,
+    tfs: Sequence[str] | None = None,
+    label_key: str | None = None,
+    batch_key: str | None = None,
+    counts_layer: str = "counts",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    min_genes_per_set: int = 5,
+    max_genes: int = 3000,
+    min_cells_per_class: int = 3,
+    n_latent_denovo: int = 4,
+    l1_denovo: float = 1e-3,
+    l1_adjacency: float = 1e-3,
+    model_kwargs: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+) -> Prepared:
+    """Build a model and its train/validation data from a normalized AnnData.
+
+    Parameters
+    ----------
+    adata
+        Normalized AnnData: ``X`` log-normalized (CSR, dense or backed), raw counts in
+        ``layers[counts_layer]`` (needed by the VAEs), ``var["highly_variable"]``.
+    model
+        One of ``attention_classifier``, ``mlp_classifier``, ``program_vae``, ``ldvae``,
+        ``grn_sem``.
+    gene_sets
+        Gene-set name -> gene names (GMT order is kept); needed by
+        ``attention_classifier`` and ``program_vae``, optional for ``mlp_classifier`` and
+        ``ldvae`` (used then for the same feature choice).
+    tfs
+        Transcription-factor names; needed by ``grn_sem``.
+    label_key, batch_key
+        obs columns with cell identities (classifiers; also stratifies the split) and
+        batches (VAEs' decoder covariate).
+    counts_layer
+        Layer with raw counts.
+    val_fraction, seed
+        Validation split (stratified by label when ``label_key`` is given) and the seed
+        for the split and the model's initial weights.
+    min_genes_per_set
+        Gene sets with fewer genes among the features are skipped (with a warning).
+    max_genes
+        Cap on the number of input genes.
+    min_cells_per_class
+        Classifiers: classes with fewer cells raise an error.
+    n_latent_denovo, l1_denovo
+        VAE: de novo units and their decoder L1 penalty.
+    l1_adjacency
+        ``grn_sem``: L1 penalty on the adjacency.
+    model_kwargs
+        Extra init kwargs for the model (e.g. ``d_model``, ``hidden``).
+    dataset
+        Dataset name, for error messages.
+
+    Returns
+    -------
+    Prepared
+        ``(module, init, meta, train_ds, val_ds)``. ``init`` rebuilds the module with
+        ``build_model(model, **init)``; ``meta`` holds ``features`` (gene names, input
+        order) and, per model, ``classes``, ``token_names``, ``gene_sets`` (name -> genes
+        used), ``programs``, ``n_prior``, ``tfs``, ``batches``, plus ``val_cells`` (obs names
+        of the held-out cells) and the settings used.
+
+    Raises
+    ------
+    ScinterpInputError
+        (a ``ValueError``) for an unknown model, missing label/batch columns, fewer than
+        2 classes, too small classes, no gene set overlapping the data, no TF in the data,
+        or missing counts.
+    """
+    if model not in EXPRESSION_MODELS:
+        raise _err(
+            f"prepare() does not build model '{model}'.",
+            f"use one of {', '.join(EXPRESSION_MODELS)} (the sequence CNN gets its data from "
+            "scinterp.data.sequences).",
+            dataset,
+        )
+    model_kwargs = dict(model_kwargs or {})
+    var_names = [str(g) for g in adata.var_names]
+    gene_pos = {g: i for i, g in enumerate(var_names)}
+    n_cells = adata.n_obs
+    hvg = np.flatnonzero(_hvg_mask(adata))
+    _, gene_sd = column_moments(adata.X)
+
+    y, classes = (None, [])
+    if model in _CLASSIFIERS:
+        y, classes = _labels(adata, label_key, min_cells_per_class, dataset)
+    stratify = None
+    if label_key is not None and label_key in adata.obs:
+        stratify = adata.obs[label_key].astype(str).to_numpy()
+    batch, batches = _batches(adata, batch_key, dataset) if model in _VAES else (None, [])
+
+    meta: dict[str, Any] = {
+        "model": model,
+        "dataset": dataset,
+        "label_key": label_key,
+        "batch_key": batch_key if model in _VAES else None,
+        "seed": seed,
+        "val_fraction": val_fraction,
+    }
+    needs_sets = model in ("attention_classifier", "program_vae")
+    if needs_sets and not gene_sets:
+        raise _err(
+            f"model '{model}' needs gene sets but none were given.",
+            "set gene_sets in the dataset's config (a GMT file) or use the default one.",
+            dataset,
+        )
+
+    if model == "grn_sem":
+        if not tfs:
+            raise _err(
+                "grn_sem needs a TF list but none was given.", "set tfs in the config.", dataset
+            )
+        tf_idx = list(dict.fromkeys(gene_pos[t] for t in tfs if t in gene_pos))
+        if not tf_idx:
+            raise _err(
+                f"none of the {len(tfs)} TFs is among the {len(var_names)} genes of the data.",
+                "check that the TF list uses the same gene identifiers as var_names "
+                "(symbols vs Ensembl IDs, species, case).",
+                dataset,
+            )
+        tf_idx = np.asarray(tf_idx)
+        if len(tf_idx) > max_genes // 2:
+            warnings.warn(
+                f"{len(tf_idx)} TFs in the data; keeping the {max_genes // 2} most variable",
+                stacklevel=2,
+            )
+            tf_idx = _top_by(gene_sd, tf_idx, max_genes // 2)
+        targets = np.setdiff1d(hvg, tf_idx)
+        targets = _top_by(gene_sd, targets, max_genes - len(tf_idx))
+        features = np.sort(np.concatenate([tf_idx, targets]))
+        feat_pos = {int(g): i for i, g in enumerate(features)}
+        tf_cols = [feat_pos[int(g)] for g in tf_idx]
+        meta["tfs"] = [var_names[g] for g in tf_idx]
+        init = {"n_genes": len(features), "tf_index": torch.tensor(tf_cols, dtype=torch.long)}
+        init["l1"] = l1_adjacency
+    else:
+        sets_idx = {}
+        if gene_sets:
+            sets_idx = _present_sets(
+                gene_sets, gene_pos, min_genes_per_set, dataset, required=needs_sets
+            )
+        features = hvg
+        if sets_idx:
+            set_genes = np.unique(np.concatenate([np.asarray(v) for v in sets_idx.values()]))
+            extra = np.setdiff1d(set_genes, hvg)
+            if len(hvg) + len(extra) > max_genes:
+                keep_hvg = _top_by(gene_sd, hvg, max_genes)
+                extra = _top_by(gene_sd, extra, max_genes - len(keep_hvg))
+                features = np.concatenate([keep_hvg, extra])
+            else:
+                features = np.concatenate([hvg, extra])
+        elif len(features) > max_genes:
+            features = _top_by(gene_sd, features, max_genes)
+        features = np.sort(features)
+        if len(features) == 0:
+            raise _err(
+                "no genes to train on (no highly variable genes and no gene sets).",
+                "check the normalize step's HVG selection.",
+                dataset,
+            )
+        feat_names = [var_names[g] for g in features]
+        if sets_idx:
+            feat_pos = {name: i for i, name in enumerate(feat_names)}
+            names = {k: [var_names[g] for g in v] for k, v in sets_idx.items()}
+            sets_idx = _present_sets(
+                names,
+                feat_pos,
+                min_genes_per_set,
+                dataset,
+                where="the selected genes",
+                required=needs_sets,
+            )
+            meta["gene_sets"] = {k: [feat_names[i] for i in v] for k, v in sets_idx.items()}
+        G = len(features)
+        if model == "attention_classifier":
+            tokens = [torch.tensor(v, dtype=torch.long) for v in sets_idx.values()]
+            init = {"n_genes": G, "tokens": tokens, "n_classes": len(classes)}
+        elif model == "mlp_classifier":
+            init = {"n_genes": G, "n_classes": len(classes)}
+        else:
+            n_batches = max(1, len(batches))
+            if model == "program_vae":
+                mask = torch.zeros(G, len(sets_idx), dtype=torch.bool)
+                for k, idx in enumerate(sets_idx.values()):
+                    mask[torch.tensor(idx, dtype=torch.long), k] = True
+                programs = list(sets_idx) + [f"denovo_{i}" for i in range(n_latent_denovo)]
+                init = {
+                    "n_genes": G,
+                    "mask": mask,
+                    "n_denovo": n_latent_denovo,
+                    "n_batches": n_batches,
+                    "masked": True,
+                    "l1_denovo": l1_denovo,
+                }
+                meta["n_prior"] = len(sets_idx)
+            else:
+                # LDVAE: as many latent units as the program VAE, all unconstrained, no L1.
+                n_units = len(sets_idx) + n_latent_denovo
+                if n_units == 0:
+                    n_units = 10
+                programs = [f"ldvae_{i}" for i in range(n_units)]
+                init = {
+                    "n_genes": G,
+                    "mask": torch.zeros(G, 0, dtype=torch.bool),
+                    "n_denovo": n_units,
+                    "n_batches": n_batches,
+                    "masked": False,
+                    "l1_denovo": 0.0,
+                }
+                meta["n_prior"] = 0
+            meta["programs"] = programs
+            meta["batches"] = batches
+        meta["classes"] = classes
+
+    meta["features"] = [var_names[g] for g in features]
+    init.update(model_kwargs)
+
+    counts = None
+    if model in _VAES:
+        layers = getattr(adata, "layers", {})
+        if counts_layer not in layers:
+            raise _err(
+                f"layers has no '{counts_layer}' with raw counts, needed by {model}.",
+                "run the normalize step, which keeps raw counts in layers['counts'].",
+                dataset,
+            )
+        counts = layers[counts_layer]
+
+    train_idx, val_idx = split_indices(n_cells, val_fraction, seed, stratify=stratify)
+    library = row_sums(counts) if counts is not None else None
+    full = CellDataset(
+        adata.X, counts, y=y, batch=batch, library=library, columns=np.asarray(features)
+    )
+    train_ds, val_ds = full.subset(train_idx), full.subset(val_idx)
+    meta["n_cells"] = int(n_cells)
+    meta["n_train"] = int(len(train_idx))
+    meta["val_cells"] = [str(adata.obs_names[i]) for i in val_idx]
+
+    torch.manual_seed(seed)
+    module = build_model(model, **init)
+    if model == "grn_sem":
+        mean, sd = column_moments(adata.X, train_idx, features)
+        module.set_standardization(mean, sd)
+    if model == "attention_classifier":
+        meta["token_names"] = list(meta["gene_sets"]) + (
+            ["remaining_genes"] if module.has_remainder else []
+        )
+    log.info(
+        "%s: %d genes, %d train / %d val cells", model, len(features), len(train_idx), len(val_idx)
+    )
+    return Prepared(module, init, meta, train_ds, val_ds)

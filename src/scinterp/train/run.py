@@ -1,0 +1,167 @@
+"""Train one named model from the workflow's files: read, prepare, fit, save.
+
+This is what the ``train_model`` rule calls; it keeps the script to a few lines and is
+usable from Python too (``train_from_files("program_vae", normalized=..., outdir=...)``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scinterp.errors import ScinterpInputError
+
+log = logging.getLogger(__name__)
+
+USES_GENE_SETS = ("attention_classifier", "capsule_classifier", "program_vae", "mlp_classifier", "ldvae")
+
+
+def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) -> pd.DataFrame:
+    from scinterp.models.registry import save_model
+    from scinterp.train.loop import fit
+
+    history = fit(
+        module,
+        train_ds,
+        val_ds,
+        outdir=outdir,
+        max_epochs=params["max_epochs"],
+        batch_size=params["batch_size"],
+        lr=params["learning_rate"],
+        weight_decay=params.get("weight_decay", 0.0),
+        patience=params["patience"],
+        seed=params["seed"],
+        device=params.get("device", "auto"),
+    )
+    save_model(module.cpu(), outdir, name, init, meta)
+    return history
+
+
+def train_from_files(
+    name: str,
+    *,
+    normalized: str | Path,
+    outdir: str | Path,
+    params: Mapping[str, Any],
+    gene_sets: str | Path | None = None,
+    tfs: str | Path | None = None,
+    batch_key: str | None = None,
+    atac: str | Path | None = None,
+    genome: str | Path | None = None,
+    dataset: str | None = None,
+) -> pd.DataFrame:
+    """Train model ``name`` and write ``model.pt``, ``model.json`` and ``history.tsv``.
+
+    Parameters
+    ----------
+    name
+        Registry name (``attention_classifier``, ``mlp_classifier``, ``capsule_classifier``,
+        ``program_vae``, ``ldvae``, ``grn_sem``, ``seq_cnn``).
+    normalized
+        The dataset's ``normalized.h5ad`` (labels are the column named in
+        ``uns["scinterp"]["label_key"]``).
+    outdir
+        ``results/{dataset}/models/{name}``; a checkpoint there is resumed.
+    params
+        The config's ``train`` section.
+    gene_sets, tfs
+        GMT and TF list (used by the models that need them).
+    batch_key
+        obs column of the batch, or None.
+    atac, genome
+        For ``seq_cnn``: the cells x peaks h5ad and its genome FASTA.
+    dataset
+        Dataset name, for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The training history (also in ``outdir/history.tsv``).
+    """
+    import anndata as ad
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if name == "seq_cnn":
+        return _train_seq_cnn(outdir, params, atac=atac, genome=genome, normalized=normalized, dataset=dataset)
+
+    from scinterp.priors import read_gmt, read_tfs
+    from scinterp.train.prepare import prepare
+
+    adata = ad.read_h5ad(normalized)
+    label_key = adata.uns.get("scinterp", {}).get("label_key")
+    sets = None
+    if gene_sets is not None and name in USES_GENE_SETS:
+        sets = read_gmt(gene_sets, genes=adata.var_names, min_size=params["min_genes_per_set"], dataset=dataset)
+    tf_list = read_tfs(tfs, genes=adata.var_names, dataset=dataset) if name == "grn_sem" else None
+    prepared = prepare(
+        adata,
+        name,
+        gene_sets=sets,
+        tfs=tf_list,
+        label_key=label_key,
+        batch_key=batch_key,
+        val_fraction=params["val_fraction"],
+        seed=params["seed"],
+        min_genes_per_set=params["min_genes_per_set"],
+        n_latent_denovo=params["n_latent_denovo"],
+        l1_denovo=params["l1_denovo"],
+        l1_adjacency=params["l1_adjacency"],
+        dataset=dataset,
+    )
+    return _fit_and_save(name, *prepared, outdir, params)
+
+
+def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.DataFrame:
+    import anndata as ad
+
+    from scinterp.data.sequences import PeakDataset, prepare_peak_sequences
+    from scinterp.models.registry import build_model
+
+    if atac is None or genome is None:
+        raise ScinterpInputError(
+            "seq_cnn needs an atac h5ad and its genome FASTA.",
+            dataset=dataset,
+            fix="add datasets.<name>.atac and .genome, or drop seq_cnn from train.models.",
+        )
+    adata = ad.read_h5ad(atac)
+    peaks, onehot = prepare_peak_sequences(
+        adata, genome, width=params["seq_width"], dataset=dataset, atac_path=atac
+    )
+    data = PeakDataset.from_anndata(adata, peaks, onehot, rc_augment=False, seed=params["seed"])
+    train_ds, val_ds = data.split(params["val_fraction"], seed=params["seed"])
+    init = {"n_cells": data.n_cells, "seq_len": data.seq_len}
+    module = build_model("seq_cnn", **init)
+    # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
+    labels = _cell_labels(adata, normalized)
+    meta = {
+        "cells": list(map(str, adata.obs_names)),
+        "cell_labels": labels,
+        "peaks_file": "peaks.tsv",
+        "seq_width": params["seq_width"],
+        "dataset": dataset,
+        "val_peaks": [int(i) for i in val_ds.indices],
+    }
+    peaks.to_csv(outdir / "peaks.tsv", sep="\t", index=False)
+    return _fit_and_save("seq_cnn", module, init, meta, train_ds, val_ds, outdir, params)
+
+
+def _cell_labels(atac, normalized) -> list[str] | None:
+    """Labels of the ATAC cells: the RNA labels of the same cell names where they exist."""
+    import anndata as ad
+
+    if normalized is None or not Path(normalized).exists():
+        return None
+    rna = ad.read_h5ad(normalized, backed="r")
+    key = rna.uns.get("scinterp", {}).get("label_key")
+    if key is None:
+        return None
+    labels = rna.obs[key].astype(str)
+    mapped = labels.reindex(atac.obs_names.astype(str))
+    if key in atac.obs:
+        mapped = mapped.fillna(atac.obs[key].astype(str))
+    return [None if pd.isna(v) else str(v) for v in mapped]

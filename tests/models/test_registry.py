@@ -1,0 +1,88 @@
+"""Models are built by name and round-trip through model.pt (weights_only) + model.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from scinterp.models import build_model, load_model, register_model, save_model
+from scinterp.models.registry import MODELS
+
+MASK = torch.zeros(12, 3, dtype=torch.bool)
+MASK[:4, 0] = MASK[4:8, 1] = MASK[6:12, 2] = True
+
+INITS = {
+    "attention_classifier": {
+        "n_genes": 12,
+        "tokens": [torch.tensor([0, 1, 2]), torch.tensor([5, 6])],
+        "n_classes": 3,
+        "d_model": 8,
+        "n_heads": 2,
+    },
+    "mlp_classifier": {"n_genes": 12, "n_classes": 3, "hidden": (16, 8)},
+    "program_vae": {"n_genes": 12, "mask": MASK, "n_denovo": 2, "n_batches": 2},
+    "ldvae": {"n_genes": 12, "mask": torch.zeros(12, 0, dtype=torch.bool), "n_denovo": 5},
+    "grn_sem": {"n_genes": 12, "tf_index": torch.tensor([0, 4, 9]), "hidden": 8},
+}
+
+
+@pytest.mark.parametrize("name", list(INITS))
+def test_roundtrip_weights_only(name, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, **INITS[name])
+    if name == "grn_sem":
+        model.set_standardization(torch.arange(12.0), torch.full((12,), 2.0))
+    model.eval()
+    meta = {"features": [f"g{i}" for i in range(12)], "classes": ["a", "b", "c"]}
+    save_model(model, tmp_path, name, INITS[name], meta)
+
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert set(state) == set(model.state_dict())
+    record = json.loads((tmp_path / "model.json").read_text())
+    assert record["name"] == name and record["meta"]["features"][0] == "g0"
+
+    loaded, meta2 = load_model(tmp_path)
+    assert type(loaded) is type(model) and not loaded.training
+    assert meta2["features"] == meta["features"] and meta2["name"] == name
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[k], v)
+    x = torch.rand(4, 12)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert loaded(x).ndim == 2 and loaded(x).shape[0] == 4
+
+
+def test_ldvae_is_unmasked_program_vae():
+    model = build_model("ldvae", **INITS["ldvae"])
+    assert type(model).__name__ == "ProgramVAE" and not model.masked
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model 'transformer9000'.*known models"):
+        build_model("transformer9000")
+
+
+class _Toy(nn.Module):
+    def __init__(self, n_in: int):
+        super().__init__()
+        self.lin = nn.Linear(n_in, 1)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_models_plug_in_by_import_path(tmp_path, monkeypatch):
+    assert MODELS["seq_cnn"][0] == "scinterp.models.seqcnn:SeqCNN"
+    monkeypatch.setitem(MODELS, "toy", ("", {}))
+    register_model("toy", f"{__name__}:_Toy")
+    model = build_model("toy", n_in=3)
+    save_model(model, tmp_path, "toy", {"n_in": 3})
+    loaded, _ = load_model(tmp_path)
+    torch.testing.assert_close(loaded.lin.weight, model.lin.weight)
+
+
+def test_load_missing_dir_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.json"):
+        load_model(tmp_path)

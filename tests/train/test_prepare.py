@@ -1,0 +1,172 @@
+"""prepare(): normalized AnnData + gene sets / TFs -> model and datasets, or a clear error."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+from scinterp.errors import ScinterpInputError
+from scinterp.models import build_model, load_model, save_model
+from scinterp.train.loop import fit
+from scinterp.train.prepare import Prepared, prepare
+
+
+@pytest.fixture
+def adata():
+    rng = np.random.default_rng(0)
+    n, g = 90, 30
+    genes = [f"G{i}" for i in range(g)]
+    y = np.array(["B", "T", "NK"])[np.arange(n) % 3]
+    rate = np.ones((n, g))
+    for c, name in enumerate(["B", "T", "NK"]):
+        rate[y == name, c * 5 : (c + 1) * 5] = 5.0
+    counts = sp.csr_matrix(rng.poisson(rate).astype(np.float32))
+    a = ad.AnnData(
+        X=sp.csr_matrix(np.log1p(counts.toarray())),
+        obs=pd.DataFrame(
+            {"cell_type": y, "batch": np.where(np.arange(n) < 45, "b1", "b2")},
+            index=[f"c{i}" for i in range(n)],
+        ),
+        var=pd.DataFrame(index=genes),
+    )
+    a.layers["counts"] = counts
+    a.var["highly_variable"] = np.arange(g) < 20
+    return a
+
+
+SETS = {
+    "prog_B": ["G0", "G1", "G2", "G3", "G4", "G25"],
+    "prog_T": ["G5", "G6", "G7", "G8", "G9"],
+    "tiny": ["G10", "NOT_A_GENE"],
+}
+KW = {"label_key": "cell_type", "batch_key": "batch", "val_fraction": 0.2, "min_genes_per_set": 3}
+
+
+@pytest.mark.parametrize(
+    "name", ["attention_classifier", "mlp_classifier", "program_vae", "ldvae", "grn_sem"]
+)
+def test_every_model_is_built(adata, name):
+    # the 2-gene set is skipped with a warning (the GRN model does not use gene sets)
+    expect = nullcontext() if name == "grn_sem" else pytest.warns(UserWarning, match="tiny")
+    with expect:
+        prep = prepare(adata, name, gene_sets=SETS, tfs=["G0", "G5", "NOPE"], **KW)
+    assert isinstance(prep, Prepared)
+    module, init, meta, train_ds, val_ds = prep
+    assert len(train_ds) + len(val_ds) == adata.n_obs
+    assert len(meta["val_cells"]) == len(val_ds)
+    assert set(meta["val_cells"]) == set(adata.obs_names[val_ds.indices])
+    features = meta["features"]
+    assert train_ds.n_features == len(features) == init["n_genes"]
+    batch = train_ds.__getitems__(list(range(8)))
+    module.eval()
+    out = module(batch["x"])
+    assert out.ndim == 2 and out.shape[0] == 8
+    assert torch.isfinite(module.loss(batch)["loss"])
+    rebuilt = build_model(name, **init)  # init is enough to rebuild the same architecture
+    assert rebuilt.state_dict().keys() == module.state_dict().keys()
+
+    if name != "grn_sem":
+        # HVGs plus the set gene outside the HVGs (G25); the 2-gene set is dropped
+        assert features == [f"G{i}" for i in range(20)] + ["G25"]
+        assert list(meta["gene_sets"]) == ["prog_B", "prog_T"]
+    if name in ("attention_classifier", "mlp_classifier"):
+        assert meta["classes"] == ["B", "NK", "T"] and "y" in batch
+    if name == "attention_classifier":
+        assert meta["token_names"] == ["prog_B", "prog_T", "remaining_genes"]
+    if name == "program_vae":
+        assert meta["programs"] == [
+            "prog_B",
+            "prog_T",
+            "denovo_0",
+            "denovo_1",
+            "denovo_2",
+            "denovo_3",
+        ]
+        assert out.shape[1] == len(meta["programs"]) and meta["batches"] == ["b1", "b2"]
+        mask = init["mask"]
+        assert mask[:, 0].sum() == 6 and bool(mask[features.index("G25"), 0])
+        lib = np.asarray(adata.layers["counts"].sum(1)).ravel()
+        np.testing.assert_allclose(batch["library"].numpy(), lib[train_ds.indices[:8]])
+    if name == "grn_sem":
+        assert meta["tfs"] == ["G0", "G5"]
+        assert [features[i] for i in init["tf_index"].tolist()] == ["G0", "G5"]
+        assert features == [f"G{i}" for i in range(20)]
+        assert out.shape[1] == len(features) and torch.any(module.x_std != 1)
+
+
+def test_prepare_fit_save_load(adata, tmp_path):
+    with pytest.warns(UserWarning):
+        module, init, meta, train_ds, val_ds = prepare(adata, "program_vae", gene_sets=SETS, **KW)
+    hist = fit(
+        module,
+        train_ds,
+        val_ds,
+        outdir=tmp_path,
+        max_epochs=2,
+        batch_size=32,
+        lr=1e-2,
+        patience=2,
+        seed=0,
+        progress=False,
+    )
+    assert len(hist) == 2
+    save_model(module, tmp_path, "program_vae", init, meta)
+    loaded, meta2 = load_model(tmp_path)
+    assert meta2["programs"] == meta["programs"] and meta2["features"] == meta["features"]
+    x = val_ds.__getitems__([0, 1])["x"]
+    torch.testing.assert_close(loaded(x), module(x))
+
+
+def test_seed_fixes_split_and_weights(adata):
+    a = prepare(adata, "mlp_classifier", seed=1, **KW)
+    b = prepare(adata, "mlp_classifier", seed=1, **KW)
+    assert a.meta["val_cells"] == b.meta["val_cells"]
+    for k, v in a.module.state_dict().items():
+        assert torch.equal(v, b.module.state_dict()[k])
+
+
+def test_no_gene_set_overlap(adata):
+    sets = {"x": ["A1", "A2", "A3"], "y": ["B1", "B2", "B3"]}
+    with (
+        pytest.warns(UserWarning),
+        pytest.raises(ScinterpInputError, match="none of the 2 gene sets.*Fix"),
+    ):
+        prepare(adata, "program_vae", gene_sets=sets, **KW)
+    with pytest.raises(ValueError, match="needs gene sets"):
+        prepare(adata, "attention_classifier", gene_sets=None, **KW)
+
+
+def test_no_tf_in_data(adata):
+    with pytest.raises(ScinterpInputError, match="none of the 2 TFs.*Fix"):
+        prepare(adata, "grn_sem", tfs=["FOXP3", "PAX5"], **KW)
+
+
+def test_label_problems(adata):
+    one = adata.copy()
+    one.obs["cell_type"] = "T"
+    with pytest.raises(ScinterpInputError, match="at least 2"):
+        prepare(one, "mlp_classifier", **KW)
+    rare = adata.copy()
+    rare.obs["cell_type"] = rare.obs["cell_type"].astype(str)
+    rare.obs.iloc[0, rare.obs.columns.get_loc("cell_type")] = "pDC"
+    with pytest.raises(ScinterpInputError, match=r"fewer than 3 cells.*pDC \(1\)"):
+        prepare(rare, "mlp_classifier", **KW)
+    with pytest.raises(ScinterpInputError, match="no column 'celltype'"):
+        prepare(adata, "mlp_classifier", **{**KW, "label_key": "celltype"})
+
+
+def test_unknown_model_and_missing_counts(adata):
+    with pytest.raises(ValueError, match="does not build model 'seq_cnn'"):
+        prepare(adata, "seq_cnn", **KW)
+    del adata.layers["counts"]
+    with (
+        pytest.warns(UserWarning),
+        pytest.raises(ScinterpInputError, match="layers has no 'counts'"),
+    ):
+        prepare(adata, "program_vae", gene_sets=SETS, **KW)

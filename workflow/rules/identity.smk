@@ -1,0 +1,85 @@
+# Branch (i): cell-identity genes per cell type, from attributions, attention, in-silico
+rule rank_identity_genes:
+    input:
+        unpack(identity_inputs),
+    output:
+        genes=report(
+            "results/{dataset}/identity/genes.tsv",
+            caption="../report/identity_genes.rst",
+            category="5. Cell-identity genes",
+            subcategory="{dataset}",
+            labels={"figure": "ranked genes (table)"},
+        ),
+        methods=report(
+            "results/{dataset}/identity/methods.tsv",
+            caption="../report/identity_methods.rst",
+            category="5. Cell-identity genes",
+            subcategory="{dataset}",
+            labels={"figure": "method comparison"},
+        ),
+        dotplot=report(
+            "results/{dataset}/identity/dotplot.png",
+            caption="../report/identity_plots.rst",
+            category="5. Cell-identity genes",
+            subcategory="{dataset}",
+            labels={"figure": "dotplot of top genes"},
+        ),
+        heatmap=report(
+            "results/{dataset}/identity/heatmap.png",
+            caption="../report/identity_plots.rst",
+            category="5. Cell-identity genes",
+            subcategory="{dataset}",
+            labels={"figure": "heatmap of top genes"},
+        ),
+    log:
+        "logs/{dataset}/rank_identity_genes.log",
+    benchmark:
+        "results/{dataset}/benchmarks/rank_identity_genes.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        identity=IDENTITY,
+        seed=config["train"]["seed"],
+        device=config["train"]["device"],
+    script:
+        "../../scripts/rank_identity_genes.py"
+
+
+rule evaluate_identity:
+    input:
+        genes="results/{dataset}/identity/genes.tsv",
+        normalized="results/{dataset}/normalized.h5ad",
+        markers=identity_truth,
+    output:
+        tsv=report(
+            "results/{dataset}/identity/evaluation.tsv",
+            caption="../report/identity_evaluation.rst",
+            category="5. Cell-identity genes",
+            subcategory="{dataset}",
+            labels={"figure": "evaluation (table)"},
+        ),
+        png=report(
+            "results/{dataset}/identity/evaluation.png",
+            caption="../report/identity_evaluation.rst",
+            category="5. Cell-identity genes",
+            subcategory="{dataset}",
+            labels={"figure": "precision@10 and AUROC per method"},
+        ),
+    log:
+        "logs/{dataset}/evaluate_identity.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate_identity.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        k=IDENTITY["precision_k"],
+    script:
+        "../../scripts/evaluate_identity.py"

@@ -1,0 +1,105 @@
+# Branch (ii): gene programs (prior gene sets and de novo) from the trained models.
+rule program_tables:
+    input:
+        unpack(program_tables_inputs),
+    output:
+        activity=report(
+            "results/{dataset}/programs/activity.tsv",
+            caption="../report/programs_activity.rst",
+            category="5. Gene programs",
+            subcategory="{dataset}",
+            labels={"table": "activity per cell type"},
+        ),
+        loadings=report(
+            "results/{dataset}/programs/loadings.tsv",
+            caption="../report/programs_loadings.rst",
+            category="5. Gene programs",
+            subcategory="{dataset}",
+            labels={"table": "loadings"},
+        ),
+        enrichment="results/{dataset}/programs/denovo_enrichment.tsv",
+        matches=report(
+            "results/{dataset}/programs/denovo_matches.tsv",
+            caption="../report/programs_denovo.rst",
+            category="5. Gene programs",
+            subcategory="{dataset}",
+            labels={"table": "de novo programs"},
+        ),
+        cells="results/{dataset}/programs/cell_activity.h5ad",
+    log:
+        "logs/{dataset}/program_tables.log",
+    benchmark:
+        "results/{dataset}/benchmarks/program_tables.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=60,
+    params:
+        dataset="{dataset}",
+        options=PROGRAMS_CFG,
+        min_set_size=config["train"]["min_genes_per_set"],
+        device=config["train"]["device"],
+        seed=config["train"]["seed"],
+    script:
+        "../../scripts/program_tables.py"
+
+
+rule program_figures:
+    input:
+        activity="results/{dataset}/programs/activity.tsv",
+        cells="results/{dataset}/programs/cell_activity.h5ad",
+    output:
+        heatmap=report(
+            "results/{dataset}/programs/heatmap.png",
+            caption="../report/programs_heatmap.rst",
+            category="5. Gene programs",
+            subcategory="{dataset}",
+            labels={"figure": "program x cell type"},
+        ),
+        umap=report(
+            "results/{dataset}/programs/umap.png",
+            caption="../report/programs_umap.rst",
+            category="5. Gene programs",
+            subcategory="{dataset}",
+            labels={"figure": "UMAP of top programs"},
+        ),
+    log:
+        "logs/{dataset}/program_figures.log",
+    benchmark:
+        "results/{dataset}/benchmarks/program_figures.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=20,
+    params:
+        n_top=PROGRAMS_CFG["n_top_umap"],
+    script:
+        "../../scripts/program_figures.py"
+
+
+rule program_evaluation:
+    input:
+        activity="results/{dataset}/programs/activity.tsv",
+        truth=program_truth_input,
+    output:
+        evaluation=report(
+            "results/{dataset}/programs/evaluation.tsv",
+            caption="../report/programs_evaluation.rst",
+            category="5. Gene programs",
+            subcategory="{dataset}",
+            labels={"table": "evaluation against the truth"},
+        ),
+    log:
+        "logs/{dataset}/program_evaluation.log",
+    benchmark:
+        "results/{dataset}/benchmarks/program_evaluation.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=10,
+    script:
+        "../../scripts/program_evaluation.py"

@@ -1,0 +1,35 @@
+# One rule trains every model (the {model} wildcard); GPU nodes on a cluster, CPU fallback.
+rule train_model:
+    input:
+        unpack(train_inputs),
+    output:
+        model="results/{dataset}/models/{model}/model.pt",
+        meta="results/{dataset}/models/{model}/model.json",
+        history="results/{dataset}/models/{model}/history.tsv",
+        curve=report(
+            "results/{dataset}/models/{model}/loss.png",
+            caption="../report/training.rst",
+            category="3. Training",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "loss curves"},
+        ),
+    log:
+        "logs/{dataset}/train_model/{model}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_model/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=mem_mb(16000),
+        runtime=240,
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        batch_key=ds_param("batch_key"),
+        train=config["train"],
+    script:
+        "../../scripts/train_model.py"
