@@ -286,3 +286,15 @@ def report_targets(dataset):
 
 
 TARGETS.append(report_targets)
+
+
+# ------------------------------------------------------------ branch (iii): grn
+# (input functions, constants and the TARGETS entry of workflow/rules/grn.smk)
+
+
+# --------------------------------------------------------- branch (iv): motifs
+# (input functions, constants and the TARGETS entry of workflow/rules/motifs.smk)
+
+
+# ----------------------------------------------------------- sweeps and report
+# (input functions of the sweep and report rules)
