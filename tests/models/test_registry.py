@@ -23,6 +23,11 @@ INITS = {
         "n_heads": 2,
     },
     "mlp_classifier": {"n_genes": 12, "n_classes": 3, "hidden": (16, 8)},
+    "capsule_classifier": {
+        "n_genes": 12,
+        "groups": [torch.tensor([0, 1, 2]), torch.tensor([5, 6])],
+        "n_classes": 3,
+    },
     "program_vae": {"n_genes": 12, "mask": MASK, "n_denovo": 2, "n_batches": 2},
     "ldvae": {"n_genes": 12, "mask": torch.zeros(12, 0, dtype=torch.bool), "n_denovo": 5},
     "grn_sem": {"n_genes": 12, "tf_index": torch.tensor([0, 4, 9]), "hidden": 8},

@@ -345,8 +345,11 @@ def attribute_from_files(
     n_sanity = min(len(X), int(params.get("sanity_cells", 200)))
     if n_sanity > 0:
         sel = sample_cells(lab if lab is not None else np.zeros(len(X)), n_sanity, seed)
+        rest = {k: v for k, v in kw.items() if k != "seed"}
         stats.update(
-            randomization_check(model, X[sel], method, targets[sel], res.values[sel], seed=seed, **kw)
+            randomization_check(
+                model, X[sel], method, targets[sel], res.values[sel], seed=seed, **rest
+            )
         )
         log.info("randomization check: %s", stats)
     out = attribution_anndata(

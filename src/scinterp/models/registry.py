@@ -26,6 +26,7 @@ __all__ = ["MODELS", "build_model", "load_model", "model_class", "register_model
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "attention_classifier": ("scinterp.models.classifier:AttentionClassifier", {}),
     "mlp_classifier": ("scinterp.models.classifier:MLPClassifier", {}),
+    "capsule_classifier": ("scinterp.models.capsule:CapsuleClassifier", {}),
     "program_vae": ("scinterp.models.programs:ProgramVAE", {"masked": True}),
     "ldvae": ("scinterp.models.programs:ProgramVAE", {"masked": False}),
     "grn_sem": ("scinterp.models.grn:GRNSEM", {}),

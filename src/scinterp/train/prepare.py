@@ -35,8 +35,15 @@ __all__ = ["EXPRESSION_MODELS", "Prepared", "column_moments", "prepare"]
 
 log = logging.getLogger(__name__)
 
-EXPRESSION_MODELS = ("attention_classifier", "mlp_classifier", "program_vae", "ldvae", "grn_sem")
-_CLASSIFIERS = ("attention_classifier", "mlp_classifier")
+EXPRESSION_MODELS = (
+    "attention_classifier",
+    "mlp_classifier",
+    "capsule_classifier",
+    "program_vae",
+    "ldvae",
+    "grn_sem",
+)
+_CLASSIFIERS = ("attention_classifier", "mlp_classifier", "capsule_classifier")
 _VAES = ("program_vae", "ldvae")
 
 
@@ -283,7 +290,7 @@ def prepare(
         "seed": seed,
         "val_fraction": val_fraction,
     }
-    needs_sets = model in ("attention_classifier", "program_vae")
+    needs_sets = model in ("attention_classifier", "capsule_classifier", "program_vae")
     if needs_sets and not gene_sets:
         raise _err(
             f"model '{model}' needs gene sets but none were given.",
@@ -361,6 +368,9 @@ def prepare(
         if model == "attention_classifier":
             tokens = [torch.tensor(v, dtype=torch.long) for v in sets_idx.values()]
             init = {"n_genes": G, "tokens": tokens, "n_classes": len(classes)}
+        elif model == "capsule_classifier":
+            groups = [torch.tensor(v, dtype=torch.long) for v in sets_idx.values()]
+            init = {"n_genes": G, "groups": groups, "n_classes": len(classes)}
         elif model == "mlp_classifier":
             init = {"n_genes": G, "n_classes": len(classes)}
         else:
@@ -427,10 +437,9 @@ def prepare(
     if model == "grn_sem":
         mean, sd = column_moments(adata.X, train_idx, features)
         module.set_standardization(mean, sd)
-    if model == "attention_classifier":
-        meta["token_names"] = list(meta["gene_sets"]) + (
-            ["remaining_genes"] if module.has_remainder else []
-        )
+    if model in ("attention_classifier", "capsule_classifier"):
+        names = list(meta["gene_sets"]) + (["remaining_genes"] if module.has_remainder else [])
+        meta["token_names" if model == "attention_classifier" else "capsule_names"] = names
     log.info(
         "%s: %d genes, %d train / %d val cells", model, len(features), len(train_idx), len(val_idx)
     )
