@@ -26,6 +26,7 @@ include: "workflow/rules/programs.smk"
 include: "workflow/rules/grn.smk"
 include: "workflow/rules/motifs.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/sweep.smk"
 
 
 rule all:

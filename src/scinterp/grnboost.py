@@ -61,6 +61,7 @@ def run_grnboost2(
     missing = sorted(set(tfs) - set(genes))
     if missing:
         raise ValueError(f"TFs not among the genes: {', '.join(missing[:5])}")
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # per-worker chatter
     t0 = time.perf_counter()
     # processes=False: one in-process worker, no forked interpreters to clean up and no
     # dashboard port to collide with other jobs on the same node.

@@ -399,7 +399,9 @@ def _read_mtx_dir(d: Path, dataset):
 
 
 def _as_csr_float32(X):
-    if sparse.issparse(X):
+    if isinstance(X, sparse.csr_matrix):
+        pass  # as read: re-wrapping would turn the arrays into views of themselves
+    elif sparse.issparse(X):
         X = sparse.csr_matrix(X)
     elif hasattr(X, "to_memory"):  # backed or lazy arrays
         X = sparse.csr_matrix(X.to_memory())
@@ -407,9 +409,27 @@ def _as_csr_float32(X):
         X = sparse.csr_matrix(np.asarray(X))
     if X.dtype != np.float32:
         X = X.astype(np.float32)
+    _common_index_dtype(X)
     X.eliminate_zeros()
     X.sort_indices()
     return X
+
+
+def _common_index_dtype(X) -> None:
+    """Give ``indices`` and ``indptr`` one integer type, in place (scipy needs it).
+
+    Writers differ (an int64 ``indptr`` with int32 ``indices`` is common in large
+    files): the small ``indptr`` is cast down when the counts allow it, so the large
+    ``indices`` array is never copied to a wider type.
+    """
+    if X.indices.dtype == X.indptr.dtype:
+        return
+    nnz = int(X.indptr[-1]) if len(X.indptr) else 0
+    if X.indices.dtype == np.int32 and nnz < np.iinfo(np.int32).max:
+        X.indptr = X.indptr.astype(np.int32)
+    else:
+        X.indices = X.indices.astype(np.int64)
+        X.indptr = X.indptr.astype(np.int64)
 
 
 def _duplicates(index) -> list[str]:

@@ -31,12 +31,126 @@ MIN_CELLS_HVG_BATCH = 30
 LABEL_COLUMN = "label"
 
 
-def select_hvgs(adata, n_top_genes: int, batch_key: str | None) -> None:
+# Matrices with at least this many stored values take the lean paths below (chunked,
+# no copy of the matrix); smaller ones go through scanpy's functions, which copy.
+LEAN_MIN_NNZ = 100_000_000
+_CHUNK_NNZ = 1 << 22
+
+
+def _lean(X) -> bool:
+    from scipy import sparse
+
+    return sparse.issparse(X) and X.format == "csr" and X.nnz >= LEAN_MIN_NNZ
+
+
+def _chunks(indptr: np.ndarray):
+    """(first row, end row, first value, end value) of row ranges of ~_CHUNK_NNZ values."""
+    n = len(indptr) - 1
+    r0 = 0
+    while r0 < n:
+        r1 = int(np.searchsorted(indptr, indptr[r0] + _CHUNK_NNZ, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n)
+        yield r0, r1, int(indptr[r0]), int(indptr[r1])
+        r0 = r1
+
+
+def normalize_log1p_inplace(X, target_sum: float) -> None:
+    """``log1p(X / total * target_sum)`` per row of a CSR matrix, in place, chunk by chunk.
+
+    The same values as scanpy's normalize_total + log1p, without their temporaries
+    (scanpy repeats the per-cell factor over all stored values in float64).
+    """
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    factor = totals / target_sum
+    factor[factor == 0] = 1.0
+    for r0, r1, s, e in _chunks(X.indptr):
+        X.data[s:e] /= np.repeat(factor[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
+        np.log1p(X.data[s:e], out=X.data[s:e])
+
+
+def hvgs_seurat_v3_csr(adata, n_top_genes: int, batch_key: str | None, span: float = 0.3):
+    """scanpy's ``highly_variable_genes(flavor="seurat_v3", layer="counts")`` for a CSR
+    counts layer, computed in chunks of rows (scanpy copies every batch's rows).
+
+    Same statistics and columns in ``var`` (``highly_variable``, ``highly_variable_rank``,
+    ``means``, ``variances``, ``variances_norm``, ``highly_variable_nbatches``): per
+    batch, a loess fit of log variance on log mean, values clipped at mean + sqrt(n)
+    regularized SDs, the normalized variance ranked; genes ordered by median rank
+    over batches, then by the number of batches where they are among the top.
+    """
+    from skmisc.loess import loess
+
+    X = adata.layers["counts"]
+    n_genes = X.shape[1]
+    if batch_key is None:
+        codes = np.zeros(X.shape[0], dtype=np.int64)
+        n_b = 1
+    else:
+        codes, _ = pd.factorize(adata.obs[batch_key], sort=True)
+        n_b = int(codes.max()) + 1
+    sizes = np.bincount(codes, minlength=n_b).astype(np.float64)
+
+    def grid_sums(clip=None):
+        s1 = np.zeros(n_b * n_genes)
+        s2 = np.zeros(n_b * n_genes)
+        for r0, r1, s, e in _chunks(X.indptr):
+            key = np.repeat(codes[r0:r1], np.diff(X.indptr[r0 : r1 + 1])) * n_genes
+            key += X.indices[s:e]
+            v = X.data[s:e].astype(np.float64)
+            if clip is not None:
+                np.minimum(v, clip[key], out=v)
+            s1 += np.bincount(key, weights=v, minlength=n_b * n_genes)
+            s2 += np.bincount(key, weights=v * v, minlength=n_b * n_genes)
+        return s1.reshape(n_b, n_genes), s2.reshape(n_b, n_genes)
+
+    s1, s2 = grid_sums()
+    n = sizes[:, None]
+    mean = s1 / n
+    var = (s2 / n - mean**2) * (n / np.maximum(n - 1, 1))
+    np.maximum(var, 0, out=var)
+    reg_std = np.zeros_like(var)
+    for b in range(n_b):
+        not_const = var[b] > 0
+        model = loess(
+            np.log10(mean[b, not_const]), np.log10(var[b, not_const]), span=span, degree=2
+        )
+        model.fit()
+        est = np.zeros(n_genes)
+        est[not_const] = model.outputs.fitted_values
+        reg_std[b] = np.sqrt(10**est)
+    clip = (reg_std * np.sqrt(n) + mean).ravel()
+    c1, c2 = grid_sums(clip)
+    norm_var = (1 / ((n - 1) * reg_std**2)) * (n * mean**2 + c2 - 2 * c1 * mean)
+
+    ranked = np.argsort(np.argsort(-norm_var, axis=1), axis=1).astype(np.float32)
+    n_batches_hv = np.sum(ranked < n_top_genes, axis=0)
+    ranked[ranked >= n_top_genes] = np.nan
+    median_rank = np.ma.median(np.ma.masked_invalid(ranked), axis=0).filled(np.nan)
+    total_n = sizes.sum()
+    all_mean = s1.sum(axis=0) / total_n
+    all_var = (s2.sum(axis=0) / total_n - all_mean**2) * (total_n / max(total_n - 1, 1))
+    df = pd.DataFrame({"rank": median_rank, "nbatches": n_batches_hv}, index=pd.RangeIndex(n_genes))
+    order = df.sort_values(["rank", "nbatches"], ascending=[True, False], na_position="last")
+    hv = np.zeros(n_genes, dtype=bool)
+    hv[order.index[: int(n_top_genes)]] = True
+    adata.uns["hvg"] = {"flavor": "seurat_v3"}
+    adata.var["highly_variable"] = hv
+    adata.var["highly_variable_rank"] = median_rank
+    adata.var["means"] = all_mean
+    adata.var["variances"] = all_var
+    adata.var["variances_norm"] = np.mean(norm_var, axis=0)
+    if batch_key is not None:
+        adata.var["highly_variable_nbatches"] = n_batches_hv
+
+
+def select_hvgs(adata, n_top_genes: int, batch_key: str | None, *, fallback: bool = True) -> bool:
     """Flag HVGs (``var["highly_variable"]``) with seurat_v3 on ``layers["counts"]``.
 
     Uses the batches when every batch has at least `MIN_CELLS_HVG_BATCH` cells,
     caps ``n_top_genes`` at the number of genes, and falls back to the ``seurat``
-    flavour on log data if the loess fit fails (tiny or degenerate data).
+    flavour on log data in ``.X`` if the loess fit fails (tiny or degenerate data).
+    With ``fallback=False`` it returns False instead of falling back (``.X`` does not
+    hold log data yet). Returns True when HVGs were flagged.
     """
     import scanpy as sc
 
@@ -55,12 +169,23 @@ def select_hvgs(adata, n_top_genes: int, batch_key: str | None) -> None:
             )
             use_batch = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=UserWarning)
-            sc.pp.highly_variable_genes(
-                adata, flavor="seurat_v3", layer="counts", n_top_genes=n_top, batch_key=use_batch
-            )
+        counts = adata.layers["counts"]
+        if _lean(counts):
+            hvgs_seurat_v3_csr(adata, n_top, use_batch)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                sc.pp.highly_variable_genes(
+                    adata,
+                    flavor="seurat_v3",
+                    layer="counts",
+                    n_top_genes=n_top,
+                    batch_key=use_batch,
+                )
     except Exception as e:  # noqa: BLE001 - skmisc's loess raises plain ValueErrors
+        if not fallback:
+            log.info("HVGs: seurat_v3 failed (%s); retried on log data.", e)
+            return False
         log.warning("HVGs: seurat_v3 failed (%s); using flavor='seurat' on log data.", e)
         sc.pp.highly_variable_genes(adata, flavor="seurat", n_top_genes=n_top, batch_key=use_batch)
     adata.var["highly_variable"] = adata.var["highly_variable"].astype(bool)
@@ -70,6 +195,7 @@ def select_hvgs(adata, n_top_genes: int, batch_key: str | None) -> None:
         adata.n_vars,
         use_batch,
     )
+    return True
 
 
 def run_normalize(
@@ -80,6 +206,7 @@ def run_normalize(
     dataset: str | None,
     *,
     path=None,
+    embed: bool = True,
 ):
     """Normalize, flag HVGs, embed and cluster (in place; also returned).
 
@@ -94,6 +221,9 @@ def run_normalize(
         ``obs["label"]``.
     dataset, path
         For messages.
+    embed
+        Run `embed_and_cluster` (neighbours, UMAP, Leiden) after the PCA; False stops
+        at the PCA (benchmarks; needs ``label_key``).
 
     Returns
     -------
@@ -116,15 +246,31 @@ def run_normalize(
             fix="relax the qc thresholds or give more cells.",
         )
     seed = int(p["seed"])
-    if not sparse.issparse(adata.X):
-        adata.X = sparse.csr_matrix(adata.X)
-    adata.X = adata.X.astype(np.float32)
-    adata.layers["counts"] = adata.X.copy()
-    sc.pp.normalize_total(adata, target_sum=float(p["target_sum"]))
-    sc.pp.log1p(adata)
+    counts = adata.X
+    if not (sparse.issparse(counts) and counts.format == "csr"):
+        counts = sparse.csr_matrix(counts)
+    if counts.dtype != np.float32:  # astype copies even to the same type
+        counts = counts.astype(np.float32)
+    counts.eliminate_zeros()
+    counts.sort_indices()
+    adata.X = counts
+    adata.layers["counts"] = counts
+    # HVGs first, while the counts are the only matrix: seurat_v3 copies each batch's
+    # rows, and an atlas should not hold that copy next to the log-normalized one.
+    hvgs = select_hvgs(adata, int(p["n_top_genes"]), batch_key, fallback=False)
+    # The log-normalized values get their own data array but share the index arrays
+    # with the counts (the same cells x genes are non-zero): 4 bytes less per value.
+    adata.X = sparse.csr_matrix(
+        (counts.data.copy(), counts.indices, counts.indptr), shape=counts.shape, copy=False
+    )
+    if _lean(adata.X):
+        normalize_log1p_inplace(adata.X, float(p["target_sum"]))
+    else:
+        sc.pp.normalize_total(adata, target_sum=float(p["target_sum"]))
+        sc.pp.log1p(adata)
     adata.uns.pop("log1p", None)  # its {'base': None} entry does not round-trip everywhere
-
-    select_hvgs(adata, int(p["n_top_genes"]), batch_key)
+    if not hvgs:
+        select_hvgs(adata, int(p["n_top_genes"]), batch_key)
     n_hvg = int(adata.var["highly_variable"].sum())
     n_comps = int(min(p["n_pcs"], adata.n_obs - 1, n_hvg - 1))
     if n_comps < 2:
@@ -135,25 +281,10 @@ def run_normalize(
             fix="relax the qc thresholds or raise normalize.n_top_genes.",
         )
     sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)
-    n_neighbors = int(min(p["n_neighbors"], adata.n_obs - 1))
-    sc.pp.neighbors(adata, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=seed)
-    sc.tl.umap(adata, random_state=seed)
-    sc.tl.leiden(
-        adata,
-        resolution=float(p["leiden_resolution"]),
-        flavor="igraph",
-        n_iterations=2,
-        directed=False,
-        random_state=seed,
-        key_added="leiden",
-    )
-    log.info(
-        "PCA %d comps, %d neighbours, Leiden (resolution %s): %d clusters",
-        n_comps,
-        n_neighbors,
-        p["leiden_resolution"],
-        adata.obs["leiden"].nunique(),
-    )
+    if embed:
+        embed_and_cluster(adata, p)
+    elif label_key is None:
+        raise ValueError("embed=False needs a label_key: the Leiden clusters are the labels")
 
     if label_key is None:
         if LABEL_COLUMN in adata.obs.columns:
@@ -182,6 +313,72 @@ def run_normalize(
         adata.obs[used].nunique(),
     )
     return adata
+
+
+# scanpy uses an exact kNN below this many cells and pynndescent from there on.
+_EXACT_KNN_MAX = 8192
+
+
+def _knn_transformer(n_obs: int, n_neighbors: int, seed: int):
+    """scanpy's own default kNN for large data (pynndescent with UMAP's settings), made
+    to return a ``csr_matrix``: pynndescent returns a ``csr_array``, on which scanpy
+    1.11 calls ``getnnz``, gone from scipy's sparse arrays (scipy >= 1.14), so that
+    neighbours failed for any dataset of 8192 cells or more. None below that size."""
+    if n_obs < _EXACT_KNN_MAX:
+        return None
+    import scanpy as sc
+    from pynndescent import PyNNDescentTransformer
+    from scipy import sparse
+
+    class CSRNNDescent(PyNNDescentTransformer):
+        def fit_transform(self, X, y=None, **kwargs):
+            return sparse.csr_matrix(super().fit_transform(X, y, **kwargs))
+
+        def transform(self, X, y=None):
+            return sparse.csr_matrix(super().transform(X, y))
+
+    return CSRNNDescent(
+        n_neighbors=n_neighbors,
+        metric="euclidean",
+        metric_kwds={},
+        random_state=seed,
+        n_jobs=sc.settings.n_jobs,
+        n_trees=min(64, 5 + round(n_obs**0.5 / 20.0)),
+        n_iters=max(5, round(np.log2(n_obs))),
+    )
+
+
+def embed_and_cluster(adata, params: dict | None = None) -> None:
+    """kNN graph on ``obsm["X_pca"]``, UMAP and Leiden clusters (``obs["leiden"]``), in place."""
+    import scanpy as sc
+
+    p = {**NORMALIZE_DEFAULTS, **(params or {})}
+    seed = int(p["seed"])
+    n_comps = adata.obsm["X_pca"].shape[1]
+    n_neighbors = int(min(p["n_neighbors"], adata.n_obs - 1))
+    # use_rep: an AnnData holding only the PCA (no .X) works too
+    rep = {"use_rep": "X_pca"} if adata.X is None else {}
+    knn = _knn_transformer(adata.n_obs, n_neighbors, seed)
+    if knn is not None:
+        rep["transformer"] = knn
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=seed, **rep)
+    sc.tl.umap(adata, random_state=seed)
+    sc.tl.leiden(
+        adata,
+        resolution=float(p["leiden_resolution"]),
+        flavor="igraph",
+        n_iterations=2,
+        directed=False,
+        random_state=seed,
+        key_added="leiden",
+    )
+    log.info(
+        "PCA %d comps, %d neighbours, Leiden (resolution %s): %d clusters",
+        n_comps,
+        n_neighbors,
+        p["leiden_resolution"],
+        adata.obs["leiden"].nunique(),
+    )
 
 
 def plot_umap(adata, outpath, color=None) -> None:

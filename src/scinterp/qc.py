@@ -59,6 +59,7 @@ def qc_metrics(
     in the order of ``adata.obs_names``.
     """
     import scanpy as sc
+    from scipy import sparse
 
     names = pd.Index(adata.var_names).str.upper()
     adata.var["mito"] = np.asarray(names.str.startswith(mito_prefix.upper()))
@@ -69,9 +70,13 @@ def qc_metrics(
             "pct_mito is 0 for every cell; set qc.mito_prefix if your symbols differ.",
             mito_prefix,
         )
-    obs, _ = sc.pp.calculate_qc_metrics(
-        adata, qc_vars=["mito", "ribo"], percent_top=None, log1p=False, inplace=False
-    )
+    X = adata.X
+    if sparse.issparse(X) and X.format == "csr":
+        obs = _csr_qc_metrics(X, adata.var["mito"].to_numpy(), adata.var["ribo"].to_numpy())
+    else:
+        obs, _ = sc.pp.calculate_qc_metrics(
+            adata, qc_vars=["mito", "ribo"], percent_top=None, log1p=False, inplace=False
+        )
     batch = (
         adata.obs[batch_key].astype(str).to_numpy()
         if batch_key is not None
@@ -87,6 +92,25 @@ def qc_metrics(
             "batch": batch,
         }
     )
+
+
+def _csr_qc_metrics(X, mito: np.ndarray, ribo: np.ndarray) -> pd.DataFrame:
+    """scanpy's calculate_qc_metrics columns from a CSR matrix, chunk by chunk of rows
+    (scanpy's builds a boolean copy of the whole matrix for the detected genes)."""
+    total = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    n_genes = np.empty(X.shape[0], dtype=np.int64)
+    for r0, r1 in _row_chunks(X.indptr):
+        s, e = X.indptr[r0], X.indptr[r1]
+        c = np.zeros(e - s + 1, dtype=np.int64)
+        np.cumsum(X.data[s:e] > 0, out=c[1:])
+        local = X.indptr[r0 : r1 + 1] - s
+        n_genes[r0:r1] = c[local[1:]] - c[local[:-1]]
+    out = {"total_counts": total, "n_genes_by_counts": n_genes}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, mask in (("mito", mito), ("ribo", ribo)):
+            part = np.asarray(X[:, np.flatnonzero(mask)].sum(axis=1), dtype=np.float64).ravel()
+            out[f"pct_counts_{name}"] = part / total * 100
+    return pd.DataFrame(out)
 
 
 def _mad_bounds(x: np.ndarray, n_mads: float) -> tuple[float, float]:
@@ -271,6 +295,7 @@ def run_qc(
     dataset: str | None,
     *,
     path=None,
+    inplace: bool | None = None,
 ) -> tuple:
     """Compute metrics, flag and remove bad cells, then rare genes.
 
@@ -284,6 +309,10 @@ def run_qc(
         obs column with batches, or None.
     dataset, path
         For messages.
+    inplace
+        Build the filtered matrix in the memory of ``adata.X`` (CSR only), so that an
+        atlas is never held twice; ``adata`` must not be used afterwards. ``None``
+        (default): in place for matrices of at least `INPLACE_MIN_NNZ` stored values.
 
     Returns
     -------
@@ -331,10 +360,7 @@ def run_qc(
         flags["doublet"] = metrics["predicted_doublet"].to_numpy(dtype=bool)
 
     keep = ~flags.any(axis=1)
-    metrics["reason"] = [
-        ";".join(r for r, f in zip(flags.columns, row, strict=True) if f)
-        for row in flags.to_numpy()
-    ]
+    metrics["reason"] = _reasons(flags)
     metrics["keep"] = keep.to_numpy()
     if "quality" in adata.obs.columns:
         metrics["quality"] = adata.obs["quality"].astype(str).to_numpy()
@@ -354,30 +380,175 @@ def run_qc(
             "set qc.doublets: false, or check that the input holds raw counts of real cells.",
         )
 
-    filtered = adata[keep.to_numpy()].copy()
-    for col in ("total_counts", "n_genes", "pct_mito", "pct_ribo", "doublet_score"):
-        filtered.obs[col] = metrics.loc[keep, col].to_numpy()
-    n_cells = np.asarray((filtered.X > 0).sum(axis=0)).ravel()
-    filtered.var["n_cells"] = n_cells
+    rows = keep.to_numpy()
+    n_cells = detected_per_gene(adata.X, rows)
     gene_ok = n_cells >= p["min_cells_per_gene"]
     if not gene_ok.any():
         raise ScinterpInputError(
             f"no gene is detected in at least qc.min_cells_per_gene={p['min_cells_per_gene']} "
-            f"of the {filtered.n_obs} cells kept.",
+            f"of the {int(rows.sum())} cells kept.",
             dataset=dataset,
             path=path,
             fix="lower qc.min_cells_per_gene, or relax the cell thresholds so more cells are kept.",
         )
-    filtered = filtered[:, gene_ok].copy()
-    summary["n_genes_in"] = int(adata.n_vars)
+    n_genes_in = int(adata.n_vars)
+    filtered = subset(adata, rows, gene_ok, inplace=inplace)
+    filtered.var["n_cells"] = n_cells[gene_ok]
+    for col in ("total_counts", "n_genes", "pct_mito", "pct_ribo", "doublet_score"):
+        filtered.obs[col] = metrics.loc[keep, col].to_numpy()
+    summary["n_genes_in"] = n_genes_in
     summary["n_genes_kept"] = int(filtered.n_vars)
     log.info(
         "genes: %d in, %d kept (detected in >= %d cells)",
-        adata.n_vars,
+        n_genes_in,
         filtered.n_vars,
         p["min_cells_per_gene"],
     )
     return filtered, metrics, summary
+
+
+def _reasons(flags: pd.DataFrame) -> np.ndarray:
+    """Per cell, the names of its set flags joined by ';' (vectorized over cells)."""
+    out = np.full(len(flags), "", dtype=object)
+    for r in flags.columns:
+        f = flags[r].to_numpy(dtype=bool)
+        if f.any():
+            out[f] = out[f] + np.where(out[f] == "", r, ";" + r).astype(object)
+    return out
+
+
+def _row_chunks(indptr: np.ndarray, max_nnz: int = 1 << 22):
+    """(start, stop) row ranges holding about ``max_nnz`` stored values each."""
+    n = len(indptr) - 1
+    r0 = 0
+    while r0 < n:
+        r1 = int(np.searchsorted(indptr, indptr[r0] + max_nnz, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n)
+        yield r0, r1
+        r0 = r1
+
+
+def detected_per_gene(X, rows: np.ndarray | None = None) -> np.ndarray:
+    """Number of cells (of ``rows``, a boolean mask; all if None) with a count > 0, per gene.
+
+    CSR matrices are read in chunks of rows without a copy of the matrix.
+    """
+    from scipy import sparse
+
+    n_obs, n_vars = X.shape
+    if rows is None:
+        rows = np.ones(n_obs, dtype=bool)
+    if not (sparse.issparse(X) and X.format == "csr"):
+        sub = X[rows]
+        return np.asarray((sub > 0).sum(axis=0)).ravel().astype(np.int64)
+    out = np.zeros(n_vars, dtype=np.int64)
+    for r0, r1 in _row_chunks(X.indptr):
+        s, e = X.indptr[r0], X.indptr[r1]
+        m = X.data[s:e] > 0
+        m &= np.repeat(rows[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
+        out += np.bincount(X.indices[s:e][m], minlength=n_vars)
+    return out
+
+
+# Matrices with at least this many stored values are filtered in place by default.
+INPLACE_MIN_NNZ = 100_000_000
+
+
+def _shrink(a: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` values of ``a``, giving the memory beyond them back when possible.
+
+    ``a`` (or the array it is a full view of) is resized in place: ``a`` must not be
+    used afterwards, only the returned array.
+    """
+    base = a
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    same = (
+        base.flags.owndata
+        and base.dtype == a.dtype
+        and base.size == a.size
+        and base.__array_interface__["data"][0] == a.__array_interface__["data"][0]
+    )
+    if same:
+        try:
+            base.resize(n, refcheck=False)
+            return base
+        except ValueError:
+            pass
+    return a[:n].copy()  # a foreign buffer: copy the part kept
+
+
+def subset_csr_inplace(X, rows: np.ndarray, cols: np.ndarray):
+    """Rows and columns (boolean masks) of a CSR matrix, compacted in its own arrays.
+
+    The kept values move to the front of ``X.data`` and ``X.indices`` chunk by chunk
+    (each write lands at or before what was read), then the arrays are shrunk: the
+    peak is the input plus one chunk, where fancy indexing would hold two matrices.
+    ``X`` itself is left unusable; use the returned matrix.
+    """
+    from scipy import sparse
+
+    remap = np.full(X.shape[1], -1, dtype=X.indices.dtype)
+    remap[cols] = np.arange(int(cols.sum()), dtype=X.indices.dtype)
+    indptr = X.indptr
+    new_indptr = np.zeros(int(rows.sum()) + 1, dtype=np.int64)
+    write = 0
+    out_row = 0
+    for r0, r1 in _row_chunks(indptr):
+        s, e = int(indptr[r0]), int(indptr[r1])
+        lengths = np.diff(indptr[r0 : r1 + 1])
+        new_ind = remap[X.indices[s:e]]
+        m = new_ind >= 0
+        m &= np.repeat(rows[r0:r1], lengths)
+        n = int(m.sum())
+        vals = X.data[s:e][m]  # copies: safe to write over the source below
+        X.indices[write : write + n] = new_ind[m]
+        X.data[write : write + n] = vals
+        row_of = np.repeat(np.arange(r1 - r0, dtype=np.int32), lengths)[m]
+        kept = rows[r0:r1]
+        per_row = np.bincount(row_of, minlength=r1 - r0)[kept]
+        k = len(per_row)
+        new_indptr[out_row + 1 : out_row + 1 + k] = write + np.cumsum(per_row)
+        out_row += k
+        write += n
+    data = _shrink(X.data, write)
+    indices = _shrink(X.indices, write)
+    new_indptr = new_indptr.astype(indices.dtype)
+    shape = (int(rows.sum()), int(cols.sum()))
+    # The input matrix becomes the filtered one (no array of it points into freed memory).
+    X.data, X.indices, X.indptr = data, indices, new_indptr
+    X._shape = shape
+    return sparse.csr_matrix((data, indices, new_indptr), shape=shape, copy=False)
+
+
+def subset(adata, rows: np.ndarray, cols: np.ndarray, *, inplace: bool | None = None):
+    """``adata[rows][:, cols]`` as a new AnnData; see `run_qc` for ``inplace``."""
+    import anndata as ad
+    from scipy import sparse
+
+    X = adata.X
+    can = (
+        sparse.issparse(X)
+        and X.format == "csr"
+        and not len(adata.layers)
+        and not len(adata.obsp)
+        and not len(adata.varp)
+        and not adata.is_view
+    )
+    if inplace is None:
+        inplace = can and X.nnz >= INPLACE_MIN_NNZ
+    if not (inplace and can):
+        return adata[rows][:, cols].copy()
+    log.info("filtering the %d x %d matrix in place", *X.shape)
+    X = subset_csr_inplace(X, rows, cols)
+    return ad.AnnData(
+        X=X,
+        obs=adata.obs.iloc[np.flatnonzero(rows)].copy(),
+        var=adata.var.iloc[np.flatnonzero(cols)].copy(),
+        uns=dict(adata.uns),
+        obsm={k: v[rows] for k, v in adata.obsm.items()},
+        varm={k: v[cols] for k, v in adata.varm.items()},
+    )
 
 
 def _summarize(metrics, flags, thresholds, p) -> dict:

@@ -18,7 +18,9 @@ from scinterp.data.sequences import (
     one_hot,
     open_genome,
     prepare_peak_sequences,
+    read_peak_sequences,
     reverse_complement,
+    write_npz_atomic,
 )
 from scinterp.errors import ScinterpInputError
 
@@ -160,3 +162,19 @@ def test_prepare_and_dataset(genome_fa, tmp_path):
     seen = {tuple(aug[0]["x"].flatten().tolist()) for _ in range(20)}
     assert len(seen) == 2  # forward and reverse strand
     assert torch.equal(aug[0]["y"], ds[0]["y"])
+
+
+def test_peak_sequences_file_roundtrip(genome_fa, tmp_path):
+    """What rule motif_peaks writes: one-hot plus the ATAC columns it belongs to."""
+    path, _, _ = genome_fa
+    names = ["chr1:300-400", "chr1:10-60", "chr2:600-650"]
+    x = sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0]], np.float32))
+    atac = ad.AnnData(X=x, var=pd.DataFrame(index=names))
+    peaks, onehot = prepare_peak_sequences(atac, path, width=50)
+    write_npz_atomic(tmp_path / "seq.npz", onehot=onehot, var_idx=peaks["var_idx"].to_numpy())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    back, acc = read_peak_sequences(tmp_path / "seq.npz", atac)
+    np.testing.assert_array_equal(back, onehot)
+    np.testing.assert_array_equal(acc.toarray(), x.toarray()[:, peaks["var_idx"]])
+    with pytest.raises(ScinterpInputError, match="atac file changed"):
+        read_peak_sequences(tmp_path / "seq.npz", atac[:, :1], dataset="d")

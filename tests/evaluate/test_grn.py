@@ -14,17 +14,18 @@ from scinterp.evaluate.grn import (
     edge_labels,
     evaluate_edges,
     grn_metrics,
+    krumsiek11,
+    plot_precision_recall,
     precision_recall,
     read_reference,
     restrict_reference,
 )
+from scinterp.io import check_counts
 from scinterp.priors import read_tfs
 
 TFS = ["T1", "T2", "T3"]
 GENES = TFS + [f"G{i}" for i in range(7)]  # 3 TFs x 9 other genes = 27 candidates
-REF = pd.DataFrame(
-    {"tf": ["T1", "T1", "T2", "T3", "T1"], "target": ["G0", "G1", "G2", "T1", "T2"]}
-)
+REF = pd.DataFrame({"tf": ["T1", "T1", "T2", "T3", "T1"], "target": ["G0", "G1", "G2", "T1", "T2"]})
 
 
 def universe():
@@ -34,7 +35,11 @@ def universe():
 def ranked(order):
     """Edge table whose scores follow ``order`` (first = best)."""
     return pd.DataFrame(
-        {"tf": [e[0] for e in order], "target": [e[1] for e in order], "score": np.arange(len(order), 0, -1.0)}
+        {
+            "tf": [e[0] for e in order],
+            "target": [e[1] for e in order],
+            "score": np.arange(len(order), 0, -1.0),
+        }
     )
 
 
@@ -156,8 +161,52 @@ def test_reference_missing_column(tmp_path):
 def test_tf_list_without_overlap_is_a_clear_error(tmp_path):
     path = tmp_path / "tfs.txt"
     path.write_text("FOO\nBAR\n")
-    with pytest.raises(ScinterpInputError, match="none of the 2 TFs is a gene of the data"):
+    with pytest.raises(ScinterpInputError, match="none of the 2 TFs is a gene of the data") as err:
         read_tfs(path, genes=GENES, dataset="toy")
+    message = str(err.value)
+    assert "dataset 'toy'" in message and str(path) in message  # which dataset, which file
+    assert "Fix:" in message and "'tfs'" in message  # and what to do
+
+
+def test_krumsiek11_reference_and_pseudo_counts():
+    adata, network = krumsiek11(scale=100, seed=0)
+    assert adata.shape == (640, 11) and adata.obs_names.is_unique
+    assert set(adata.obs["cell_type"]) == {"progenitor", "Ery", "Mk", "Mo", "Neu"}
+    counts = adata.X.toarray()
+    assert (counts >= 0).all() and np.array_equal(counts, np.round(counts))
+    check_counts(adata.X, dataset="krumsiek11", path="rna.h5ad")  # passes the count check
+    level = adata.layers["level"].toarray()
+    assert np.corrcoef(counts.ravel(), level.ravel())[0, 1] > 0.95
+    # the coupling list of Krumsiek et al. (2011), self-couplings left out
+    edges = set(zip(network.tf, network.target, strict=True))
+    assert len(edges) == 26 and len(network) == 26
+    assert {
+        ("Gata1", "Fog1"),
+        ("Fog1", "Gata2"),
+        ("Pu.1", "Gata1"),
+        ("EgrNab", "Gfi1"),
+        ("Cebpa", "Pu.1"),
+    } <= edges
+    assert ("Pu.1", "Pu.1") not in edges and ("Fog1", "Gata1") not in edges  # one-way
+    assert set(network.tf) <= set(adata.var_names) and set(network.target) <= set(adata.var_names)
+    signs = network.set_index(["tf", "target"])["sign"]
+    assert signs[("Pu.1", "Gata1")] == "repression" and signs[("Gata1", "Fog1")] == "activation"
+
+
+def test_precision_recall_figure():
+    fig = plot_precision_recall(
+        pd.concat(
+            [
+                ranked(true_first()).assign(method="consensus"),
+                ranked(true_first(reverse=True)).assign(method="grnboost2"),
+            ]
+        ),
+        REF,
+        TFS,
+        GENES,
+    )
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("consensus (AUPRC 1.000)") and labels[1].startswith("grnboost2")
 
 
 def test_grn_metrics_per_network():

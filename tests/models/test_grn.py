@@ -55,11 +55,35 @@ def test_grn_recovers_linear_sem(sem_data, tmp_path):
     auroc = roc_auc_score(truth[allowed], adj.abs().numpy()[allowed])
     assert auroc > 0.8, auroc
 
-    # forward: each gene predicted from its regulators only, never from itself
+    # forward (the TF -> gene predictor): never from the gene itself (exact up to float
+    # rounding: the own input's term is subtracted from the first layer), never from non-TFs
     xin = torch.from_numpy(x[:5]).requires_grad_(True)
     out = model(xin)
     assert out.shape == (5, x.shape[1])
     g = int(tf_index[0])
     (grad,) = torch.autograd.grad(out[:, g].sum(), xin)
+    assert grad[:, g].abs().max() < 1e-6
+    assert grad[:, tf_index[1:]].abs().max() > 1e-3  # the other TFs do act
+    assert torch.all(grad[:, non_tf] == 0)
+    # the SEM's own prediction: exactly zero on itself and on non-TFs
+    sem = model.sem_predict(xin)
+    (grad,) = torch.autograd.grad(sem[:, g].sum(), xin)
     assert torch.all(grad[:, g] == 0)
-    assert torch.all(grad[:, non_tf] == 0)  # only TFs regulate
+    assert torch.all(grad[:, non_tf] == 0)
+
+
+def test_predictor_masks_each_tf_exactly():
+    torch.manual_seed(0)
+    model = GRNSEM(6, torch.tensor([1, 2, 4]), predictor_hidden=8)
+    x = torch.randn(7, 6) + 2.0
+    out = model(x)
+    for k, t in enumerate([1, 2, 4]):
+        # the masked output equals the plain MLP run with TF t set to its mean
+        masked = model._standardize(x)[:, [1, 2, 4]]
+        masked[:, k] = 0.0
+        plain = model.pred_out(torch.tanh(model.pred_hidden(torch.tanh(model.pred_in(masked)))))
+        torch.testing.assert_close(out[:, t], plain[:, t], atol=1e-5, rtol=1e-5)
+        other = [1, 2, 4][(k + 1) % 3]
+        moved = x.clone()
+        moved[:, other] += 1.0
+        assert (model(moved)[:, t] - out[:, t]).abs().max() > 1e-4

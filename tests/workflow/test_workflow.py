@@ -25,7 +25,7 @@ def snakemake(repo, workdir, *args, timeout=1500):
 def tiny(tmp_path_factory):
     """A small simulated dataset, plus an odd-but-valid copy of it."""
     root = tmp_path_factory.mktemp("tiny")
-    paths = write_demo(root / "data", seed=1, n_cells=700, n_genes=600, n_peaks=600)
+    paths = write_demo(root / "data", seed=1, n_cells=700, n_genes=900, n_peaks=600)
     # Odd but valid: counts in a layer with log data in X, lowercase mito genes,
     # labels with spaces (already), a batch column that is numeric.
     rna = ad.read_h5ad(paths["rna"])
@@ -60,7 +60,9 @@ def test_qc_and_normalize_contract(repo, tiny):
         tiny={"rna": str(paths["rna"]), "label_key": "cell_type", "batch_key": "batch"},
         odd={"rna": str(root / "data" / "odd.h5ad"), "counts_layer": "raw", "batch_key": "donor"},
     )
-    targets = [f"results/{d}/{f}" for d in ("tiny", "odd") for f in ("qc/metrics.tsv", "normalized.h5ad")]
+    targets = [
+        f"results/{d}/{f}" for d in ("tiny", "odd") for f in ("qc/metrics.tsv", "normalized.h5ad")
+    ]
     res = snakemake(repo, root, "--configfile", str(cfg), "--cores", "2", *targets)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
@@ -82,3 +84,70 @@ def test_qc_and_normalize_contract(repo, tiny):
     # Without a label_key, Leiden clusters are the labels.
     norm = ad.read_h5ad(root / "results" / "odd" / "normalized.h5ad")
     assert norm.uns["scinterp"]["label_key"] == "label"
+
+
+def test_rna_branches_end_to_end(repo, tiny):
+    """Training, attribution, cell-identity genes and gene programs on tiny data: the
+    contract's files and columns, weights that load with weights_only, the planted truth
+    recovered, and a rerun that has nothing to do."""
+    import torch
+
+    root, paths = tiny
+    models = ["mlp_classifier", "attention_classifier", "capsule_classifier", "program_vae"]
+    cfg = {
+        "datasets": {
+            "tiny": {
+                "rna": str(paths["rna"]),
+                "label_key": "cell_type",
+                "batch_key": "batch",
+                "gene_sets": str(paths["gene_sets"]),
+                "tfs": str(paths["tfs"]),
+                "truth": str(paths["markers"].parent),
+            }
+        },
+        "normalize": {"n_top_genes": 300, "n_pcs": 15},
+        "train": {"max_epochs": 40, "models": models},
+        "attribution": {
+            "max_cells": 150,
+            "n_steps": 8,
+            "methods": ["integrated_gradients", "gradient_shap", "ablation"],
+        },
+        "branches": {"grn": {"enabled": False}},
+    }
+    path = root / "rna_branches.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = snakemake(repo, root, "--configfile", str(path), "--cores", "2")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
+    out = root / "results" / "tiny"
+
+    for m in models:
+        state = torch.load(out / "models" / m / "model.pt", weights_only=True)
+        assert state and all(isinstance(v, torch.Tensor) for v in state.values())
+        hist = pd.read_csv(out / "models" / m / "history.tsv", sep="\t")
+        assert {"epoch", "train_loss", "val_loss"} <= set(hist.columns)
+        assert hist["val_loss"].iloc[-1] < hist["val_loss"].iloc[0]
+        for method in cfg["attribution"]["methods"]:
+            a = ad.read_h5ad(out / "attribution" / m / f"{method}.h5ad")
+            assert 0 < a.n_obs <= 150 and np.isfinite(a.X).all()
+            assert "cell_type" in a.obs
+
+    genes = pd.read_csv(out / "identity" / "genes.tsv", sep="\t")
+    assert list(genes.columns[:5]) == ["cell_type", "gene", "score", "rank", "method"]
+    assert {"consensus", "wilcoxon", "integrated_gradients", "attention", "ablation"} <= set(
+        genes["method"]
+    )
+    ev = pd.read_csv(out / "identity" / "evaluation.tsv", sep="\t")
+    p_at_k = ev.groupby("method")["precision_at_k"].mean()
+    assert p_at_k["consensus"] >= 0.8 and p_at_k["consensus"] >= p_at_k["wilcoxon"] - 0.05
+
+    activity = pd.read_csv(out / "programs" / "activity.tsv", sep="\t")
+    assert list(activity.columns[:3]) == ["program", "cell_type", "score"]
+    assert {"program_vae", "score_genes", "capsule"} <= set(activity["method"])
+    loadings = pd.read_csv(out / "programs" / "loadings.tsv", sep="\t")
+    assert list(loadings.columns[:3]) == ["program", "gene", "weight"]
+    pe = pd.read_csv(out / "programs" / "evaluation.tsv", sep="\t").set_index("method")
+    assert pe.loc["program_vae", "auroc"] >= 0.95
+    assert pe.loc["program_vae", "auroc"] >= pe.loc["score_genes", "auroc"] - 0.02
+
+    again = snakemake(repo, root, "--configfile", str(path), "--cores", "2", "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -289,12 +289,175 @@ TARGETS.append(report_targets)
 
 
 # ------------------------------------------------------------ branch (iii): grn
-# (input functions, constants and the TARGETS entry of workflow/rules/grn.smk)
+# Our edges (grn_sem's adjacency, integrated gradients, consensus) and the GRNBoost2
+# peer, each its own rule so that each one's runtime is benchmarked; evaluated when the
+# dataset has a grn_reference.
+GRN = config["branches"]["grn"]
+
+
+def grn_enabled(dataset):
+    return GRN["enabled"] and "grn_sem" in models_of(dataset)
+
+
+def grn_edge_files(wildcards):
+    files = [f"results/{wildcards.dataset}/grn/edges.tsv"]
+    if GRN["grnboost2"]:
+        files.append(f"results/{wildcards.dataset}/grn/grnboost2.tsv")
+    return files
+
+
+def grn_reference_input(wildcards):
+    return DATASETS[wildcards.dataset]["grn_reference"]
+
+
+def grn_figures_inputs(wildcards):
+    inputs = {"edges": f"results/{wildcards.dataset}/grn/edges.tsv"}
+    if DATASETS[wildcards.dataset].get("grn_reference"):
+        inputs["reference"] = grn_reference_input(wildcards)
+    return inputs
+
+
+def grn_targets(dataset):
+    if not grn_enabled(dataset):
+        return []
+    out = [
+        f"results/{dataset}/grn/{f}"
+        for f in ("edges.tsv", "top_regulators.tsv", "network.png")
+    ]
+    if GRN["grnboost2"]:
+        out.append(f"results/{dataset}/grn/grnboost2.tsv")
+    if DATASETS[dataset].get("grn_reference"):
+        out += [
+            f"results/{dataset}/grn/{f}"
+            for f in ("metrics.tsv", "precision_recall.png")
+        ]
+    return out
+
+
+TARGETS.append(grn_targets)
 
 
 # --------------------------------------------------------- branch (iv): motifs
-# (input functions, constants and the TARGETS entry of workflow/rules/motifs.smk)
+# Motifs learned by seq_cnn from the peaks of datasets with atac; evaluated with truth.
+MOTIFS_CFG = config["branches"]["motifs"]
+
+
+def motifs_enabled(dataset):
+    return MOTIFS_CFG["enabled"] and "seq_cnn" in models_of(dataset)
+
+
+def motif_peaks_inputs(wildcards):
+    ds = DATASETS[wildcards.dataset]
+    inputs = {"atac": ds["atac"], "genome": ds["genome"]}
+    if MOTIFS_CFG["tss"]:
+        inputs["tss"] = MOTIFS_CFG["tss"]
+    return inputs
+
+
+def motif_database(wildcards):
+    """The dataset's motif_database: a JASPAR release name, or a MEME file (then an input)."""
+    return DATASETS[wildcards.dataset].get("motif_database") or "JASPAR2024"
+
+
+def motif_database_file(wildcards):
+    db = motif_database(wildcards)
+    return [] if db in JASPAR_RELEASES else [db]
+
+
+def motif_truth_input(wildcards):
+    return str(Path(DATASETS[wildcards.dataset]["truth"]) / "motifs.tsv")
+
+
+def motifs_targets(dataset):
+    if not motifs_enabled(dataset):
+        return []
+    out = [
+        f"results/{dataset}/motifs/{name}"
+        for name in (
+            "motifs.tsv",
+            "motifs.meme",
+            "tf_activity.tsv",
+            "logos.png",
+            "tf_activity.png",
+        )
+    ]
+    truth = DATASETS[dataset].get("truth")
+    if truth:
+        path = Path(truth) / "motifs.tsv"
+        if path.exists() or _made_by_a_rule(path):
+            out.append(f"results/{dataset}/motifs/evaluation.tsv")
+    return out
+
+
+TARGETS.append(motifs_targets)
 
 
 # ----------------------------------------------------------- sweeps and report
-# (input functions of the sweep and report rules)
+# Parameter sweeps (workflow/rules/sweep.smk): one Paramspace point per row of
+# sweep.table, under results/{dataset}/sweep/{params}/ with {params} like
+# "learning_rate~0.001_seed~0". Off (no rules, no targets) while sweep.table is null.
+SWEEP = config["sweep"]
+SWEEP_SPACE = None
+if SWEEP["table"]:
+    from snakemake.utils import Paramspace
+
+    from scinterp.sweep import check_table, read_table
+
+    _sweep_df = read_table(SWEEP["table"])
+    check_table(
+        _sweep_df, config["train"], config["attribution"], SWEEP["model"], path=SWEEP["table"]
+    )
+    SWEEP_SPACE = Paramspace(_sweep_df, filename_params="*", single_wildcard="params")
+    for _ds in SWEEP["datasets"] or []:
+        if _ds not in DATASETS:
+            raise ScinterpInputError(
+                f"sweep.datasets names '{_ds}', which is not a dataset of the config.",
+                fix=f"use names from `datasets` ({', '.join(DATASETS)}), or null for all.",
+            )
+
+
+def sweep_enabled(dataset):
+    return SWEEP_SPACE is not None and (
+        SWEEP["datasets"] is None or dataset in SWEEP["datasets"]
+    )
+
+
+def sweep_point(wildcards):
+    """The point's parameters (a dict, column -> value of the right type)."""
+    return SWEEP_SPACE.instance(wildcards)
+
+
+def sweep_point_dirs(wildcards):
+    return [
+        f"results/{wildcards.dataset}/sweep/{p}"
+        for p in SWEEP_SPACE.instance_patterns
+    ]
+
+
+def sweep_identity_inputs(wildcards):
+    base = f"results/{wildcards.dataset}/sweep/{wildcards.params}"
+    return {
+        "normalized": f"results/{wildcards.dataset}/normalized.h5ad",
+        "model": f"{base}/model/model.pt",
+        "attributions": [f"{base}/attribution/{m}.h5ad" for m in SWEEP["methods"]],
+    }
+
+
+def sweep_summary_inputs(wildcards):
+    dirs = sweep_point_dirs(wildcards)
+    inputs = {
+        "genes": [f"{d}/identity/genes.tsv" for d in dirs],
+        "histories": [f"{d}/model/history.tsv" for d in dirs],
+    }
+    if DATASETS[wildcards.dataset].get("truth"):
+        inputs["markers"] = identity_truth(wildcards)
+    return inputs
+
+
+def sweep_targets(dataset):
+    if not sweep_enabled(dataset):
+        return []
+    return [f"results/{dataset}/sweep/{f}" for f in ("summary.tsv", "summary.png")]
+
+
+TARGETS.append(sweep_targets)

@@ -1,1 +1,146 @@
-# Rules of this stage are added here.
+# Branch (iii): gene regulatory networks. Our edges come from the trained grn_sem model
+# (learned adjacency, integrated gradients, consensus); GRNBoost2 (arboreto) is the peer,
+# in its own rule so that the benchmark files time each side separately.
+rule infer_grn:
+    input:
+        normalized="results/{dataset}/normalized.h5ad",
+        model="results/{dataset}/models/grn_sem/model.pt",
+        meta="results/{dataset}/models/grn_sem/model.json",
+    output:
+        edges=report(
+            "results/{dataset}/grn/edges.tsv",
+            caption="../report/grn_edges.rst",
+            category="6. Gene regulatory network",
+            subcategory="{dataset}",
+            labels={"table": "edges"},
+        ),
+    log:
+        "logs/{dataset}/infer_grn.log",
+    benchmark:
+        "results/{dataset}/benchmarks/infer_grn.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=mem_mb(8000),
+        runtime=60,
+    params:
+        dataset="{dataset}",
+        options=GRN,
+        seed=config["train"]["seed"],
+        device=config["train"]["device"],
+    script:
+        "../../scripts/infer_grn.py"
+
+
+rule grnboost2:
+    input:
+        normalized="results/{dataset}/normalized.h5ad",
+        meta="results/{dataset}/models/grn_sem/model.json",
+    output:
+        edges="results/{dataset}/grn/grnboost2.tsv",
+    log:
+        "logs/{dataset}/grnboost2.log",
+    benchmark:
+        "results/{dataset}/benchmarks/grnboost2.tsv"
+    conda:
+        "../../envs/grn.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=240,
+    params:
+        dataset="{dataset}",
+        seed=config["train"]["seed"],
+    script:
+        "../../scripts/grnboost2.py"
+
+
+rule evaluate_grn:
+    input:
+        edges=grn_edge_files,
+        reference=grn_reference_input,
+        meta="results/{dataset}/models/grn_sem/model.json",
+    output:
+        metrics=report(
+            "results/{dataset}/grn/metrics.tsv",
+            caption="../report/grn_metrics.rst",
+            category="6. Gene regulatory network",
+            subcategory="{dataset}",
+            labels={"table": "metrics against the reference"},
+        ),
+        curves=report(
+            "results/{dataset}/grn/precision_recall.png",
+            caption="../report/grn_precision_recall.rst",
+            category="6. Gene regulatory network",
+            subcategory="{dataset}",
+            labels={"figure": "precision-recall curves"},
+        ),
+    log:
+        "logs/{dataset}/evaluate_grn.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate_grn.tsv"
+    conda:
+        "../../envs/grn.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=20,
+    params:
+        dataset="{dataset}",
+    script:
+        "../../scripts/evaluate_grn.py"
+
+
+rule grn_figures:
+    input:
+        unpack(grn_figures_inputs),
+    output:
+        network=report(
+            "results/{dataset}/grn/network.png",
+            caption="../report/grn_network.rst",
+            category="6. Gene regulatory network",
+            subcategory="{dataset}",
+            labels={"figure": "top edges"},
+        ),
+        regulators=report(
+            "results/{dataset}/grn/top_regulators.tsv",
+            caption="../report/grn_regulators.rst",
+            category="6. Gene regulatory network",
+            subcategory="{dataset}",
+            labels={"table": "top regulators per cell type"},
+        ),
+    log:
+        "logs/{dataset}/grn_figures.log",
+    benchmark:
+        "results/{dataset}/benchmarks/grn_figures.tsv"
+    conda:
+        "../../envs/grn.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=20,
+    params:
+        dataset="{dataset}",
+        options=GRN,
+        seed=config["train"]["seed"],
+    script:
+        "../../scripts/grn_figures.py"
+
+
+# The krumsiek11 reference data set (scanpy's simulation of the Boolean myeloid network
+# of Krumsiek et al. 2011), as pseudo-counts plus its network; see config/krumsiek11.yaml.
+rule krumsiek11_data:
+    output:
+        rna="resources/krumsiek11/rna.h5ad",
+        grn="resources/krumsiek11/grn.tsv",
+        tfs="resources/krumsiek11/tfs.txt",
+    log:
+        "logs/krumsiek11_data.log",
+    benchmark:
+        "logs/krumsiek11_data.benchmark.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    params:
+        scale=100,
+    script:
+        "../../scripts/krumsiek11_data.py"

@@ -1,1 +1,189 @@
-# Rules of this stage are added here.
+# Branch (iv): TF motifs learned by the sequence CNN from scATAC peaks, named by JASPAR.
+rule motif_peaks:
+    input:
+        unpack(motif_peaks_inputs),
+    output:
+        peaks="results/{dataset}/motifs/peaks.tsv",
+        sequences="results/{dataset}/motifs/sequences.npz",
+    log:
+        "logs/{dataset}/motif_peaks.log",
+    benchmark:
+        "results/{dataset}/benchmarks/motif_peaks.tsv"
+    conda:
+        "../../envs/motifs.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=30,
+    params:
+        dataset="{dataset}",
+        width=config["train"]["seq_width"],
+        max_n_fraction=MOTIFS_CFG["max_n_fraction"],
+    script:
+        "../../scripts/motif_peaks.py"
+
+
+rule motif_contributions:
+    input:
+        model="results/{dataset}/models/seq_cnn/model.pt",
+        meta="results/{dataset}/models/seq_cnn/model.json",
+        sequences="results/{dataset}/motifs/sequences.npz",
+        atac=ds_param("atac"),
+    output:
+        contributions="results/{dataset}/motifs/contributions.npz",
+        filters="results/{dataset}/motifs/filters.meme",
+    log:
+        "logs/{dataset}/motif_contributions.log",
+    benchmark:
+        "results/{dataset}/benchmarks/motif_contributions.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=mem_mb(8000),
+        runtime=120,
+    params:
+        dataset="{dataset}",
+        options=MOTIFS_CFG,
+        device=config["train"]["device"],
+        seed=config["train"]["seed"],
+    script:
+        "../../scripts/motif_contributions.py"
+
+
+rule discover_motifs:
+    input:
+        contributions="results/{dataset}/motifs/contributions.npz",
+        filters="results/{dataset}/motifs/filters.meme",
+        database=motif_database_file,
+    output:
+        motifs=report(
+            "results/{dataset}/motifs/motifs.tsv",
+            caption="../report/motifs_table.rst",
+            category="7. TF motifs",
+            subcategory="{dataset}",
+            labels={"table": "learned motifs and their JASPAR match (Tomtom)"},
+        ),
+        meme="results/{dataset}/motifs/motifs.meme",
+    log:
+        "logs/{dataset}/discover_motifs.log",
+    benchmark:
+        "results/{dataset}/benchmarks/discover_motifs.tsv"
+    conda:
+        "../../envs/motifs.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=60,
+    params:
+        dataset="{dataset}",
+        database=motif_database,
+        options=MOTIFS_CFG,
+        seed=config["train"]["seed"],
+    script:
+        "../../scripts/discover_motifs.py"
+
+
+rule tf_activity:
+    input:
+        model="results/{dataset}/models/seq_cnn/model.pt",
+        meta="results/{dataset}/models/seq_cnn/model.json",
+        motifs="results/{dataset}/motifs/motifs.tsv",
+        meme="results/{dataset}/motifs/motifs.meme",
+        peaks="results/{dataset}/motifs/peaks.tsv",
+        sequences="results/{dataset}/motifs/sequences.npz",
+        atac=ds_param("atac"),
+    output:
+        activity=report(
+            "results/{dataset}/motifs/tf_activity.tsv",
+            caption="../report/motifs_activity.rst",
+            category="7. TF motifs",
+            subcategory="{dataset}",
+            labels={"table": "TF activity per cell type"},
+        ),
+        cells="results/{dataset}/motifs/cell_activity.h5ad",
+    log:
+        "logs/{dataset}/tf_activity.log",
+    benchmark:
+        "results/{dataset}/benchmarks/tf_activity.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=mem_mb(8000),
+        runtime=60,
+    params:
+        dataset="{dataset}",
+        options=MOTIFS_CFG,
+        device=config["train"]["device"],
+        seed=config["train"]["seed"],
+    script:
+        "../../scripts/tf_activity.py"
+
+
+rule motif_figures:
+    input:
+        motifs="results/{dataset}/motifs/motifs.tsv",
+        meme="results/{dataset}/motifs/motifs.meme",
+        activity="results/{dataset}/motifs/tf_activity.tsv",
+        database=motif_database_file,
+    output:
+        logos=report(
+            "results/{dataset}/motifs/logos.png",
+            caption="../report/motifs_logos.rst",
+            category="7. TF motifs",
+            subcategory="{dataset}",
+            labels={"figure": "learned motifs beside their JASPAR match"},
+        ),
+        heatmap=report(
+            "results/{dataset}/motifs/tf_activity.png",
+            caption="../report/motifs_heatmap.rst",
+            category="7. TF motifs",
+            subcategory="{dataset}",
+            labels={"figure": "TF activity per cell type"},
+        ),
+    log:
+        "logs/{dataset}/motif_figures.log",
+    benchmark:
+        "results/{dataset}/benchmarks/motif_figures.tsv"
+    conda:
+        "../../envs/motifs.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=20,
+    params:
+        dataset="{dataset}",
+        database=motif_database,
+        options=MOTIFS_CFG,
+    script:
+        "../../scripts/motif_figures.py"
+
+
+rule evaluate_motifs:
+    input:
+        motifs="results/{dataset}/motifs/motifs.tsv",
+        cells="results/{dataset}/motifs/cell_activity.h5ad",
+        truth=motif_truth_input,
+    output:
+        evaluation=report(
+            "results/{dataset}/motifs/evaluation.tsv",
+            caption="../report/motifs_evaluation.rst",
+            category="7. TF motifs",
+            subcategory="{dataset}",
+            labels={"table": "evaluation against the planted motifs"},
+        ),
+    log:
+        "logs/{dataset}/evaluate_motifs.log",
+    benchmark:
+        "results/{dataset}/benchmarks/evaluate_motifs.tsv"
+    conda:
+        "../../envs/motifs.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=10,
+    params:
+        dataset="{dataset}",
+        max_qvalue=MOTIFS_CFG["max_qvalue"],
+    script:
+        "../../scripts/evaluate_motifs.py"

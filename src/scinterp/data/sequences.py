@@ -458,3 +458,45 @@ class PeakDataset:
         x, y = self._batch(positions)
         x, y = torch.from_numpy(x), torch.from_numpy(y)
         return [{"x": x[k], "y": y[k]} for k in range(len(positions))]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_npz_atomic(path, **arrays) -> None:
+    """``numpy.savez_compressed`` to a temporary name beside ``path``, then rename."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_peak_sequences(path, atac=None, *, dataset: str | None = None):
+    """One-hot peak sequences written by rule motif_peaks, with the accessibility columns.
+
+    Returns
+    -------
+    onehot, accessibility
+        ``(n, 4, L)`` uint8 and, when ``atac`` is given, the cells x peaks matrix of
+        exactly these peaks (columns ``var_idx`` of ``atac``), else None.
+    """
+    with np.load(path) as z:
+        onehot, var_idx = z["onehot"], z["var_idx"]
+    if atac is None:
+        return onehot, None
+    if var_idx.size and var_idx.max() >= atac.n_vars:
+        raise ScinterpInputError(
+            f"{path} refers to peak {int(var_idx.max())} but the ATAC data has {atac.n_vars}.",
+            dataset=dataset,
+            fix="the atac file changed: delete the motifs results folder and rerun.",
+        )
+    mat = atac.X
+    mat = sp.csc_matrix(mat)[:, var_idx] if sp.issparse(mat) else np.asarray(mat)[:, var_idx]
+    return onehot, mat

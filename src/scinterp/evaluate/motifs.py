@@ -24,7 +24,7 @@ import pandas as pd
 
 from scinterp.errors import ScinterpInputError
 
-__all__ = ["auroc", "evaluate_motifs", "read_truth_motifs"]
+__all__ = ["activity_long", "auroc", "evaluate_motifs", "read_truth_motifs"]
 
 TRUTH_COLUMNS = ("cell_type", "motif_id", "tf")
 
@@ -35,14 +35,17 @@ def read_truth_motifs(path, dataset: str | None = None) -> pd.DataFrame:
         truth = pd.read_csv(path, sep="\t", dtype=str)
     except (OSError, pd.errors.ParserError) as err:
         raise ScinterpInputError(
-            f"cannot read the planted motifs ({err}).", dataset=dataset, path=path,
+            f"cannot read the planted motifs ({err}).",
+            dataset=dataset,
+            path=path,
             fix="give a tab-separated file with columns cell_type, motif_id, tf.",
         ) from err
     missing = [c for c in TRUTH_COLUMNS if c not in truth.columns]
     if missing:
         raise ScinterpInputError(
             f"the planted-motif table lacks column(s) {', '.join(missing)}.",
-            dataset=dataset, path=path,
+            dataset=dataset,
+            path=path,
             fix="give a tab-separated file with columns cell_type, motif_id, tf.",
         )
     return truth
@@ -89,8 +92,9 @@ def evaluate_motifs(
     truth
         ``cell_type, motif_id, tf``.
     cell_activity
-        Long per-cell activity ``cell, cell_type, motif, method, score`` (``motif`` is the
-        JASPAR id of the match, ``tf`` its name when present), or None.
+        Long per-cell activity ``cell, cell_type, motif, method, score`` (``motif`` a
+        learned motif of ``motifs``), or None. A planted motif is scored with the
+        learned motif significantly matched to it (smallest q-value first).
     families
         ``{motif_id: family}`` of the planted matrices (for near misses); when None the
         family of a learned motif matched to the planted id is unknown and near misses
@@ -118,9 +122,7 @@ def evaluate_motifs(
     planted_ids = {_base_id(i) for i in truth["motif_id"]}
     planted_tfs = {str(t).upper() for t in truth["tf"]}
 
-    activity_methods = (
-        sorted(cell_activity["method"].unique()) if cell_activity is not None else []
-    )
+    activity_methods = sorted(cell_activity["method"].unique()) if cell_activity is not None else []
     rows = []
     for method, mm in m.groupby("method", sort=True):
         sig = mm[mm["significant"]]
@@ -132,7 +134,9 @@ def evaluate_motifs(
             )
         )
         for _, t in truth.iterrows():
-            hits = sig[[_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in sig.iterrows()]]
+            hits = sig[
+                [_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in sig.iterrows()]
+            ]
             recovered = len(hits) > 0
             best = hits.sort_values("qvalue").iloc[0] if recovered else None
             family = families.get(t.motif_id, "")
@@ -161,9 +165,20 @@ def evaluate_motifs(
     if out.empty:
         out = pd.DataFrame(
             [
-                {"method": "none", "cell_type": t.cell_type, "motif_id": t.motif_id, "tf": t.tf,
-                 "recovered": False, "near_miss": False, "learned_motif": "", "match_name": "",
-                 "qvalue": np.nan, "n_motifs": 0, "n_unmatched": 0, "n_other": 0}
+                {
+                    "method": "none",
+                    "cell_type": t.cell_type,
+                    "motif_id": t.motif_id,
+                    "tf": t.tf,
+                    "recovered": False,
+                    "near_miss": False,
+                    "learned_motif": "",
+                    "match_name": "",
+                    "qvalue": np.nan,
+                    "n_motifs": 0,
+                    "n_unmatched": 0,
+                    "n_other": 0,
+                }
                 for _, t in truth.iterrows()
             ]
         )
@@ -171,19 +186,48 @@ def evaluate_motifs(
         act = cell_activity[cell_activity["method"] == a]
         res = {}
         for _, t in truth.iterrows():
-            sel = act[act["motif"].astype(str).map(_base_id) == _base_id(t.motif_id)]
-            if sel.empty and "tf" in act:
-                sel = act[act["tf"].astype(str).str.upper() == str(t.tf).upper()]
+            # the activity of the learned motif named after the planted TF (best q first)
+            same = np.array(
+                [_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in m.iterrows()],
+                dtype=bool,
+            )
+            named = m[m["significant"].to_numpy() & same].sort_values("qvalue")
+            sel = act.iloc[0:0]
+            for motif in named["motif"]:
+                sel = act[act["motif"].astype(str) == str(motif)]
+                if not sel.empty:
+                    break
             if sel.empty:
                 res[t.motif_id] = (np.nan, np.nan)
                 continue
-            # one matrix per TF: several learned motifs may share the match
-            sel = sel[sel["motif"] == sel["motif"].iloc[0]]
             score = sel["score"].to_numpy(dtype=float)
             au = auroc(score, (sel["cell_type"] == t.cell_type).to_numpy())
             means = sel.groupby("cell_type")["score"].mean().sort_values(ascending=False)
-            rank = int(np.flatnonzero(means.index == t.cell_type)[0]) + 1 if t.cell_type in means else np.nan
+            rank = (
+                int(np.flatnonzero(means.index == t.cell_type)[0]) + 1
+                if t.cell_type in means
+                else np.nan
+            )
             res[t.motif_id] = (au, rank)
         out[f"auroc_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][0])
         out[f"rank_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][1])
     return out
+
+
+def activity_long(adata) -> pd.DataFrame:
+    """Cells x motifs activity AnnData (rule tf_activity) -> long ``cell, cell_type, motif,
+    method, score``, one block per layer (method)."""
+    frames = []
+    for method in adata.layers:
+        df = pd.DataFrame(
+            np.asarray(adata.layers[method]), index=adata.obs_names, columns=adata.var_names
+        )
+        df["cell_type"] = adata.obs["cell_type"].astype(object).to_numpy()
+        long = (
+            df.rename_axis("cell")
+            .reset_index()
+            .melt(id_vars=["cell", "cell_type"], var_name="motif", value_name="score")
+        )
+        frames.append(long.assign(method=method))
+    cols = ["cell", "cell_type", "motif", "method", "score"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)

@@ -3,9 +3,11 @@
 Edge sources, each its own ``method`` in ``grn/edges.tsv``:
 
 * ``deepsem``: the model's learned TF x gene adjacency (intrinsic), ``|A[tf, target]|``;
-* ``integrated_gradients``: integrated gradients of every target's prediction with respect
-  to the TF inputs, mean ``|attribution|`` over cells (globally and per cell type);
-* ``consensus``: rank aggregation of the sources above.
+* ``integrated_gradients``: integrated gradients of every target's prediction (the model's
+  TF -> gene predictor, ``GRNSEM.forward``) with respect to the TF inputs, mean
+  ``|attribution|`` over cells: globally against the mean cell, and within each cell type
+  against that type's mean cell;
+* ``consensus``: rank aggregation of the sources above (equal weights by default).
 
 ``attention`` is not produced: the transformer of this package attends over gene-set
 tokens, not over gene tokens, so it holds no TF -> target attention.
@@ -14,9 +16,10 @@ Integrated gradients for all targets at once: for a model whose output ``f(x)`` 
 column per gene, the attribution of target ``g`` to TF ``t`` in a cell is
 ``(x_t - b_t) * sum_k w_k d f_g / d x_t (b + a_k (x - b))`` (Gauss-Legendre nodes ``a_k``,
 weights ``w_k``, as Captum's default). The derivatives with respect to the few TF inputs
-come from forward-mode differentiation, one JVP per TF (vectorized with ``torch.func.vmap``),
-so the cost grows with the number of TFs, not of targets: thousands of per-target Captum
-calls become ``n_steps`` batched passes.
+come from forward-mode differentiation, one JVP per TF (batched: the cells are stacked
+once per TF, each copy with its own tangent), so the cost grows with the number of TFs, not of targets: thousands of per-target Captum
+calls become ``n_steps`` batched passes. A model with a ``tf_jacobian(x)`` method
+(:class:`scinterp.models.grn.GRNSEM`) gives those derivatives analytically instead.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ __all__ = [
     "adjacency_edges",
     "consensus_edges",
     "edges_from_matrix",
+    "infer_grn",
     "integrated_gradients_grn",
+    "model_genes",
     "plot_network",
     "top_regulators",
 ]
@@ -41,6 +46,8 @@ log = logging.getLogger("scinterp")
 
 EDGE_COLUMNS = ["tf", "target", "score", "method", "cell_type"]
 GLOBAL = "all"
+_JVP_ELEMENTS = 1 << 23  # cells x genes values per JVP pass (x the model's width in memory)
+_GRAD_ELEMENTS = 1 << 26  # TFs x cells x genes gradient values per batch (256 MB)
 
 
 # ------------------------------------------------------------------------ edge tables
@@ -136,7 +143,8 @@ def integrated_gradients_grn(
     n_steps
         Gauss-Legendre integration steps.
     batch_size
-        Cells per pass; memory grows with ``batch_size * n_tfs * n_genes``.
+        Cells per pass; memory grows with ``batch_size * n_tfs * n_genes``, so fewer are
+        taken when that product would exceed 2**26.
     device
         Torch device.
 
@@ -146,7 +154,7 @@ def integrated_gradients_grn(
         ``"all"`` and each group label -> n_tfs x n_genes mean |attribution| (float64).
     """
     import torch
-    from torch.func import jvp, vmap
+    from torch.func import jvp
 
     from scinterp.data.cells import take_rows
 
@@ -175,20 +183,35 @@ def integrated_gradients_grn(
     eye = torch.zeros(len(tf_index), n_genes, device=device)
     eye[torch.arange(len(tf_index)), tf_t] = 1.0  # one tangent direction per TF input
 
+    # a model that knows its own Jacobian (GRNSEM) spares the forward-mode passes
+    analytic = hasattr(model, "tf_jacobian") and np.array_equal(
+        np.asarray(getattr(model, "tf_index", torch.empty(0)).cpu()), tf_index
+    )
+    # the TFs x cells x genes gradients of a batch stay within _GRAD_ELEMENTS values
+    batch_size = max(1, min(batch_size, _GRAD_ELEMENTS // (len(tf_index) * n_genes)))
     rows_all = np.arange(n_cells)
     for start in range(0, n_cells, batch_size):
         rows = rows_all[start : start + batch_size]
         x = torch.from_numpy(take_rows(X, rows)).to(device)
         delta = x - base_t
         grad = torch.zeros(len(tf_index), len(rows), n_genes, device=device)
+        # TFs in chunks: one JVP over (chunk x cells) stacked copies of the batch, each
+        # copy with the tangent of one TF (faster than vmap, memory bounded)
+        chunk = max(1, min(len(tf_index), _JVP_ELEMENTS // (len(rows) * n_genes)))
         for a, w in zip(alphas, weights, strict=True):
             point = base_t + float(a) * delta
-
-            def directional(tangent, point=point):
-                return jvp(model, (point,), (tangent.expand_as(point),))[1]
-
-            with torch.no_grad():
-                grad += float(w) * vmap(directional)(eye)  # TFs x cells x genes
+            if analytic:
+                with torch.no_grad():
+                    grad += float(w) * model.tf_jacobian(point)
+                continue
+            for lo in range(0, len(tf_index), chunk):
+                tangents = eye[lo : lo + chunk]
+                k = len(tangents)
+                stacked = point.unsqueeze(0).expand(k, -1, -1).reshape(-1, n_genes)
+                tangent = tangents.unsqueeze(1).expand(-1, len(rows), -1).reshape(-1, n_genes)
+                with torch.no_grad():
+                    _, derivative = jvp(model, (stacked,), (tangent,))
+                grad[lo : lo + k] += float(w) * derivative.reshape(k, len(rows), n_genes)
         # attribution = (x_t - b_t) * integrated gradient; |.|, summed over cells
         attr = (grad * delta[:, tf_t].T.unsqueeze(-1)).abs()
         block = attr.sum(dim=1).double().cpu().numpy()
@@ -380,3 +403,161 @@ def plot_network(
 def mean_by_group(matrices: Mapping[str, np.ndarray]) -> np.ndarray:
     """Mean of per-group matrices (helper for summaries)."""
     return np.mean(np.stack(list(matrices.values())), axis=0)
+
+
+# ------------------------------------------------------------------ the whole branch
+def model_genes(adata, meta: Mapping, dataset: str | None = None, path=None):
+    """The trained GRN model's genes and TFs, and their columns in ``adata``.
+
+    Parameters
+    ----------
+    adata
+        The normalized data the model was trained on.
+    meta
+        The model's metadata (``features``, ``tfs``; see :func:`scinterp.train.prepare`).
+    dataset, path
+        For the error message.
+
+    Returns
+    -------
+    (genes, tfs, columns)
+        Gene names in the model's input order, TF names, and the column of each gene in
+        ``adata``.
+    """
+    from scinterp.errors import ScinterpInputError
+
+    genes, tfs = [str(g) for g in meta["features"]], [str(t) for t in meta["tfs"]]
+    pos = {str(g): i for i, g in enumerate(adata.var_names)}
+    missing = [g for g in genes if g not in pos]
+    if missing:
+        raise ScinterpInputError(
+            f"{len(missing)} genes of the trained grn_sem model are not in the data "
+            f"(e.g. {', '.join(missing[:5])}).",
+            dataset=dataset,
+            path=path,
+            fix="retrain the model on this normalized.h5ad (delete models/grn_sem/).",
+        )
+    return genes, tfs, np.asarray([pos[g] for g in genes])
+
+
+def infer_grn(
+    adata,
+    model_dir,
+    *,
+    label_key: str | None = None,
+    per_cell_type: bool = True,
+    min_cells_per_type: int = 30,
+    max_cells: int | None = 2000,
+    n_steps: int = 16,
+    baseline: str = "mean",
+    consensus: Sequence[str] = ("deepsem", "integrated_gradients"),
+    max_edges: int | None = None,
+    max_edges_cell_type: int | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: str = "cpu",
+    dataset: str | None = None,
+) -> pd.DataFrame:
+    """Edge tables of every source, globally and per cell type, from a trained ``grn_sem``.
+
+    Parameters
+    ----------
+    adata
+        Normalized data (log-normalized ``X``) the model was trained on.
+    model_dir
+        ``results/{dataset}/models/grn_sem`` (``model.pt`` + ``model.json``).
+    label_key
+        obs column of cell types; with ``per_cell_type`` each type with at least
+        ``min_cells_per_type`` attributed cells gets its own networks.
+    max_cells
+        Cells attributed (a stratified sample; None for all). Each cell is attributed
+        twice: against the mean of all sampled cells (global networks) and against the
+        mean of its own cell type (that type's networks).
+    n_steps, baseline, batch_size
+        Integrated gradients (see :func:`integrated_gradients_grn`).
+    consensus
+        Sources fused into the consensus (``deepsem``, ``integrated_gradients``). In a
+        cell type the global ``deepsem`` adjacency is fused with that type's attributions.
+    max_edges, max_edges_cell_type
+        Edges kept per global / per cell-type network (None keeps every candidate).
+    seed
+        Seed of the cell sample.
+    device
+        Torch device.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EDGE_COLUMNS`; global networks (``cell_type == "all"``) first, each
+        network best first.
+    """
+    import scipy.sparse as sp
+
+    from scinterp.attribution.stage import sample_cells
+    from scinterp.models.registry import load_model
+
+    try:
+        model, meta = load_model(model_dir, device)
+    except RuntimeError as err:  # state dict of another architecture
+        from scinterp.errors import ScinterpInputError
+
+        raise ScinterpInputError(
+            f"the saved grn_sem does not fit the current model class ({err}).",
+            dataset=dataset,
+            path=model_dir,
+            fix=f"retrain it: delete {model_dir} and rerun (snakemake does not notice "
+            "changes to the model's code).",
+        ) from err
+    genes, tfs, columns = model_genes(adata, meta, dataset, model_dir)
+    X = adata.X
+    X = sp.csr_matrix(X)[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]
+    labels = None
+    if per_cell_type and label_key is not None and label_key in adata.obs:
+        labels = adata.obs[label_key].astype(str).to_numpy()
+    rows = sample_cells(labels if labels is not None else np.zeros(adata.n_obs), max_cells, seed)
+    groups = None
+    if labels is not None:
+        groups = labels[rows]
+        names, sizes = np.unique(groups, return_counts=True)
+        small = names[sizes < min_cells_per_type]
+        if len(small):
+            log.info(
+                "no cell-type network for %s (fewer than %d attributed cells)",
+                ", ".join(small),
+                min_cells_per_type,
+            )
+        groups = np.where(np.isin(groups, small), "", groups)  # "": counted in "all" only
+    tf_index = [genes.index(t) for t in tfs]
+    log.info("grn_sem: %d TFs x %d genes, attributed on %d cells", len(tfs), len(genes), len(rows))
+    ig_options = {"n_steps": n_steps, "batch_size": batch_size, "device": device}
+    ig = integrated_gradients_grn(model, X[rows], tf_index, baseline=baseline, **ig_options)
+    # Within a cell type the baseline is that type's mean cell, so that the edges score
+    # regulation inside the type, not the type's difference from the other types.
+    for name in [] if groups is None else sorted(set(groups) - {""}):
+        cells = rows[groups == name]
+        base = np.asarray(X[cells].mean(axis=0)).ravel() if baseline == "mean" else baseline
+        ig.update(
+            {
+                name: integrated_gradients_grn(
+                    model, X[cells], tf_index, baseline=base, **ig_options
+                )[GLOBAL]
+            }
+        )
+    # One global adjacency: in a cell type it is fused with that type's attributions.
+    deepsem = adjacency_edges(model.adjacency().detach().cpu().numpy(), tfs, genes)
+    tables = []
+    for cell_type, attribution in ig.items():
+        limit = max_edges if cell_type == GLOBAL else max_edges_cell_type
+        nets = {
+            "deepsem": deepsem,
+            "integrated_gradients": edges_from_matrix(
+                attribution, tfs, genes, "integrated_gradients", cell_type
+            ),
+        }
+        fused = [nets[m] for m in consensus if m in nets]
+        tables.append(consensus_edges(fused, tfs, genes, cell_type, max_edges=limit))
+        for method, net in nets.items():
+            if method == "deepsem" and cell_type != GLOBAL:
+                continue
+            tables.append(net if limit is None else net.head(limit))
+    return pd.concat(tables, ignore_index=True)

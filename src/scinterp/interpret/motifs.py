@@ -60,12 +60,15 @@ __all__ = [
 ]
 
 _BASES = np.array(list("ACGT"))
+HYPOTHETICAL_METHODS = ("deeplift", "integrated_gradients", "gradient")
 
 
 def _numba_cache() -> None:
     """Cache memelite's numba kernels between processes (its first compile takes ~40 s)."""
     if "NUMBA_CACHE_DIR" not in os.environ:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scinterp" / "numba"
+        cache = (
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scinterp" / "numba"
+        )
         try:
             cache.mkdir(parents=True, exist_ok=True)
             os.environ["NUMBA_CACHE_DIR"] = str(cache)
@@ -166,9 +169,7 @@ def _group_matrix(labels: Sequence, groups: Sequence[str] | None = None):
     rows = np.flatnonzero(valid)
     cols = np.array([pos.get(str(v), -1) for v in lab[valid]], dtype=np.int64)
     ok = cols >= 0
-    mat = sp.csr_matrix(
-        (np.ones(ok.sum()), (rows[ok], cols[ok])), shape=(len(lab), len(names))
-    )
+    mat = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], cols[ok])), shape=(len(lab), len(names)))
     return mat, names
 
 
@@ -255,6 +256,7 @@ def hypothetical_contributions(
     *,
     method: str = "deeplift",
     n_refs: int = 10,
+    n_steps: int = 16,
     batch_size: int = 64,
     device="cpu",
     seed: int = 0,
@@ -275,9 +277,13 @@ def hypothetical_contributions(
     method
         ``"deeplift"``: DeepLIFT (Captum, rescale rule) averaged over ``n_refs``
         dinucleotide-shuffled references per sequence, projected to all four bases;
+        ``"integrated_gradients"``: the path-averaged gradients from each shuffled
+        reference (Captum, ``multiply_by_inputs=False``, ``n_steps`` steps), projected
+        the same way;
         ``"gradient"``: input gradients minus their mean over the bases (fast, cruder).
-    n_refs, batch_size, device, seed
-        References per sequence; sequences per Captum call; torch device; shuffle seed.
+    n_refs, n_steps, batch_size, device, seed
+        References per sequence; integration steps; sequences per Captum call; torch
+        device; shuffle seed.
 
     Returns
     -------
@@ -289,8 +295,8 @@ def hypothetical_contributions(
 
     from scinterp.data.sequences import dinucleotide_shuffle
 
-    if method not in ("deeplift", "gradient"):
-        raise ValueError(f"method must be 'deeplift' or 'gradient', got {method!r}")
+    if method not in HYPOTHETICAL_METHODS:
+        raise ValueError(f"method must be one of {', '.join(HYPOTHETICAL_METHODS)}, got {method!r}")
 
     class _Weighted(nn.Module):
         def __init__(self, inner, w):
@@ -306,12 +312,16 @@ def hypothetical_contributions(
     onehot = np.asarray(onehot, dtype=np.float32)
     target = np.asarray(target, dtype=np.int64)
     out = np.zeros(onehot.shape, dtype=np.float32)
-    if method == "deeplift":
-        import warnings
+    import warnings
 
+    if method == "deeplift":
         from captum.attr import DeepLift
 
         dl = DeepLift(wrapped)
+    elif method == "integrated_gradients":
+        from captum.attr import IntegratedGradients
+
+        ig = IntegratedGradients(wrapped, multiply_by_inputs=False)
     for start in range(0, len(onehot), batch_size):
         x = onehot[start : start + batch_size]
         tgt = target[start : start + batch_size]
@@ -329,7 +339,15 @@ def hypothetical_contributions(
         with warnings.catch_warnings():
             # GELU has no DeepLIFT rule in Captum: gradients pass through it (warned per call)
             warnings.simplefilter("ignore", UserWarning)
-            hyp = dl.attribute(xr, baselines=rr, target=tr, custom_attribution_func=_hypothetical_func)
+            if method == "deeplift":
+                hyp = dl.attribute(
+                    xr, baselines=rr, target=tr, custom_attribution_func=_hypothetical_func
+                )
+            else:
+                grads = ig.attribute(
+                    xr, baselines=rr, target=tr, n_steps=n_steps, internal_batch_size=len(xr)
+                )
+                (hyp,) = _hypothetical_func((grads,), (xr,), (rr,))
         hyp = hyp.detach().cpu().numpy().reshape(len(x), n_refs, *x.shape[1:]).mean(axis=1)
         out[start : start + len(x)] = hyp
     return out
@@ -442,7 +460,8 @@ def filter_motifs(
     activation (Basset/scBasset's reading of filters). Flanks below ``ic_trim`` x the
     most informative column are trimmed; filters with fewer than ``min_sites`` windows
     or less than ``min_ic`` bits in all are dropped (they learned no clear motif); of
-    the rest the ``max_motifs`` most informative are kept.
+    the rest the ``max_motifs`` most informative are kept. A filter whose PWM has no
+    :func:`informative_core` (4 columns of 1 bit) is dropped too: it cannot be named.
 
     Returns
     -------
@@ -490,8 +509,8 @@ def filter_motifs(
         start, stop = trim_motif(ppm, None, ic_trim)
         ppm = ppm[:, start:stop]
         total_ic = float(information_content(ppm).sum())
-        if total_ic < min_ic:
-            continue
+        if total_ic < min_ic or informative_core(ppm) is None:
+            continue  # no motif: too little information, or no well-defined position
         motifs.append(
             (
                 total_ic,
@@ -512,29 +531,37 @@ def filter_motifs(
 # -------------------------------------------------------------------- motif database
 
 
-def read_meme(path) -> list[tuple[str, str, np.ndarray]]:
+def read_meme(path, with_nsites: bool = False) -> list[tuple]:
     """Read a MEME motif file: ``[(id, name, ppm (4, w)), ...]`` in file order.
 
-    The MOTIF line's first word is the id, the rest (possibly empty) the name.
+    The MOTIF line's first word is the id, the rest (possibly empty) the name. With
+    ``with_nsites`` each tuple also has the matrix's ``nsites`` (0 when absent).
     """
-    motifs, current, rows, width = [], None, [], None
+    motifs, current, rows, width, nsites = [], None, [], None, 0
     with open(path) as fh:
         for line in fh:
             line = line.strip()
             if line.startswith("MOTIF"):
                 parts = line.split()
-                current = (parts[1] if len(parts) > 1 else f"motif_{len(motifs)}", " ".join(parts[2:]))
+                current = (
+                    parts[1] if len(parts) > 1 else f"motif_{len(motifs)}",
+                    " ".join(parts[2:]),
+                )
                 rows, width = [], None
             elif current is not None and line.startswith("letter-probability"):
                 fields = dict(
-                    kv.split("=") for kv in line.split(":", 1)[1].replace("= ", "=").split() if "=" in kv
+                    kv.split("=")
+                    for kv in line.split(":", 1)[1].replace("= ", "=").split()
+                    if "=" in kv
                 )
                 width = int(fields.get("w", 0))
+                nsites = int(float(fields.get("nsites", 0)))
                 rows = []
             elif current is not None and width is not None and line and len(rows) < width:
                 rows.append([float(v) for v in line.split()[:4]])
                 if len(rows) == width:
-                    motifs.append((current[0], current[1], _normalize(np.asarray(rows).T)))
+                    entry = (current[0], current[1], _normalize(np.asarray(rows).T))
+                    motifs.append(entry + (nsites,) if with_nsites else entry)
                     current, width = None, None
     return motifs
 
@@ -628,12 +655,38 @@ def load_motif_database(
     return out
 
 
+def informative_core(
+    ppm: np.ndarray, min_columns: int = 4, strong_ic: float = 1.0, trim_ic: float = 0.5
+) -> tuple[int, int] | None:
+    """Span ``[start, stop)`` of a motif worth naming, or None when it is too flat.
+
+    A motif is nameable when at least ``min_columns`` columns carry ``strong_ic`` bits
+    (a base at ~60% or more); its core then runs from the first to the last column with
+    ``trim_ic`` bits. Why: Tomtom's null for a query column is its score against all
+    target columns, most of them informative, so the near-uniform columns of a noisy
+    motif look similar to the near-uniform columns of long targets (CTCF, zinc fingers)
+    and the motif gets a 'significant' match to them. JASPAR cores have 4 or more such
+    columns; the averaged windows of a filter that learned nothing have none.
+    """
+    ic = information_content(ppm)
+    if int((ic >= strong_ic).sum()) < min_columns:
+        return None
+    keep = np.flatnonzero(ic >= min(trim_ic, strong_ic))
+    return int(keep[0]), int(keep[-1]) + 1
+
+
 def match_motifs(
-    motifs: Sequence[LearnedMotif], database: Sequence[DatabaseMotif], n_jobs: int = 1
+    motifs: Sequence[LearnedMotif],
+    database: Sequence[DatabaseMotif],
+    n_jobs: int = 1,
+    min_columns: int = 4,
+    strong_ic: float = 1.0,
 ) -> pd.DataFrame:
     """Best Tomtom match (memelite) of each learned motif in the database.
 
-    q-values are Benjamini-Hochberg over the query's p-values against all targets.
+    Each motif is matched by its :func:`informative_core`; motifs without one are not
+    matched (``informative`` False, match fields empty). q-values are
+    Benjamini-Hochberg over the query's p-values against all targets.
 
     Returns
     -------
@@ -652,21 +705,24 @@ def match_motifs(
         }
         for m in motifs
     ]
-    table = pd.DataFrame(
-        rows, columns=["motif", "method", "consensus", "n_seqlets", "cell_type"]
-    )
+    table = pd.DataFrame(rows, columns=["motif", "method", "consensus", "n_seqlets", "cell_type"])
     for col in ("match_id", "match_name", "match_family"):
         table[col] = ""
     for col in ("pvalue", "evalue", "qvalue"):
         table[col] = np.nan
     table["match_strand"] = ""
     table["match_offset"] = 0
-    if not motifs:
+    cores = [informative_core(m.ppm, min_columns, strong_ic) for m in motifs]
+    table["informative"] = [c is not None for c in cores]
+    use = [i for i, c in enumerate(cores) if c is not None]
+    if not use:
         return table
     _numba_cache()
     from memelite import tomtom
 
-    queries = [np.ascontiguousarray(m.ppm, dtype=np.float64) for m in motifs]
+    queries = [
+        np.ascontiguousarray(motifs[i].ppm[:, slice(*cores[i])], dtype=np.float64) for i in use
+    ]
     targets = [np.ascontiguousarray(d.ppm, dtype=np.float64) for d in database]
     import warnings
 
@@ -676,27 +732,26 @@ def match_motifs(
     p = np.clip(np.nan_to_num(np.asarray(p, dtype=float), nan=1.0), 0.0, 1.0)
     n_t = p.shape[1]
     best = p.argmin(axis=1)
-    for i, j in enumerate(best):
-        order = np.sort(p[i])
+    for k, j in enumerate(best):
+        i = use[k]  # row of the table; k: row of the Tomtom results
+        order = np.sort(p[k])
         q = order * n_t / np.arange(1, n_t + 1)
         q = np.minimum.accumulate(q[::-1])[::-1]
-        rank = int(np.searchsorted(order, p[i, j]))
+        rank = int(np.searchsorted(order, p[k, j]))
         table.loc[i, ["match_id", "match_name", "match_family"]] = [
             database[j].id,
             database[j].name,
             database[j].family,
         ]
-        table.loc[i, "pvalue"] = p[i, j]
-        table.loc[i, "evalue"] = p[i, j] * n_t
+        table.loc[i, "pvalue"] = p[k, j]
+        table.loc[i, "evalue"] = p[k, j] * n_t
         table.loc[i, "qvalue"] = min(1.0, q[rank])
-        table.loc[i, "match_strand"] = "-" if int(strands[i, j]) == 1 else "+"
-        table.loc[i, "match_offset"] = int(offsets[i, j])
+        table.loc[i, "match_strand"] = "-" if int(strands[k, j]) == 1 else "+"
+        table.loc[i, "match_offset"] = int(offsets[k, j]) + cores[i][0]
     return table
 
 
-def motif_table(
-    matches: pd.DataFrame, max_qvalue: float = 0.05
-) -> pd.DataFrame:
+def motif_table(matches: pd.DataFrame, max_qvalue: float = 0.05) -> pd.DataFrame:
     """The contract's ``motifs.tsv``: matches whose q-value exceeds ``max_qvalue`` lose their name.
 
     Keeps the best-match fields in ``best_id``/``best_name``/``best_qvalue`` for the
@@ -775,7 +830,9 @@ def insertion_activity(
         outs = []
         with torch.no_grad():
             for s in range(0, len(x), batch_size):
-                outs.append(model(torch.as_tensor(x[s : s + batch_size], device=device)).float().cpu())
+                outs.append(
+                    model(torch.as_tensor(x[s : s + batch_size], device=device)).float().cpu()
+                )
         return torch.cat(outs).numpy().astype(np.float64)
 
     base = predict(bg).mean(axis=0)
@@ -818,6 +875,12 @@ def scan_max_scores(onehot: np.ndarray, ppm: np.ndarray, batch_size: int = 512) 
             x = torch.as_tensor(np.asarray(onehot[s : s + batch_size], dtype=np.float32))
             outs.append(F.conv1d(x, kernel).amax(dim=1).numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+
+def _quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-count bins 0..n_bins-1 by rank (ties share a bin; constant input: one bin)."""
+    ranks = pd.Series(np.asarray(values, dtype=float)).rank(method="min").to_numpy()
+    return np.minimum(((ranks - 1) * n_bins // max(len(ranks), 1)).astype(np.int64), n_bins - 1)
 
 
 def chromvar_deviations(
@@ -870,9 +933,7 @@ def chromvar_deviations(
     cell_total = np.asarray(X.sum(axis=1)).ravel()
     frac = peak_total / max(peak_total.sum(), 1e-12)
     # bins of GC x accessibility: background peaks are drawn from the same bin
-    gc_bin = pd.qcut(gc, n_bins, labels=False, duplicates="drop")
-    acc_bin = pd.qcut(np.log1p(peak_total), n_bins, labels=False, duplicates="drop")
-    bins = np.asarray(gc_bin, dtype=np.int64) * (n_bins + 1) + np.asarray(acc_bin, dtype=np.int64)
+    bins = _quantile_bins(gc, n_bins) * n_bins + _quantile_bins(peak_total, n_bins)
     members = {b: np.flatnonzero(bins == b) for b in np.unique(bins)}
 
     names, cols = [], []
@@ -906,9 +967,7 @@ def chromvar_deviations(
     return pd.DataFrame(z, columns=names)
 
 
-def aggregate_by_type(
-    cell_scores: pd.DataFrame, labels: Sequence, method: str
-) -> pd.DataFrame:
+def aggregate_by_type(cell_scores: pd.DataFrame, labels: Sequence, method: str) -> pd.DataFrame:
     """Mean of per-cell scores per cell type -> long ``cell_type, motif, score, method``."""
     df = cell_scores.copy()
     df["cell_type"] = np.asarray(labels, dtype=object)
@@ -917,3 +976,355 @@ def aggregate_by_type(
     long = mean.reset_index().melt(id_vars="cell_type", var_name="motif", value_name="score")
     long["method"] = method
     return long
+
+
+# ----------------------------------------------------------------- the branch's steps
+# What the rules call: each takes arrays/paths and returns tables, the scripts only
+# read inputs and write outputs.
+
+
+def attribute_type_peaks(
+    model,
+    onehot: np.ndarray,
+    accessibility,
+    labels: Sequence,
+    *,
+    n_per_type: int = 100,
+    min_rate: float = 0.05,
+    method: str = "deeplift",
+    n_refs: int = 5,
+    n_steps: int = 16,
+    batch_size: int = 64,
+    device="cpu",
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Hypothetical contributions of the type-specific peaks to their type's contrast.
+
+    :func:`select_peaks` picks each type's most specific peaks;
+    :func:`hypothetical_contributions` attributes, for each, the model's mean logit over
+    the type's cells minus the mean over all cells (:func:`type_contrast_weights`).
+
+    Returns
+    -------
+    dict
+        ``peak_idx`` (rows of ``onehot``), ``cell_type`` (str), ``onehot`` (uint8
+        ``(n, 4, L)``) and ``hypothetical`` (float32 ``(n, 4, L)``), ready for
+        :func:`modisco_motifs` and for ``numpy.savez``.
+    """
+    chosen = select_peaks(accessibility, labels, n_per_type=n_per_type, min_rate=min_rate)
+    types = sorted(chosen["cell_type"].unique())
+    weights = type_contrast_weights(labels, types)
+    target = chosen["cell_type"].map({t: i for i, t in enumerate(types)}).to_numpy()
+    x = np.asarray(onehot)[chosen["peak_idx"].to_numpy()]
+    log.info(
+        "attributing %d peaks (%d types) with %s, %d shuffled references each",
+        len(x),
+        len(types),
+        method,
+        n_refs,
+    )
+    hyp = hypothetical_contributions(
+        model,
+        x,
+        target,
+        weights,
+        method=method,
+        n_refs=n_refs,
+        n_steps=n_steps,
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+    )
+    return {
+        "peak_idx": chosen["peak_idx"].to_numpy(),
+        "cell_type": chosen["cell_type"].to_numpy(dtype=str),
+        "onehot": x.astype(np.uint8),
+        "hypothetical": hyp,
+    }
+
+
+def learned_from_meme(path, method: str) -> list[LearnedMotif]:
+    """Motifs of a MEME file written by :func:`write_learned_meme` (``nsites`` kept)."""
+    return [
+        LearnedMotif(motif=i, method=method, ppm=p, n_seqlets=n)
+        for i, _name, p, n in read_meme(path, with_nsites=True)
+    ]
+
+
+def write_learned_meme(
+    path, motifs: Sequence[LearnedMotif], names: Mapping[str, str] | None = None
+):
+    """Learned motifs as MEME, each named by its match (``names``: motif -> TF) when given."""
+    names = dict(names or {})
+    write_meme(path, [(m.motif, names.get(m.motif, ""), m.ppm, m.n_seqlets) for m in motifs])
+
+
+def discover_and_match(
+    onehot: np.ndarray,
+    hypothetical: np.ndarray,
+    cell_types: Sequence[str],
+    filters: Sequence[LearnedMotif],
+    database: Sequence[DatabaseMotif],
+    *,
+    max_qvalue: float = 0.05,
+    modisco: Mapping | None = None,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> tuple[pd.DataFrame, list[LearnedMotif]]:
+    """TF-MoDISco motifs plus the filter motifs, each matched to the database by Tomtom.
+
+    Returns
+    -------
+    table
+        :func:`motif_table` of all learned motifs (``method`` modisco / filters).
+    motifs
+        The learned motifs, in the table's order.
+    """
+    motifs = modisco_motifs(
+        onehot, hypothetical, cell_types=cell_types, seed=seed, **dict(modisco or {})
+    )
+    # filters read from an older run may predate the informative-core check
+    kept = [f for f in filters if informative_core(f.ppm) is not None]
+    if len(kept) < len(filters):
+        log.info("dropping %d flat filter motifs (no informative core)", len(filters) - len(kept))
+    motifs = motifs + kept
+    table = motif_table(match_motifs(motifs, database, n_jobs=n_jobs), max_qvalue=max_qvalue)
+    return table, motifs
+
+
+def matched_motifs(table: pd.DataFrame, meme_path) -> dict[str, np.ndarray]:
+    """``{motif: ppm}`` of the learned motifs with a significant match (``matched``)."""
+    ppms = {i: p for i, _n, p in read_meme(meme_path)}
+    keep = table.loc[table["matched"].astype(str).str.lower() == "true", "motif"]
+    return {m: ppms[m] for m in keep if m in ppms}
+
+
+def tf_activity(
+    model,
+    onehot: np.ndarray,
+    accessibility,
+    labels: Sequence,
+    cells: Sequence[str],
+    motifs: Mapping[str, np.ndarray],
+    *,
+    n_background: int = 200,
+    insertion: str = "sample",
+    batch_size: int = 128,
+    device="cpu",
+    seed: int = 0,
+    chromvar: bool = True,
+    chromvar_backgrounds: int = 50,
+    gc: np.ndarray | None = None,
+):
+    """Per-cell and per-cell-type TF activity of ``motifs`` (insertion, chromVAR-like).
+
+    Background sequences are dinucleotide shuffles of ``n_background`` random peaks
+    (GC-matched to the peaks by construction, with motif sites broken up).
+
+    Returns
+    -------
+    per_type
+        Long ``cell_type, motif, score, method`` (mean over the type's cells).
+    per_cell
+        ``{method: cells x motifs DataFrame}`` indexed by ``cells``.
+    """
+    from scinterp.data.sequences import dinucleotide_shuffle
+
+    rng = np.random.default_rng(seed)
+    onehot = np.asarray(onehot)
+    pick = rng.choice(len(onehot), size=min(n_background, len(onehot)), replace=False)
+    background = dinucleotide_shuffle(onehot[np.sort(pick)], rng).astype(np.float32)
+    index = pd.Index(list(map(str, cells)), name="cell")
+    per_cell = {
+        "insertion": insertion_activity(
+            model,
+            background,
+            motifs,
+            mode=insertion,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+        ).set_axis(index, axis=0)
+        if motifs
+        else pd.DataFrame(index=index)
+    }
+    if chromvar:
+        per_cell["chromvar"] = (
+            chromvar_deviations(
+                accessibility,
+                onehot,
+                motifs,
+                gc=gc,
+                n_backgrounds=chromvar_backgrounds,
+                seed=seed,
+            ).set_axis(index, axis=0)
+            if motifs
+            else pd.DataFrame(index=index)
+        )
+    per_type = [aggregate_by_type(df, labels, name) for name, df in per_cell.items() if df.shape[1]]
+    cols = ["cell_type", "motif", "score", "method"]
+    per_type = pd.concat(per_type, ignore_index=True) if per_type else pd.DataFrame(columns=cols)
+    return per_type[cols], per_cell
+
+
+def load_sequence_model(model_dir, atac, *, device="cpu", dataset: str | None = None):
+    """The trained seq_cnn and its cells' labels, checked against the ATAC data.
+
+    Returns
+    -------
+    model, labels
+        The model in eval mode on ``device``; one label per ATAC cell (None where the
+        cell has no label), from the model's metadata (the RNA labels by cell name, see
+        :mod:`scinterp.train.run`).
+    """
+    from scinterp.models.registry import load_model
+
+    model, meta = load_model(model_dir, device=device)
+    cells = [str(c) for c in meta.get("cells") or []]
+    if cells != [str(c) for c in atac.obs_names]:
+        raise ScinterpInputError(
+            f"the sequence model in {model_dir} was trained on {len(cells)} cells that are "
+            f"not the {atac.n_obs} cells of the ATAC data in this order.",
+            dataset=dataset,
+            fix="the atac file changed after training: delete the seq_cnn model folder so "
+            "that rule train_model retrains it.",
+        )
+    labels = meta.get("cell_labels")
+    if not labels or all(v is None for v in labels):
+        raise ScinterpInputError(
+            "the ATAC cells have no cell-type labels: motif discovery contrasts cell types.",
+            dataset=dataset,
+            fix="give the dataset a label_key (or let Leiden clusters label the RNA cells) "
+            "with cell names shared between the rna and atac files, or a label column in atac.obs.",
+        )
+    return model, np.asarray([None if v is None else str(v) for v in labels], dtype=object)
+
+
+def modisco_options(options: Mapping) -> dict:
+    """:func:`modisco_motifs` keyword arguments from the config's ``branches.motifs``."""
+    return {
+        "max_seqlets": options["modisco_max_seqlets"],
+        "window": options["modisco_window"],
+        "n_leiden_runs": options["modisco_leiden_runs"],
+        "min_metacluster_size": options["modisco_min_metacluster_size"],
+        "final_min_cluster_size": options["modisco_min_cluster_size"],
+    }
+
+
+def annotate_activity(per_type: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``tf_activity.tsv``: add each motif's match (``tf``, ``match_id``); insertion rows first."""
+    match = table.set_index("motif")[["match_name", "match_id"]].rename(
+        columns={"match_name": "tf"}
+    )
+    out = per_type.join(match, on="motif")
+    order = {"insertion": 0, "chromvar": 1}
+    out = out.sort_values(
+        ["method", "motif", "score"],
+        key=lambda s: s.map(order).fillna(9) if s.name == "method" else s,
+        ascending=[True, True, False],
+        kind="stable",
+    )
+    return out[["cell_type", "motif", "score", "method", "tf", "match_id"]].reset_index(drop=True)
+
+
+def activity_anndata(per_cell: Mapping[str, pd.DataFrame], labels: Sequence, table: pd.DataFrame):
+    """Cells x motifs AnnData: ``X`` the first method's scores, one layer per method."""
+    import anndata as ad
+
+    methods = list(per_cell)
+    first = per_cell[methods[0]]
+    var = table.set_index("motif").reindex(first.columns)[["match_name", "match_id", "method"]]
+    var = var.rename(columns={"match_name": "tf", "method": "discovery"}).astype(str)
+    obs = pd.DataFrame(
+        {"cell_type": pd.Categorical(np.asarray(labels, dtype=object))}, index=first.index
+    )
+    layers = {m: per_cell[m].reindex(columns=first.columns).to_numpy(np.float32) for m in methods}
+    adata = ad.AnnData(X=layers[methods[0]].copy(), obs=obs, var=var, layers=layers)
+    adata.uns["methods"] = methods
+    return adata
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _ic_matrix(ppm: np.ndarray) -> pd.DataFrame:
+    """(w x 4) letter heights in bits, for logomaker."""
+    p = _normalize(ppm)
+    return pd.DataFrame((p * information_content(p)[None, :]).T, columns=list("ACGT"))
+
+
+def _oriented(ppm_db: np.ndarray, strand: str) -> np.ndarray:
+    """The database motif on the learned motif's strand (Tomtom's ``-``: reverse complement)."""
+    return ppm_db[::-1, ::-1] if strand == "-" else ppm_db
+
+
+def plot_logos(table: pd.DataFrame, learned: Mapping[str, np.ndarray], database, n: int = 12):
+    """Sequence logos of learned motifs (left) beside their best JASPAR match (right).
+
+    ``table`` is ``motifs.tsv``; the matched motifs come first, then by seqlets.
+    Returns the matplotlib figure.
+    """
+    import logomaker
+    import matplotlib.pyplot as plt
+
+    db = {d.id: d for d in database}
+    t = table.copy()
+    t["_m"] = t["matched"].astype(str).str.lower() == "true"
+    t = t.sort_values(["_m", "n_seqlets"], ascending=[False, False]).head(n)
+    rows = max(len(t), 1)
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 1.3 * rows + 0.4), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for r, (_, row) in enumerate(t.iterrows()):
+        ppm = learned.get(row["motif"])
+        if ppm is None:
+            continue
+        ax = axes[r, 0]
+        ax.set_axis_on()
+        logomaker.Logo(_ic_matrix(ppm), ax=ax, color_scheme="classic")
+        ax.set_ylim(0, 2)
+        ax.set_title(f"{row['motif']} ({row['method']}, n={row['n_seqlets']})", fontsize=8)
+        best = db.get(str(row.get("best_id", "")))
+        if best is not None:
+            ax = axes[r, 1]
+            ax.set_axis_on()
+            oriented = _oriented(best.ppm, str(row["match_strand"]))
+            logomaker.Logo(_ic_matrix(oriented), ax=ax, color_scheme="classic")
+            ax.set_ylim(0, 2)
+            verdict = "" if row["_m"] else " (not significant)"
+            ax.set_title(
+                f"{best.name} {best.id}, q={float(row['qvalue']):.2g}{verdict}", fontsize=8
+            )
+    if len(t) == 0:
+        axes[0, 0].text(0.5, 0.5, "no motifs learned", ha="center", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_activity_heatmap(activity: pd.DataFrame, method: str = "insertion"):
+    """Heatmap of TF activity (cell types x matched motifs) of one method."""
+    import matplotlib.pyplot as plt
+
+    a = activity[activity["method"] == method].copy()
+    fig, ax = plt.subplots(
+        figsize=(
+            2 + 0.45 * max(a["motif"].nunique(), 1),
+            1.5 + 0.35 * max(a["cell_type"].nunique(), 1),
+        )
+    )
+    if a.empty:
+        ax.text(0.5, 0.5, "no matched motifs", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    a["label"] = a["motif"] + np.where(
+        a["tf"].fillna("") != "", " (" + a["tf"].fillna("") + ")", ""
+    )
+    mat = a.pivot_table(index="cell_type", columns="label", values="score", aggfunc="mean")
+    lim = float(np.nanmax(np.abs(mat.to_numpy()))) or 1.0
+    im = ax.imshow(mat.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(mat.shape[1]), mat.columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(mat.shape[0]), mat.index, fontsize=8)
+    fig.colorbar(im, ax=ax, label=f"{method} activity")
+    ax.set_title(f"TF activity per cell type ({method})", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,218 @@
+"""Attribution throughput of integrated gradients on the MLP classifier (issue 4).
+
+On synthetic log-normalized expression (20,000 cells x 2,000 genes, sparse), three things
+are measured in one process, close in time so that the machine's load hits them alike:
+
+1. ``scinterp.attribution.attribute(model, X, "integrated_gradients", "predicted")``, the
+   whole call (targets, blocks of cells, convergence deltas included), as
+   cells x genes x IG-steps per second;
+2. the machine's own float32 GEMM rate: ``torch.matmul`` of the shapes IG's dominant
+   layer runs (block x steps rows by genes, times genes x hidden, and the input-gradient
+   product back), best of several tries before and after (1); IG's achieved FLOP/s (its
+   counted forward + input-gradient FLOPs, below) as a fraction of that rate;
+3. the naive way: one ``captum.attr.IntegratedGradients.attribute`` call per cell, on a
+   subsample, extrapolated to all cells, as cells/s beside ours.
+
+FLOPs per cell per IG step, for an MLP ``G -> H1 -> H2 -> C``: forward ``2 (G H1 + H1 H2 +
+H2 C)``, backward to the input (Captum asks autograd for input gradients only, no weight
+gradients) the same again: ``4 (G H1 + H1 H2 + H2 C)`` in all; LayerNorm, ReLU and the
+interpolation are left out (not GEMM work, so they count against us).
+
+Run::
+
+    python benchmarks/attribution_throughput.py                # 20k cells, 32 steps
+    python benchmarks/attribution_throughput.py --threads 0    # torch's default threads
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def synthetic_expression(n_cells: int, n_genes: int, n_types: int, seed: int = 0):
+    """Log-normalized expression (CSR float32, ~19% non-zero) and a cell type per cell."""
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(-1.0, 2.5, size=n_genes)
+    effect = rng.lognormal(0.0, 0.8, size=(n_types, n_genes))
+    labels = rng.integers(n_types, size=n_cells)
+    library = rng.lognormal(np.log(2000), 0.4, size=n_cells)
+    blocks = []
+    for s in range(0, n_cells, 10_000):
+        e = min(n_cells, s + 10_000)
+        p = base * effect[labels[s:e]]
+        p /= p.sum(axis=1, keepdims=True)
+        counts = rng.poisson(library[s:e, None] * p).astype(np.float32)
+        x = np.log1p(counts * (1e4 / np.maximum(counts.sum(axis=1, keepdims=True), 1)))
+        blocks.append(sp.csr_matrix(x.astype(np.float32)))
+    return sp.vstack(blocks, format="csr"), labels
+
+
+def train_classifier(X, labels, n_types: int, hidden, epochs: int):
+    """A briefly trained MLPClassifier (so that "predicted" targets mean something)."""
+    import tempfile
+
+    from scinterp.data.cells import CellDataset, split_indices
+    from scinterp.models import MLPClassifier
+    from scinterp.train import fit
+
+    torch.manual_seed(0)
+    model = MLPClassifier(X.shape[1], n_types, hidden=hidden)
+    ds = CellDataset(X, y=labels)
+    tr, va = split_indices(X.shape[0], 0.1, seed=0, stratify=labels)
+    with tempfile.TemporaryDirectory() as outdir:
+        hist = fit(
+            model,
+            ds.subset(tr),
+            ds.subset(va),
+            outdir=outdir,
+            max_epochs=epochs,
+            batch_size=256,
+            lr=1e-3,
+            patience=epochs + 1,
+            seed=0,
+            device="cpu",
+            progress=False,
+        )
+    return model.eval(), float(hist["val_accuracy"].iloc[-1])
+
+
+def ig_flops_per_cell_step(model) -> int:
+    """Forward + input-gradient GEMM FLOPs of one IG step for one cell."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    return sum(4 * m.in_features * m.out_features for m in linears)
+
+
+def gemm_rate(rows: int, n_genes: int, hidden: int, tries: int = 3) -> tuple[float, float]:
+    """Best float32 FLOP/s, by wall-clock and by process CPU time, of (rows x genes) @
+    (genes x hidden) and the input-gradient product (rows x hidden) @ (hidden x genes)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(rows, n_genes, generator=g)
+    w = torch.randn(n_genes, hidden, generator=g)
+    d = torch.randn(rows, hidden, generator=g)
+    torch.matmul(a, w)  # warm up
+    flops = 2 * rows * n_genes * hidden * 2
+    best_wall = best_cpu = 0.0
+    for _ in range(tries):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(4):
+            torch.matmul(a, w)
+            torch.matmul(d, w.T)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        best_wall, best_cpu = max(best_wall, 4 * flops / wall), max(best_cpu, 4 * flops / cpu)
+    return best_wall, best_cpu
+
+
+def naive_per_cell(model, X, targets, n_steps: int, n_cells: int) -> tuple[float, float]:
+    """cells/s (wall) and cells per CPU-s of one Captum IntegratedGradients.attribute
+    call per cell."""
+    from captum.attr import IntegratedGradients
+
+    ig = IntegratedGradients(model)
+    idx = np.arange(n_cells)
+    dense = torch.as_tensor(X[idx].toarray())
+    base = torch.zeros(1, X.shape[1])
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in idx:
+        ig.attribute(dense[i : i + 1], baselines=base, target=int(targets[i]), n_steps=n_steps)
+    return n_cells / (time.perf_counter() - t0), n_cells / (time.process_time() - c0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", type=int, default=20_000)
+    p.add_argument("--genes", type=int, default=2000)
+    p.add_argument("--types", type=int, default=8)
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 128])
+    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=256, help="attribute(batch_size=...)")
+    p.add_argument("--naive-cells", type=int, default=200)
+    p.add_argument("--train-epochs", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=2, help="timed attribute() calls")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (0: torch's default, one per core)"
+    )
+    args = p.parse_args()
+
+    from scinterp.attribution import attribute
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
+    t0 = time.perf_counter()
+    X, labels = synthetic_expression(args.cells, args.genes, args.types)
+    model, acc = train_classifier(X, labels, args.types, tuple(args.hidden), args.train_epochs)
+    print(
+        f"data: {args.cells} cells x {args.genes} genes, {X.nnz / np.prod(X.shape):.0%} non-zero; "
+        f"MLP {args.genes}-{'-'.join(map(str, args.hidden))}-{args.types}, val accuracy "
+        f"{acc:.2f} ({time.perf_counter() - t0:.0f} s to make)"
+    )
+
+    flops_cell_step = ig_flops_per_cell_step(model)
+    work = args.cells * args.genes * args.steps
+    # Both the rows of one of our IG passes on this machine and batch_size x steps rows:
+    # the reference is the better of the two.
+    shapes = sorted(
+        {min(args.batch_size * args.steps, (1 << 22) // args.genes), args.batch_size * args.steps}
+    )
+    gemm = [[gemm_rate(r, args.genes, args.hidden[0]) for r in shapes]]
+    runs = []
+    for _ in range(args.repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = attribute(
+            model,
+            X,
+            "integrated_gradients",
+            "predicted",
+            n_steps=args.steps,
+            batch_size=args.batch_size,
+            device="cpu",
+            return_delta=True,
+        )
+        runs.append((time.perf_counter() - t0, time.process_time() - c0))
+        gemm.append([gemm_rate(r, args.genes, args.hidden[0]) for r in shapes])
+    ig_s, ig_cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+    gemm_wall = max(g[0] for row in gemm for g in row)
+    gemm_cpu = max(g[1] for row in gemm for g in row)
+    flops = args.cells * args.steps * flops_cell_step
+    rel_delta = np.abs(res.delta) / np.maximum(np.abs(res.output_gap), 1e-6)
+    print(
+        f"ours, attribute(integrated_gradients, n_steps={args.steps}, batch_size="
+        f"{args.batch_size}): {ig_s:.1f} s wall, {ig_cpu:.1f} CPU-s (runs: "
+        f"{', '.join(f'{w:.1f}/{c:.1f}' for w, c in runs)}) = {args.cells / ig_s:.0f} cells/s = "
+        f"{work / ig_s / 1e6:.1f} M cell-gene-steps/s; median |delta|/|gap| "
+        f"{np.median(rel_delta):.1e}"
+    )
+    print(
+        f"GEMM float32 ({' and '.join(map(str, shapes))} x {args.genes} x {args.hidden[0]}, "
+        f"forward and input-gradient products): best {gemm_wall / 1e9:.1f} GFLOP/s wall, "
+        f"{gemm_cpu / 1e9:.1f} GFLOP per CPU-s"
+    )
+    print(
+        f"IG achieved {flops / ig_s / 1e9:.1f} GFLOP/s wall = {flops / ig_s / gemm_wall:.0%} "
+        f"of the GEMM rate; by CPU time {flops / ig_cpu / 1e9:.1f} GFLOP per CPU-s = "
+        f"{flops / ig_cpu / gemm_cpu:.0%} ({flops_cell_step / 1e6:.2f} MFLOP per cell-step)"
+    )
+    if args.naive_cells:
+        targets = res.targets
+        rate, rate_cpu = naive_per_cell(model, X, targets, args.steps, args.naive_cells)
+        print(
+            f"naive per-cell Captum loop ({args.naive_cells} cells, extrapolated to "
+            f"{args.cells}): {rate:.0f} cells/s ({rate_cpu:.0f} per CPU-s), "
+            f"{args.cells / rate:.0f} s; ours {args.cells / ig_s:.0f} cells/s "
+            f"({args.cells / ig_cpu:.0f} per CPU-s) is {args.cells / ig_s / rate:.1f}x faster "
+            f"({args.cells / ig_cpu / rate_cpu:.1f}x by CPU time)"
+        )
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

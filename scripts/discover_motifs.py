@@ -1,0 +1,38 @@
+"""Rule discover_motifs: TF-MoDISco and filter motifs, named by Tomtom against JASPAR."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import numpy as np  # noqa: E402
+
+from scinterp.interpret import motifs as M  # noqa: E402
+from scinterp.io import write_tsv_atomic  # noqa: E402
+
+inp, out, par = snakemake.input, snakemake.output, snakemake.params
+opts = par.options
+database = M.load_motif_database(
+    par.database,
+    collection=opts["jaspar_collection"],
+    tax_group=opts["jaspar_tax_group"],
+    dataset=par.dataset,
+)
+with np.load(inp.contributions) as c:
+    table, learned = M.discover_and_match(
+        c["onehot"],
+        c["hypothetical"],
+        c["cell_type"],
+        M.learned_from_meme(inp.filters, "filters"),
+        database,
+        max_qvalue=opts["max_qvalue"],
+        modisco=M.modisco_options(opts),
+        seed=par.seed,
+        n_jobs=snakemake.threads,
+    )
+names = dict(zip(table["motif"], table["match_name"], strict=True))
+M.write_learned_meme(out.meme + ".tmp", learned, names)
+Path(out.meme + ".tmp").replace(out.meme)
+write_tsv_atomic(table, out.motifs)

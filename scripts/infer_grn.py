@@ -1,0 +1,38 @@
+"""Rule infer_grn: TF -> target edges from grn_sem (adjacency, integrated gradients, consensus)."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import anndata as ad  # noqa: E402
+import torch  # noqa: E402
+
+from scinterp.interpret.grn import infer_grn  # noqa: E402
+from scinterp.io import write_tsv_atomic  # noqa: E402
+from scinterp.train.loop import resolve_device, seed_everything  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+seed_everything(snakemake.params.seed)
+inp, opts = snakemake.input, snakemake.params.options
+adata = ad.read_h5ad(inp.normalized)
+edges = infer_grn(
+    adata,
+    Path(inp.model).parent,
+    label_key=adata.uns.get("scinterp", {}).get("label_key"),
+    per_cell_type=opts["per_cell_type"],
+    min_cells_per_type=opts["min_cells_per_type"],
+    max_cells=opts["max_cells"],
+    n_steps=opts["n_steps"],
+    baseline=opts["baseline"],
+    consensus=opts["consensus"],
+    max_edges=opts["max_edges"],
+    max_edges_cell_type=opts["max_edges_cell_type"],
+    batch_size=opts["batch_size"],
+    seed=snakemake.params.seed,
+    device=str(resolve_device(snakemake.params.device)),
+    dataset=snakemake.params.dataset,
+)
+write_tsv_atomic(edges, snakemake.output.edges)

@@ -1,0 +1,52 @@
+"""Rule motif_contributions: hypothetical contributions of type-specific peaks; filter PWMs."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import anndata as ad  # noqa: E402
+import torch  # noqa: E402
+
+from scinterp.data.sequences import read_peak_sequences, write_npz_atomic  # noqa: E402
+from scinterp.interpret import motifs as M  # noqa: E402
+from scinterp.train.loop import resolve_device, seed_everything  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+inp, out, par = snakemake.input, snakemake.output, snakemake.params
+opts, device = par.options, resolve_device(par.device)
+seed_everything(par.seed)
+atac = ad.read_h5ad(inp.atac)
+onehot, acc = read_peak_sequences(inp.sequences, atac, dataset=par.dataset)
+model, labels = M.load_sequence_model(
+    Path(inp.model).parent, atac, device=device, dataset=par.dataset
+)
+contrib = M.attribute_type_peaks(
+    model,
+    onehot,
+    acc,
+    labels,
+    n_per_type=opts["n_per_type"],
+    min_rate=opts["min_rate"],
+    method=opts["attribution"],
+    n_refs=opts["n_refs"],
+    n_steps=opts["n_steps"],
+    device=device,
+    seed=par.seed,
+)
+write_npz_atomic(out.contributions, **contrib)
+filters = []
+if opts["filters"]:
+    filters = M.filter_motifs(
+        model,
+        onehot,
+        activation_threshold=opts["filter_activation"],
+        min_sites=opts["filter_min_sites"],
+        min_ic=opts["filter_min_ic"],
+        max_motifs=opts["filter_max_motifs"],
+        device=device,
+    )
+M.write_learned_meme(out.filters + ".tmp", filters)
+Path(out.filters + ".tmp").replace(out.filters)

@@ -1,0 +1,27 @@
+"""Rule sweep_attribute: one Captum method on the model of one sweep point."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import torch  # noqa: E402
+
+from scinterp.attribution.stage import attribute_from_files  # noqa: E402
+from scinterp.io import write_h5ad_atomic  # noqa: E402
+from scinterp.sweep import split_point  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+inp, par = snakemake.input, snakemake.params
+train, attribution, _ = split_point(par.point, par.train, par.attribution)
+out = attribute_from_files(
+    inp.model.rsplit("/", 1)[0],
+    inp.normalized,
+    snakemake.wildcards.method,
+    attribution,
+    gene_sets=inp.gene_sets,
+    seed=train["seed"],
+    device=train["device"],
+)
+write_h5ad_atomic(out, snakemake.output.h5ad)

@@ -1,0 +1,27 @@
+"""Rule sweep_identity: identity genes from one sweep point's model and attributions."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import torch  # noqa: E402
+
+from scinterp.interpret import identity  # noqa: E402
+from scinterp.io import write_tsv_atomic  # noqa: E402
+from scinterp.sweep import split_point  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+inp, par = snakemake.input, snakemake.params
+train, _, _ = split_point(par.point, par.train, par.attribution)
+genes, _, _ = identity.rank_identity_genes(
+    inp.normalized,
+    {Path(p).stem: p for p in inp.attributions},
+    model_dir=Path(inp.model).parent,
+    params=par.identity,
+    seed=train["seed"],
+    device=train["device"],
+)
+write_tsv_atomic(genes, snakemake.output.genes)

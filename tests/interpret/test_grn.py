@@ -1,0 +1,150 @@
+"""GRN edge tables: integrated gradients agree with Captum; consensus; summaries."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+from captum.attr import IntegratedGradients
+
+from scinterp.errors import ScinterpInputError
+from scinterp.interpret.grn import (
+    EDGE_COLUMNS,
+    consensus_edges,
+    edges_from_matrix,
+    infer_grn,
+    integrated_gradients_grn,
+    model_genes,
+    plot_network,
+    top_regulators,
+)
+from scinterp.models import GRNSEM
+from scinterp.models.registry import save_model
+
+TFS = ["T0", "T1"]
+GENES = ["T0", "T1", "G0", "G1", "G2"]
+
+
+def toy_model(seed=0):
+    torch.manual_seed(seed)
+    model = GRNSEM(len(GENES), torch.tensor([0, 1]), hidden=8)
+    with torch.no_grad():
+        model.adj.normal_(0.0, 0.8)
+    return model.eval()
+
+
+def test_edges_from_matrix_ranks_and_drops_self_loops():
+    scores = np.array([[9.0, 1.0, 5.0, np.nan, 2.0], [3.0, 9.0, 5.0, 7.0, 0.0]])
+    edges = edges_from_matrix(scores, TFS, GENES, "m", max_edges=4)
+    assert list(edges.columns) == EDGE_COLUMNS
+    # diagonal (T0->T0, T1->T1) and NaN dropped; tie at 5.0 broken by TF name
+    assert list(zip(edges.tf, edges.target, strict=True)) == [
+        ("T1", "G1"),
+        ("T0", "G0"),
+        ("T1", "G0"),
+        ("T1", "T0"),
+    ]
+    assert (edges["method"] == "m").all() and (edges["cell_type"] == "all").all()
+
+
+class Plain(torch.nn.Module):
+    """The same function without ``tf_jacobian``: integrated gradients take forward mode."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)
+
+
+@pytest.mark.parametrize("path", ["analytic", "forward_mode"])
+def test_integrated_gradients_match_captum(path):
+    model = toy_model() if path == "analytic" else Plain(toy_model())
+    rng = np.random.default_rng(0)
+    x = rng.gamma(2.0, 1.0, size=(12, len(GENES))).astype(np.float32)
+    groups = np.array(["a"] * 5 + ["b"] * 7)
+    ours = integrated_gradients_grn(model, sp.csr_matrix(x), [0, 1], groups=groups, n_steps=16)
+    base = torch.from_numpy(x.mean(0, keepdims=True))
+    ig = IntegratedGradients(model)
+    expected = np.zeros((2, len(GENES)))
+    expected_a = np.zeros((2, len(GENES)))
+    for g in range(len(GENES)):
+        attr = ig.attribute(
+            torch.from_numpy(x), baselines=base, target=g, n_steps=16, method="gausslegendre"
+        )
+        attr = attr.detach().abs().numpy()[:, [0, 1]]
+        expected[:, g] = attr.mean(0)
+        expected_a[:, g] = attr[:5].mean(0)
+    np.testing.assert_allclose(ours["all"], expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours["a"], expected_a, rtol=1e-4, atol=1e-6)
+    assert set(ours) == {"all", "a", "b"}
+    # a TF never explains its own prediction (no self-loop in the model)
+    assert ours["all"][0, 0] == 0 and ours["all"][1, 1] == 0
+
+
+def test_consensus_rewards_agreement():
+    a = edges_from_matrix(np.array([[0, 1, 9, 8, 1], [1, 0, 2, 1, 7]]), TFS, GENES, "a")
+    b = edges_from_matrix(np.array([[0, 9, 8, 1, 2], [1, 0, 7, 1, 3]]), TFS, GENES, "b")
+    fused = consensus_edges([a, b], TFS, GENES)
+    assert (fused["method"] == "consensus").all()
+    # T0->G0 is near the top of both lists; it wins over edges that top only one
+    assert tuple(fused.iloc[0][["tf", "target"]]) == ("T0", "G0")
+    # an edge missing from one list ranks below the same edge listed in both
+    partial = consensus_edges([a, b.iloc[1:]], TFS, GENES)
+    top_b = tuple(b.iloc[0][["tf", "target"]])
+    rank = {tuple(r): i for i, r in enumerate(partial[["tf", "target"]].itertuples(index=False))}
+    full = {tuple(r): i for i, r in enumerate(fused[["tf", "target"]].itertuples(index=False))}
+    assert rank[top_b] > full[top_b]
+
+
+def test_top_regulators_and_network_plot():
+    edges = pd.DataFrame(
+        {
+            "tf": ["A", "A", "B", "C", "A", "B"],
+            "target": ["x", "y", "x", "z", "z", "y"],
+            "score": [5.0, 4.0, 3.0, 2.0, 0.5, 0.2],
+            "method": "consensus",
+            "cell_type": ["all"] * 4 + ["B cell"] * 2,
+        }
+    )
+    table = top_regulators(edges, n_edges=3, n_top=2)
+    overall = table[table.cell_type == "all"]
+    assert list(overall["tf"]) == ["A", "B"]  # C falls outside the 3 strongest edges
+    assert overall.iloc[0]["n_targets"] == 2 and overall.iloc[0]["top_targets"] == "x,y"
+    assert list(table[table.cell_type == "B cell"]["tf"]) == ["A", "B"]
+    fig = plot_network(edges[edges.cell_type == "all"], reference=edges.iloc[:1])
+    assert "in the reference (1)" in fig.axes[0].get_title()
+
+
+def test_infer_grn_tables(tmp_path):
+    model = toy_model()
+    meta = {"features": GENES, "tfs": TFS}
+    save_model(
+        model, tmp_path, "grn_sem", {"n_genes": 5, "tf_index": model.tf_index, "hidden": 8}, meta
+    )
+    rng = np.random.default_rng(1)
+    obs = pd.DataFrame(
+        {"ct": ["a"] * 40 + ["b"] * 40 + ["rare"] * 5}, index=[f"c{i}" for i in range(85)]
+    )
+    # the data hold an extra gene, in another order than the model's
+    var = pd.DataFrame(index=["EXTRA"] + GENES[::-1])
+    adata = ad.AnnData(
+        sp.csr_matrix(rng.gamma(2.0, 1.0, (85, 6)).astype(np.float32)), obs=obs, var=var
+    )
+    edges = infer_grn(adata, tmp_path, label_key="ct", min_cells_per_type=10, n_steps=4)
+    assert list(edges.columns) == EDGE_COLUMNS
+    nets = edges.groupby(["method", "cell_type"]).size()
+    assert set(nets.index) == {
+        ("deepsem", "all"),
+        *((m, c) for m in ("integrated_gradients", "consensus") for c in ("all", "a", "b")),
+    }  # "rare" has too few cells for a network of its own
+    assert (nets == len(TFS) * (len(GENES) - 1)).all()
+    deepsem = edges[edges.method == "deepsem"].set_index(["tf", "target"])["score"]
+    adj = model.adjacency().detach().abs().numpy()
+    assert deepsem[("T0", "G1")] == pytest.approx(adj[0, GENES.index("G1")])
+    with pytest.raises(ScinterpInputError, match="not in the data.*retrain"):
+        model_genes(adata[:, 1:3], meta, "toy", tmp_path)

@@ -1,0 +1,129 @@
+"""Check a Slurm test run: the contract outputs exist and every job went through sbatch.
+
+    python tests/slurm/check.py RUNDIR SQUEUE_TXT SLURMCTLD_LOG [--sweep]
+
+SQUEUE_TXT is ``squeue --states=all -h -O "JobID:|,Name:|,Partition:|,State:|,
+tres-per-job:|,tres-per-node:|,Comment:"`` captured after the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import yaml
+
+GPU_RULES = {"train_model", "attribute", "sweep_train", "sweep_attribute"}
+CONTRACT = {
+    "qc/metrics.tsv": ["cell", "total_counts", "n_genes", "pct_mito", "keep"],
+    "identity/genes.tsv": ["cell_type", "gene", "score", "rank", "method"],
+    "models/mlp_classifier/history.tsv": ["epoch", "train_loss", "val_loss"],
+    "run/versions.tsv": ["package", "version"],
+}
+
+
+def fail(msg: str) -> None:
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("rundir", type=Path)
+    ap.add_argument("squeue", type=Path)
+    ap.add_argument("ctld_log", type=Path)
+    ap.add_argument("--sweep", action="store_true")
+    a = ap.parse_args()
+    out = a.rundir / "results" / "tiny"
+
+    for rel, cols in CONTRACT.items():
+        p = out / rel
+        if not p.exists():
+            fail(f"missing {p}")
+        missing = set(cols) - set(pd.read_csv(p, sep="\t", nrows=5).columns)
+        if missing:
+            fail(f"{p} lacks columns {sorted(missing)}")
+    for rel in (
+        "qc/filtered.h5ad",
+        "normalized.h5ad",
+        "models/mlp_classifier/model.pt",
+        "attribution/mlp_classifier/integrated_gradients.h5ad",
+        "run/config.yaml",
+        "identity/evaluation.tsv",
+    ):
+        if not (out / rel).exists():
+            fail(f"missing {out / rel}")
+    norm = ad.read_h5ad(out / "normalized.h5ad", backed="r")
+    if "counts" not in norm.layers:
+        fail("normalized.h5ad has no counts layer")
+    # The run record: the config this run used (its dataset only) and the versions.
+    used = yaml.safe_load((out / "run/config.yaml").read_text())
+    given = yaml.safe_load((a.rundir / "config.yaml").read_text())
+    # (the record also holds the schema's defaults for the keys the config left out)
+    for section in ("datasets", "train", "attribution", "sweep"):
+        if section not in given:
+            continue
+        want = given[section]["tiny"] if section == "datasets" else given[section]
+        have = used[section]["tiny"] if section == "datasets" else used[section]
+        wrong = {k: have.get(k) for k, v in want.items() if have.get(k) != v}
+        if wrong:
+            fail(f"run/config.yaml differs from the run's config in {section}: {wrong}")
+    versions = pd.read_csv(out / "run/versions.tsv", sep="\t").set_index("package")["version"]
+    for pkg in ("snakemake", "snakemake-executor-plugin-slurm", "torch", "scanpy"):
+        if not isinstance(versions.get(pkg), str) or not versions.get(pkg):
+            fail(f"run/versions.tsv lacks the version of {pkg}")
+    genes = pd.read_csv(out / "identity/genes.tsv", sep="\t")
+    if "consensus" not in set(genes["method"]):
+        fail("identity/genes.tsv has no consensus rows")
+
+    # Jobs: squeue lines "id|name|partition|state|tres/job|tres/node|comment"; the plugin names jobs
+    # by the run's UUID and puts "rule_<rule>_wildcards_..." in the comment.
+    jobs = [
+        [f.strip() for f in line.split("|")]
+        for line in a.squeue.read_text().splitlines()
+        if line.strip()
+    ]
+    if not jobs:
+        fail("squeue shows no job: nothing went through Slurm")
+    by_rule: dict[str, list[list[str]]] = {}
+    for j in jobs:
+        m = re.match(r"rule_([A-Za-z0-9_]+?)(_wildcards_|$)", j[6])
+        by_rule.setdefault(m.group(1) if m else j[6], []).append(j)
+    print("jobs per rule:", {r: len(v) for r, v in sorted(by_rule.items())})
+    needed = {"qc", "normalize", "train_model", "attribute", "rank_identity_genes"}
+    if a.sweep:
+        needed |= {"sweep_train", "sweep_attribute", "sweep_identity", "sweep_summary"}
+    if needed - set(by_rule):
+        fail(f"rules not seen by squeue: {sorted(needed - set(by_rule))}")
+    for rule, js in by_rule.items():
+        for j in js:
+            if j[3] != "COMPLETED":
+                fail(f"job {j[0]} ({rule}) ended {j[3]}")
+            gpu = "gpu" in j[4] + j[5]
+            if (rule in GPU_RULES) != gpu:
+                fail(f"job {j[0]} ({rule}): TRES '{j[4]}' / '{j[5]}', partition {j[2]}")
+            if (rule in GPU_RULES) != (j[2] == "gpu"):
+                fail(f"job {j[0]} ({rule}) ran in partition {j[2]}")
+    log = a.ctld_log.read_text()
+    ids = [j[0] for j in jobs]
+    unseen = [i for i in ids if not re.search(rf"JobId={i}\b", log)]
+    if unseen:
+        fail(f"slurmctld log does not mention jobs {unseen}")
+    submitted = re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", log)
+    nums = sorted(int(i) for i in ids)
+    print(f"slurmctld: {len(submitted)} batch submissions, job ids {nums[0]}..{nums[-1]}")
+
+    if a.sweep:
+        summary = pd.read_csv(out / "sweep" / "summary.tsv", sep="\t")
+        if len(summary) < 4:
+            fail(f"sweep summary has {len(summary)} points, expected >= 4")
+        print(summary.to_string(index=False))
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
