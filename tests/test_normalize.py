@@ -171,3 +171,39 @@ def test_qc_and_normalize_on_real_counts(celltypist_counts):
     assert n.var["highly_variable"].sum() == 2000
     assert n.obs["label"].nunique() >= 4  # PBMC-like sample: several populations
     assert np.isfinite(n.obsm["X_umap"]).all()
+
+
+def test_lean_paths_match_scanpy(monkeypatch):
+    """The chunked paths used for atlas-sized matrices give scanpy's HVGs and values."""
+    import anndata as ad
+    import scanpy as sc
+    import scipy.sparse as sp
+
+    from scinterp import normalize as N
+
+    rng = np.random.default_rng(0)
+    n_cells, n_genes = 600, 300
+    rate = rng.gamma(0.5, 2.0, n_genes) * rng.uniform(0.5, 1.5, (n_cells, 1))
+    rate[: n_cells // 2, :40] *= 6.0  # some genes vary between two groups
+    counts = sp.csr_matrix(rng.poisson(rate).astype(np.float32))
+    obs = pd.DataFrame(
+        {"batch": np.where(np.arange(n_cells) % 2, "b1", "b2")},
+        index=[f"c{i}" for i in range(n_cells)],
+    )
+    var = pd.DataFrame(index=[f"g{i}" for i in range(n_genes)])
+    ours = ad.AnnData(X=counts.copy(), obs=obs, var=var, layers={"counts": counts.copy()})
+    ref = ours.copy()
+    monkeypatch.setattr(N, "_CHUNK_NNZ", 997)  # many small chunks
+    N.hvgs_seurat_v3_csr(ours, 50, "batch")
+    sc.pp.highly_variable_genes(
+        ref, n_top_genes=50, flavor="seurat_v3", layer="counts", batch_key="batch"
+    )
+    assert (ours.var["highly_variable"] == ref.var["highly_variable"]).all()
+    np.testing.assert_allclose(ours.var["variances_norm"], ref.var["variances_norm"], rtol=1e-5)
+
+    X = counts.copy()
+    N.normalize_log1p_inplace(X, 1e4)
+    expected = ad.AnnData(X=counts.copy())
+    sc.pp.normalize_total(expected, target_sum=1e4)
+    sc.pp.log1p(expected)
+    np.testing.assert_allclose(X.toarray(), expected.X.toarray(), rtol=1e-5, atol=1e-6)
