@@ -345,6 +345,10 @@ class PeakDataset:
         Use ``accessibility > 0`` as targets (scBasset); else the values themselves.
     rc_augment
         Replace each item by its reverse complement with probability 1/2.
+    shift_augment
+        Shift each item by a random whole number of bases in ``[-shift_augment,
+        shift_augment]`` (scBasset uses 3), filling the bases shifted in with N (all-zero
+        columns). Like ``rc_augment``, only on the training part of :meth:`split`.
     seed
         Seed of the augmentation. None (default): draw from torch's global RNG, which
         :func:`scinterp.train.loop.fit` seeds and checkpoints, so that a resumed run
@@ -360,6 +364,7 @@ class PeakDataset:
         *,
         binarize: bool = True,
         rc_augment: bool = False,
+        shift_augment: int = 0,
         seed: int | None = None,
         indices: np.ndarray | None = None,
         _peaks_by_cells: sp.csr_matrix | None = None,
@@ -382,6 +387,9 @@ class PeakDataset:
         self.peaks_by_cells = _peaks_by_cells
         self.binarize = binarize
         self.rc_augment = rc_augment
+        if shift_augment < 0:
+            raise ValueError(f"shift_augment must be >= 0, got {shift_augment}")
+        self.shift_augment = int(shift_augment)
         self.seed = seed
         self._generator = None
         self.indices = np.arange(self.onehot.shape[0]) if indices is None else np.asarray(indices)
@@ -397,13 +405,14 @@ class PeakDataset:
             mat = np.asarray(mat)[:, cols]
         return cls(onehot, mat, **kwargs)
 
-    def subset(self, indices, *, rc_augment: bool | None = None):
+    def subset(self, indices, *, rc_augment: bool | None = None, shift_augment: int | None = None):
         """A view on some peaks (e.g. a train/validation split) sharing the arrays."""
         return PeakDataset(
             self.onehot,
             None,
             binarize=self.binarize,
             rc_augment=self.rc_augment if rc_augment is None else rc_augment,
+            shift_augment=self.shift_augment if shift_augment is None else shift_augment,
             seed=self.seed,
             indices=self.indices[np.asarray(indices)],
             _peaks_by_cells=self.peaks_by_cells,
@@ -415,7 +424,7 @@ class PeakDataset:
         order = rng.permutation(len(self))
         n_val = max(1, int(round(val_fraction * len(self))))
         return self.subset(np.sort(order[n_val:])), self.subset(
-            np.sort(order[:n_val]), rc_augment=False
+            np.sort(order[:n_val]), rc_augment=False, shift_augment=0
         )
 
     @property
@@ -432,18 +441,35 @@ class PeakDataset:
     def _batch(self, positions) -> tuple[np.ndarray, np.ndarray]:
         rows = self.indices[np.asarray(positions)]
         x = self.onehot[rows].astype(np.float32)
+        if self.shift_augment:
+            x = self._shift(x)
         if self.rc_augment:
             flip = self._coin_flips(len(rows))
             x[flip] = x[flip][:, ::-1, ::-1]
         y = self.peaks_by_cells[rows].toarray()
         return x, y
 
-    def _coin_flips(self, n: int) -> np.ndarray:
+    def _rng(self):
         import torch
 
         if self.seed is not None and self._generator is None:
             self._generator = torch.Generator().manual_seed(self.seed)
-        return (torch.rand(n, generator=self._generator) < 0.5).numpy()
+        return self._generator
+
+    def _coin_flips(self, n: int) -> np.ndarray:
+        import torch
+
+        return (torch.rand(n, generator=self._rng()) < 0.5).numpy()
+
+    def _shift(self, x: np.ndarray) -> np.ndarray:
+        """Shift each sequence by -s..s bases; the bases shifted in are N (zeros)."""
+        import torch
+
+        s, length = self.shift_augment, x.shape[2]
+        shifts = torch.randint(-s, s + 1, (x.shape[0],), generator=self._rng()).numpy()
+        padded = np.pad(x, ((0, 0), (0, 0), (s, s)))
+        cols = (s - shifts)[:, None] + np.arange(length)[None, :]  # (n, L) into padded
+        return np.take_along_axis(padded, cols[:, None, :], axis=2)
 
     def __getitem__(self, i):
         import torch

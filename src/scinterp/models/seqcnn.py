@@ -14,7 +14,15 @@ from torch import Tensor, nn
 
 __all__ = ["SeqCNN"]
 
-_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+class Exp(nn.Module):
+    """Exponential activation (Koo & Ploenzke 2021): sharper, more motif-like filters."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.exp(x.clamp(max=10.0))
+
+
+_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "softplus": nn.Softplus, "exp": Exp}
 
 
 def _conv_block(c_in: int, c_out: int, width: int, pool: int, activation: str) -> nn.Sequential:
@@ -58,7 +66,13 @@ class SeqCNN(nn.Module):
         is then strand-symmetric).
     activation
         ``"gelu"`` (scBasset) or ``"relu"`` (what Captum's DeepLift rescale rule supports;
-        with GELU DeepLift falls back to gradients through the activations).
+        with GELU DeepLift falls back to gradients through the activations); also
+        ``"softplus"`` or ``"exp"``. Used after the tower and bottleneck layers.
+    first_activation
+        Activation of the first (motif-detector) layer; None: ``activation``. The default
+        ``"exp"`` (exponential, Koo & Ploenzke 2021) makes filters fire on whole motifs
+        rather than parts of them and is what lets the model learn from a few thousand
+        peaks (with ReLU/GELU there it learned far slower on the simulated demo).
     pool
         How the tower output becomes a vector: ``"max"`` (global max over positions:
         position-invariant, learns from a few thousand peaks) or ``"flatten"``
@@ -74,26 +88,27 @@ class SeqCNN(nn.Module):
         n_filters: int = 64,
         filter_width: int = 17,
         first_pool: int = 3,
-        n_tower: int = 2,
-        tower_filters: int = 64,
+        n_tower: int = 1,
+        tower_filters: int = 32,
         tower_width: int = 5,
         bottleneck: int = 32,
         dropout: float = 0.2,
         both_strands: bool = True,
         activation: str = "gelu",
         pool: str = "max",
+        first_activation: str | None = "exp",
     ):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
-            )
+        first_activation = activation if first_activation is None else first_activation
+        for act in (activation, first_activation):
+            if act not in _ACTIVATIONS:
+                raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {act!r}")
         if filter_width % 2 == 0 or tower_width % 2 == 0:
             raise ValueError("filter widths must be odd (centred 'same' padding)")
         self.n_cells = int(n_cells)
         self.seq_len = int(seq_len)
         self.both_strands = bool(both_strands)
-        blocks = [_conv_block(4, n_filters, filter_width, first_pool, activation)]
+        blocks = [_conv_block(4, n_filters, filter_width, first_pool, first_activation)]
         length, channels = self.seq_len // first_pool, n_filters
         for _ in range(n_tower):
             if length < 2:

@@ -200,7 +200,7 @@ def prepare(
     max_genes: int = 3000,
     min_cells_per_class: int = 3,
     n_latent_denovo: int = 4,
-    l1_denovo: float = 1e-3,
+    l1_denovo: float = 0.3,
     l1_adjacency: float = 1e-3,
     model_kwargs: Mapping[str, Any] | None = None,
     dataset: str | None = None,

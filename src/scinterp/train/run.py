@@ -132,10 +132,34 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
     peaks, onehot = prepare_peak_sequences(
         adata, genome, width=params["seq_width"], dataset=dataset, atac_path=atac
     )
-    data = PeakDataset.from_anndata(adata, peaks, onehot, rc_augment=False, seed=params["seed"])
+    # Augmentation on the training peaks only (split() turns it off for validation):
+    # random strand and small random shifts, as scBasset, against memorising a few
+    # thousand peaks instead of learning their motifs.
+    data = PeakDataset.from_anndata(
+        adata,
+        peaks,
+        onehot,
+        rc_augment=True,
+        shift_augment=params.get("seq_shift", 3),
+        seed=params["seed"],
+    )
     train_ds, val_ds = data.split(params["val_fraction"], seed=params["seed"])
     init = {"n_cells": data.n_cells, "seq_len": data.seq_len}
     module = build_model("seq_cnn", **init)
+    # Each cell's bias starts at the logit of its open rate over the training peaks, so
+    # the network spends its steps on what sequence adds to that rate.
+    import numpy as np
+    import torch
+
+    rate = np.asarray(train_ds.peaks_by_cells[train_ds.indices].mean(axis=0)).ravel()
+    module.init_cell_bias(torch.from_numpy(rate))
+    # Peaks per step and step size of their own: an epoch of a few thousand peaks is only
+    # a few dozen steps, too few at the cell models' batch size and learning rate.
+    params = {
+        **params,
+        "batch_size": params.get("seq_batch_size", 64),
+        "learning_rate": params.get("seq_learning_rate", 0.003),
+    }
     # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
     labels = _cell_labels(adata, normalized)
     meta = {
