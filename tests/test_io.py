@@ -260,3 +260,21 @@ def test_atomic_writer_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(RuntimeError):
         write_tsv_atomic(Broken({"a": [1]}), out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_read_normalized_reads_only_the_layers_asked_for(tmp_path):
+
+    from scinterp.io import read_normalized
+
+    X = sparse.random(20, 8, density=0.3, format="csr", dtype=np.float32, random_state=0)
+    a = ad.AnnData(X=X, layers={"counts": X.copy(), "other": X.copy()})
+    a.obs["cell_type"] = ["x"] * 10 + ["y"] * 10
+    a.uns["scinterp"] = {"label_key": "cell_type"}
+    a.write_h5ad(tmp_path / "n.h5ad")
+    lean = read_normalized(tmp_path / "n.h5ad")
+    assert not lean.layers and (lean.X != X).nnz == 0
+    assert (
+        lean.uns["scinterp"]["label_key"] == "cell_type" and list(lean.obs["cell_type"])[-1] == "y"
+    )
+    full = read_normalized(tmp_path / "n.h5ad", layers=("counts",))
+    assert list(full.layers) == ["counts"]

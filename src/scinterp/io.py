@@ -304,6 +304,22 @@ def write_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
 # --- readers -----------------------------------------------------------------------
 
 
+def read_normalized(path: str | os.PathLike, layers=()):
+    """``normalized.h5ad`` with only the ``layers`` asked for (``X``, obs, var, uns, obsm
+    always): a model that needs no raw counts does not hold a second copy of the matrix.
+    """
+    import anndata as ad
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        parts = {k: read_elem(f[k]) for k in ("X", "obs", "var", "uns", "obsm") if k in f}
+        parts["layers"] = {
+            k: read_elem(f["layers"][k]) for k in layers if "layers" in f and k in f["layers"]
+        }
+    return ad.AnnData(**parts)
+
+
 def _read_10x_h5(p: Path, dataset):
     import scanpy as sc
 

@@ -242,7 +242,9 @@ def attribution_anndata(
     """The stage's output: cells x features attributions with the cells' obs and the
     features' var carried over, and ``uns["attribution"]`` describing the run."""
     if method not in METHODS:
-        raise ValueError(f"unknown attribution method {method!r}; valid methods: {', '.join(METHODS)}")
+        raise ValueError(
+            f"unknown attribution method {method!r}; valid methods: {', '.join(METHODS)}"
+        )
     obs = obs.copy()
     obs["attribution_target"] = (
         [str(target_names[t]) for t in targets] if target_names is not None else targets
@@ -307,22 +309,37 @@ def attribute_from_files(
     dev = resolve_device(device)
     model, meta = load_model(model_dir, dev)
     name = meta["name"]
-    data = ad.read_h5ad(normalized)
+    # Backed: only the sampled cells' rows are read, whatever the size of the atlas.
+    data = ad.read_h5ad(normalized, backed="r")
     label_key = data.uns.get("scinterp", {}).get("label_key")
     labels = data.obs[label_key].astype(str).to_numpy() if label_key in data.obs else None
-    cells = sample_cells(labels if labels is not None else np.zeros(data.n_obs), params.get("max_cells"), seed)
+    cells = sample_cells(
+        labels if labels is not None else np.zeros(data.n_obs), params.get("max_cells"), seed
+    )
     features = list(meta["features"])
-    sub = data[cells, features]
-    X = sub.X
+    cols = data.var_names.get_indexer(features)
+    if (cols < 0).any():
+        missing = [f for f, c in zip(features, cols, strict=True) if c < 0][:5]
+        raise ValueError(f"{normalized}: genes of model {name} are not in the data: {missing}")
+    order = np.argsort(cells, kind="stable")
+    rows = data.X[cells[order]]  # h5py reads rows in increasing order
+    rows = rows[np.argsort(order)]
+    X = rows[:, cols]
     X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
     X = X.astype(np.float32)
+    obs, var = data.obs.iloc[cells], data.var.iloc[cols]
+    data.file.close()
     lab = labels[cells] if labels is not None else None
     classes = meta.get("classes") or None
     targets = model_targets(model, name, X, lab, classes, dev)
     target_names = classes if name in CLASSIFIERS else meta.get("programs")
 
     mask = None
-    if method == "ablation" and params.get("ablation_groups", "gene_sets") == "gene_sets" and gene_sets:
+    if (
+        method == "ablation"
+        and params.get("ablation_groups", "gene_sets") == "gene_sets"
+        and gene_sets
+    ):
         from scinterp.priors import read_gmt
 
         mask, groups = gene_set_groups(features, read_gmt(gene_sets, genes=features))
@@ -354,8 +371,8 @@ def attribute_from_files(
         log.info("randomization check: %s", stats)
     out = attribution_anndata(
         res.values,
-        sub.obs,
-        sub.var,
+        obs,
+        var,
         method=method,
         model=name,
         targets=targets,

@@ -17,7 +17,13 @@ from scinterp.errors import ScinterpInputError
 
 log = logging.getLogger(__name__)
 
-USES_GENE_SETS = ("attention_classifier", "capsule_classifier", "program_vae", "mlp_classifier", "ldvae")
+USES_GENE_SETS = (
+    "attention_classifier",
+    "capsule_classifier",
+    "program_vae",
+    "mlp_classifier",
+    "ldvae",
+)
 
 
 def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) -> pd.DataFrame:
@@ -82,21 +88,28 @@ def train_from_files(
     pandas.DataFrame
         The training history (also in ``outdir/history.tsv``).
     """
-    import anndata as ad
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     if name == "seq_cnn":
-        return _train_seq_cnn(outdir, params, atac=atac, genome=genome, normalized=normalized, dataset=dataset)
+        return _train_seq_cnn(
+            outdir, params, atac=atac, genome=genome, normalized=normalized, dataset=dataset
+        )
 
+    from scinterp.io import read_normalized
     from scinterp.priors import read_gmt, read_tfs
     from scinterp.train.prepare import prepare
 
-    adata = ad.read_h5ad(normalized)
+    # The VAEs need raw counts; the other models read X only (half the memory on atlases).
+    adata = read_normalized(
+        normalized, layers=("counts",) if name in ("program_vae", "ldvae") else ()
+    )
     label_key = adata.uns.get("scinterp", {}).get("label_key")
     sets = None
     if gene_sets is not None and name in USES_GENE_SETS:
-        sets = read_gmt(gene_sets, genes=adata.var_names, min_size=params["min_genes_per_set"], dataset=dataset)
+        sets = read_gmt(
+            gene_sets, genes=adata.var_names, min_size=params["min_genes_per_set"], dataset=dataset
+        )
     tf_list = read_tfs(tfs, genes=adata.var_names, dataset=dataset) if name == "grn_sem" else None
     prepared = prepare(
         adata,
