@@ -148,60 +148,18 @@ def train_point(
     """Train ``model`` at one point; like `scinterp.train.run.train_from_files`, plus
     constructor arguments (``model_kwargs``). Writes ``model.pt``, ``model.json``,
     ``history.tsv`` in ``outdir`` and returns the history."""
-    if not model_kwargs:
-        from scinterp.train.run import train_from_files
+    from scinterp.train.run import train_from_files
 
-        return train_from_files(
-            model,
-            normalized=normalized,
-            outdir=outdir,
-            params=params,
-            gene_sets=gene_sets,
-            batch_key=batch_key,
-            dataset=dataset,
-        )
-    import anndata as ad
-
-    from scinterp.models.registry import save_model
-    from scinterp.priors import read_gmt
-    from scinterp.train.loop import fit
-    from scinterp.train.prepare import prepare
-
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    adata = ad.read_h5ad(normalized)
-    sets = None
-    if gene_sets is not None:
-        sets = read_gmt(
-            gene_sets, genes=adata.var_names, min_size=params["min_genes_per_set"], dataset=dataset
-        )
-    module, init, meta, train_ds, val_ds = prepare(
-        adata,
+    return train_from_files(
         model,
-        gene_sets=sets,
-        label_key=adata.uns.get("scinterp", {}).get("label_key"),
-        batch_key=batch_key,
-        val_fraction=params["val_fraction"],
-        seed=params["seed"],
-        min_genes_per_set=params["min_genes_per_set"],
-        model_kwargs=model_kwargs,
-        dataset=dataset,
-    )
-    history = fit(
-        module,
-        train_ds,
-        val_ds,
+        normalized=normalized,
         outdir=outdir,
-        max_epochs=params["max_epochs"],
-        batch_size=params["batch_size"],
-        lr=params["learning_rate"],
-        weight_decay=params.get("weight_decay", 0.0),
-        patience=params["patience"],
-        seed=params["seed"],
-        device=params.get("device", "auto"),
+        params=params,
+        gene_sets=gene_sets,
+        batch_key=batch_key,
+        dataset=dataset,
+        model_kwargs=model_kwargs or None,
     )
-    save_model(module.cpu(), outdir, model, init, meta)
-    return history
 
 
 def jaccard(a: set, b: set) -> float:

@@ -59,6 +59,7 @@ def train_from_files(
     atac: str | Path | None = None,
     genome: str | Path | None = None,
     dataset: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Train model ``name`` and write ``model.pt``, ``model.json`` and ``history.tsv``.
 
@@ -82,6 +83,8 @@ def train_from_files(
         For ``seq_cnn``: the cells x peaks h5ad and its genome FASTA.
     dataset
         Dataset name, for error messages.
+    model_kwargs
+        Extra init arguments of the model (e.g. a sweep's ``hidden``); not for ``seq_cnn``.
 
     Returns
     -------
@@ -124,6 +127,7 @@ def train_from_files(
         n_latent_denovo=params["n_latent_denovo"],
         l1_denovo=params["l1_denovo"],
         l1_adjacency=params["l1_adjacency"],
+        model_kwargs=model_kwargs,
         dataset=dataset,
     )
     return _fit_and_save(name, *prepared, outdir, params)
