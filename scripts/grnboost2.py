@@ -8,15 +8,13 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
 import json  # noqa: E402
 
-import anndata as ad  # noqa: E402
-
 from scinterp.grnboost import run_grnboost2  # noqa: E402
 from scinterp.interpret.grn import model_genes  # noqa: E402
-from scinterp.io import write_tsv_atomic  # noqa: E402
+from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
 
 inp = snakemake.input
 meta = json.loads(open(inp.meta).read())["meta"]
-adata = ad.read_h5ad(inp.normalized)
+adata = read_normalized(inp.normalized)
 genes, tfs, columns = model_genes(adata, meta, snakemake.params.dataset, inp.meta)
 edges = run_grnboost2(
     adata.X[:, columns], genes, tfs, seed=snakemake.params.seed, threads=snakemake.threads

@@ -7,17 +7,16 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
-import anndata as ad  # noqa: E402
 import torch  # noqa: E402
 
 from scinterp.interpret.grn import infer_grn  # noqa: E402
-from scinterp.io import write_tsv_atomic  # noqa: E402
+from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
 from scinterp.train.loop import resolve_device, seed_everything  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 seed_everything(snakemake.params.seed)
 inp, opts = snakemake.input, snakemake.params.options
-adata = ad.read_h5ad(inp.normalized)
+adata = read_normalized(inp.normalized)
 edges = infer_grn(
     adata,
     Path(inp.model).parent,

@@ -7,11 +7,10 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
-import anndata as ad  # noqa: E402
 import torch  # noqa: E402
 
 from scinterp.interpret.programs import compute_programs  # noqa: E402
-from scinterp.io import write_h5ad_atomic, write_tsv_atomic  # noqa: E402
+from scinterp.io import read_normalized, write_h5ad_atomic, write_tsv_atomic  # noqa: E402
 from scinterp.train.loop import resolve_device  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
@@ -19,7 +18,7 @@ inp, out, par = snakemake.input, snakemake.output, snakemake.params
 opts = par.options
 models = {k[len("model_") :]: str(Path(v).parent) for k, v in inp.items() if k.startswith("model_")}
 res = compute_programs(
-    ad.read_h5ad(inp.normalized),
+    read_normalized(inp.normalized),
     inp.gene_sets,
     models,
     min_set_size=par.min_set_size,

@@ -25,4 +25,6 @@ genes, adata, label_key = identity.rank_identity_genes(
 )
 write_tsv_atomic(genes, out.genes)
 write_tsv_atomic(identity.method_summary(genes, None, par.identity["precision_k"]), out.methods)
-identity.plot_top_genes(adata, genes, label_key, out.dotplot, out.heatmap, par.identity["n_top_plot"])
+identity.plot_top_genes(
+    adata, genes, label_key, out.dotplot, out.heatmap, par.identity["n_top_plot"]
+)
