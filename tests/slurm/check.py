@@ -1,6 +1,9 @@
 """Check a Slurm test run: the contract outputs exist and every job went through sbatch.
 
-    python tests/slurm/check.py RUNDIR SQUEUE_TXT SLURMCTLD_LOG [--sweep]
+    python tests/slurm/check.py RUNDIR SQUEUE_TXT SLURMCTLD_LOG [--sweep] [--demo]
+
+``--demo``: the run is the built-in demo (dataset ``demo``, every branch), and every
+output of the contract is checked, with the rules of every branch among the jobs.
 
 SQUEUE_TXT is ``squeue --states=all -h -O "JobID:|,Name:|,Partition:|,State:|,
 tres-per-job:|,tres-per-node:|,Comment:"`` captured after the run.
@@ -24,6 +27,25 @@ CONTRACT = {
     "models/mlp_classifier/history.tsv": ["epoch", "train_loss", "val_loss"],
     "run/versions.tsv": ["package", "version"],
 }
+# the rest of the contract's tables, written by the demo's other branches
+CONTRACT_DEMO = {
+    "programs/activity.tsv": ["program", "cell_type", "score"],
+    "programs/loadings.tsv": ["program", "gene", "weight"],
+    "grn/edges.tsv": ["tf", "target", "score", "method"],
+    "grn/metrics.tsv": ["method", "auprc", "auprc_ratio", "epr", "auroc"],
+    "motifs/motifs.tsv": ["motif", "consensus", "n_seqlets", "match_id", "match_name", "qvalue"],
+    "motifs/tf_activity.tsv": ["cell_type", "motif", "score"],
+}
+DEMO_RULES = {
+    "train_model",
+    "attribute",
+    "rank_identity_genes",
+    "infer_grn",
+    "grnboost2",
+    "evaluate_grn",
+    "discover_motifs",
+    "tf_activity",
+}
 
 
 def fail(msg: str) -> None:
@@ -37,10 +59,13 @@ def main() -> None:
     ap.add_argument("squeue", type=Path)
     ap.add_argument("ctld_log", type=Path)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--demo", action="store_true", help="the built-in demo, every branch")
     a = ap.parse_args()
-    out = a.rundir / "results" / "tiny"
+    dataset = "demo" if a.demo else "tiny"
+    out = a.rundir / "results" / dataset
+    contract = {**CONTRACT, **(CONTRACT_DEMO if a.demo else {})}
 
-    for rel, cols in CONTRACT.items():
+    for rel, cols in contract.items():
         p = out / rel
         if not p.exists():
             fail(f"missing {p}")
@@ -54,6 +79,7 @@ def main() -> None:
         "attribution/mlp_classifier/integrated_gradients.h5ad",
         "run/config.yaml",
         "identity/evaluation.tsv",
+        *(("motifs/motifs.meme",) if a.demo else ()),
     ):
         if not (out / rel).exists():
             fail(f"missing {out / rel}")
@@ -67,8 +93,8 @@ def main() -> None:
     for section in ("datasets", "train", "attribution", "sweep"):
         if section not in given:
             continue
-        want = given[section]["tiny"] if section == "datasets" else given[section]
-        have = used[section]["tiny"] if section == "datasets" else used[section]
+        want = given[section][dataset] if section == "datasets" else given[section]
+        have = used[section][dataset] if section == "datasets" else used[section]
         wrong = {k: have.get(k) for k, v in want.items() if have.get(k) != v}
         if wrong:
             fail(f"run/config.yaml differs from the run's config in {section}: {wrong}")
@@ -95,6 +121,8 @@ def main() -> None:
         by_rule.setdefault(m.group(1) if m else j[6], []).append(j)
     print("jobs per rule:", {r: len(v) for r, v in sorted(by_rule.items())})
     needed = {"qc", "normalize", "train_model", "attribute", "rank_identity_genes"}
+    if a.demo:
+        needed |= DEMO_RULES
     if a.sweep:
         needed |= {"sweep_train", "sweep_attribute", "sweep_identity", "sweep_summary"}
     if needed - set(by_rule):

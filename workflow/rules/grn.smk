@@ -10,7 +10,7 @@ rule infer_grn:
         edges=report(
             "results/{dataset}/grn/edges.tsv",
             caption="../report/grn_edges.rst",
-            category="6. Gene regulatory network",
+            category="7. Gene regulatory network",
             subcategory="{dataset}",
             labels={"table": "edges"},
         ),
@@ -66,14 +66,14 @@ rule evaluate_grn:
         metrics=report(
             "results/{dataset}/grn/metrics.tsv",
             caption="../report/grn_metrics.rst",
-            category="6. Gene regulatory network",
+            category="7. Gene regulatory network",
             subcategory="{dataset}",
             labels={"table": "metrics against the reference"},
         ),
         curves=report(
             "results/{dataset}/grn/precision_recall.png",
             caption="../report/grn_precision_recall.rst",
-            category="6. Gene regulatory network",
+            category="7. Gene regulatory network",
             subcategory="{dataset}",
             labels={"figure": "precision-recall curves"},
         ),
@@ -99,14 +99,14 @@ rule grn_figures:
         network=report(
             "results/{dataset}/grn/network.png",
             caption="../report/grn_network.rst",
-            category="6. Gene regulatory network",
+            category="7. Gene regulatory network",
             subcategory="{dataset}",
             labels={"figure": "top edges"},
         ),
         regulators=report(
             "results/{dataset}/grn/top_regulators.tsv",
             caption="../report/grn_regulators.rst",
-            category="6. Gene regulatory network",
+            category="7. Gene regulatory network",
             subcategory="{dataset}",
             labels={"table": "top regulators per cell type"},
         ),

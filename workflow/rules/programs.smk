@@ -6,14 +6,14 @@ rule program_tables:
         activity=report(
             "results/{dataset}/programs/activity.tsv",
             caption="../report/programs_activity.rst",
-            category="5. Gene programs",
+            category="6. Gene programs",
             subcategory="{dataset}",
             labels={"table": "activity per cell type"},
         ),
         loadings=report(
             "results/{dataset}/programs/loadings.tsv",
             caption="../report/programs_loadings.rst",
-            category="5. Gene programs",
+            category="6. Gene programs",
             subcategory="{dataset}",
             labels={"table": "loadings"},
         ),
@@ -21,7 +21,7 @@ rule program_tables:
         matches=report(
             "results/{dataset}/programs/denovo_matches.tsv",
             caption="../report/programs_denovo.rst",
-            category="5. Gene programs",
+            category="6. Gene programs",
             subcategory="{dataset}",
             labels={"table": "de novo programs"},
         ),
@@ -54,14 +54,14 @@ rule program_figures:
         heatmap=report(
             "results/{dataset}/programs/heatmap.png",
             caption="../report/programs_heatmap.rst",
-            category="5. Gene programs",
+            category="6. Gene programs",
             subcategory="{dataset}",
             labels={"figure": "program x cell type"},
         ),
         umap=report(
             "results/{dataset}/programs/umap.png",
             caption="../report/programs_umap.rst",
-            category="5. Gene programs",
+            category="6. Gene programs",
             subcategory="{dataset}",
             labels={"figure": "UMAP of top programs"},
         ),
@@ -88,7 +88,7 @@ rule program_evaluation:
         evaluation=report(
             "results/{dataset}/programs/evaluation.tsv",
             caption="../report/programs_evaluation.rst",
-            category="5. Gene programs",
+            category="6. Gene programs",
             subcategory="{dataset}",
             labels={"table": "evaluation against the truth"},
         ),

@@ -95,14 +95,14 @@ if SWEEP_SPACE is not None:
             tsv=report(
                 "results/{dataset}/sweep/summary.tsv",
                 caption="../report/sweep_summary.rst",
-                category="6. Parameter sweep",
+                category="9. Parameter sweep",
                 subcategory="{dataset}",
                 labels={"figure": "summary (table)"},
             ),
             png=report(
                 "results/{dataset}/sweep/summary.png",
                 caption="../report/sweep_summary.rst",
-                category="6. Parameter sweep",
+                category="9. Parameter sweep",
                 subcategory="{dataset}",
                 labels={"figure": "stability and precision per point"},
             ),

@@ -26,6 +26,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from scinterp.attribution.core import METHODS, attribute
+from scinterp.data.cells import sample_cells
 
 __all__ = [
     "ATTRIBUTED_MODELS",
@@ -36,7 +37,6 @@ __all__ = [
     "model_targets",
     "randomization_check",
     "randomize_model",
-    "sample_cells",
     "attribute_from_files",
     "delta_summary",
     "plot_sanity",
@@ -46,30 +46,6 @@ __all__ = [
 CLASSIFIERS = ("attention_classifier", "mlp_classifier", "capsule_classifier")
 LATENT_MODELS = ("program_vae", "ldvae")
 ATTRIBUTED_MODELS = CLASSIFIERS + LATENT_MODELS
-
-
-def sample_cells(labels, max_cells: int | None, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a stratified sample of at most ``max_cells`` cells.
-
-    Every label keeps a share proportional to its size, and at least
-    ``min(size, 10)`` cells, so that rare types are still attributed. Deterministic
-    given ``seed``.
-    """
-    labels = pd.Series(np.asarray(labels, dtype=object))
-    n = len(labels)
-    if max_cells is None or max_cells >= n:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    groups = {k: np.flatnonzero(labels.to_numpy() == k) for k in pd.unique(labels)}
-    quota = {k: max(min(len(v), 10), int(round(max_cells * len(v) / n))) for k, v in groups.items()}
-    # Trim the largest quotas until the total fits.
-    while sum(quota.values()) > max_cells:
-        k = max(quota, key=quota.get)
-        if quota[k] <= 1:
-            break
-        quota[k] -= 1
-    picked = [rng.choice(v, size=min(len(v), quota[k]), replace=False) for k, v in groups.items()]
-    return np.sort(np.concatenate(picked))
 
 
 def model_targets(

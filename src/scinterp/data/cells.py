@@ -10,11 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 from torch.utils.data import Dataset, default_collate
 
-__all__ = ["CellDataset", "collate_batch", "row_sums", "split_indices", "take_rows"]
+__all__ = [
+    "CellDataset",
+    "collate_batch",
+    "row_sums",
+    "sample_cells",
+    "split_indices",
+    "take_rows",
+]
 
 
 def take_rows(matrix, rows: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
@@ -210,3 +218,27 @@ def split_indices(
     val = np.sort(np.concatenate(val)).astype(np.int64)
     train = np.setdiff1d(np.arange(n), val).astype(np.int64)
     return train, val
+
+
+def sample_cells(labels, max_cells: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a stratified sample of at most ``max_cells`` cells.
+
+    Every label keeps a share proportional to its size, and at least
+    ``min(size, 10)`` cells, so that rare types are still attributed. Deterministic
+    given ``seed``.
+    """
+    labels = pd.Series(np.asarray(labels, dtype=object))
+    n = len(labels)
+    if max_cells is None or max_cells >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    groups = {k: np.flatnonzero(labels.to_numpy() == k) for k in pd.unique(labels)}
+    quota = {k: max(min(len(v), 10), int(round(max_cells * len(v) / n))) for k, v in groups.items()}
+    # Trim the largest quotas until the total fits.
+    while sum(quota.values()) > max_cells:
+        k = max(quota, key=quota.get)
+        if quota[k] <= 1:
+            break
+        quota[k] -= 1
+    picked = [rng.choice(v, size=min(len(v), quota[k]), replace=False) for k, v in groups.items()]
+    return np.sort(np.concatenate(picked))

@@ -493,7 +493,7 @@ def infer_grn(
     """
     import scipy.sparse as sp
 
-    from scinterp.attribution.stage import sample_cells
+    from scinterp.data.cells import sample_cells
     from scinterp.models.registry import load_model
 
     try:

@@ -335,7 +335,7 @@ def rank_identity_genes(
     """
     import anndata as ad
 
-    from scinterp.attribution.stage import sample_cells
+    from scinterp.data.cells import sample_cells
     from scinterp.models.registry import load_model
     from scinterp.train.loop import resolve_device
 

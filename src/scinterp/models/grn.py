@@ -26,12 +26,24 @@ from torch import Tensor, nn
 __all__ = ["GRNSEM"]
 
 
+class _SigmoidTanh(nn.Module):
+    """tanh as ``2 sigmoid(2x) - 1``: the same function, several times faster on CPU, where
+    torch's tanh kernel is not vectorized as well as its sigmoid (17 vs 2 ms on 3M values)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(2.0 * x).mul(2.0).sub(1.0)
+
+
+_ACTIVATIONS = {"tanh": _SigmoidTanh, "silu": nn.SiLU, "relu": nn.ReLU}
+
+
 class _GeneMLP(nn.Module):
     """The same small MLP applied to every gene's scalar value: cells x genes -> x out."""
 
-    def __init__(self, hidden: int, n_out: int):
+    def __init__(self, hidden: int, n_out: int, activation: str = "tanh"):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
+        act = _ACTIVATIONS[activation]()
+        self.net = nn.Sequential(nn.Linear(1, hidden), act, nn.Linear(hidden, n_out))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.unsqueeze(-1))
@@ -49,7 +61,12 @@ class GRNSEM(nn.Module):
     l1
         L1 penalty on the adjacency.
     hidden
-        Width of the per-gene encoder and decoder MLPs.
+        Width of the per-gene encoder and decoder MLPs. Their activations are cells x
+        genes x ``hidden`` values, the bulk of the training cost: 16 trains the demo's
+        1,500 genes 4x faster than 64, with an adjacency at least as accurate.
+    activation
+        Non-linearity of the per-gene MLPs: ``tanh`` (computed as ``2 sigmoid(2x) - 1``,
+        faster on CPU), ``silu`` or ``relu``.
     kl_weight
         Weight of the KL term.
     predictor_hidden
@@ -70,9 +87,10 @@ class GRNSEM(nn.Module):
         n_genes: int,
         tf_index: Tensor,
         l1: float = 1e-3,
-        hidden: int = 64,
+        hidden: int = 16,
         kl_weight: float = 1.0,
         predictor_hidden: int = 64,
+        activation: str = "tanh",
     ):
         super().__init__()
         tf_index = torch.as_tensor(tf_index, dtype=torch.long).reshape(-1)
@@ -93,8 +111,12 @@ class GRNSEM(nn.Module):
         self.adj = nn.Parameter(torch.zeros(self.n_tfs, n_genes))
         self.register_buffer("x_mean", torch.zeros(n_genes))
         self.register_buffer("x_std", torch.ones(n_genes))
-        self.encoder = _GeneMLP(hidden, 2)
-        self.decoder = _GeneMLP(hidden, 1)
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, not {activation!r}"
+            )
+        self.encoder = _GeneMLP(hidden, 2, activation)
+        self.decoder = _GeneMLP(hidden, 1, activation)
         # Learned per-gene observation noise: with a fixed unit variance (that of the
         # standardized data) transmitting information through z never pays off, and the
         # VAE collapses to the mean; starting below 1 escapes that faster.
