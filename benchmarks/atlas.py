@@ -236,7 +236,11 @@ def _stage(name: str, d: Path, args) -> dict:
         embed_and_cluster(small, {})
         return {"clusters": int(small.obs["leiden"].nunique())}
     if name == "train":
+        import shutil
+
         import torch
+
+        shutil.rmtree(d / "model", ignore_errors=True)  # else a finished model is "resumed"
 
         from scinterp.train.run import train_from_files
 

@@ -278,3 +278,27 @@ def test_read_normalized_reads_only_the_layers_asked_for(tmp_path):
     )
     full = read_normalized(tmp_path / "n.h5ad", layers=("counts",))
     assert list(full.layers) == ["counts"]
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_read_normalized_keeps_only_the_genes_asked_for(tmp_path, dense):
+    """Columns cut chunk by chunk (tiny chunks here) equal the whole matrix cut at once."""
+    import scinterp.io as sio
+
+    X = sparse.random(53, 12, density=0.3, format="csr", dtype=np.float32, random_state=1)
+    a = ad.AnnData(X=X.toarray() if dense else X, layers={"counts": X.copy()})
+    a.var_names = [f"g{i}" for i in range(12)]
+    a.write_h5ad(tmp_path / "n.h5ad")
+    real = sio._read_columns
+    try:  # chunks of ~5 values, so that every chunk boundary is crossed
+        sio._read_columns = lambda e, c: real(e, c, chunk_values=5)
+        sub = sio.read_normalized(tmp_path / "n.h5ad", ("counts",), var_names=["g9", "g2", "g3"])
+    finally:
+        sio._read_columns = real
+    assert list(sub.var_names) == ["g2", "g3", "g9"]  # the file's order
+    want = X[:, [2, 3, 9]].toarray()
+    got = sub.X if dense else sub.X.toarray()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(sub.layers["counts"].toarray(), want)
+    with pytest.raises(KeyError, match="nope"):
+        sio.read_normalized(tmp_path / "n.h5ad", var_names=["g1", "nope"])

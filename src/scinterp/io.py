@@ -304,20 +304,69 @@ def write_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
 # --- readers -----------------------------------------------------------------------
 
 
-def read_normalized(path: str | os.PathLike, layers=()):
+def read_var(path: str | os.PathLike) -> pd.DataFrame:
+    """The ``var`` table of an .h5ad, without reading its matrices."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        return read_elem(f["var"])
+
+
+def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
     """``normalized.h5ad`` with only the ``layers`` asked for (``X``, obs, var, uns, obsm
     always): a model that needs no raw counts does not hold a second copy of the matrix.
+
+    ``var_names``: keep only these genes (in the file's order). The matrices are then
+    read in row chunks and cut to those columns chunk by chunk, so an atlas's full
+    cells x genes matrix is never held (a model on 2,000 of 20,000 genes holds about a
+    third of it).
     """
     import anndata as ad
     import h5py
     from anndata.io import read_elem
 
     with h5py.File(path, "r") as f:
-        parts = {k: read_elem(f[k]) for k in ("X", "obs", "var", "uns", "obsm") if k in f}
-        parts["layers"] = {
-            k: read_elem(f["layers"][k]) for k in layers if "layers" in f and k in f["layers"]
-        }
+        parts = {k: read_elem(f[k]) for k in ("obs", "var", "uns", "obsm") if k in f}
+        present = [k for k in layers if "layers" in f and k in f["layers"]]
+        if var_names is None:
+            parts["X"] = read_elem(f["X"])
+            parts["layers"] = {k: read_elem(f["layers"][k]) for k in present}
+        else:
+            var = parts["var"]
+            cols = np.unique(var.index.get_indexer(pd.Index(list(var_names))))
+            if len(cols) and cols[0] < 0:
+                missing = sorted(set(map(str, var_names)) - set(map(str, var.index)))
+                raise KeyError(f"{path}: genes not in var: {missing[:5]}")
+            parts["var"] = var.iloc[cols]
+            parts["X"] = _read_columns(f["X"], cols)
+            parts["layers"] = {k: _read_columns(f["layers"][k], cols) for k in present}
     return ad.AnnData(**parts)
+
+
+def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):
+    """Columns ``cols`` (sorted) of an h5ad matrix element, read in row chunks."""
+    from anndata.io import read_elem, sparse_dataset
+
+    encoding = elem.attrs.get("encoding-type", "array")
+    if encoding == "csr_matrix":
+        backed = sparse_dataset(elem)
+        n_rows = backed.shape[0]
+        per_row = max(1.0, elem["data"].shape[0] / max(1, n_rows))
+        step = max(1, int(chunk_values / per_row))
+        blocks = [backed[r : r + step][:, cols] for r in range(0, n_rows, step)]
+        if not blocks:
+            return sparse.csr_matrix((0, len(cols)), dtype=elem["data"].dtype)
+        out = sparse.vstack(blocks, format="csr")
+        out.sort_indices()
+        return out
+    if encoding == "array":
+        n_rows, n_cols = elem.shape
+        step = max(1, chunk_values // max(1, n_cols))
+        return np.concatenate(
+            [elem[r : r + step][:, cols] for r in range(0, max(n_rows, 1), step)], axis=0
+        )
+    return read_elem(elem)[:, cols]  # CSC or other encodings: whole, then cut
 
 
 def _read_10x_h5(p: Path, dataset):

@@ -14,6 +14,11 @@ validate(config, schema="../schemas/config.schema.yaml")
 DATASETS = config["datasets"]
 # The conda envs' post-deploy scripts install scinterp from here (envs/*.post-deploy.sh).
 os.environ.setdefault("SCINTERP_ROOT", workflow.basedir)
+# Jobs inherit this. OpenMP threads that spin while they wait for a partner thread
+# collapse when jobs share cores (Snakemake runs several at once; shared cluster nodes):
+# a 2-thread step of the GRN model took 856 ms spinning vs 108 ms passive on a busy
+# 2-core machine. A value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 RESOURCES = Path(workflow.basedir) / "resources"
 DEMO_DIR = "resources/demo/"
 JASPAR_RELEASES = (
