@@ -6,15 +6,14 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
-import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scinterp.interpret.identity import evaluate_identity, plot_evaluation  # noqa: E402
-from scinterp.io import write_tsv_atomic  # noqa: E402
+from scinterp.io import read_var, write_tsv_atomic  # noqa: E402
 
 genes = pd.read_csv(snakemake.input.genes, sep="\t")
 markers = pd.read_csv(snakemake.input.markers, sep="\t")
-universe = list(ad.read_h5ad(snakemake.input.normalized, backed="r").var_names)
+universe = list(read_var(snakemake.input.normalized).index)  # var only, no matrices
 k = snakemake.params.k
 evaluation = evaluate_identity(genes, markers, universe, k=k)
 logging.info("\n%s", evaluation.groupby("method")[["precision_at_k", "auroc"]].mean())

@@ -302,3 +302,26 @@ def test_read_normalized_keeps_only_the_genes_asked_for(tmp_path, dense):
     np.testing.assert_array_equal(sub.layers["counts"].toarray(), want)
     with pytest.raises(KeyError, match="nope"):
         sio.read_normalized(tmp_path / "n.h5ad", var_names=["g1", "nope"])
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_read_cells_reads_the_rows_and_genes_asked_for(tmp_path, dense):
+    """Rows in the order given (unsorted, repeated), genes in the order given; no layers."""
+    from scinterp.io import read_cells
+
+    X = sparse.random(30, 6, density=0.4, format="csr", dtype=np.float32, random_state=2)
+    a = ad.AnnData(X=X.toarray() if dense else X, layers={"counts": X.copy()})
+    a.obs_names = [f"c{i}" for i in range(30)]
+    a.var_names = [f"g{i}" for i in range(6)]
+    a.obs["cell_type"] = [f"t {i % 3}" for i in range(30)]
+    a.uns["scinterp"] = {"label_key": "cell_type"}
+    a.write_h5ad(tmp_path / "n.h5ad")
+    sub = read_cells(tmp_path / "n.h5ad", [17, 3, 29, 3], ["g5", "g0"])
+    assert list(sub.obs_names) == ["c17", "c3", "c29", "c3"]
+    assert list(sub.var_names) == ["g5", "g0"] and not sub.layers
+    got = sub.X.toarray() if sparse.issparse(sub.X) else sub.X
+    np.testing.assert_array_equal(got, X[[17, 3, 29, 3]][:, [5, 0]].toarray())
+    assert sub.uns["scinterp"]["label_key"] == "cell_type"
+    assert sub.obs["cell_type"].tolist() == ["t 2", "t 0", "t 2", "t 0"]
+    with pytest.raises(KeyError, match="g9"):
+        read_cells(tmp_path / "n.h5ad", [0], ["g9"])

@@ -344,6 +344,37 @@ def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
     return ad.AnnData(**parts)
 
 
+def read_cells(path: str | os.PathLike, rows, var_names=None):
+    """Some cells of an .h5ad, reading only their rows of ``X``: the AnnData of ``rows``
+    (in the order given) and the genes ``var_names`` (in that order; None for all), with
+    obs, var and uns, but no layers or embeddings.
+
+    ``anndata.read_h5ad(backed="r")`` keeps only ``X`` on disk and loads every layer, so
+    on an atlas it reads the counts layer whole; this reads what it is asked for.
+    """
+    import anndata as ad
+    import h5py
+    from anndata.io import read_elem, sparse_dataset
+
+    rows = np.asarray(rows, dtype=np.int64)
+    with h5py.File(path, "r") as f:
+        obs, var = read_elem(f["obs"]), read_elem(f["var"])
+        uns = read_elem(f["uns"]) if "uns" in f else {}
+        # h5py and the backed matrix read distinct rows in increasing order
+        wanted, back = np.unique(rows, return_inverse=True)
+        elem = f["X"]
+        if elem.attrs.get("encoding-type", "array") in ("csr_matrix", "csc_matrix"):
+            X = sparse_dataset(elem)[wanted]
+        else:
+            X = elem[wanted] if len(wanted) else np.zeros((0, elem.shape[1]), elem.dtype)
+    X = X[back]
+    cols = np.arange(len(var)) if var_names is None else var.index.get_indexer(list(var_names))
+    if (cols < 0).any():
+        missing = [g for g, c in zip(var_names, cols, strict=True) if c < 0][:5]
+        raise KeyError(f"{path}: genes not in var: {missing}")
+    return ad.AnnData(X=X[:, cols], obs=obs.iloc[rows], var=var.iloc[cols], uns=uns)
+
+
 def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):
     """Columns ``cols`` (sorted) of an h5ad matrix element, read in row chunks."""
     from anndata.io import read_elem, sparse_dataset

@@ -77,6 +77,30 @@ def test_resume_after_kill_equals_uninterrupted(vae_data, tmp_path, monkeypatch)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
+def test_checkpoint_of_other_layers_is_not_resumed(vae_data, tmp_path, monkeypatch, caplog):
+    """Same weight shapes, other layers (an activation swapped in the code): start over."""
+    train, val, mask = vae_data
+    real_save = loop._save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fit(_vae(mask), train, val, outdir=tmp_path / "run", seed=0, **SETTINGS)
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    other = _vae(mask)
+    swapped = [n for n, m in other.named_modules() if isinstance(m, nn.ReLU | nn.Tanh)]
+    assert swapped
+    parent, _, leaf = swapped[0].rpartition(".")
+    setattr(other.get_submodule(parent) if parent else other, leaf, nn.SiLU())
+    with caplog.at_level("WARNING", logger="scinterp.train.loop"):
+        h = fit(other, train, val, outdir=tmp_path / "run", seed=0, **SETTINGS)
+    assert "starting from scratch" in caplog.text
+    assert len(h) == SETTINGS["max_epochs"]
+
+
 class _Pairs(Dataset):
     """Per-item dicts (no __getitems__): exercises the default collate path."""
 

@@ -285,26 +285,29 @@ def attribute_from_files(
     dev = resolve_device(device)
     model, meta = load_model(model_dir, dev)
     name = meta["name"]
-    # Backed: only the sampled cells' rows are read, whatever the size of the atlas.
-    data = ad.read_h5ad(normalized, backed="r")
-    label_key = data.uns.get("scinterp", {}).get("label_key")
-    labels = data.obs[label_key].astype(str).to_numpy() if label_key in data.obs else None
+    # Only the sampled cells' rows of X are read, whatever the size of the atlas.
+    import h5py
+    from anndata.io import read_elem
+
+    from scinterp.io import read_cells, read_var
+
+    var_all = read_var(normalized)
+    with h5py.File(normalized, "r") as f:
+        obs_all = read_elem(f["obs"])
+        uns = read_elem(f["uns"]) if "uns" in f else {}
+    label_key = uns.get("scinterp", {}).get("label_key")
+    labels = obs_all[label_key].astype(str).to_numpy() if label_key in obs_all else None
     cells = sample_cells(
-        labels if labels is not None else np.zeros(data.n_obs), params.get("max_cells"), seed
+        labels if labels is not None else np.zeros(len(obs_all)), params.get("max_cells"), seed
     )
     features = list(meta["features"])
-    cols = data.var_names.get_indexer(features)
-    if (cols < 0).any():
-        missing = [f for f, c in zip(features, cols, strict=True) if c < 0][:5]
+    missing = [f for f in features if f not in var_all.index][:5]
+    if missing:
         raise ValueError(f"{normalized}: genes of model {name} are not in the data: {missing}")
-    order = np.argsort(cells, kind="stable")
-    rows = data.X[cells[order]]  # h5py reads rows in increasing order
-    rows = rows[np.argsort(order)]
-    X = rows[:, cols]
-    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    sub = read_cells(normalized, cells, features)
+    X = sub.X.toarray() if hasattr(sub.X, "toarray") else np.asarray(sub.X)
     X = X.astype(np.float32)
-    obs, var = data.obs.iloc[cells], data.var.iloc[cols]
-    data.file.close()
+    obs, var = sub.obs, sub.var
     lab = labels[cells] if labels is not None else None
     classes = meta.get("classes") or None
     targets = model_targets(model, name, X, lab, classes, dev)

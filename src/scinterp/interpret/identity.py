@@ -336,12 +336,13 @@ def rank_identity_genes(
     import anndata as ad
 
     from scinterp.data.cells import sample_cells
+    from scinterp.io import read_normalized
     from scinterp.models.registry import load_model
     from scinterp.train.loop import resolve_device
 
     params = dict(params or {})
     dev = resolve_device(device)
-    data = ad.read_h5ad(normalized)
+    data = read_normalized(normalized)  # X without the counts layer
     label_key = data.uns.get("scinterp", {}).get("label_key") or "label"
     sources: dict[str, pd.DataFrame] = {}
     models: dict[str, str] = {}
@@ -395,7 +396,8 @@ def plot_top_genes(adata, genes: pd.DataFrame, label_key: str, dotplot, heatmap,
 
     top = genes[genes["method"] == "consensus"].sort_values(["cell_type", "rank"])
     var_names = {t: list(g["gene"][:n_top]) for t, g in top.groupby("cell_type")}
-    a = adata.copy()
+    shown = list(dict.fromkeys(g for genes in var_names.values() for g in genes))
+    a = adata[:, shown].copy()  # the plotted genes only, not a copy of the whole matrix
     a.obs[label_key] = a.obs[label_key].astype(str).astype("category")
     # Type names may hold spaces: they only ever appear as labels, never in file names.
     dp = sc.pl.dotplot(a, var_names, groupby=label_key, show=False, return_fig=True)

@@ -138,6 +138,9 @@ def _fingerprint(module: nn.Module, seed: int, batch_size: int, lr: float) -> di
     shapes = {k: list(v.shape) for k, v in module.state_dict().items()}
     return {
         "class": type(module).__qualname__,
+        # the layers themselves (e.g. Sigmoid vs Tanh, which have no weights to tell them
+        # apart): a checkpoint of other code starts over instead of being resumed
+        "structure": repr(module),
         "shapes": shapes,
         "seed": seed,
         "batch_size": batch_size,

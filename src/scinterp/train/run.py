@@ -99,21 +99,31 @@ def train_from_files(
             outdir, params, atac=atac, genome=genome, normalized=normalized, dataset=dataset
         )
 
-    from scinterp.io import read_normalized
+    from scinterp.io import read_normalized, read_var
     from scinterp.priors import read_gmt, read_tfs
     from scinterp.train.prepare import prepare
 
-    # The VAEs need raw counts; the other models read X only (half the memory on atlases).
-    adata = read_normalized(
-        normalized, layers=("counts",) if name in ("program_vae", "ldvae") else ()
-    )
-    label_key = adata.uns.get("scinterp", {}).get("label_key")
+    # Only the genes a model can be given are read: highly variable genes, the gene sets'
+    # genes and the TFs (prepare chooses its features among them); the VAEs also need raw
+    # counts, the other models read X only. On an atlas that is a fraction of the matrix.
+    var = read_var(normalized)
     sets = None
     if gene_sets is not None and name in USES_GENE_SETS:
         sets = read_gmt(
-            gene_sets, genes=adata.var_names, min_size=params["min_genes_per_set"], dataset=dataset
+            gene_sets, genes=var.index, min_size=params["min_genes_per_set"], dataset=dataset
         )
-    tf_list = read_tfs(tfs, genes=adata.var_names, dataset=dataset) if name == "grn_sem" else None
+    tf_list = read_tfs(tfs, genes=var.index, dataset=dataset) if name == "grn_sem" else None
+    keep = None
+    if "highly_variable" in var:
+        keep = set(var.index[var["highly_variable"].to_numpy(dtype=bool)])
+        keep.update(g for genes in (sets or {}).values() for g in genes)
+        keep.update(tf_list or ())
+    adata = read_normalized(
+        normalized,
+        layers=("counts",) if name in ("program_vae", "ldvae") else (),
+        var_names=None if keep is None else [g for g in var.index if g in keep],
+    )
+    label_key = adata.uns.get("scinterp", {}).get("label_key")
     prepared = prepare(
         adata,
         name,
@@ -193,15 +203,19 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
 
 def _cell_labels(atac, normalized) -> list[str] | None:
     """Labels of the ATAC cells: the RNA labels of the same cell names where they exist."""
-    import anndata as ad
 
     if normalized is None or not Path(normalized).exists():
         return None
-    rna = ad.read_h5ad(normalized, backed="r")
-    key = rna.uns.get("scinterp", {}).get("label_key")
-    if key is None:
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(normalized, "r") as f:  # obs and uns only (backed mode reads the layers)
+        uns = read_elem(f["uns"]) if "uns" in f else {}
+        obs = read_elem(f["obs"])
+    key = uns.get("scinterp", {}).get("label_key")
+    if key is None or key not in obs:
         return None
-    labels = rna.obs[key].astype(str)
+    labels = obs[key].astype(str)
     mapped = labels.reindex(atac.obs_names.astype(str))
     if key in atac.obs:
         mapped = mapped.fillna(atac.obs[key].astype(str))
