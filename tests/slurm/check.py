@@ -20,7 +20,15 @@ import anndata as ad
 import pandas as pd
 import yaml
 
-GPU_RULES = {"train_model", "attribute", "sweep_train", "sweep_attribute"}
+GPU_RULES = {
+    "train_model",
+    "attribute",
+    "infer_grn",
+    "motif_contributions",
+    "tf_activity",
+    "sweep_train",
+    "sweep_attribute",
+}
 CONTRACT = {
     "qc/metrics.tsv": ["cell", "total_counts", "n_genes", "pct_mito", "keep"],
     "identity/genes.tsv": ["cell_type", "gene", "score", "rank", "method"],
