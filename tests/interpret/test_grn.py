@@ -51,7 +51,7 @@ def test_edges_from_matrix_ranks_and_drops_self_loops():
 
 
 class Plain(torch.nn.Module):
-    """The same function without ``tf_jacobian``: integrated gradients take forward mode."""
+    """The same function without ``path_tf_jacobian``: integrated gradients take forward mode."""
 
     def __init__(self, model):
         super().__init__()

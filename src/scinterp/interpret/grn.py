@@ -18,8 +18,9 @@ column per gene, the attribution of target ``g`` to TF ``t`` in a cell is
 weights ``w_k``, as Captum's default). The derivatives with respect to the few TF inputs
 come from forward-mode differentiation, one JVP per TF (batched: the cells are stacked
 once per TF, each copy with its own tangent), so the cost grows with the number of TFs, not of targets: thousands of per-target Captum
-calls become ``n_steps`` batched passes. A model with a ``tf_jacobian(x)`` method
-(:class:`scinterp.models.grn.GRNSEM`) gives those derivatives analytically instead.
+calls become ``n_steps`` batched passes. A model with a ``path_tf_jacobian`` method
+(:class:`scinterp.models.grn.GRNSEM`) gives those derivatives, summed along the path,
+analytically instead.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def integrated_gradients_grn(
     eye[torch.arange(len(tf_index)), tf_t] = 1.0  # one tangent direction per TF input
 
     # a model that knows its own Jacobian (GRNSEM) spares the forward-mode passes
-    analytic = hasattr(model, "tf_jacobian") and np.array_equal(
+    analytic = hasattr(model, "path_tf_jacobian") and np.array_equal(
         np.asarray(getattr(model, "tf_index", torch.empty(0)).cpu()), tf_index
     )
     # the TFs x cells x genes gradients of a batch stay within _GRAD_ELEMENTS values
@@ -198,20 +199,20 @@ def integrated_gradients_grn(
         # TFs in chunks: one JVP over (chunk x cells) stacked copies of the batch, each
         # copy with the tangent of one TF (faster than vmap, memory bounded)
         chunk = max(1, min(len(tf_index), _JVP_ELEMENTS // (len(rows) * n_genes)))
-        for a, w in zip(alphas, weights, strict=True):
-            point = base_t + float(a) * delta
-            if analytic:
-                with torch.no_grad():
-                    grad += float(w) * model.tf_jacobian(point)
-                continue
-            for lo in range(0, len(tf_index), chunk):
-                tangents = eye[lo : lo + chunk]
-                k = len(tangents)
-                stacked = point.unsqueeze(0).expand(k, -1, -1).reshape(-1, n_genes)
-                tangent = tangents.unsqueeze(1).expand(-1, len(rows), -1).reshape(-1, n_genes)
-                with torch.no_grad():
-                    _, derivative = jvp(model, (stacked,), (tangent,))
-                grad[lo : lo + k] += float(w) * derivative.reshape(k, len(rows), n_genes)
+        if analytic:  # the whole path at once
+            with torch.no_grad():
+                grad = model.path_tf_jacobian(base_t.expand_as(x), x, alphas, weights)
+        else:
+            for a, w in zip(alphas, weights, strict=True):
+                point = base_t + float(a) * delta
+                for lo in range(0, len(tf_index), chunk):
+                    tangents = eye[lo : lo + chunk]
+                    k = len(tangents)
+                    stacked = point.unsqueeze(0).expand(k, -1, -1).reshape(-1, n_genes)
+                    tangent = tangents.unsqueeze(1).expand(-1, len(rows), -1)
+                    with torch.no_grad():
+                        _, derivative = jvp(model, (stacked,), (tangent.reshape(-1, n_genes),))
+                    grad[lo : lo + k] += float(w) * derivative.reshape(k, len(rows), n_genes)
         # attribution = (x_t - b_t) * integrated gradient; |.|, summed over cells
         attr = (grad * delta[:, tf_t].T.unsqueeze(-1)).abs()
         block = attr.sum(dim=1).double().cpu().numpy()

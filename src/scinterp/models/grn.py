@@ -186,24 +186,39 @@ class GRNSEM(nn.Module):
             where ``g`` is TF ``t`` itself). Equal to autograd's, at a few matrix products'
             cost (integrated gradients of every target need it at every step).
         """
-        xt = self._standardize(x)[:, self.tf_index]
+        return self.path_tf_jacobian(x, x, [1.0], [1.0])
+
+    def path_tf_jacobian(self, start: Tensor, end: Tensor, alphas, weights) -> Tensor:
+        """``sum_k weights[k] * tf_jacobian(start + alphas[k] * (end - start))``.
+
+        What integrated gradients of every target need (TFs x cells x genes), at little
+        more than one Jacobian's cost: the last layer is linear, so the small cells x
+        hidden x TFs factors are summed over the path first and multiplied by the
+        genes x hidden output weights once.
+        """
         w1, w2, w3 = self.pred_in.weight, self.pred_hidden.weight, self.pred_out.weight
-        pre = self.pred_in(xt)
-        h1 = torch.tanh(pre)
-        d1 = 1.0 - h1.pow(2)  # cells x hidden
-        d2 = 1.0 - torch.tanh(self.pred_hidden(h1)).pow(2)
-        # d out / d xt = W3 diag(d2) W2 diag(d1) W1: cells x hidden x TFs, then x genes
-        inner = d2.unsqueeze(-1) * (w2 @ (d1.unsqueeze(-1) * w1))
+        xs0, xs1 = (self._standardize(v)[:, self.tf_index] for v in (start, end))
+        inner = xs0.new_zeros(xs0.shape[0], w2.shape[0], self.n_tfs)
+        own = xs0.new_zeros(xs0.shape[0], self.n_tfs, self.n_tfs)
+        for a, w in zip(alphas, weights, strict=True):
+            xt = xs0 + float(a) * (xs1 - xs0)
+            pre = self.pred_in(xt)
+            h1 = torch.tanh(pre)
+            d1 = 1.0 - h1.pow(2)  # cells x hidden
+            d2 = 1.0 - torch.tanh(self.pred_hidden(h1)).pow(2)
+            # d out / d xt = W3 diag(d2) W2 diag(d1) W1: the part before W3
+            inner += float(w) * (d2.unsqueeze(-1) * (w2 @ (d1.unsqueeze(-1) * w1)))
+            # each TF's own output: its input masked out of the first layer
+            pre_m = pre.unsqueeze(1) - xt.unsqueeze(-1) * w1.T.unsqueeze(0)  # cells x TFs x h
+            h1m = torch.tanh(pre_m)
+            d2m = 1.0 - torch.tanh(self.pred_hidden(h1m)).pow(2)
+            u = ((w3[self.tf_index].unsqueeze(0) * d2m) @ w2) * (1.0 - h1m.pow(2))
+            own += float(w) * (u @ w1)  # cells x own TF x input TF
         jac = torch.einsum("gh,cht->tcg", w3, inner)
-        # each TF's own output: its input masked out of the first layer
-        pre_m = pre.unsqueeze(1) - xt.unsqueeze(-1) * w1.T.unsqueeze(0)  # cells x TFs x hidden
-        h1m = torch.tanh(pre_m)
-        d2m = 1.0 - torch.tanh(self.pred_hidden(h1m)).pow(2)
-        u = ((w3[self.tf_index].unsqueeze(0) * d2m) @ w2) * (1.0 - h1m.pow(2))
-        own = u @ w1  # cells x own TF x input TF
         own = own * (1.0 - torch.eye(self.n_tfs, dtype=own.dtype, device=own.device))
         jac = jac.index_copy(2, self.tf_index, own.permute(2, 0, 1))
-        jac = jac + (self.pred_linear * self.adjacency_mask).unsqueeze(1)
+        total = float(sum(float(w) for w in weights))
+        jac = jac + total * (self.pred_linear * self.adjacency_mask).unsqueeze(1)
         return jac / self.x_std[self.tf_index].view(-1, 1, 1)  # inputs are standardized
 
     def sem_predict(self, x: Tensor) -> Tensor:
