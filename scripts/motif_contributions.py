@@ -39,9 +39,12 @@ contrib = M.attribute_type_peaks(
 write_npz_atomic(out.contributions, **contrib)
 filters = []
 if opts["filters"]:
-    filters = M.filter_motifs(
+    filters = M.influential_filter_motifs(
         model,
         onehot,
+        contrib["peak_idx"],
+        labels,
+        min_influence=opts["filter_min_influence"],
         activation_threshold=opts["filter_activation"],
         min_sites=opts["filter_min_sites"],
         min_ic=opts["filter_min_ic"],

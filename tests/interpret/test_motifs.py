@@ -195,6 +195,59 @@ def test_filter_motifs_read_a_planted_filter(planted):
     assert "GAGGAAGT" in motifs[0].consensus
 
 
+def _spi1_filter_model(ppm, n_filters=4, width=15):
+    """SeqCNN whose filter 0 is SPI1's log-odds PWM and whose other filters are all zero."""
+    from scinterp.models.seqcnn import SeqCNN
+
+    torch.manual_seed(0)
+    model = SeqCNN(n_cells=3, seq_len=200, n_filters=n_filters, filter_width=width)
+    lo = np.log2(np.clip(ppm, 0.01, 1) / 0.25)[:, :width]
+    lo = np.pad(lo, ((0, 0), (0, width - lo.shape[1])))
+    with torch.no_grad():
+        model.conv[0][0].weight.zero_()
+        model.conv[0][0].weight[0] = torch.as_tensor(lo, dtype=torch.float32)
+    return model.eval()
+
+
+def test_filter_influence_is_zero_for_filters_that_see_nothing(planted):
+    onehot, which, dbm = planted
+    model = _spi1_filter_model(dbm[0].ppm)
+    w = M.type_contrast_weights(["a", "a", "b"], ["a", "b"])
+    infl = M.filter_influence(model, onehot[:60], w, batch_size=16)
+    assert infl.shape == (4,)
+    # the all-zero filters are constant: replacing them by their mean changes nothing
+    assert infl[0] > 0 and np.allclose(infl[1:], 0.0, atol=1e-9 * infl[0])
+    # the same without output weights (mean over cells), and batching does not matter
+    raw = M.filter_influence(model, onehot[:60], None, batch_size=64)
+    assert raw[0] > 0 and np.allclose(raw[1:], 0.0, atol=1e-9 * raw[0])
+    np.testing.assert_allclose(
+        infl, M.filter_influence(model, onehot[:60], w, batch_size=60), rtol=1e-4
+    )
+
+
+def test_filter_motifs_keep_only_influential_filters(planted):
+    onehot, which, dbm = planted
+    model = _spi1_filter_model(dbm[0].ppm)
+    # filter 1 reads GATA1 too, but the filter is declared uninfluential
+    lo = np.log2(np.clip(dbm[1].ppm, 0.01, 1) / 0.25)[:, :15]
+    with torch.no_grad():
+        model.conv[0][0].weight[1, :, : lo.shape[1]] = torch.as_tensor(lo, dtype=torch.float32)
+    both = M.filter_motifs(model, onehot, min_sites=5, min_ic=2.0)
+    assert {m.motif for m in both} == {"filter_0", "filter_1"}
+    infl = np.array([1.0, 0.05, 0.0, 0.0])
+    kept = M.filter_motifs(
+        model, onehot, min_sites=5, min_ic=2.0, influence=infl, min_influence=0.1
+    )
+    assert [m.motif for m in kept] == ["filter_0"]
+    with pytest.raises(ValueError, match="one value per filter"):
+        M.filter_motifs(model, onehot, influence=np.ones(3), min_influence=0.1)
+    labels = np.array(["a", "b", "a"], dtype=object)
+    auto = M.influential_filter_motifs(
+        model, onehot, np.arange(60), labels, min_influence=0.0, min_sites=5, min_ic=2.0
+    )
+    assert {m.motif for m in auto} == {"filter_0", "filter_1"}
+
+
 # ---------------------------------------------------------------------- TF activity
 
 
@@ -313,3 +366,19 @@ def test_flat_noise_motifs_are_not_named(jaspar):
     assert table["matched"].iloc[3] and table["match_id"].iloc[3] == SPI1
     start, stop = M.informative_core(real.ppm)  # the uniform padding is trimmed off
     assert 3 <= start < stop <= 3 + spi1.ppm.shape[1]
+
+
+def test_diluted_modisco_motif_is_named_but_a_diluted_filter_is_not(jaspar):
+    """A TF-MoDISco motif (backed by seqlets) needs 0.5-bit core columns, a filter 1 bit."""
+    spi1 = next(d for d in jaspar if d.id == SPI1)
+    diluted = M._normalize(0.75 * spi1.ppm + 0.25 * 0.25)  # aligned with jitter: flatter
+    assert M.informative_core(diluted) is None
+    motifs = [
+        M.LearnedMotif("mod", "modisco", diluted, 50),
+        M.LearnedMotif("filt", "filters", diluted, 50),
+    ]
+    table = M.motif_table(M.match_motifs(motifs, jaspar)).set_index("motif")
+    assert table.loc["mod", "matched"] and table.loc["mod", "match_id"] == SPI1
+    assert not table.loc["filt", "informative"] and not table.loc["filt", "matched"]
+    strict = M.match_motifs(motifs, jaspar, strong_ic=1.0)
+    assert not strict["informative"].any()

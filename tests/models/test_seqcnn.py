@@ -309,6 +309,29 @@ def test_default_training_beats_per_cell_rate(tmp_path):
     assert roc_auc_score(motif, score.numpy()) > 0.9
 
 
+def test_training_is_deterministic_given_the_seed(tmp_path):
+    """Two trainings with the same seed (initial weights, augmentation, batches) give the
+    same weights; another seed does not."""
+    from scinterp.models.registry import load_model
+    from scinterp.train.run import train_from_files
+
+    atac_path, genome_path, _, _ = _write_synthetic(tmp_path)
+    base = {**_schema_train_defaults(), "device": "cpu", "seq_width": 200, "max_epochs": 2}
+    states = []
+    for run, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train_from_files(
+            "seq_cnn",
+            normalized=tmp_path / "none.h5ad",
+            outdir=tmp_path / run,
+            params={**base, "seed": seed},
+            atac=atac_path,
+            genome=genome_path,
+        )
+        states.append(load_model(tmp_path / run)[0].state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+
+
 def _onehot(genome_path, peaks):
     from scinterp.data.sequences import fetch_sequences, open_genome
 
@@ -335,3 +358,65 @@ def test_shift_augment_moves_bases_and_fills_n():
             else:
                 raise AssertionError(f"{got} is not a shift of {orig}")
     assert seen == {-2, -1, 0, 1, 2}
+
+
+def test_mutate_augment_substitutes_a_fraction_of_bases():
+    rng = np.random.default_rng(0)
+    x = one_hot(["".join(rng.choice(list("ACGT"), 200)) for _ in range(50)])
+    ds = PeakDataset(x, np.ones((3, 50)), mutate_augment=0.2, seed=3)
+    train, val = ds.split(val_fraction=0.2, seed=0)
+    assert train.mutate_augment == 0.2 and val.mutate_augment == 0.0
+    got, _ = train._batch(np.arange(len(train)))
+    orig = x[train.indices]
+    assert np.all(got.sum(axis=1) == 1)  # still one base per position
+    changed = (got != orig).any(axis=1).mean()
+    # 40 of 200 positions redrawn, 3 in 4 of them to another base
+    assert 0.13 < changed < 0.17
+    again, _ = train._batch(np.arange(len(train)))
+    assert (again != got).any()  # fresh substitutions every time
+    v, _ = val._batch(np.arange(len(val)))
+    np.testing.assert_array_equal(v, x[val.indices])
+    with pytest.raises(ValueError, match="mutate_augment"):
+        PeakDataset(x, np.ones((3, 50)), mutate_augment=1.0)
+
+
+@pytest.mark.parametrize("both_strands", [True, False])
+def test_first_block_path_equals_forward(both_strands):
+    torch.manual_seed(0)
+    model = SeqCNN(n_cells=5, seq_len=60, n_filters=8, both_strands=both_strands).eval()
+    x = torch.as_tensor(one_hot(["ACGT" * 15, "GGCA" * 15, "TTAC" * 15]))
+    with torch.no_grad():
+        via = model.from_first_block(model.first_block(model.strands(x)))
+        torch.testing.assert_close(via, model(x))
+
+
+def test_training_steps_read_one_strand_evaluation_both():
+    torch.manual_seed(0)
+    x = torch.as_tensor(one_hot(["ACGTTGCAAC" * 6, "AAAACCCCGG" * 6]))
+    batch = {"x": x, "y": torch.zeros(2, 3)}
+    model = SeqCNN(n_cells=3, seq_len=60, n_filters=8, dropout=0.0)
+    model.eval()
+    one = torch.nn.functional.binary_cross_entropy_with_logits(
+        model.cells(model.embed(x)), batch["y"]
+    )
+    both = torch.nn.functional.binary_cross_entropy_with_logits(model(x), batch["y"])
+    torch.testing.assert_close(model.loss(batch)["loss"], both)  # eval: strand average
+    assert not torch.allclose(one, both)
+    # train mode: one strand per step (BatchNorm then uses batch statistics, so compare
+    # against the same computation rather than the eval numbers)
+    model.train()
+    torch.manual_seed(1)
+    got = model.loss(batch)["loss"]
+    torch.manual_seed(1)
+    want = torch.nn.functional.binary_cross_entropy_with_logits(
+        model.cells(model.embed(x)), batch["y"]
+    )
+    torch.testing.assert_close(got, want)
+    twin = SeqCNN(n_cells=3, seq_len=60, n_filters=8, dropout=0.0, train_both_strands=True)
+    twin.load_state_dict(model.state_dict())
+    twin.train()
+    torch.manual_seed(1)
+    torch.testing.assert_close(
+        twin.loss(batch)["loss"],
+        torch.nn.functional.binary_cross_entropy_with_logits(twin(x), batch["y"]),
+    )

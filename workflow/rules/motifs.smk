@@ -60,7 +60,7 @@ rule discover_motifs:
         motifs=report(
             "results/{dataset}/motifs/motifs.tsv",
             caption="../report/motifs_table.rst",
-            category="7. TF motifs",
+            category="8. TF motifs",
             subcategory="{dataset}",
             labels={"table": "learned motifs and their JASPAR match (Tomtom)"},
         ),
@@ -97,7 +97,7 @@ rule tf_activity:
         activity=report(
             "results/{dataset}/motifs/tf_activity.tsv",
             caption="../report/motifs_activity.rst",
-            category="7. TF motifs",
+            category="8. TF motifs",
             subcategory="{dataset}",
             labels={"table": "TF activity per cell type"},
         ),
@@ -132,14 +132,14 @@ rule motif_figures:
         logos=report(
             "results/{dataset}/motifs/logos.png",
             caption="../report/motifs_logos.rst",
-            category="7. TF motifs",
+            category="8. TF motifs",
             subcategory="{dataset}",
             labels={"figure": "learned motifs beside their JASPAR match"},
         ),
         heatmap=report(
             "results/{dataset}/motifs/tf_activity.png",
             caption="../report/motifs_heatmap.rst",
-            category="7. TF motifs",
+            category="8. TF motifs",
             subcategory="{dataset}",
             labels={"figure": "TF activity per cell type"},
         ),
@@ -169,7 +169,7 @@ rule evaluate_motifs:
         evaluation=report(
             "results/{dataset}/motifs/evaluation.tsv",
             caption="../report/motifs_evaluation.rst",
-            category="7. TF motifs",
+            category="8. TF motifs",
             subcategory="{dataset}",
             labels={"table": "evaluation against the planted motifs"},
         ),

@@ -349,6 +349,10 @@ class PeakDataset:
         Shift each item by a random whole number of bases in ``[-shift_augment,
         shift_augment]`` (scBasset uses 3), filling the bases shifted in with N (all-zero
         columns). Like ``rc_augment``, only on the training part of :meth:`split`.
+    mutate_augment
+        Fraction of the positions of each item replaced by a random base (EvoAug's random
+        mutation, Lee et al. 2023): a motif survives a few substitutions, the exact k-mers
+        of one peak that a CNN could memorise do not. Only on the training part too.
     seed
         Seed of the augmentation. None (default): draw from torch's global RNG, which
         :func:`scinterp.train.loop.fit` seeds and checkpoints, so that a resumed run
@@ -365,6 +369,7 @@ class PeakDataset:
         binarize: bool = True,
         rc_augment: bool = False,
         shift_augment: int = 0,
+        mutate_augment: float = 0.0,
         seed: int | None = None,
         indices: np.ndarray | None = None,
         _peaks_by_cells: sp.csr_matrix | None = None,
@@ -390,6 +395,9 @@ class PeakDataset:
         if shift_augment < 0:
             raise ValueError(f"shift_augment must be >= 0, got {shift_augment}")
         self.shift_augment = int(shift_augment)
+        if not 0.0 <= mutate_augment < 1.0:
+            raise ValueError(f"mutate_augment must be in [0, 1), got {mutate_augment}")
+        self.mutate_augment = float(mutate_augment)
         self.seed = seed
         self._generator = None
         self.indices = np.arange(self.onehot.shape[0]) if indices is None else np.asarray(indices)
@@ -405,7 +413,14 @@ class PeakDataset:
             mat = np.asarray(mat)[:, cols]
         return cls(onehot, mat, **kwargs)
 
-    def subset(self, indices, *, rc_augment: bool | None = None, shift_augment: int | None = None):
+    def subset(
+        self,
+        indices,
+        *,
+        rc_augment: bool | None = None,
+        shift_augment: int | None = None,
+        mutate_augment: float | None = None,
+    ):
         """A view on some peaks (e.g. a train/validation split) sharing the arrays."""
         return PeakDataset(
             self.onehot,
@@ -413,6 +428,7 @@ class PeakDataset:
             binarize=self.binarize,
             rc_augment=self.rc_augment if rc_augment is None else rc_augment,
             shift_augment=self.shift_augment if shift_augment is None else shift_augment,
+            mutate_augment=self.mutate_augment if mutate_augment is None else mutate_augment,
             seed=self.seed,
             indices=self.indices[np.asarray(indices)],
             _peaks_by_cells=self.peaks_by_cells,
@@ -424,7 +440,7 @@ class PeakDataset:
         order = rng.permutation(len(self))
         n_val = max(1, int(round(val_fraction * len(self))))
         return self.subset(np.sort(order[n_val:])), self.subset(
-            np.sort(order[:n_val]), rc_augment=False, shift_augment=0
+            np.sort(order[:n_val]), rc_augment=False, shift_augment=0, mutate_augment=0.0
         )
 
     @property
@@ -443,6 +459,8 @@ class PeakDataset:
         x = self.onehot[rows].astype(np.float32)
         if self.shift_augment:
             x = self._shift(x)
+        if self.mutate_augment:
+            x = self._mutate(x)
         if self.rc_augment:
             flip = self._coin_flips(len(rows))
             x[flip] = x[flip][:, ::-1, ::-1]
@@ -470,6 +488,21 @@ class PeakDataset:
         padded = np.pad(x, ((0, 0), (0, 0), (s, s)))
         cols = (s - shifts)[:, None] + np.arange(length)[None, :]  # (n, L) into padded
         return np.take_along_axis(padded, cols[:, None, :], axis=2)
+
+    def _mutate(self, x: np.ndarray) -> np.ndarray:
+        """Replace a ``mutate_augment`` fraction of each sequence's positions by random bases."""
+        import torch
+
+        n, _, length = x.shape
+        k = max(1, int(round(self.mutate_augment * length)))
+        gen = self._rng()
+        # k distinct positions per sequence: the first k of a random ordering
+        pos = torch.rand(n, length, generator=gen).argsort(dim=1)[:, :k].numpy()
+        bases = torch.randint(0, 4, (n, k), generator=gen).numpy()
+        rows = np.repeat(np.arange(n), k)
+        x[rows, :, pos.ravel()] = 0.0
+        x[rows, bases.ravel(), pos.ravel()] = 1.0
+        return x
 
     def __getitem__(self, i):
         import torch

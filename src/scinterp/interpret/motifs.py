@@ -43,8 +43,10 @@ __all__ = [
     "aggregate_by_type",
     "chromvar_deviations",
     "consensus",
+    "filter_influence",
     "filter_motifs",
     "hypothetical_contributions",
+    "influential_filter_motifs",
     "information_content",
     "insertion_activity",
     "load_motif_database",
@@ -441,6 +443,74 @@ def modisco_motifs(
 # --------------------------------------------------------------------------- filters
 
 
+def filter_influence(
+    model,
+    onehot: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    batch_size: int = 128,
+    device="cpu",
+) -> np.ndarray:
+    """How much each first-layer filter changes the model's outputs (Basset's influence).
+
+    Each filter's pooled output is replaced by its mean over all positions and sequences
+    (the filter "nullified", Kelley et al. 2016); its influence is the root mean square
+    over sequences and outputs of the change of the outputs ``model(x) @ weights`` (e.g. the
+    cell-type contrasts of :func:`type_contrast_weights`; None: every cell's logit,
+    averaged over cells). A filter that learned no motif the model relies on changes
+    little.
+
+    Parameters
+    ----------
+    model
+        A :class:`~scinterp.models.seqcnn.SeqCNN` (``strands``, ``first_block``,
+        ``from_first_block``).
+    onehot
+        ``(n, 4, L)`` sequences the influence is measured on.
+    weights
+        ``(n_cells, n_targets)`` output weights, or None.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_filters,)`` float64 influence, >= 0.
+    """
+    import torch
+
+    model = model.to(device).eval()
+    x_all = np.asarray(onehot, dtype=np.float32)
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+
+    def outputs(logits):
+        return logits if w is None else logits @ w
+
+    with torch.no_grad():
+        batches = [
+            model.strands(torch.as_tensor(x_all[s : s + batch_size], device=device))
+            for s in range(0, len(x_all), batch_size)
+        ]
+        # each filter's mean activation over positions and sequences; max-pooling a
+        # constant leaves it unchanged, so it replaces the pooled output as it is
+        act_sum, n_pos = 0.0, 0
+        for xb in batches:
+            act = model.first_layer_activations(xb)
+            act_sum = act_sum + act.double().sum(dim=(0, 2))
+            n_pos += act.shape[0] * act.shape[2]
+        mean = (act_sum / n_pos).float()
+        blocks = [model.first_block(xb) for xb in batches]
+        del batches
+        base = [outputs(model.from_first_block(h)) for h in blocks]
+        influence = np.zeros(len(mean))
+        for f in range(len(mean)):
+            total = 0.0
+            for h, b in zip(blocks, base, strict=True):
+                hf = h.clone()
+                hf[:, f, :] = mean[f]
+                total += float(((outputs(model.from_first_block(hf)) - b) ** 2).mean(dim=1).sum())
+            influence[f] = np.sqrt(total / len(x_all))
+    return influence
+
+
 def filter_motifs(
     model,
     onehot: np.ndarray,
@@ -450,6 +520,8 @@ def filter_motifs(
     min_ic: float = 4.0,
     ic_trim: float = 0.3,
     max_motifs: int = 20,
+    influence: np.ndarray | None = None,
+    min_influence: float = 0.0,
     batch_size: int = 128,
     device="cpu",
 ) -> list[LearnedMotif]:
@@ -463,11 +535,17 @@ def filter_motifs(
     the rest the ``max_motifs`` most informative are kept. A filter whose PWM has no
     :func:`informative_core` (4 columns of 1 bit) is dropped too: it cannot be named.
 
+    With ``influence`` (:func:`filter_influence`, one value per filter) filters whose
+    influence is below ``min_influence`` x the largest are dropped first, and the rest
+    are ordered by influence: a CNN has more filters than the motifs it needs, and the
+    spare ones fit noise (sharp, informative-looking PWMs of a few training peaks' k-mers)
+    that the predictions hardly depend on.
+
     Returns
     -------
     list of LearnedMotif
-        ``filter_<index>`` motifs, most informative first; ``contrib`` holds the trimmed
-        filter weights.
+        ``filter_<index>`` motifs, most influential (or most informative) first;
+        ``contrib`` holds the trimmed filter weights.
     """
     import torch
     import torch.nn.functional as F
@@ -502,8 +580,14 @@ def filter_motifs(
     counts = counts.cpu().numpy()
     n_sites = n_sites.cpu().numpy()
     motifs = []
+    influential = np.ones(n_filters, dtype=bool)
+    if influence is not None:
+        influence = np.asarray(influence, dtype=float)
+        if influence.shape != (n_filters,):
+            raise ValueError(f"influence must have one value per filter ({n_filters})")
+        influential = influence >= min_influence * max(float(influence.max()), 1e-300)
     for f in range(n_filters):
-        if n_sites[f] < min_sites or counts[f].sum() <= 0:
+        if not influential[f] or n_sites[f] < min_sites or counts[f].sum() <= 0:
             continue
         ppm = _normalize(counts[f], pseudocount=1e-3 * counts[f].sum() / width)
         start, stop = trim_motif(ppm, None, ic_trim)
@@ -513,7 +597,7 @@ def filter_motifs(
             continue  # no motif: too little information, or no well-defined position
         motifs.append(
             (
-                total_ic,
+                total_ic if influence is None else float(influence[f]),
                 LearnedMotif(
                     motif=f"filter_{f}",
                     method="filters",
@@ -524,7 +608,12 @@ def filter_motifs(
             )
         )
     motifs.sort(key=lambda t: -t[0])
-    log.info("filters: %d of %d filters kept as motifs", min(len(motifs), max_motifs), n_filters)
+    log.info(
+        "filters: %d of %d filters kept as motifs (%d influential)",
+        min(len(motifs), max_motifs),
+        n_filters,
+        int(influential.sum()),
+    )
     return [m for _, m in motifs[:max_motifs]]
 
 
@@ -675,17 +764,28 @@ def informative_core(
     return int(keep[0]), int(keep[-1]) + 1
 
 
+# Bits a column needs to count towards a motif's informative core, per discovery method.
+# A TF-MoDISco motif is backed by its seqlets (final_min_cluster_size or more sites of
+# high contribution), so it is no flat noise, but its matrix averages sites aligned with
+# some jitter and is flatter than the TF's own: SPI1 from 50 seqlets had fewer than 4
+# columns of 1 bit on the demo and went unnamed although Tomtom's best match was SPI1
+# (p ~ 1e-11). A filter's PWM has no such backing and keeps the strict bar.
+STRONG_IC = {"filters": 1.0, "modisco": 0.5}
+
+
 def match_motifs(
     motifs: Sequence[LearnedMotif],
     database: Sequence[DatabaseMotif],
     n_jobs: int = 1,
     min_columns: int = 4,
-    strong_ic: float = 1.0,
+    strong_ic: float | Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Best Tomtom match (memelite) of each learned motif in the database.
 
-    Each motif is matched by its :func:`informative_core`; motifs without one are not
-    matched (``informative`` False, match fields empty). q-values are
+    Each motif is matched by its :func:`informative_core` (``strong_ic`` bits per
+    column: one number, or per method; default :data:`STRONG_IC`, 1 bit for other
+    methods); motifs without one are not matched (``informative`` False, match fields
+    empty). q-values are
     Benjamini-Hochberg over the query's p-values against all targets.
 
     Returns
@@ -712,7 +812,15 @@ def match_motifs(
         table[col] = np.nan
     table["match_strand"] = ""
     table["match_offset"] = 0
-    cores = [informative_core(m.ppm, min_columns, strong_ic) for m in motifs]
+    bars = dict(STRONG_IC) if strong_ic is None else strong_ic
+    cores = [
+        informative_core(
+            m.ppm,
+            min_columns,
+            bars.get(m.method, 1.0) if isinstance(bars, Mapping) else float(bars),
+        )
+        for m in motifs
+    ]
     table["informative"] = [c is not None for c in cores]
     use = [i for i, c in enumerate(cores) if c is not None]
     if not use:
@@ -1041,6 +1149,39 @@ def attribute_type_peaks(
         "onehot": x.astype(np.uint8),
         "hypothetical": hyp,
     }
+
+
+def influential_filter_motifs(
+    model,
+    onehot: np.ndarray,
+    peak_idx: np.ndarray,
+    labels: Sequence,
+    *,
+    min_influence: float = 0.1,
+    device="cpu",
+    **options,
+) -> list[LearnedMotif]:
+    """:func:`filter_motifs` of the filters the cell-type contrasts depend on.
+
+    Influence (:func:`filter_influence`) is measured on the attributed peaks
+    (``peak_idx``, rows of ``onehot``) for the contrast of every labelled cell type
+    (:func:`type_contrast_weights`), the outputs the TF-MoDISco motifs explain too; the
+    PWMs are read from all peaks. ``options`` go to :func:`filter_motifs`.
+    """
+    lab = pd.Series(np.asarray(labels, dtype=object))
+    types = sorted(lab.dropna().astype(str).unique())
+    rows = np.unique(np.asarray(peak_idx, dtype=np.int64))
+    influence = filter_influence(
+        model, np.asarray(onehot)[rows], type_contrast_weights(labels, types), device=device
+    )
+    return filter_motifs(
+        model,
+        onehot,
+        influence=influence,
+        min_influence=min_influence,
+        device=device,
+        **options,
+    )
 
 
 def learned_from_meme(path, method: str) -> list[LearnedMotif]:

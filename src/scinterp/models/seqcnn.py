@@ -64,6 +64,12 @@ class SeqCNN(nn.Module):
     both_strands
         Average the logits of the sequence and its reverse complement (the prediction
         is then strand-symmetric).
+    train_both_strands
+        With ``both_strands``, also run both strands in training steps (:meth:`loss` in
+        train mode). Off by default: a training step reads each sequence on one strand
+        and the data's random reverse complement (``PeakDataset(rc_augment=True)``)
+        teaches the other, as scBasset/Basenji train; half the compute per step.
+        Evaluation (validation loss, predictions, attributions) always averages both.
     activation
         ``"gelu"`` (scBasset) or ``"relu"`` (what Captum's DeepLift rescale rule supports;
         with GELU DeepLift falls back to gradients through the activations); also
@@ -94,6 +100,7 @@ class SeqCNN(nn.Module):
         bottleneck: int = 32,
         dropout: float = 0.2,
         both_strands: bool = True,
+        train_both_strands: bool = False,
         activation: str = "gelu",
         pool: str = "max",
         first_activation: str | None = "exp",
@@ -108,6 +115,7 @@ class SeqCNN(nn.Module):
         self.n_cells = int(n_cells)
         self.seq_len = int(seq_len)
         self.both_strands = bool(both_strands)
+        self.train_both_strands = bool(train_both_strands)
         blocks = [_conv_block(4, n_filters, filter_width, first_pool, first_activation)]
         length, channels = self.seq_len // first_pool, n_filters
         for _ in range(n_tower):
@@ -152,8 +160,15 @@ class SeqCNN(nn.Module):
         return logits.reshape(x.shape[0], 2, -1).mean(dim=1)
 
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Binary cross-entropy of ``forward(batch["x"])`` against ``batch["y"]`` (batch, n_cells)."""
-        logits = self(batch["x"]).float()
+        """Binary cross-entropy of ``forward(batch["x"])`` against ``batch["y"]`` (batch, n_cells).
+
+        In train mode without ``train_both_strands`` the logits are those of the given
+        strand only (see the class docstring).
+        """
+        if self.training and self.both_strands and not self.train_both_strands:
+            logits = self.cells(self.embed(batch["x"])).float()
+        else:
+            logits = self(batch["x"]).float()
         y = batch["y"].float()
         loss = F.binary_cross_entropy_with_logits(logits, y)
         with torch.no_grad():
@@ -182,3 +197,24 @@ class SeqCNN(nn.Module):
         """First-layer activations (batch, n_filters, L) before pooling, forward strand only."""
         stem = self.conv[0]
         return stem[2](stem[1](stem[0](x)))
+
+    def strands(self, x: Tensor) -> Tensor:
+        """The batch as the model reads it: ``[x0, rc0, x1, rc1, ...]`` with both strands."""
+        if not self.both_strands:
+            return x
+        return torch.stack([x, x.flip(dims=(1, 2))], dim=1).reshape(-1, *x.shape[1:])
+
+    def first_block(self, x: Tensor) -> Tensor:
+        """Pooled first-layer output (batch, n_filters, L // first_pool) of :meth:`strands`."""
+        return self.conv[0](x)
+
+    def from_first_block(self, h: Tensor) -> Tensor:
+        """Logits (batch, n_cells) from :meth:`first_block` output of :meth:`strands` input.
+
+        ``from_first_block(first_block(strands(x)))`` equals ``forward(x)``; in between a
+        filter's output can be changed (filter influence, :mod:`scinterp.interpret.motifs`).
+        """
+        logits = self.cells(self.bottleneck(self.conv[1:](h)))
+        if not self.both_strands:
+            return logits
+        return logits.reshape(-1, 2, logits.shape[1]).mean(dim=1)

@@ -160,23 +160,26 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
         adata, genome, width=params["seq_width"], dataset=dataset, atac_path=atac
     )
     # Augmentation on the training peaks only (split() turns it off for validation):
-    # random strand and small random shifts, as scBasset, against memorising a few
-    # thousand peaks instead of learning their motifs.
+    # random strand and small random shifts, as scBasset, and random base substitutions
+    # (EvoAug), against memorising a few thousand peaks instead of learning their motifs.
     data = PeakDataset.from_anndata(
         adata,
         peaks,
         onehot,
         rc_augment=True,
         shift_augment=params.get("seq_shift", 3),
+        mutate_augment=params.get("seq_mutate", 0.0),
         seed=params["seed"],
     )
     train_ds, val_ds = data.split(params["val_fraction"], seed=params["seed"])
     init = {"n_cells": data.n_cells, "seq_len": data.seq_len}
+    import numpy as np
+    import torch
+
+    torch.manual_seed(params["seed"])  # the initial weights too: same seed, same model
     module = build_model("seq_cnn", **init)
     # Each cell's bias starts at the logit of its open rate over the training peaks, so
     # the network spends its steps on what sequence adds to that rate.
-    import numpy as np
-    import torch
 
     rate = np.asarray(train_ds.peaks_by_cells[train_ds.indices].mean(axis=0)).ravel()
     module.init_cell_bias(torch.from_numpy(rate))
@@ -185,7 +188,8 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
     params = {
         **params,
         "batch_size": params.get("seq_batch_size", 64),
-        "learning_rate": params.get("seq_learning_rate", 0.003),
+        "learning_rate": params.get("seq_learning_rate", 0.01),
+        "patience": params.get("seq_patience", params["patience"]),
     }
     # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
     labels = _cell_labels(adata, normalized)
