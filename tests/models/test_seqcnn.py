@@ -275,7 +275,7 @@ def test_default_training_beats_per_cell_rate(tmp_path):
     from scinterp.train.run import train_from_files
 
     atac_path, genome_path, has, responsive = _write_synthetic(tmp_path)
-    params = {**_schema_train_defaults(), "device": "cpu", "seq_width": 200, "max_epochs": 15}
+    params = {**_schema_train_defaults(), "device": "cpu", "seq_width": 200, "seq_max_epochs": 15}
     params["val_fraction"] = 0.25
     threads = torch.get_num_threads()
     torch.set_num_threads(min(threads, 2))
@@ -316,7 +316,7 @@ def test_training_is_deterministic_given_the_seed(tmp_path):
     from scinterp.train.run import train_from_files
 
     atac_path, genome_path, _, _ = _write_synthetic(tmp_path)
-    base = {**_schema_train_defaults(), "device": "cpu", "seq_width": 200, "max_epochs": 2}
+    base = {**_schema_train_defaults(), "device": "cpu", "seq_width": 200, "seq_max_epochs": 2}
     states = []
     for run, seed in (("a", 0), ("b", 0), ("c", 1)):
         train_from_files(

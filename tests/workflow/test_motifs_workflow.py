@@ -25,7 +25,7 @@ def _write_config(path, datasets, **motifs):
     cfg = {
         "datasets": datasets,
         "normalize": {"n_top_genes": 300, "n_pcs": 15},
-        "train": {"models": ["seq_cnn"], "max_epochs": 4, "batch_size": 64, "seq_width": 300},
+        "train": {"models": ["seq_cnn"], "seq_max_epochs": 4, "batch_size": 64, "seq_width": 300},
         "branches": {"motifs": motifs},
     }
     path.write_text(yaml.safe_dump(cfg))

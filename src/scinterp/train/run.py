@@ -190,6 +190,7 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
         "batch_size": params.get("seq_batch_size", 64),
         "learning_rate": params.get("seq_learning_rate", 0.01),
         "patience": params.get("seq_patience", params["patience"]),
+        "max_epochs": params.get("seq_max_epochs", params["max_epochs"]),
     }
     # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
     labels = _cell_labels(adata, normalized)
