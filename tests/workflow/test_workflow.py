@@ -151,3 +151,13 @@ def test_rna_branches_end_to_end(repo, tiny):
 
     again = snakemake(repo, root, "--configfile", str(path), "--cores", "2", "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+    # A train key only the sequence CNN reads, and one more model in the list: the
+    # trained models are not retrained (Snakemake reruns a job whose params changed).
+    cfg["train"] = {**cfg["train"], "seq_mutate": 0.2, "models": [*models, "ldvae"]}
+    path.write_text(yaml.safe_dump(cfg))
+    plan = snakemake(repo, root, "--configfile", str(path), "--cores", "2", "-n")
+    text = plan.stdout + plan.stderr
+    assert plan.returncode == 0, text[-3000:]
+    assert "model=ldvae" in text
+    assert not any(f"model={m}\n" in text or f"model={m}," in text for m in models), text[-3000:]

@@ -134,6 +134,23 @@ def train_inputs(wildcards):
     return inputs
 
 
+# train keys that only some models read: a change to one of them (or to the list of
+# models) must not retrain the others, which Snakemake does for any change of a rule's
+# params
+_EXPRESSION_ONLY = ("min_genes_per_set", "n_latent_denovo", "l1_denovo", "l1_adjacency")
+
+
+def train_settings(wildcards):
+    """The train section as model {model} reads it: the sequence CNN its seq_* keys and
+    the shared ones, the other models all but the seq_* keys; never the model list."""
+    seq = wildcards.model == "seq_cnn"
+    return {
+        k: v
+        for k, v in config["train"].items()
+        if k != "models" and not (k in _EXPRESSION_ONLY if seq else k.startswith("seq_"))
+    }
+
+
 def train_targets(dataset):
     return [
         f"results/{dataset}/models/{m}/{f}"

@@ -30,6 +30,6 @@ rule train_model:
         dataset="{dataset}",
         model="{model}",
         batch_key=ds_param("batch_key"),
-        train=config["train"],
+        train=train_settings,
     script:
         "../../scripts/train_model.py"
