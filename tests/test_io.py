@@ -305,9 +305,9 @@ def test_read_normalized_keeps_only_the_genes_asked_for(tmp_path, dense):
 
 
 @pytest.mark.parametrize("dense", [False, True])
-def test_read_cells_reads_the_rows_and_genes_asked_for(tmp_path, dense):
-    """Rows in the order given (unsorted, repeated), genes in the order given; no layers."""
-    from scinterp.io import read_cells
+def test_read_rows_and_meta_read_what_is_asked_for(tmp_path, dense):
+    """Rows in the order given (unsorted, repeated); obs, var and uns without matrices."""
+    from scinterp.io import read_meta, read_rows
 
     X = sparse.random(30, 6, density=0.4, format="csr", dtype=np.float32, random_state=2)
     a = ad.AnnData(X=X.toarray() if dense else X, layers={"counts": X.copy()})
@@ -316,12 +316,12 @@ def test_read_cells_reads_the_rows_and_genes_asked_for(tmp_path, dense):
     a.obs["cell_type"] = [f"t {i % 3}" for i in range(30)]
     a.uns["scinterp"] = {"label_key": "cell_type"}
     a.write_h5ad(tmp_path / "n.h5ad")
-    sub = read_cells(tmp_path / "n.h5ad", [17, 3, 29, 3], ["g5", "g0"])
-    assert list(sub.obs_names) == ["c17", "c3", "c29", "c3"]
-    assert list(sub.var_names) == ["g5", "g0"] and not sub.layers
-    got = sub.X.toarray() if sparse.issparse(sub.X) else sub.X
-    np.testing.assert_array_equal(got, X[[17, 3, 29, 3]][:, [5, 0]].toarray())
-    assert sub.uns["scinterp"]["label_key"] == "cell_type"
-    assert sub.obs["cell_type"].tolist() == ["t 2", "t 0", "t 2", "t 0"]
-    with pytest.raises(KeyError, match="g9"):
-        read_cells(tmp_path / "n.h5ad", [0], ["g9"])
+    got = read_rows(tmp_path / "n.h5ad", [17, 3, 29, 3])
+    got = got.toarray() if sparse.issparse(got) else got
+    np.testing.assert_array_equal(got, X[[17, 3, 29, 3]].toarray())
+    meta = read_meta(tmp_path / "n.h5ad")
+    assert set(meta) == {"obs", "var", "uns"}
+    assert meta["uns"]["scinterp"]["label_key"] == "cell_type"
+    assert list(meta["var"].index) == [f"g{i}" for i in range(6)]
+    assert meta["obs"]["cell_type"].iloc[[17, 3]].tolist() == ["t 2", "t 0"]
+    assert read_meta(tmp_path / "n.h5ad", ("obs",)).keys() == {"obs"}

@@ -304,13 +304,22 @@ def write_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
 # --- readers -----------------------------------------------------------------------
 
 
-def read_var(path: str | os.PathLike) -> pd.DataFrame:
-    """The ``var`` table of an .h5ad, without reading its matrices."""
+def read_meta(path: str | os.PathLike, keys=("obs", "var", "uns")) -> dict:
+    """Some annotation elements of an .h5ad (``obs``, ``var``, ``uns``, ...) without its
+    matrices; ``uns`` is ``{}`` when the file has none."""
     import h5py
     from anndata.io import read_elem
 
     with h5py.File(path, "r") as f:
-        return read_elem(f["var"])
+        out = {k: read_elem(f[k]) for k in keys if k in f}
+    if "uns" in keys:
+        out.setdefault("uns", {})
+    return out
+
+
+def read_var(path: str | os.PathLike) -> pd.DataFrame:
+    """The ``var`` table of an .h5ad, without reading its matrices."""
+    return read_meta(path, ("var",))["var"]
 
 
 def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
@@ -344,35 +353,25 @@ def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
     return ad.AnnData(**parts)
 
 
-def read_cells(path: str | os.PathLike, rows, var_names=None):
-    """Some cells of an .h5ad, reading only their rows of ``X``: the AnnData of ``rows``
-    (in the order given) and the genes ``var_names`` (in that order; None for all), with
-    obs, var and uns, but no layers or embeddings.
+def read_rows(path: str | os.PathLike, rows):
+    """Rows ``rows`` of an .h5ad's ``X`` (in the order given, repeats allowed), reading
+    only those rows.
 
-    ``anndata.read_h5ad(backed="r")`` keeps only ``X`` on disk and loads every layer, so
+    ``anndata.read_h5ad(backed="r")`` keeps only ``X`` on disk but loads every layer, so
     on an atlas it reads the counts layer whole; this reads what it is asked for.
     """
-    import anndata as ad
     import h5py
-    from anndata.io import read_elem, sparse_dataset
+    from anndata.io import sparse_dataset
 
-    rows = np.asarray(rows, dtype=np.int64)
+    # h5py and the backed matrix read distinct rows in increasing order
+    wanted, back = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
     with h5py.File(path, "r") as f:
-        obs, var = read_elem(f["obs"]), read_elem(f["var"])
-        uns = read_elem(f["uns"]) if "uns" in f else {}
-        # h5py and the backed matrix read distinct rows in increasing order
-        wanted, back = np.unique(rows, return_inverse=True)
         elem = f["X"]
         if elem.attrs.get("encoding-type", "array") in ("csr_matrix", "csc_matrix"):
             X = sparse_dataset(elem)[wanted]
         else:
             X = elem[wanted] if len(wanted) else np.zeros((0, elem.shape[1]), elem.dtype)
-    X = X[back]
-    cols = np.arange(len(var)) if var_names is None else var.index.get_indexer(list(var_names))
-    if (cols < 0).any():
-        missing = [g for g, c in zip(var_names, cols, strict=True) if c < 0][:5]
-        raise KeyError(f"{path}: genes not in var: {missing}")
-    return ad.AnnData(X=X[:, cols], obs=obs.iloc[rows], var=var.iloc[cols], uns=uns)
+    return X[back]
 
 
 def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):

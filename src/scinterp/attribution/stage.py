@@ -286,28 +286,24 @@ def attribute_from_files(
     model, meta = load_model(model_dir, dev)
     name = meta["name"]
     # Only the sampled cells' rows of X are read, whatever the size of the atlas.
-    import h5py
-    from anndata.io import read_elem
+    from scinterp.io import read_meta, read_rows
 
-    from scinterp.io import read_cells, read_var
-
-    var_all = read_var(normalized)
-    with h5py.File(normalized, "r") as f:
-        obs_all = read_elem(f["obs"])
-        uns = read_elem(f["uns"]) if "uns" in f else {}
-    label_key = uns.get("scinterp", {}).get("label_key")
+    meta_h5 = read_meta(normalized)
+    obs_all, var_all = meta_h5["obs"], meta_h5["var"]
+    label_key = meta_h5["uns"].get("scinterp", {}).get("label_key")
     labels = obs_all[label_key].astype(str).to_numpy() if label_key in obs_all else None
     cells = sample_cells(
         labels if labels is not None else np.zeros(len(obs_all)), params.get("max_cells"), seed
     )
     features = list(meta["features"])
-    missing = [f for f in features if f not in var_all.index][:5]
-    if missing:
+    cols = var_all.index.get_indexer(features)
+    if (cols < 0).any():
+        missing = [f for f, c in zip(features, cols, strict=True) if c < 0][:5]
         raise ValueError(f"{normalized}: genes of model {name} are not in the data: {missing}")
-    sub = read_cells(normalized, cells, features)
-    X = sub.X.toarray() if hasattr(sub.X, "toarray") else np.asarray(sub.X)
+    X = read_rows(normalized, cells)[:, cols]
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
     X = X.astype(np.float32)
-    obs, var = sub.obs, sub.var
+    obs, var = obs_all.iloc[cells], var_all.iloc[cols]
     lab = labels[cells] if labels is not None else None
     classes = meta.get("classes") or None
     targets = model_targets(model, name, X, lab, classes, dev)

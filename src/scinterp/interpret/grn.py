@@ -114,6 +114,28 @@ def _gauss_legendre(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     return 0.5 * (1.0 + x), 0.5 * w
 
 
+def _forward_mode_path(model, base, delta, eye, alphas, weights):
+    """``sum_k w_k d model(base + a_k delta) / d x_t`` for every TF ``t`` (one tangent per
+    row of ``eye``), TFs x cells x genes, by forward-mode JVPs: the TFs in chunks, each
+    JVP over (chunk x cells) stacked copies of the batch, one tangent per copy (faster
+    than vmap, memory bounded)."""
+    from torch.func import jvp
+
+    n_tfs, (n_cells, n_genes) = len(eye), delta.shape
+    grad = delta.new_zeros(n_tfs, n_cells, n_genes)
+    chunk = max(1, min(n_tfs, _JVP_ELEMENTS // (n_cells * n_genes)))
+    for a, w in zip(alphas, weights, strict=True):
+        point = base + float(a) * delta
+        for lo in range(0, n_tfs, chunk):
+            tangents = eye[lo : lo + chunk]
+            k = len(tangents)
+            stacked = point.unsqueeze(0).expand(k, -1, -1).reshape(-1, n_genes)
+            tangent = tangents.unsqueeze(1).expand(-1, n_cells, -1).reshape(-1, n_genes)
+            _, derivative = jvp(model, (stacked,), (tangent,))
+            grad[lo : lo + k] += float(w) * derivative.reshape(k, n_cells, n_genes)
+    return grad
+
+
 def integrated_gradients_grn(
     model,
     X,
@@ -155,7 +177,6 @@ def integrated_gradients_grn(
         ``"all"`` and each group label -> n_tfs x n_genes mean |attribution| (float64).
     """
     import torch
-    from torch.func import jvp
 
     from scinterp.data.cells import take_rows
 
@@ -195,24 +216,11 @@ def integrated_gradients_grn(
         rows = rows_all[start : start + batch_size]
         x = torch.from_numpy(take_rows(X, rows)).to(device)
         delta = x - base_t
-        grad = torch.zeros(len(tf_index), len(rows), n_genes, device=device)
-        # TFs in chunks: one JVP over (chunk x cells) stacked copies of the batch, each
-        # copy with the tangent of one TF (faster than vmap, memory bounded)
-        chunk = max(1, min(len(tf_index), _JVP_ELEMENTS // (len(rows) * n_genes)))
-        if analytic:  # the whole path at once
-            with torch.no_grad():
+        with torch.no_grad():
+            if analytic:  # the whole path at once
                 grad = model.path_tf_jacobian(base_t.expand_as(x), x, alphas, weights)
-        else:
-            for a, w in zip(alphas, weights, strict=True):
-                point = base_t + float(a) * delta
-                for lo in range(0, len(tf_index), chunk):
-                    tangents = eye[lo : lo + chunk]
-                    k = len(tangents)
-                    stacked = point.unsqueeze(0).expand(k, -1, -1).reshape(-1, n_genes)
-                    tangent = tangents.unsqueeze(1).expand(-1, len(rows), -1)
-                    with torch.no_grad():
-                        _, derivative = jvp(model, (stacked,), (tangent.reshape(-1, n_genes),))
-                    grad[lo : lo + k] += float(w) * derivative.reshape(k, len(rows), n_genes)
+            else:
+                grad = _forward_mode_path(model, base_t, delta, eye, alphas, weights)
         # attribution = (x_t - b_t) * integrated gradient; |.|, summed over cells
         attr = (grad * delta[:, tf_t].T.unsqueeze(-1)).abs()
         block = attr.sum(dim=1).double().cpu().numpy()

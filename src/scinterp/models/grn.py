@@ -27,8 +27,8 @@ __all__ = ["GRNSEM"]
 
 
 # sigmoid(u) = (1 + tanh(u / 2)) / 2: a sigmoid MLP is a tanh MLP up to a rescaling of
-# its weights, and torch's CPU sigmoid is several times faster than its tanh (2 vs 17 ms
-# on the 3M activations of a 128-cell batch of 1,500 genes at width 16).
+# its weights. torch's CPU sigmoid was faster than its tanh on a busy machine (2 vs 17 ms
+# on 3M values); on a quiet one a whole training step differs by only ~5%.
 _ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "silu": nn.SiLU, "relu": nn.ReLU}
 
 
@@ -61,7 +61,7 @@ class GRNSEM(nn.Module):
         1,500 genes 4x faster than 64, with an adjacency at least as accurate.
     activation
         Non-linearity of the per-gene MLPs: ``sigmoid`` (a tanh up to a rescaling of the
-        weights, and much faster on CPU), ``tanh``, ``silu`` or ``relu``.
+        weights, and not slower on CPU), ``tanh``, ``silu`` or ``relu``.
     kl_weight
         Weight of the KL term.
     predictor_hidden

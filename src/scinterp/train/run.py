@@ -180,7 +180,6 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
     module = build_model("seq_cnn", **init)
     # Each cell's bias starts at the logit of its open rate over the training peaks, so
     # the network spends its steps on what sequence adds to that rate.
-
     rate = np.asarray(train_ds.peaks_by_cells[train_ds.indices].mean(axis=0)).ravel()
     module.init_cell_bias(torch.from_numpy(rate))
     # Peaks per step and step size of their own: an epoch of a few thousand peaks is only
@@ -211,13 +210,11 @@ def _cell_labels(atac, normalized) -> list[str] | None:
 
     if normalized is None or not Path(normalized).exists():
         return None
-    import h5py
-    from anndata.io import read_elem
+    from scinterp.io import read_meta
 
-    with h5py.File(normalized, "r") as f:  # obs and uns only (backed mode reads the layers)
-        uns = read_elem(f["uns"]) if "uns" in f else {}
-        obs = read_elem(f["obs"])
-    key = uns.get("scinterp", {}).get("label_key")
+    rna = read_meta(normalized, ("obs", "uns"))  # not the matrices (backed mode reads layers)
+    obs = rna["obs"]
+    key = rna["uns"].get("scinterp", {}).get("label_key")
     if key is None or key not in obs:
         return None
     labels = obs[key].astype(str)
