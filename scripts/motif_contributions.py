@@ -45,6 +45,7 @@ if opts["filters"]:
         contrib["peak_idx"],
         labels,
         min_influence=opts["filter_min_influence"],
+        influence_z=opts["filter_influence_z"],
         activation_threshold=opts["filter_activation"],
         min_sites=opts["filter_min_sites"],
         min_ic=opts["filter_min_ic"],

@@ -243,9 +243,34 @@ def test_filter_motifs_keep_only_influential_filters(planted):
         M.filter_motifs(model, onehot, influence=np.ones(3), min_influence=0.1)
     labels = np.array(["a", "b", "a"], dtype=object)
     auto = M.influential_filter_motifs(
-        model, onehot, np.arange(60), labels, min_influence=0.0, min_sites=5, min_ic=2.0
+        model,
+        onehot,
+        np.arange(60),
+        labels,
+        min_influence=0.0,
+        influence_z=None,
+        min_sites=5,
+        min_ic=2.0,
     )
     assert {m.motif for m in auto} == {"filter_0", "filter_1"}
+    # the outlier rule: filter 1 is above the largest's 10% but within the bulk
+    infl = np.array([1.0, 0.2, 0.15, 0.18])
+    kw = dict(min_sites=5, min_ic=2.0, influence=infl, min_influence=0.1)
+    assert {m.motif for m in M.filter_motifs(model, onehot, **kw)} == {"filter_0", "filter_1"}
+    assert [m.motif for m in M.filter_motifs(model, onehot, influence_z=3.5, **kw)] == [
+        "filter_0"
+    ]
+
+
+def test_robust_z_flags_outliers_above_a_bulk():
+    rng = np.random.default_rng(0)
+    bulk = rng.normal(0.1, 0.02, size=60)
+    z = M.robust_z(np.r_[bulk, 0.5, 0.9])
+    assert (z[-2:] > 10).all()
+    assert (z[:-2] < 3.5).all()
+    assert np.array_equal(M.robust_z(np.ones(5)), np.zeros(5))
+    # more than half equal (MAD 0): the mean absolute deviation stands in
+    assert np.isfinite(M.robust_z(np.r_[np.zeros(6), 1.0])).all()
 
 
 # ---------------------------------------------------------------------- TF activity

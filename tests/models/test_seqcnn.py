@@ -193,7 +193,8 @@ def test_beats_shuffled_label_control(trained):
     assert _val_auroc(control, val_ds) < 0.7 < _val_auroc(model, val_ds)
 
 
-def test_both_strands_keeps_deeplift_complete():
+@pytest.mark.parametrize("pool", ["flatten", "mean"])
+def test_both_strands_keeps_deeplift_complete(pool):
     """Captum's DeepLift stacks inputs and baselines in one batch and splits it in halves;
     the interleaved strand batch must keep those halves aligned (exact without max-pools)."""
     import warnings
@@ -207,7 +208,7 @@ def test_both_strands_keeps_deeplift_complete():
     base = torch.from_numpy(dinucleotide_shuffle(x.numpy(), 0))
     torch.manual_seed(0)
     model = SeqCNN(
-        5, 96, activation="relu", first_activation="relu", pool="flatten", n_tower=0, first_pool=1
+        5, 96, activation="relu", first_activation="relu", pool=pool, n_tower=0, first_pool=1
     ).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -216,6 +217,20 @@ def test_both_strands_keeps_deeplift_complete():
         )
     assert attr.shape == x.shape
     assert delta.abs().max() < 1e-4 < (model(x) - model(base))[:, 2].abs().mean()
+
+
+def test_pool_mean_is_position_invariant_and_checked():
+    torch.manual_seed(0)
+    model = SeqCNN(3, 120, pool="mean", both_strands=False, first_pool=1, n_tower=0).eval()
+    rng = np.random.default_rng(1)
+    seq = "".join(rng.choice(list("ACGT"), 100))
+    pad = "A" * 20
+    a = torch.from_numpy(one_hot([pad + seq, seq + pad]))
+    out = model(a)
+    # a global mean over positions: shifting the content changes only the edge windows
+    assert torch.allclose(out[0], out[1], atol=0.2 * out.abs().max().item())
+    with pytest.raises(ValueError, match="'max', 'mean' or 'flatten'"):
+        SeqCNN(3, 120, pool="sum")
 
 
 def _schema_train_defaults():

@@ -44,6 +44,7 @@ __all__ = [
     "chromvar_deviations",
     "consensus",
     "filter_influence",
+    "robust_z",
     "filter_motifs",
     "hypothetical_contributions",
     "influential_filter_motifs",
@@ -511,6 +512,22 @@ def filter_influence(
     return influence
 
 
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """Modified z-scores (Iglewicz & Hoaglin): ``(x - median) / (1.4826 * MAD)``.
+
+    Where the MAD is 0 (more than half the values equal) the mean absolute deviation
+    (x 1.2533) stands in; where every value is equal all scores are 0.
+    """
+    x = np.asarray(values, dtype=float)
+    dev = np.abs(x - np.median(x))
+    scale = 1.4826 * np.median(dev)
+    if scale <= 0:
+        scale = 1.2533 * dev.mean()
+    if scale <= 0:
+        return np.zeros_like(x)
+    return (x - np.median(x)) / scale
+
+
 def filter_motifs(
     model,
     onehot: np.ndarray,
@@ -522,6 +539,7 @@ def filter_motifs(
     max_motifs: int = 20,
     influence: np.ndarray | None = None,
     min_influence: float = 0.0,
+    influence_z: float | None = None,
     batch_size: int = 128,
     device="cpu",
 ) -> list[LearnedMotif]:
@@ -539,7 +557,12 @@ def filter_motifs(
     influence is below ``min_influence`` x the largest are dropped first, and the rest
     are ordered by influence: a CNN has more filters than the motifs it needs, and the
     spare ones fit noise (sharp, informative-looking PWMs of a few training peaks' k-mers)
-    that the predictions hardly depend on.
+    that the predictions hardly depend on. With ``influence_z`` only filters whose
+    influence stands out from the bulk of filters are kept: a robust z-score
+    (:func:`robust_z`, median and MAD over all filters) of at least ``influence_z``
+    (None or 0: no such rule). The
+    spare filters form a continuum of small influences and the filters that carry motifs
+    are outliers above it, whatever the scale of the outputs.
 
     Returns
     -------
@@ -586,6 +609,8 @@ def filter_motifs(
         if influence.shape != (n_filters,):
             raise ValueError(f"influence must have one value per filter ({n_filters})")
         influential = influence >= min_influence * max(float(influence.max()), 1e-300)
+        if influence_z:  # None or 0: off
+            influential &= robust_z(influence) >= influence_z
     for f in range(n_filters):
         if not influential[f] or n_sites[f] < min_sites or counts[f].sum() <= 0:
             continue
@@ -1158,6 +1183,7 @@ def influential_filter_motifs(
     labels: Sequence,
     *,
     min_influence: float = 0.1,
+    influence_z: float | None = 3.5,
     device="cpu",
     **options,
 ) -> list[LearnedMotif]:
@@ -1179,6 +1205,7 @@ def influential_filter_motifs(
         onehot,
         influence=influence,
         min_influence=min_influence,
+        influence_z=influence_z,
         device=device,
         **options,
     )
