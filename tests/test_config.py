@@ -27,7 +27,9 @@ def schema(repo):
 def _tiny_h5ad(path, obs_cols=("cell_type",), layers=()):
     rng = np.random.default_rng(0)
     X = sp.csr_matrix(rng.poisson(1.0, size=(20, 10)).astype(np.float32))
-    obs = pd.DataFrame({c: ["a"] * 10 + ["b"] * 10 for c in obs_cols}, index=[f"c{i}" for i in range(20)])
+    obs = pd.DataFrame(
+        {c: ["a"] * 10 + ["b"] * 10 for c in obs_cols}, index=[f"c{i}" for i in range(20)]
+    )
     adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=[f"g{i}" for i in range(10)]))
     for layer in layers:
         adata.layers[layer] = X.copy()
@@ -136,7 +138,17 @@ def test_not_an_h5ad(tmp_path):
 
 def _dry_run(repo, workdir, *extra):
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir), "-n", *extra],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repo / "Snakefile"),
+            "-d",
+            str(workdir),
+            "-n",
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

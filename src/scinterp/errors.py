@@ -18,7 +18,9 @@ class ScinterpInputError(ValueError):
         What the user should do about it.
     """
 
-    def __init__(self, problem: str, *, dataset: str | None = None, path=None, fix: str | None = None):
+    def __init__(
+        self, problem: str, *, dataset: str | None = None, path=None, fix: str | None = None
+    ):
         self.problem = problem
         self.dataset = dataset
         self.path = None if path is None else str(path)

@@ -18,7 +18,9 @@ from scinterp.attribution.stage import (
 
 def _mlp(n_in=12, n_out=3, seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(n_in, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, n_out))
+    return nn.Sequential(
+        nn.Linear(n_in, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, n_out)
+    )
 
 
 @pytest.fixture
@@ -30,8 +32,18 @@ def data():
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("baseline", ["zeros", "mean", "reference"])
 def test_every_method_shape_and_finite(method, baseline, data):
-    vals = attribute(_mlp(), data, method, "predicted", baseline=baseline, n_steps=8,
-                     n_samples=4, n_reference=5, batch_size=7, device="cpu")
+    vals = attribute(
+        _mlp(),
+        data,
+        method,
+        "predicted",
+        baseline=baseline,
+        n_steps=8,
+        n_samples=4,
+        n_reference=5,
+        batch_size=7,
+        device="cpu",
+    )
     assert vals.shape == data.shape and vals.dtype == np.float32
     assert np.isfinite(vals).all() and np.abs(vals).sum() > 0
 
@@ -46,8 +58,17 @@ def test_sparse_input_matches_dense(data):
 @pytest.mark.parametrize("baseline", ["zeros", "mean", "reference"])
 def test_integrated_gradients_completeness(baseline, data):
     m = _mlp()
-    res = attribute(m, data, "integrated_gradients", np.arange(20) % 3, baseline=baseline,
-                    n_steps=128, batch_size=6, device="cpu", return_delta=True)
+    res = attribute(
+        m,
+        data,
+        "integrated_gradients",
+        np.arange(20) % 3,
+        baseline=baseline,
+        n_steps=128,
+        batch_size=6,
+        device="cpu",
+        return_delta=True,
+    )
     gap = np.abs(res.output_gap)
     # Sum of attributions equals f(x) - f(baseline) up to the Riemann error.
     assert np.abs(res.delta).max() < 0.01 * gap.max() + 1e-4
@@ -57,7 +78,9 @@ def test_integrated_gradients_completeness(baseline, data):
 def test_ig_blocks_over_steps_give_same_result(data):
     m = _mlp()
     a = attribute(m, data, "integrated_gradients", 0, n_steps=16, batch_size=20, device="cpu")
-    b = attribute(m, data, "integrated_gradients", 0, n_steps=16, batch_size=3, max_rows=10, device="cpu")
+    b = attribute(
+        m, data, "integrated_gradients", 0, n_steps=16, batch_size=3, max_rows=10, device="cpu"
+    )
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -70,7 +93,9 @@ def test_linear_model_ig_is_weight_times_input(data):
 
 def test_ablation_groups_share_value_and_probabilities(data):
     mask = np.repeat(np.arange(4), 3)
-    vals = attribute(_mlp(), data, "ablation", 0, feature_mask=mask, probabilities=True, device="cpu")
+    vals = attribute(
+        _mlp(), data, "ablation", 0, feature_mask=mask, probabilities=True, device="cpu"
+    )
     assert np.allclose(vals[:, 0], vals[:, 1]) and np.allclose(vals[:, 3], vals[:, 5])
     assert np.abs(vals).max() <= 1.0  # differences of probabilities
 
@@ -125,6 +150,8 @@ def test_model_targets_own_class_and_unknown_model(data):
 
 
 def test_gene_set_groups_partition():
-    mask, names = gene_set_groups(["g1", "g2", "g3", "g4"], {"big": ["g1", "g2", "g3"], "small": ["g2"]})
+    mask, names = gene_set_groups(
+        ["g1", "g2", "g3", "g4"], {"big": ["g1", "g2", "g3"], "small": ["g2"]}
+    )
     assert names == ["big", "small", "(no gene set)"]
     assert mask.tolist() == [0, 1, 0, 2]

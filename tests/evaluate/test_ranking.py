@@ -19,7 +19,9 @@ def test_auroc_perfect_inverse_ties_and_universe():
     assert auroc({"a": 1, "b": 2, "c": 3}, {"a"}) == 0.0
     assert auroc({"a": 1, "b": 1}, {"a"}) == 0.5
     # Unranked positive 'z' is tied last with unranked negative 'y': 3 of 4 pairs right + 1/2.
-    assert auroc({"a": 2, "b": 1}, {"a", "z"}, universe=["a", "b", "y", "z"]) == pytest.approx(0.625)
+    assert auroc({"a": 2, "b": 1}, {"a", "z"}, universe=["a", "b", "y", "z"]) == pytest.approx(
+        0.625
+    )
     assert auroc(["a", "b", "c"], {"b"}) == 0.5  # ranked list, best first
     assert math.isnan(auroc({"a": 1}, set()))
 

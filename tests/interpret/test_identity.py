@@ -29,7 +29,11 @@ def toy():
         opt.step()
     genes = [f"G{i}" for i in range(30)]
     markers = pd.DataFrame(
-        [(t, f"G{3 * k + j}") for k, t in enumerate(["T cell", "B cell", "NK cell"]) for j in range(3)],
+        [
+            (t, f"G{3 * k + j}")
+            for k, t in enumerate(["T cell", "B cell", "NK cell"])
+            for j in range(3)
+        ],
         columns=["cell_type", "gene"],
     )
     return m.eval(), X, y, types, genes, markers
@@ -50,7 +54,9 @@ def test_ablation_and_consensus(toy):
     cand = {t: genes for t in ["T cell", "B cell", "NK cell"]}
     abl = I.ablation_scores(m, X, types, ["T cell", "B cell", "NK cell"], genes, cand, device="cpu")
     assert set(abl.loc["B cell"].nlargest(3).index) == {"G3", "G4", "G5"}
-    noise = pd.DataFrame(np.random.default_rng(1).normal(size=abl.shape), index=abl.index, columns=genes)
+    noise = pd.DataFrame(
+        np.random.default_rng(1).normal(size=abl.shape), index=abl.index, columns=genes
+    )
     cons = I.consensus_scores({"ablation": abl, "noise": noise, "ablation2": abl})
     # Two agreeing sources outvote one random source: the markers stay at the top
     # (a random source can lift one stray gene into the top 3, not displace the set).

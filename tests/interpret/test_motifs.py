@@ -257,9 +257,7 @@ def test_filter_motifs_keep_only_influential_filters(planted):
     infl = np.array([1.0, 0.2, 0.15, 0.18])
     kw = dict(min_sites=5, min_ic=2.0, influence=infl, min_influence=0.1)
     assert {m.motif for m in M.filter_motifs(model, onehot, **kw)} == {"filter_0", "filter_1"}
-    assert [m.motif for m in M.filter_motifs(model, onehot, influence_z=3.5, **kw)] == [
-        "filter_0"
-    ]
+    assert [m.motif for m in M.filter_motifs(model, onehot, influence_z=3.5, **kw)] == ["filter_0"]
 
 
 def test_robust_z_flags_outliers_above_a_bulk():

@@ -261,11 +261,21 @@ def evaluate_identity(
         )
     return pd.DataFrame(
         rows,
-        columns=["cell_type", "method", "precision_at_k", "auroc", "average_precision", "n_true", "k"],
+        columns=[
+            "cell_type",
+            "method",
+            "precision_at_k",
+            "auroc",
+            "average_precision",
+            "n_true",
+            "k",
+        ],
     )
 
 
-def method_summary(genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = 10) -> pd.DataFrame:
+def method_summary(
+    genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = 10
+) -> pd.DataFrame:
     """One row per method: agreement of its top-k with consensus and Wilcoxon (mean
     Jaccard over types) and, with an evaluation, mean precision@k and AUROC."""
     top = {

@@ -173,7 +173,10 @@ def differential_scores(
             bf = np.log(prob + _BF_EPS) - np.log(1.0 - prob + _BF_EPS)
             a_in, a_out = a[inside], a[~inside]
             pooled = np.sqrt(
-                ((n1 - 1) * a_in.var(ddof=1 if n1 > 1 else 0) + (n2 - 1) * a_out.var(ddof=1 if n2 > 1 else 0))
+                (
+                    (n1 - 1) * a_in.var(ddof=1 if n1 > 1 else 0)
+                    + (n2 - 1) * a_out.var(ddof=1 if n2 > 1 else 0)
+                )
                 / max(1, n - 2)
             )
             d = (a_in.mean() - a_out.mean()) / pooled if pooled > 0 else 0.0
@@ -265,12 +268,19 @@ def score_gene_sets(
     import scanpy as sc
 
     scores = {}
-    tmp = sc.AnnData(X=adata.X, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names))
+    tmp = sc.AnnData(
+        X=adata.X, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names)
+    )
     for name, genes in gene_sets.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sc.tl.score_genes(
-                tmp, list(genes), ctrl_size=ctrl_size, random_state=seed, score_name="_s", use_raw=False
+                tmp,
+                list(genes),
+                ctrl_size=ctrl_size,
+                random_state=seed,
+                score_name="_s",
+                use_raw=False,
             )
         scores[name] = tmp.obs["_s"].to_numpy(dtype=np.float64)
     return pd.DataFrame(scores, index=adata.obs_names)
@@ -311,7 +321,14 @@ def capsule_activity(
     if coupling.shape[0] != len(capsule_names):
         raise ValueError(f"{coupling.shape[0]} capsules but {len(capsule_names)} capsule names")
     rows = [
-        (capsule_names[k], classes[j], float(coupling[k, j]), "capsule", float(contrib[k, j]), int(n_cells[j]))
+        (
+            capsule_names[k],
+            classes[j],
+            float(coupling[k, j]),
+            "capsule",
+            float(contrib[k, j]),
+            int(n_cells[j]),
+        )
         for k in range(coupling.shape[0])
         for j in range(len(classes))
         if n_cells[j] > 0
@@ -388,7 +405,14 @@ def classifier_attribution(
         mean_attr = attr[inside].mean(0)
         for p, name in enumerate(programs):
             rows.append(
-                (name, cell_type, float(mean_attr[p]), "classifier_attribution", float(w[t, p]), int(inside.sum()))
+                (
+                    name,
+                    cell_type,
+                    float(mean_attr[p]),
+                    "classifier_attribution",
+                    float(w[t, p]),
+                    int(inside.sum()),
+                )
             )
     return pd.DataFrame(
         rows, columns=["program", "cell_type", "score", "method", "effect_size", "n_cells"]
@@ -464,7 +488,9 @@ def program_loadings(
         if k < n_prior:
             kind = "prior"
             if gene_sets is not None and name in gene_sets:
-                idx = np.asarray([gene_pos[g] for g in gene_sets[name] if g in gene_pos], dtype=np.int64)
+                idx = np.asarray(
+                    [gene_pos[g] for g in gene_sets[name] if g in gene_pos], dtype=np.int64
+                )
             else:
                 idx = np.flatnonzero(col != 0)
         else:
@@ -526,7 +552,9 @@ def enrichment(
     cols = ["gene_set", "overlap", "set_size", "n_genes", "universe", "fold_enrichment", "pvalue"]
     out = pd.DataFrame(rows, columns=[*cols, "overlap_genes"])
     out.insert(7, "padj", benjamini_hochberg(out["pvalue"].to_numpy()))
-    return out.sort_values(["pvalue", "overlap"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    return out.sort_values(
+        ["pvalue", "overlap"], ascending=[True, False], kind="stable"
+    ).reset_index(drop=True)
 
 
 def denovo_enrichment(
@@ -672,7 +700,9 @@ def compute_programs(
         mu = mu * directions[None, :]
         programs = list(meta["programs"])
         activities.append(
-            differential_scores(mu, labels, programs, name, std=sd, n_samples=n_posterior_samples, seed=seed)
+            differential_scores(
+                mu, labels, programs, name, std=sd, n_samples=n_posterior_samples, seed=seed
+            )
         )
         loadings.append(
             program_loadings(
@@ -718,7 +748,9 @@ def compute_programs(
 
     cell_act = ad.AnnData(
         X=np.asarray(mu, dtype=np.float32),
-        obs=pd.DataFrame({label_key: adata.obs[label_key].astype(str).to_numpy()}, index=adata.obs_names),
+        obs=pd.DataFrame(
+            {label_key: adata.obs[label_key].astype(str).to_numpy()}, index=adata.obs_names
+        ),
         var=pd.DataFrame(index=pd.Index(programs, dtype=str)),
     )
     if "X_umap" in adata.obsm:
@@ -767,20 +799,22 @@ def plot_activity_heatmap(activity: pd.DataFrame, methods: Sequence[str] | None 
     """
     import matplotlib.pyplot as plt
 
-    methods = [m for m in (methods or activity["method"].unique()) if (activity["method"] == m).any()]
+    methods = [
+        m for m in (methods or activity["method"].unique()) if (activity["method"] == m).any()
+    ]
     if not methods:
         fig, ax = plt.subplots(figsize=(4, 2))
         ax.text(0.5, 0.5, "no program activity", ha="center", va="center")
         ax.axis("off")
         return fig
     tables = [
-        activity[activity["method"] == m].pivot_table(index="program", columns="cell_type", values="score")
+        activity[activity["method"] == m].pivot_table(
+            index="program", columns="cell_type", values="score"
+        )
         for m in methods
     ]
     height = max(3.0, 0.22 * max(t.shape[0] for t in tables) + 1.5)
-    fig, axes = plt.subplots(
-        1, len(tables), figsize=(3.2 * len(tables) + 1, height), squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables) + 1, height), squeeze=False)
     for ax, m, tab in zip(axes[0], methods, tables, strict=True):
         lim = np.nanmax(np.abs(tab.to_numpy())) if tab.size else 1.0
         lim = lim if lim > 0 else 1.0
@@ -824,7 +858,9 @@ def plot_program_umap(cell_activity, programs: Sequence[str]):
     for ax, prog in zip(axes.ravel(), programs, strict=False):
         val = np.asarray(cell_activity[:, prog].X).ravel()
         lo, hi = np.percentile(val, [1, 99])
-        sc_ = ax.scatter(xy[order, 0], xy[order, 1], c=val[order], s=2, cmap="viridis", vmin=lo, vmax=hi)
+        sc_ = ax.scatter(
+            xy[order, 0], xy[order, 1], c=val[order], s=2, cmap="viridis", vmin=lo, vmax=hi
+        )
         ax.set_title(prog, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
