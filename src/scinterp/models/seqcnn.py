@@ -1,7 +1,7 @@
 """Sequence CNN (scBasset-like): peak DNA -> accessibility of that peak in every cell.
 
-one-hot (batch, 4, L) -> motif-detector convolution -> conv tower with pooling ->
-bottleneck vector (batch, bottleneck) -> one linear unit per cell -> logits
+one-hot (batch, 4, L) -> motif-detector convolution -> (optional conv tower) -> global
+pool over positions -> bottleneck vector (batch, bottleneck) -> one linear unit per cell -> logits
 (batch, n_cells). The per-cell weights are cell embeddings; the first-layer filters
 are motif detectors.
 """
@@ -52,7 +52,14 @@ class SeqCNN(nn.Module):
     first_pool
         Max-pool size after the first layer.
     n_tower
-        Convolution blocks after the first layer, each followed by max-pool 2.
+        Convolution blocks after the first layer, each followed by max-pool 2. The
+        default 0 feeds the pooled motif detectors straight to the global pool: with the
+        exponential first activation and the mean, each filter's output is then a soft
+        count of its motif in the peak, and the bottleneck combines the counts. Every
+        filter has to be a whole motif (Koo & Eddy 2019: what sits between the filters
+        and the output decides how much of a motif one filter learns). On the demo this
+        learned all six planted motifs in three of three seeds, including the weakest
+        (TBX21); with one tower block it learned TBX21 in one run of more than ten.
     tower_filters
         Filters per tower block.
     tower_width
@@ -98,7 +105,7 @@ class SeqCNN(nn.Module):
         n_filters: int = 64,
         filter_width: int = 17,
         first_pool: int = 3,
-        n_tower: int = 1,
+        n_tower: int = 0,
         tower_filters: int = 32,
         tower_width: int = 5,
         bottleneck: int = 32,
