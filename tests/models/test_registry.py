@@ -91,3 +91,30 @@ def test_models_plug_in_by_import_path(tmp_path, monkeypatch):
 def test_load_missing_dir_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.json"):
         load_model(tmp_path)
+
+
+class _Sized(nn.Module):
+    def __init__(self, n_in, hidden=4):
+        super().__init__()
+        self.lin = nn.Linear(n_in, hidden)
+
+
+def test_saved_model_keeps_its_defaults_and_old_files_fail_clearly(tmp_path, monkeypatch):
+    import json
+
+    from scinterp.errors import ScinterpInputError
+
+    monkeypatch.setitem(MODELS, "sized", ("", {}))
+    register_model("sized", f"{__name__}:_Sized")
+    save_model(build_model("sized", n_in=3), tmp_path, "sized", {"n_in": 3})
+    assert json.loads((tmp_path / "model.json").read_text())["init"]["hidden"] == 4
+    # a later version changes the default: the file is still rebuilt as it was saved
+    monkeypatch.setattr(_Sized.__init__, "__defaults__", (8,))
+    loaded, _ = load_model(tmp_path)
+    assert loaded.lin.out_features == 4
+    # a file that did not record the default (older scinterp): a clear error, not torch's
+    record = json.loads((tmp_path / "model.json").read_text())
+    record["init"] = {"n_in": 3}
+    (tmp_path / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ScinterpInputError, match="--forcerun .*model.pt"):
+        load_model(tmp_path)

@@ -9,6 +9,7 @@ JSON (index lists), so a model is rebuilt from ``model.json`` and filled from ``
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from scinterp.errors import ScinterpInputError
 
 __all__ = ["MODELS", "build_model", "load_model", "model_class", "register_model", "save_model"]
 
@@ -113,6 +116,17 @@ def _atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
+def _plain_defaults(cls: type) -> dict[str, Any]:
+    """The constructor's keyword defaults that are plain JSON values."""
+    out = {}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.default is not inspect.Parameter.empty and (
+            p.default is None or isinstance(p.default, bool | int | float | str)
+        ):
+            out[p.name] = p.default
+    return out
+
+
 def save_model(
     module: nn.Module,
     outdir: str | os.PathLike,
@@ -145,11 +159,14 @@ def save_model(
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    # Every constructor argument, defaults included: a later change of a default (an
+    # architecture choice) must not change the model this file is rebuilt as.
+    full_init = {**_plain_defaults(type(module)), **MODELS[name][1], **init}
     record = {
         "format_version": FORMAT_VERSION,
         "name": name,
         "class": f"{type(module).__module__}:{type(module).__qualname__}",
-        "init": _encode(init),
+        "init": _encode(full_init),
         "meta": _encode(meta or {}),
         "torch_version": torch.__version__,
     }
@@ -181,7 +198,15 @@ def load_model(
     defaults = MODELS.get(record["name"], ("", {}))[1]
     module = cls(**{**defaults, **init})
     state = torch.load(pt_path, map_location="cpu", weights_only=True)
-    module.load_state_dict(state)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ScinterpInputError(
+            f"the weights do not fit the {record['name']} model as this version of "
+            f"scinterp builds it (saved by an older version with other defaults?): {err}",
+            path=pt_path,
+            fix=f"retrain it: snakemake --forcerun {pt_path}",
+        ) from None
     module.to(device).eval()
     meta = _decode(record["meta"])
     meta = {**meta, "name": record["name"], "init": init}
