@@ -518,14 +518,12 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     Where the MAD is 0 (more than half the values equal) the mean absolute deviation
     (x 1.2533) stands in; where every value is equal all scores are 0.
     """
+    from scipy.stats import median_abs_deviation
+
     x = np.asarray(values, dtype=float)
-    dev = np.abs(x - np.median(x))
-    scale = 1.4826 * np.median(dev)
-    if scale <= 0:
-        scale = 1.2533 * dev.mean()
-    if scale <= 0:
-        return np.zeros_like(x)
-    return (x - np.median(x)) / scale
+    centred = x - np.median(x)
+    scale = median_abs_deviation(x, scale="normal") or 1.2533 * np.abs(centred).mean()
+    return centred / scale if scale > 0 else np.zeros_like(x)
 
 
 def filter_motifs(
@@ -560,9 +558,9 @@ def filter_motifs(
     that the predictions hardly depend on. With ``influence_z`` only filters whose
     influence stands out from the bulk of filters are kept: a robust z-score
     (:func:`robust_z`, median and MAD over all filters) of at least ``influence_z``
-    (None or 0: no such rule). The
-    spare filters form a continuum of small influences and the filters that carry motifs
-    are outliers above it, whatever the scale of the outputs.
+    (None or 0: no such rule). The spare filters form a continuum of small influences
+    and the filters that carry motifs are outliers above it, whatever the scale of the
+    outputs.
 
     Returns
     -------

@@ -1,9 +1,9 @@
 """Sequence CNN (scBasset-like): peak DNA -> accessibility of that peak in every cell.
 
-one-hot (batch, 4, L) -> motif-detector convolution -> (optional conv tower) -> global
-pool over positions -> bottleneck vector (batch, bottleneck) -> one linear unit per cell -> logits
-(batch, n_cells). The per-cell weights are cell embeddings; the first-layer filters
-are motif detectors.
+one-hot (batch, 4, L) -> motif-detector convolution -> (optional conv tower) ->
+global pool over positions -> bottleneck vector (batch, bottleneck) -> one linear unit
+per cell -> logits (batch, n_cells). The per-cell weights are cell embeddings; the
+first-layer filters are motif detectors.
 """
 
 from __future__ import annotations
