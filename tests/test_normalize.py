@@ -68,6 +68,26 @@ def test_run_normalize_leiden_labels():
     assert _ari(n.obs["label"], n.obs["cell_type"]) > 0.9  # clusters are the planted types
 
 
+@pytest.mark.parametrize("lean", [False, True])
+def test_run_normalize_without_normalize_total(monkeypatch, lean):
+    """normalize_total false: X is log1p of the counts, on both paths (scanpy's and the
+    chunked one for atlases); the default scales every cell to target_sum."""
+    from scinterp import normalize as N
+
+    if lean:
+        monkeypatch.setattr(N, "LEAN_MIN_NNZ", 0)
+        monkeypatch.setattr(N, "_CHUNK_NNZ", 997)
+    a = make_counts()
+    counts = a.X.toarray()
+    p = {"n_top_genes": 50, "n_pcs": 10, "normalize_total": False}
+    n = run_normalize(a, p, "batch", "cell_type", DS)
+    np.testing.assert_allclose(n.X.toarray(), np.log1p(counts), rtol=1e-6)
+    scaled = run_normalize(make_counts(), {**p, "normalize_total": True}, "batch", "cell_type", DS)
+    totals = np.expm1(scaled.X.toarray()).sum(1)
+    np.testing.assert_allclose(totals, 1e4, rtol=1e-3)  # every cell at target_sum
+    assert not np.allclose(scaled.X.toarray(), n.X.toarray())
+
+
 def test_run_normalize_is_deterministic():
     p = {"n_top_genes": 50, "n_pcs": 10, "seed": 3}
     n1 = run_normalize(make_counts(), p, "batch", None, DS)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # Defaults of the schema's `normalize` section (workflow/schemas/config.schema.yaml).
 NORMALIZE_DEFAULTS = {
     "target_sum": 10000,
+    "normalize_total": True,
     "n_top_genes": 2000,
     "n_pcs": 30,
     "n_neighbors": 15,
@@ -54,17 +55,22 @@ def _chunks(indptr: np.ndarray):
         r0 = r1
 
 
-def normalize_log1p_inplace(X, target_sum: float) -> None:
+def normalize_log1p_inplace(X, target_sum: float | None) -> None:
     """``log1p(X / total * target_sum)`` per row of a CSR matrix, in place, chunk by chunk.
 
     The same values as scanpy's normalize_total + log1p, without their temporaries
-    (scanpy repeats the per-cell factor over all stored values in float64).
+    (scanpy repeats the per-cell factor over all stored values in float64). With
+    ``target_sum=None`` the rows are not scaled: ``log1p(X)``.
     """
-    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-    factor = totals / target_sum
-    factor[factor == 0] = 1.0
+    if target_sum is None:
+        factor = np.ones(X.shape[0])
+    else:
+        totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+        factor = totals / target_sum
+        factor[factor == 0] = 1.0
     for r0, r1, s, e in _chunks(X.indptr):
-        X.data[s:e] /= np.repeat(factor[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
+        if target_sum is not None:
+            X.data[s:e] /= np.repeat(factor[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
         np.log1p(X.data[s:e], out=X.data[s:e])
 
 
@@ -263,10 +269,15 @@ def run_normalize(
     adata.X = sparse.csr_matrix(
         (counts.data.copy(), counts.indices, counts.indptr), shape=counts.shape, copy=False
     )
+    # normalize_total false: log1p of the counts themselves (a panel of a few genes, or a
+    # simulation without library-size differences, where dividing by the total couples
+    # the genes: one gene's rise lowers all the others)
+    target_sum = float(p["target_sum"]) if p["normalize_total"] else None
     if _lean(adata.X):
-        normalize_log1p_inplace(adata.X, float(p["target_sum"]))
+        normalize_log1p_inplace(adata.X, target_sum)
     else:
-        sc.pp.normalize_total(adata, target_sum=float(p["target_sum"]))
+        if target_sum is not None:
+            sc.pp.normalize_total(adata, target_sum=target_sum)
         sc.pp.log1p(adata)
     adata.uns.pop("log1p", None)  # its {'base': None} entry does not round-trip everywhere
     if not hvgs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -170,3 +171,34 @@ def test_unknown_model_and_missing_counts(adata):
         pytest.raises(ScinterpInputError, match="layers has no 'counts'"),
     ):
         prepare(adata, "program_vae", gene_sets=SETS, **KW)
+
+
+@pytest.mark.parametrize("name", ["grn_sem", "mlp_classifier"])
+def test_train_from_files_step_size(adata, tmp_path, monkeypatch, name):
+    """grn_sem trains at train.grn_learning_rate, the other cell models at learning_rate."""
+    import yaml
+
+    import scinterp.train.loop as loop
+    from scinterp.train.run import train_from_files
+
+    root = Path(__file__).resolve().parents[2]
+    schema = yaml.safe_load((root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]["train"]["properties"]
+    params = {k: v["default"] for k, v in props.items() if "default" in v}
+    params.update(learning_rate=0.002, grn_learning_rate=0.02, max_epochs=1, device="cpu")
+    seen = {}
+    real_fit = loop.fit
+
+    def spy(*args, **kwargs):
+        seen["lr"] = kwargs["lr"]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "fit", spy)
+    path = tmp_path / "normalized.h5ad"
+    adata.uns["scinterp"] = {"label_key": "cell_type"}
+    adata.write_h5ad(path)
+    tfs = tmp_path / "tfs.txt"
+    tfs.write_text("G0\nG5\nG10\n")
+    train_from_files(name, normalized=path, outdir=tmp_path / name, params=params, tfs=tfs)
+    assert seen["lr"] == (0.02 if name == "grn_sem" else 0.002)
+    assert (tmp_path / name / "model.pt").exists()

@@ -113,6 +113,16 @@ def normalize_targets(dataset):
 TARGETS.append(normalize_targets)
 
 
+def normalize_params():
+    """The normalize section as the rule's params. normalize_total is left out at its
+    default (true): it came later, and params are a rerun trigger, so listing it would
+    redo every normalized.h5ad made before it (and all that follows) for nothing."""
+    params = dict(config["normalize"])
+    if params.get("normalize_total", True):
+        params.pop("normalize_total", None)
+    return params
+
+
 # ------------------------------------------------------------ train_model
 MODELS = config["train"]["models"]
 
@@ -142,13 +152,16 @@ _EXPRESSION_ONLY = ("min_genes_per_set", "n_latent_denovo", "l1_denovo", "l1_adj
 
 def train_settings(wildcards):
     """The train section as model {model} reads it: the sequence CNN its seq_* keys and
-    the shared ones, the other models all but the seq_* keys; never the model list."""
+    the shared ones, grn_sem its grn_* keys, the other models neither; never the model
+    list."""
     seq = wildcards.model == "seq_cnn"
-    return {
-        k: v
-        for k, v in config["train"].items()
-        if k != "models" and not (k in _EXPRESSION_ONLY if seq else k.startswith("seq_"))
-    }
+
+    def reads(key):
+        if key == "models" or (key in _EXPRESSION_ONLY if seq else key.startswith("seq_")):
+            return False
+        return not key.startswith("grn_") or wildcards.model == "grn_sem"
+
+    return {k: v for k, v in config["train"].items() if reads(k)}
 
 
 def train_targets(dataset):

@@ -26,6 +26,6 @@ rule normalize:
         dataset="{dataset}",
         label_key=ds_param("label_key"),
         batch_key=ds_param("batch_key"),
-        normalize=config["normalize"],
+        normalize=normalize_params(),
     script:
         "../../scripts/normalize.py"

@@ -140,6 +140,8 @@ def train_from_files(
         model_kwargs=model_kwargs,
         dataset=dataset,
     )
+    if name == "grn_sem":  # its own step size (see the schema's grn_learning_rate)
+        params = {**params, "learning_rate": params.get("grn_learning_rate", 0.003)}
     return _fit_and_save(name, *prepared, outdir, params)
 
 
