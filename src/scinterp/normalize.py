@@ -269,9 +269,9 @@ def run_normalize(
     adata.X = sparse.csr_matrix(
         (counts.data.copy(), counts.indices, counts.indptr), shape=counts.shape, copy=False
     )
-    # normalize_total false: log1p of the counts themselves (a panel of a few genes, or a
-    # simulation without library-size differences, where dividing by the total couples
-    # the genes: one gene's rise lowers all the others)
+    # normalize_total false: log1p of the counts themselves, for data without library-size
+    # differences (a simulation of expression levels); over a few genes dividing by the
+    # total would couple them (one gene's rise lowers all the others)
     target_sum = float(p["target_sum"]) if p["normalize_total"] else None
     if _lean(adata.X):
         normalize_log1p_inplace(adata.X, target_sum)
