@@ -35,29 +35,14 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _defaults(node: dict) -> dict:
-    """Defaults of a schema section, nested sections included."""
-    out = {}
-    for key, sub in node["properties"].items():
-        if sub.get("type") == "object" and "properties" in sub:
-            out[key] = _defaults(sub)
-        elif "default" in sub:
-            out[key] = sub["default"]
-    return out
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in (over or {}).items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and key in out else value
-    return out
-
-
 def load_config(paths: list[str]) -> dict:
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    config = _defaults(schema)
+    """The config files merged in order, with the schema's defaults (as Snakemake does)."""
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
     for path in paths:
-        config = _merge(config, yaml.safe_load(Path(path).read_text()))
+        update_config(config, yaml.safe_load(Path(path).read_text()))
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     return config
 
 

@@ -63,14 +63,13 @@ def normalize_log1p_inplace(X, target_sum: float | None) -> None:
     ``target_sum=None`` the rows are not scaled: ``log1p(X)``.
     """
     if target_sum is None:
-        factor = np.ones(X.shape[0])
-    else:
-        totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-        factor = totals / target_sum
-        factor[factor == 0] = 1.0
+        np.log1p(X.data, out=X.data)
+        return
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    factor = totals / target_sum
+    factor[factor == 0] = 1.0
     for r0, r1, s, e in _chunks(X.indptr):
-        if target_sum is not None:
-            X.data[s:e] /= np.repeat(factor[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
+        X.data[s:e] /= np.repeat(factor[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
         np.log1p(X.data[s:e], out=X.data[s:e])
 
 

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from scinterp.config import check_datasets
 from scinterp.errors import ScinterpInputError
+from scinterp.train.run import MODEL_PREFIXES
 
 # Types, defaults and unknown keys first: a typo stops the run before any job.
 validate(config, schema="../schemas/config.schema.yaml")
@@ -151,17 +152,16 @@ _EXPRESSION_ONLY = ("min_genes_per_set", "n_latent_denovo", "l1_denovo", "l1_adj
 
 
 def train_settings(wildcards):
-    """The train section as model {model} reads it: the sequence CNN its seq_* keys and
-    the shared ones, grn_sem its grn_* keys, the other models neither; never the model
-    list."""
+    """The train section as model {model} reads it: the shared keys and its own prefixed
+    ones (scinterp.train.run.MODEL_PREFIXES), no other model's prefixed keys, no
+    expression-only keys for the sequence CNN, never the model list."""
+    others = tuple(p for m, p in MODEL_PREFIXES.items() if m != wildcards.model)
     seq = wildcards.model == "seq_cnn"
-
-    def reads(key):
-        if key == "models" or (key in _EXPRESSION_ONLY if seq else key.startswith("seq_")):
-            return False
-        return not key.startswith("grn_") or wildcards.model == "grn_sem"
-
-    return {k: v for k, v in config["train"].items() if reads(k)}
+    return {
+        k: v
+        for k, v in config["train"].items()
+        if k != "models" and not k.startswith(others) and not (seq and k in _EXPRESSION_ONLY)
+    }
 
 
 def train_targets(dataset):

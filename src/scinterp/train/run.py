@@ -26,6 +26,24 @@ USES_GENE_SETS = (
 )
 
 
+# Train keys of one model's own: "<prefix><key>" replaces the shared "<key>" for that model
+# (seq_learning_rate is seq_cnn's learning_rate); a prefixed key without a shared one
+# (seq_width) is that model's alone. workflow/rules/common.smk routes them by the same
+# prefixes, so a change to one model's keys retrains only that model.
+MODEL_PREFIXES = {"seq_cnn": "seq_", "grn_sem": "grn_"}
+
+
+def model_settings(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The train section as model ``name`` trains with it (see :data:`MODEL_PREFIXES`)."""
+    prefix = MODEL_PREFIXES.get(name)
+    own = (
+        {}
+        if prefix is None
+        else {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+    )
+    return {**params, **{k: v for k, v in own.items() if k in params}}
+
+
 def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) -> pd.DataFrame:
     from scinterp.models.registry import save_model
     from scinterp.train.loop import fit
@@ -94,6 +112,7 @@ def train_from_files(
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    params = model_settings(name, params)
     if name == "seq_cnn":
         return _train_seq_cnn(
             outdir, params, atac=atac, genome=genome, normalized=normalized, dataset=dataset
@@ -140,8 +159,6 @@ def train_from_files(
         model_kwargs=model_kwargs,
         dataset=dataset,
     )
-    if name == "grn_sem":  # its own step size (see the schema's grn_learning_rate)
-        params = {**params, "learning_rate": params.get("grn_learning_rate", 0.003)}
     return _fit_and_save(name, *prepared, outdir, params)
 
 
@@ -184,15 +201,6 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
     # the network spends its steps on what sequence adds to that rate.
     rate = np.asarray(train_ds.peaks_by_cells[train_ds.indices].mean(axis=0)).ravel()
     module.init_cell_bias(torch.from_numpy(rate))
-    # Peaks per step and step size of their own: an epoch of a few thousand peaks is only
-    # a few dozen steps, too few at the cell models' batch size and learning rate.
-    params = {
-        **params,
-        "batch_size": params.get("seq_batch_size", 64),
-        "learning_rate": params.get("seq_learning_rate", 0.01),
-        "patience": params.get("seq_patience", params["patience"]),
-        "max_epochs": params.get("seq_max_epochs", params["max_epochs"]),
-    }
     # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
     labels = _cell_labels(adata, normalized)
     meta = {
