@@ -119,7 +119,7 @@ def test_adaptive_caps_and_constant_metrics():
     m = pd.DataFrame(
         {
             "total_counts": [1000.0] * 50,  # constant: MAD 0 must flag nobody
-            "n_genes": [150] * 49 + [120],
+            "n_genes": [1500] * 49 + [120],
             "pct_mito": [0.0] * 49 + [30.0],
             "batch": "all",
         }
@@ -127,7 +127,39 @@ def test_adaptive_caps_and_constant_metrics():
     flags, _ = adaptive_thresholds(m, 3, max_pct_mito=20, min_genes=130)
     assert not flags["low_counts"].any() and not flags["high_counts"].any()
     assert flags.loc[49, "low_genes"]  # under the min_genes floor
+    assert flags["low_genes"].sum() == 1
     assert flags.loc[49, "high_mito"] and flags["high_mito"].sum() == 1  # the cap
+
+
+def test_min_genes_floor_scales_with_a_panel():
+    """A 100-gene panel (median 80 detected genes): the default floor of 200 genes would
+    remove every cell; it is capped at a fifth of the batch's median instead, per batch."""
+    rng = np.random.default_rng(0)
+    n = 400
+    genes = np.r_[rng.integers(70, 90, n), rng.integers(700, 900, n)]
+    m = pd.DataFrame(
+        {
+            "total_counts": genes * 3.0,
+            "n_genes": genes,
+            "pct_mito": 0.0,
+            "batch": np.repeat(["panel", "wide"], n),
+        }
+    )
+    m.loc[0, "n_genes"] = 10  # a damaged cell of the panel is still caught
+    flags, thr = adaptive_thresholds(m, 3, max_pct_mito=20, min_genes=200)
+    t = thr.set_index("batch")
+    assert t.loc["panel", "min_genes"] < t.loc["panel", "max_genes"]
+    assert flags.loc[0, "low_genes"]
+    assert flags["low_genes"][m["batch"] == "panel"].sum() <= 5
+    assert t.loc["wide", "min_genes"] >= 200  # whole-transcriptome batch: floor kept
+
+
+def test_contradicting_thresholds_raise_before_compute():
+    from scinterp.errors import ScinterpInputError
+    from scinterp.qc import check_qc_params
+
+    with pytest.raises(ScinterpInputError, match="qc.max_counts"):
+        check_qc_params({"mode": "fixed", "min_counts": 5000, "max_counts": 1000})
 
 
 def test_fixed_thresholds():
@@ -199,7 +231,13 @@ def test_run_qc_removes_planted_bad_cells(caplog):
 def test_run_qc_no_cells_left():
     a = make_counts(n_cells=60, depth=(1.0,), seed=5)
     with pytest.raises(ScinterpInputError) as e:
-        run_qc(a, {"min_genes": 10_000, "doublets": False}, None, DS, path="data/toy.h5ad")
+        run_qc(
+            a,
+            {"mode": "fixed", "min_genes": 10_000, "doublets": False},
+            None,
+            DS,
+            path="data/toy.h5ad",
+        )
     msg = str(e.value)
     assert "dataset 'toy'" in msg and "data/toy.h5ad" in msg
     assert "no cell is left" in msg and "low_genes" in msg and "qc.min_genes" in msg

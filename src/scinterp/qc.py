@@ -32,6 +32,7 @@ QC_DEFAULTS = {
     "mito_prefix": "MT-",
     "ribo_prefixes": ["RPS", "RPL"],
     "doublets": True,
+    "doublet_method": "classifier",
     "min_cells_per_gene": 3,
 }
 
@@ -123,6 +124,49 @@ def _mad_bounds(x: np.ndarray, n_mads: float) -> tuple[float, float]:
     return med - n_mads * mad, med + n_mads * mad
 
 
+# The absolute min_genes floor is at most this fraction of a batch's median detected genes:
+# 200 genes is a floor for 10x whole-transcriptome data (median ~1,000-3,000 genes), where it
+# is 0.07-0.2 of the median; on a 100-gene panel or an 11-gene simulation it would remove
+# every cell (issue 14: sergio_panel, krumsiek11).
+MIN_GENES_MEDIAN_FRACTION = 0.2
+
+
+def scaled_min_genes(min_genes: float, n_genes: np.ndarray, batch=ALL_BATCHES) -> float:
+    """The absolute genes floor for one batch: ``min_genes``, capped at
+    `MIN_GENES_MEDIAN_FRACTION` of the batch's median detected genes (logged when capped)."""
+    if len(n_genes) == 0:
+        return float(min_genes)
+    cap = MIN_GENES_MEDIAN_FRACTION * float(np.median(n_genes))
+    if min_genes > cap:
+        log.info(
+            "batch '%s': qc.min_genes %s is above %.0f%% of the median detected genes (%.0f); "
+            "the floor is %.0f genes for this batch (a panel or small gene space).",
+            batch,
+            min_genes,
+            100 * MIN_GENES_MEDIAN_FRACTION,
+            float(np.median(n_genes)),
+            cap,
+        )
+        return cap
+    return float(min_genes)
+
+
+def check_qc_params(params: dict | None, *, dataset: str | None = None) -> dict:
+    """The qc section with its defaults; thresholds that contradict each other raise.
+
+    Called when the workflow is parsed (before any job) and again by `run_qc`.
+    """
+    p = {**QC_DEFAULTS, **(params or {})}
+    if p["max_counts"] is not None and p["min_counts"] >= p["max_counts"]:
+        raise ScinterpInputError(
+            f"qc.min_counts ({p['min_counts']}) is not below qc.max_counts ({p['max_counts']}): "
+            "every cell would be removed.",
+            dataset=dataset,
+            fix="set qc.max_counts above qc.min_counts, or to null.",
+        )
+    return p
+
+
 def adaptive_thresholds(
     metrics: pd.DataFrame,
     n_mads: float = 3,
@@ -161,10 +205,18 @@ def adaptive_thresholds(
         g_lo, g_hi = _mad_bounds(lg, n_mads)
         _, m_hi = _mad_bounds(pm, n_mads)
         m_hi = min(m_hi, max_pct_mito)
-        g_lo_abs = max(np.expm1(g_lo) if np.isfinite(g_lo) else 0.0, float(min_genes))
+        floor = scaled_min_genes(min_genes, m["n_genes"].to_numpy(), batch)
+        g_lo_abs = max(np.expm1(g_lo) if np.isfinite(g_lo) else 0.0, floor)
+        g_hi_abs = float(np.expm1(g_hi)) if np.isfinite(g_hi) else np.inf
+        if g_lo_abs >= g_hi_abs:
+            raise ScinterpInputError(
+                f"batch '{batch}': the QC thresholds contradict each other: min_genes "
+                f"{g_lo_abs:.0f} >= max_genes {g_hi_abs:.0f}, so every cell would be removed.",
+                fix="raise qc.n_mads or lower qc.min_genes.",
+            )
         flags.loc[m.index, "low_counts"] = lc < c_lo
         flags.loc[m.index, "high_counts"] = lc > c_hi
-        flags.loc[m.index, "low_genes"] = (lg < g_lo) | (m["n_genes"].to_numpy() < min_genes)
+        flags.loc[m.index, "low_genes"] = (lg < g_lo) | (m["n_genes"].to_numpy() < floor)
         flags.loc[m.index, "high_genes"] = lg > g_hi
         flags.loc[m.index, "high_mito"] = pm > m_hi
         rows.append(
@@ -212,12 +264,24 @@ def fixed_thresholds(
 
 
 def detect_doublets(
-    adata, batches: np.ndarray, *, n_mads: float = 3, random_state: int = 0
+    adata,
+    batches: np.ndarray,
+    *,
+    method: str | None = None,
+    n_mads: float = 3,
+    random_state: int = 0,
 ) -> pd.DataFrame:
-    """Scrublet per batch on raw counts in ``adata.X``.
+    """Doublets per batch on raw counts in ``adata.X``.
 
-    A cell is called a doublet when its score passes scrublet's automatic
-    threshold and is also above the batch's median score + ``n_mads`` scaled MADs.
+    ``method`` (default ``QC_DEFAULTS["doublet_method"]``):
+
+    - ``"classifier"``: scDblFinder's idea (`scinterp.doublets.score_doublets`):
+      heterotypic doublets simulated from cluster pairs, a classifier tells them from the
+      real cells, a threshold weighing both errors. On independent data with 3%
+      heterotypic doublets it removes far more than scrublet (benchmarks/README.md).
+    - ``"scrublet"``: scanpy's scrublet; a cell is called a doublet when its score passes
+      scrublet's automatic threshold and is also above the batch's median score +
+      ``n_mads`` scaled MADs.
 
     Batches with fewer than `MIN_CELLS_SCRUBLET` cells are skipped with a warning
     (score NaN, not a doublet).
@@ -229,11 +293,19 @@ def detect_doublets(
     """
     import scanpy as sc
 
+    method = method or QC_DEFAULTS["doublet_method"]
+    if method not in ("classifier", "scrublet"):
+        raise ScinterpInputError(
+            f"unknown qc.doublet_method '{method}'.", fix="use 'classifier' or 'scrublet'."
+        )
     out = pd.DataFrame(
         {"doublet_score": np.nan, "predicted_doublet": False}, index=adata.obs_names.copy()
     )
     for batch in pd.unique(batches):
         idx = np.flatnonzero(batches == batch)
+        if method == "classifier":
+            _classifier_batch(adata, idx, batch, out, random_state)
+            continue
         if len(idx) < MIN_CELLS_SCRUBLET:
             log.warning(
                 "batch '%s': %d cells, fewer than the %d scrublet needs; doublet detection "
@@ -288,6 +360,40 @@ def detect_doublets(
     return out
 
 
+def _classifier_batch(adata, idx, batch, out, random_state) -> None:
+    """`detect_doublets` with the classifier on one batch's rows ``idx`` (writes ``out``)."""
+    from scipy import sparse
+
+    from scinterp.doublets import MIN_CELLS, score_doublets
+
+    if len(idx) < MIN_CELLS:
+        log.warning(
+            "batch '%s': %d cells, fewer than the %d the doublet classifier needs; doublet "
+            "detection skipped for this batch.",
+            batch,
+            len(idx),
+            MIN_CELLS,
+        )
+        return
+    X = adata.X[idx]
+    X = sparse.csr_matrix(X) if not sparse.issparse(X) else X.tocsr()
+    try:
+        res = score_doublets(X, random_state=random_state)
+    except ValueError as e:  # too few genes or clusters to simulate heterotypic doublets
+        log.warning("batch '%s': doublet classifier failed (%s); skipped.", batch, e)
+        return
+    log.info(
+        "batch '%s': doublet classifier, %d clusters, threshold %.3f, %d of %d called",
+        batch,
+        res.n_clusters,
+        res.threshold,
+        int(res.predicted_doublet.sum()),
+        len(idx),
+    )
+    out.iloc[idx, 0] = res.score
+    out.iloc[idx, 1] = res.predicted_doublet
+
+
 def run_qc(
     adata,
     params: dict | None,
@@ -325,7 +431,7 @@ def run_qc(
     summary
         Counts per batch and reason, thresholds, and ground-truth figures.
     """
-    p = {**QC_DEFAULTS, **(params or {})}
+    p = check_qc_params(params, dataset=dataset)
     metrics = qc_metrics(adata, p["mito_prefix"], p["ribo_prefixes"], batch_key)
     if p["mode"] == "adaptive":
         flags, thresholds = adaptive_thresholds(
@@ -353,7 +459,10 @@ def run_qc(
         passed = ~flags.any(axis=1).to_numpy()
         if passed.sum() > 0:
             d = detect_doublets(
-                adata[passed], metrics["batch"].to_numpy()[passed], n_mads=p["n_mads"]
+                adata[passed],
+                metrics["batch"].to_numpy()[passed],
+                method=p["doublet_method"],
+                n_mads=p["n_mads"],
             )
             metrics.loc[passed, "doublet_score"] = d["doublet_score"].to_numpy()
             metrics.loc[passed, "predicted_doublet"] = d["predicted_doublet"].to_numpy()

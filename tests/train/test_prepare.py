@@ -148,7 +148,7 @@ def test_no_tf_in_data(adata):
         prepare(adata, "grn_sem", tfs=["FOXP3", "PAX5"], **KW)
 
 
-def test_label_problems(adata):
+def test_label_problems(adata, caplog):
     one = adata.copy()
     one.obs["cell_type"] = "T"
     with pytest.raises(ScinterpInputError, match="at least 2"):
@@ -156,8 +156,16 @@ def test_label_problems(adata):
     rare = adata.copy()
     rare.obs["cell_type"] = rare.obs["cell_type"].astype(str)
     rare.obs.iloc[0, rare.obs.columns.get_loc("cell_type")] = "pDC"
-    with pytest.raises(ScinterpInputError, match=r"fewer than 3 cells.*pDC \(1\)"):
-        prepare(rare, "mlp_classifier", **KW)
+    # a cell type too small to learn, and cells without a label (as atlases have them),
+    # are left out of training with a log line, not fatal
+    rare.obs.iloc[1:4, rare.obs.columns.get_loc("cell_type")] = ["", "nan", "unknown"]
+    with caplog.at_level("WARNING", logger="scinterp.train.prepare"):
+        p = prepare(rare, "mlp_classifier", **KW)
+    assert "pDC" not in p.meta["classes"] and "" not in p.meta["classes"]
+    assert p.meta["n_unlabelled"] == 4
+    assert "pDC (1)" in caplog.text and "3 of 90 cells have no 'cell_type' label" in caplog.text
+    used = set(p.train_ds.indices.tolist()) | set(p.val_ds.indices.tolist())
+    assert used.isdisjoint({0, 1, 2, 3}) and len(used) == 86
     with pytest.raises(ScinterpInputError, match="no column 'celltype'"):
         prepare(adata, "mlp_classifier", **{**KW, "label_key": "celltype"})
 

@@ -1,12 +1,15 @@
 # Config validation, input functions and the final targets.
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from scinterp.config import check_datasets
 from scinterp.errors import ScinterpInputError
+from scinterp.applicability import pick_identity_model, skipped_models
+from scinterp.qc import check_qc_params
 from scinterp.train.run import MODEL_PREFIXES
 
 # Types, defaults and unknown keys first: a typo stops the run before any job.
@@ -39,6 +42,7 @@ def _made_by_a_rule(path):
 
 
 check_datasets(DATASETS, producible=_made_by_a_rule, motif_releases=JASPAR_RELEASES)
+check_qc_params(config["qc"])
 
 
 wildcard_constraints:
@@ -128,9 +132,37 @@ def normalize_params():
 MODELS = config["train"]["models"]
 
 
+def _skipped(dataset):
+    """What cannot run on the dataset and why (scinterp.applicability), printed once."""
+    ds = DATASETS[dataset]
+    return skipped_models(
+        ds,
+        MODELS,
+        gene_sets=ds.get("gene_sets") or str(RESOURCES / "gene_sets" / "hallmark.gmt"),
+        tfs=ds.get("tfs") or str(RESOURCES / "tfs" / "jaspar2024_vertebrates.txt"),
+        min_genes_per_set=config["train"]["min_genes_per_set"],
+        dataset=dataset,
+    )
+
+
+SKIPPED = {ds: _skipped(ds) for ds in DATASETS}
+for _ds, _why in SKIPPED.items():
+    for _part, _reason in _why.items():
+        print(f"scinterp: dataset '{_ds}': {_part} skipped: {_reason}.", file=sys.stderr)
+
+
+def skipped_of(wildcards):
+    return SKIPPED[wildcards.dataset]
+
+
 def models_of(dataset):
-    """The configured models that apply to a dataset (seq_cnn needs ATAC data)."""
-    return [m for m in MODELS if m != "seq_cnn" or has_atac(dataset)]
+    """The configured models that apply to a dataset (seq_cnn needs ATAC data; a model
+    whose prior does not match the data is skipped, see SKIPPED)."""
+    return [
+        m
+        for m in MODELS
+        if (m != "seq_cnn" or has_atac(dataset)) and m not in SKIPPED[dataset]
+    ]
 
 
 def train_inputs(wildcards):
@@ -221,12 +253,22 @@ TARGETS.append(attribute_targets)
 IDENTITY = config["branches"]["identity"]
 
 
+def identity_model(dataset):
+    """identity.model, or another trained classifier when that one is skipped."""
+    return pick_identity_model(IDENTITY["model"], attributed_models(dataset))
+
+
 def identity_enabled(dataset):
-    return IDENTITY["enabled"] and IDENTITY["model"] in attributed_models(dataset)
+    return IDENTITY["enabled"] and identity_model(dataset) is not None
+
+
+def identity_params(wildcards):
+    return {**IDENTITY, "model": identity_model(wildcards.dataset)}
 
 
 def identity_inputs(wildcards):
-    ds, model = wildcards.dataset, IDENTITY["model"]
+    ds = wildcards.dataset
+    model = identity_model(ds)
     inputs = {
         "normalized": f"results/{ds}/normalized.h5ad",
         "model": f"results/{ds}/models/{model}/model.pt",
@@ -267,7 +309,7 @@ PROGRAM_VAES = ("program_vae", "ldvae")
 
 def program_models(dataset):
     """Trained models the branch reads: the gene-program VAEs, the capsule classifier."""
-    trained = config["train"]["models"]
+    trained = models_of(dataset)
     models = [m for m in PROGRAM_VAES if m in trained]
     if PROGRAMS_CFG["capsule"] and "capsule_classifier" in trained:
         models.append("capsule_classifier")
@@ -289,7 +331,7 @@ def program_truth_input(wildcards):
 
 
 def programs_targets(dataset):
-    if not PROGRAMS_CFG["enabled"]:
+    if not PROGRAMS_CFG["enabled"] or "branch programs" in SKIPPED[dataset]:
         return []
     out = [
         f"results/{dataset}/programs/{name}"
@@ -317,6 +359,7 @@ def report_targets(dataset):
     return [
         f"results/{dataset}/run/versions.tsv",
         f"results/{dataset}/run/config.yaml",
+        f"results/{dataset}/run/skipped.tsv",
     ]
 
 
@@ -331,7 +374,11 @@ GRN = config["branches"]["grn"]
 
 
 def grn_enabled(dataset):
-    return GRN["enabled"] and "grn_sem" in models_of(dataset)
+    return (
+        GRN["enabled"]
+        and "grn_sem" in models_of(dataset)
+        and "branch grn" not in SKIPPED[dataset]
+    )
 
 
 def grn_edge_files(wildcards):

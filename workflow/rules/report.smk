@@ -10,6 +10,12 @@ rule run_record:
             subcategory="{dataset}",
         ),
         config="results/{dataset}/run/config.yaml",
+        skipped=report(
+            "results/{dataset}/run/skipped.tsv",
+            caption="../report/skipped.rst",
+            category="0. Run record",
+            subcategory="{dataset}",
+        ),
     log:
         "logs/{dataset}/run_record.log",
     conda:
@@ -17,5 +23,6 @@ rule run_record:
     params:
         dataset="{dataset}",
         config=config,
+        skipped=skipped_of,
     script:
         "../../scripts/run_record.py"

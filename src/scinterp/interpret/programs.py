@@ -5,7 +5,15 @@ Methods (the ``method`` column of ``programs/activity.tsv``):
 ``program_vae`` / ``ldvae``
     Latent units of the gene-program VAE. A unit's activity is its latent mean, oriented so
     that higher activity means higher expression of its genes (the sign of the sum of its
-    decoder weights, expiMap's ``latent_directions(method="sum")``).
+    decoder weights, expiMap's ``latent_directions(method="sum")``). Its ``score`` in a
+    cell type is the log-fold change of the program's genes that the unit accounts for:
+    the difference of its mean activity (type minus the other cells) times the trimmed
+    mean (20% cut at each end) of its decoder weights over the program's genes (the gene
+    set; for a de novo unit its ``n_top_denovo`` largest weights). A unit the model does
+    not use (weights near 0) scores near 0; so does one that a few genes of its set load
+    on (a decoy set that happens to hold a handful of a cell type's markers), because the
+    trimmed mean is that of the set's typical gene. The posterior Bayes factor (below) is
+    kept in the column ``bayes_factor``.
 ``score_genes``
     Baseline: scanpy ``score_genes`` per gene set (mean expression of the set minus a
     matched control set).
@@ -20,7 +28,8 @@ Methods (the ``method`` column of ``programs/activity.tsv``):
     model on activities, unlike attributing a gene-level classifier and summing per gene
     set, keeps overlapping gene sets apart and needs no extra trained model.
 
-The differential score of a program in a cell type (``score``) is expiMap's Bayes factor
+The differential score of the other methods (``score``; ``bayes_factor`` for the VAEs) is
+expiMap's Bayes factor
 ``log p(a_in > a_out) - log p(a_in <= a_out)``, with ``p`` the probability that a random
 cell of the type has a higher activity than a random other cell. For the VAEs activities
 are drawn from the posterior (mean + sd * noise), so a unit the model does not use (large
@@ -47,10 +56,12 @@ __all__ = [
     "capsule_activity",
     "classifier_attribution",
     "denovo_matches",
+    "decoder_scores",
     "differential_scores",
     "enrichment",
     "latent_directions",
     "model_activity",
+    "program_gene_rows",
     "program_loadings",
     "score_gene_sets",
 ]
@@ -207,6 +218,81 @@ def _tie_correction(a: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------ model activities
+def decoder_scores(
+    table: pd.DataFrame,
+    weights: np.ndarray,
+    programs: Sequence[str],
+    program_genes: Sequence[np.ndarray],
+    trim: float = 0.2,
+) -> pd.DataFrame:
+    """VAE scores: a unit's activity difference times the typical decoder weight of its genes.
+
+    Parameters
+    ----------
+    table
+        :func:`differential_scores` of the (oriented) latent means: ``program,
+        cell_type, score, mean_in, mean_out, ...``.
+    weights
+        Genes x units oriented decoder weights (columns in ``programs`` order).
+    programs
+        Unit names.
+    program_genes
+        Per unit, the rows of ``weights`` that are its genes.
+    trim
+        Fraction cut from each end before averaging the weights (``scipy.stats.trim_mean``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` with ``score = (mean_in - mean_out) * trim_mean(weights of the unit's
+        genes)`` (the log-fold change of a typical gene of the program that the unit
+        accounts for, in natural-log units of the expression rate), the former ``score``
+        moved to ``bayes_factor``, and ``program_weight`` (that trimmed mean).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    typical = np.asarray(
+        [
+            float(stats.trim_mean(w[np.asarray(idx, dtype=np.int64), k], trim)) if len(idx) else 0.0
+            for k, idx in enumerate(program_genes)
+        ]
+    )
+    pos = {name: k for k, name in enumerate(programs)}
+    col = np.asarray([pos[p] for p in table["program"]], dtype=np.int64)
+    out = table.copy()
+    out["bayes_factor"] = out["score"]
+    out["program_weight"] = typical[col]
+    out["score"] = (out["mean_in"] - out["mean_out"]).to_numpy() * typical[col]
+    return out
+
+
+def program_gene_rows(
+    weights: np.ndarray,
+    features: Sequence[str],
+    programs: Sequence[str],
+    n_prior: int,
+    gene_sets: Mapping[str, Sequence[str]] | None = None,
+    n_top_denovo: int = 50,
+) -> list[np.ndarray]:
+    """Per unit, the rows of ``weights`` that are its genes.
+
+    Prior units: the genes of its gene set (``gene_sets``, else its non-zero weights);
+    de novo units: the ``n_top_denovo`` largest oriented weights.
+    """
+    w = np.asarray(weights)
+    pos = {str(g): i for i, g in enumerate(features)}
+    rows = []
+    for k, name in enumerate(programs):
+        if k < n_prior:
+            if gene_sets is not None and name in gene_sets:
+                idx = np.asarray([pos[g] for g in gene_sets[name] if g in pos], dtype=np.int64)
+            else:
+                idx = np.flatnonzero(w[:, k] != 0)
+        else:
+            idx = np.argsort(-w[:, k], kind="stable")[:n_top_denovo]
+        rows.append(idx)
+    return rows
+
+
 def latent_directions(decoder_weights: np.ndarray) -> np.ndarray:
     """Sign per latent unit that makes higher activity mean higher expression of its genes.
 
@@ -645,6 +731,7 @@ def compute_programs(
     seed: int = 0,
     device: str = "cpu",
     dataset: str | None = None,
+    score_trim: float = 0.2,
 ) -> dict:
     """Every table of the programs branch from a normalized AnnData and trained models.
 
@@ -660,6 +747,8 @@ def compute_programs(
         Model name -> model folder, among ``program_vae``, ``ldvae``, ``capsule_classifier``.
     min_set_size, used_threshold, n_top_denovo, n_posterior_samples, ctrl_size, seed
         See :func:`program_loadings`, :func:`differential_scores`, :func:`score_gene_sets`.
+    score_trim
+        Trim fraction of the VAEs' scores (:func:`decoder_scores`).
     device
         Torch device for the models.
     dataset
@@ -699,11 +788,15 @@ def compute_programs(
         directions = latent_directions(weights)
         mu = mu * directions[None, :]
         programs = list(meta["programs"])
-        activities.append(
-            differential_scores(
-                mu, labels, programs, name, std=sd, n_samples=n_posterior_samples, seed=seed
-            )
+        n_prior = int(meta.get("n_prior", 0))
+        table = differential_scores(
+            mu, labels, programs, name, std=sd, n_samples=n_posterior_samples, seed=seed
         )
+        oriented = weights * directions[None, :]
+        genes_of = program_gene_rows(
+            oriented, meta["features"], programs, n_prior, meta.get("gene_sets"), n_top_denovo
+        )
+        activities.append(decoder_scores(table, oriented, programs, genes_of, trim=score_trim))
         loadings.append(
             program_loadings(
                 weights,

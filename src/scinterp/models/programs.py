@@ -79,6 +79,11 @@ def poisson_log_likelihood_total(k: Tensor, log_mu: Tensor) -> Tensor:
     return (k * log_mu - log_mu.exp()).sum() - log_k_factorial
 
 
+def _default_n_updates(module, state_dict, prefix, *args) -> None:
+    # Models saved before the step counter existed load with it at 0.
+    state_dict.setdefault(prefix + "n_updates", torch.zeros((), dtype=torch.long))
+
+
 class ProgramVAE(nn.Module):
     """VAE with one latent unit per prior gene set and a (masked) linear decoder.
 
@@ -122,6 +127,12 @@ class ProgramVAE(nn.Module):
         hidden: int = 128,
         dropout: float = 0.1,
         kl_weight: float = 1.0,
+        kl_warmup: int = 0,
+        init_std: float = 0.1,
+        denovo_init_std: float = 0.1,
+        latent_dropout: float = 0.0,
+        group_lasso: float = 0.0,
+        nonneg_prior: bool = False,
     ):
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)
@@ -143,6 +154,14 @@ class ProgramVAE(nn.Module):
         self.likelihood = likelihood
         self.l1_denovo = l1_denovo
         self.kl_weight = kl_weight
+        self.kl_warmup = int(kl_warmup)
+        self.latent_dropout = float(latent_dropout)
+        self.group_lasso = float(group_lasso)
+        self.nonneg_prior = bool(nonneg_prior) and masked
+        # Training steps taken (a buffer: saved with checkpoints, so a resumed run goes on
+        # with the same KL weight).
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
+        self.register_load_state_dict_pre_hook(_default_n_updates)
 
         self.encoder = nn.Sequential(
             nn.Linear(n_genes, hidden),
@@ -161,7 +180,11 @@ class ProgramVAE(nn.Module):
             full[:, : self.n_prior] = mask
         self.register_buffer("decoder_mask", full)
         w = torch.empty(n_genes, self.n_latent)
-        nn.init.normal_(w, std=0.1)
+        nn.init.normal_(w, std=init_std)
+        nn.init.normal_(w[:, self.n_prior :], std=denovo_init_std)
+        if self.nonneg_prior:
+            # softplus(raw) is the weight: start at |N(0, init_std)|
+            w[:, : self.n_prior] = torch.log(torch.expm1(w[:, : self.n_prior].abs() + 1e-3))
         # Zero outside the mask from the start: their gradient is always zero, so they stay 0.
         self.decoder_weight = nn.Parameter(w * full)
         # Log-rates are fractions of the library: start at a uniform share per gene.
@@ -180,13 +203,19 @@ class ProgramVAE(nn.Module):
         """Latent means, cells x units (prior units in gene-set order, then de novo)."""
         return self.encode(x)[0]
 
+    def _weight(self) -> Tensor:
+        w = self.decoder_weight
+        if self.nonneg_prior and self.n_prior > 0:
+            w = torch.cat([F.softplus(w[:, : self.n_prior]), w[:, self.n_prior :]], dim=1)
+        return w * self.decoder_mask.to(w.dtype)
+
     def decoder_weights(self) -> Tensor:
         """Effective decoder weights, genes x units (exactly zero outside the mask)."""
-        return (self.decoder_weight * self.decoder_mask).detach()
+        return self._weight().detach()
 
     def decode(self, z: Tensor, batch: Tensor | None = None) -> Tensor:
         """Log-rates per gene (log fraction of the library), cells x genes."""
-        w = self.decoder_weight * self.decoder_mask.to(self.decoder_weight.dtype)
+        w = self._weight()
         log_rate = F.linear(z, w, self.decoder_bias)  # z @ w.T + bias in one addmm
         if self.n_batches > 1 and batch is not None:
             log_rate = log_rate + F.embedding(batch, self.batch_effect)
@@ -207,6 +236,8 @@ class ProgramVAE(nn.Module):
         mu, logvar = mu.float(), logvar.float()
         std = (0.5 * logvar).exp()
         z = mu + std * torch.randn_like(std) if self.training else mu
+        if self.training and self.latent_dropout > 0:
+            z = F.dropout(z, self.latent_dropout)
         log_mu = self.decode(z, batch.get("batch")).float()
         log_mu = log_mu + torch.log(library.float().clamp(min=1.0)).unsqueeze(1)
         # Summed over the batch and divided by its size: the mean over cells of each
@@ -218,4 +249,12 @@ class ProgramVAE(nn.Module):
         recon = -ll / counts.shape[0]
         kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).sum(dim=1).mean()
         l1 = self.decoder_weight[:, self.n_prior :].abs().sum() * self.l1_denovo
-        return {"loss": recon + self.kl_weight * kl + l1, "recon": recon, "kl": kl, "l1": l1}
+        if self.group_lasso > 0 and self.n_prior > 0:
+            norms = self._weight()[:, : self.n_prior].pow(2).sum(0).add(1e-12).sqrt()
+            l1 = l1 + self.group_lasso * norms.sum()
+        beta = self.kl_weight
+        if self.training and torch.is_grad_enabled():
+            if self.kl_warmup > 0:
+                beta = beta * min(1.0, float(self.n_updates) / self.kl_warmup)
+            self.n_updates += 1
+        return {"loss": recon + beta * kl + l1, "recon": recon, "kl": kl, "l1": l1}

@@ -389,12 +389,34 @@ def _fit(
     finally:
         bar.close()
 
+    if history and not stopped and len(history) >= max_epochs:
+        best_epoch = min(history, key=lambda r: _monitor(r))["epoch"]
+        if best_epoch == history[-1]["epoch"]:
+            log.warning(
+                "%s: the best validation loss came at the last epoch (%d of max_epochs %d): "
+                "training had not converged; raise train.max_epochs (or its model's own key).",
+                type(module).__name__,
+                best_epoch,
+                max_epochs,
+            )
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
     frame = _write_history(history, outdir / HISTORY)
     ckpt_path.unlink(missing_ok=True)
     return frame
+
+
+def _monitor(row) -> float:
+    return row["val_loss"] if not math.isnan(row["val_loss"]) else row["train_loss"]
+
+
+def auto_max_epochs(n_train: int, *, cap: int = 400, floor: int = 20) -> int:
+    """Epochs for ``train.max_epochs: auto``: scvi-tools' rule, about 8M cell passes
+    (``20000 / n * 400``) capped at ``cap``, so small data get enough steps and an atlas
+    is not passed over hundreds of times; at least ``floor`` epochs. Early stopping
+    usually ends training sooner."""
+    return int(max(floor, min(cap, round(20000 / max(1, n_train) * 400))))
 
 
 def _write_history(history: list[dict[str, float]], path: Path) -> pd.DataFrame:

@@ -43,6 +43,8 @@ EXPRESSION_MODELS = (
     "ldvae",
     "grn_sem",
 )
+# label values that mean "no label" (after normalize wrote the labels as text)
+MISSING_LABELS = ("", "nan", "none", "na", "n/a", "unknown", "unassigned")
 _CLASSIFIERS = ("attention_classifier", "mlp_classifier", "capsule_classifier")
 _VAES = ("program_vae", "ldvae")
 
@@ -102,32 +104,39 @@ def _labels(adata, label_key, min_cells_per_class, dataset):
             dataset,
         )
     labels = adata.obs[label_key]
-    if labels.isna().any():
-        raise _err(
-            f"{int(labels.isna().sum())} cells have no '{label_key}' label.",
-            "fill in or remove those cells before training a classifier.",
-            dataset,
+    text = labels.astype(str).str.strip()
+    # atlases leave labels empty; normalize writes labels as text, so NaN reads "nan"
+    missing = labels.isna().to_numpy() | text.str.lower().isin(MISSING_LABELS).to_numpy()
+    if missing.any():
+        log.warning(
+            "%d of %d cells have no '%s' label and are left out of classifier training.",
+            int(missing.sum()),
+            len(labels),
+            label_key,
         )
-    codes, classes = pd.factorize(labels.astype(str), sort=True)
+    counts = text[~missing].value_counts()
+    small = counts[counts < min_cells_per_class]
+    if len(small):
+        log.warning(
+            "cell types with fewer than %d cells in '%s' are too small to learn and are left "
+            "out of classifier training: %s.",
+            min_cells_per_class,
+            label_key,
+            ", ".join(f"{k} ({v})" for k, v in small.items()),
+        )
+    usable = ~missing & ~text.isin(small.index).to_numpy()
+    classes = sorted(counts.index[counts >= min_cells_per_class])
     if len(classes) < 2:
         raise _err(
-            f"'{label_key}' has {len(classes)} class(es); a classifier needs at least 2.",
+            f"'{label_key}' has {len(classes)} cell type(s) with at least {min_cells_per_class} "
+            "labelled cells; a classifier needs at least 2.",
             "choose a label_key with several cell types, or disable the classifiers in train.models.",
             dataset,
         )
-    counts = np.bincount(codes, minlength=len(classes))
-    small = [f"{classes[i]} ({counts[i]})" for i in np.flatnonzero(counts < min_cells_per_class)]
-    if small:
-        raise _err(
-            f"classes with fewer than {min_cells_per_class} cells in '{label_key}': "
-            + ", ".join(small[:10])
-            + ("..." if len(small) > 10 else "")
-            + ".",
-            "merge or remove these cell types before training (they cannot be both learned "
-            "and validated).",
-            dataset,
-        )
-    return codes.astype(np.int64), [str(c) for c in classes]
+    pos = {c: i for i, c in enumerate(classes)}
+    codes = np.full(len(labels), -1, dtype=np.int64)
+    codes[usable] = [pos[c] for c in text[usable]]
+    return codes, [str(c) for c in classes]
 
 
 def _batches(adata, batch_key, dataset):
@@ -422,7 +431,14 @@ def prepare(
             )
         counts = layers[counts_layer]
 
-    train_idx, val_idx = split_indices(n_cells, val_fraction, seed, stratify=stratify)
+    if y is not None and (y < 0).any():
+        # classifiers learn from labelled cells of learnable types only (see _labels)
+        usable = np.flatnonzero(y >= 0)
+        tr, va = split_indices(len(usable), val_fraction, seed, stratify=stratify[usable])
+        train_idx, val_idx = usable[tr], usable[va]
+        meta["n_unlabelled"] = int(len(y) - len(usable))
+    else:
+        train_idx, val_idx = split_indices(n_cells, val_fraction, seed, stratify=stratify)
     library = row_sums(counts) if counts is not None else None
     full = CellDataset(
         adata.X, counts, y=y, batch=batch, library=library, columns=np.asarray(features)

@@ -25,6 +25,8 @@ USES_GENE_SETS = (
     "ldvae",
 )
 
+# Models that cannot train without gene sets (the others only take their genes as features).
+NEEDS_GENE_SETS = ("attention_classifier", "capsule_classifier", "program_vae")
 
 # Train keys of one model's own: "<prefix><key>" replaces the shared "<key>" for that model
 # (seq_learning_rate is seq_cnn's learning_rate); a prefixed key without a shared one
@@ -46,14 +48,19 @@ def model_settings(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) -> pd.DataFrame:
     from scinterp.models.registry import save_model
-    from scinterp.train.loop import fit
+    from scinterp.train.loop import auto_max_epochs, fit
 
+    max_epochs = params["max_epochs"]
+    if max_epochs == "auto":
+        max_epochs = auto_max_epochs(len(train_ds))
+        log.info("%s: max_epochs auto -> %d (%d training items)", name, max_epochs, len(train_ds))
+    meta = {**meta, "max_epochs": int(max_epochs)}
     history = fit(
         module,
         train_ds,
         val_ds,
         outdir=outdir,
-        max_epochs=params["max_epochs"],
+        max_epochs=max_epochs,
         batch_size=params["batch_size"],
         lr=params["learning_rate"],
         weight_decay=params.get("weight_decay", 0.0),
@@ -128,9 +135,15 @@ def train_from_files(
     var = read_var(normalized)
     sets = None
     if gene_sets is not None and name in USES_GENE_SETS:
-        sets = read_gmt(
-            gene_sets, genes=var.index, min_size=params["min_genes_per_set"], dataset=dataset
-        )
+        try:
+            sets = read_gmt(
+                gene_sets, genes=var.index, min_size=params["min_genes_per_set"], dataset=dataset
+            )
+        except ScinterpInputError as err:
+            if name in NEEDS_GENE_SETS:
+                raise
+            # the sets only widen this model's features: it trains on the HVGs alone
+            log.warning("%s trains without gene sets: %s", name, err)
     tf_list = read_tfs(tfs, genes=var.index, dataset=dataset) if name == "grn_sem" else None
     keep = None
     if "highly_variable" in var:
