@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+REPO = Path(__file__).resolve().parents[1]
 STAGES = ("qc", "normalize", "embed", "train", "attribute")
 N_TYPES = 12
 N_MITO = 13
@@ -245,20 +246,11 @@ def _stage(name: str, d: Path, args) -> dict:
         from scinterp.train.run import train_from_files
 
         torch.set_num_threads(args.threads)
-        params = {
-            "max_epochs": 1,
-            "batch_size": 128,
-            "learning_rate": 1e-3,
-            "weight_decay": 0.0,
-            "val_fraction": 0.1,
-            "patience": 8,
-            "seed": 0,
-            "device": "auto",
-            "min_genes_per_set": 5,
-            "n_latent_denovo": 4,
-            "l1_denovo": 1e-3,
-            "l1_adjacency": 1e-3,
-        }
+        from snakemake.utils import validate
+
+        config = {"datasets": {"x": {"rna": "x.h5ad"}}}  # the schema's train defaults
+        validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+        params = {**config["train"], "max_epochs": 1}
         h = train_from_files(
             "mlp_classifier", normalized=d / "normalized.h5ad", outdir=d / "model", params=params
         )

@@ -180,7 +180,14 @@ def train_inputs(wildcards):
 # train keys that only some models read: a change to one of them (or to the list of
 # models) must not retrain the others, which Snakemake does for any change of a rule's
 # params
-_EXPRESSION_ONLY = ("min_genes_per_set", "n_latent_denovo", "l1_denovo", "l1_adjacency")
+_EXPRESSION_ONLY = (
+    "min_genes_per_set",
+    "n_latent_denovo",
+    "l1_denovo",
+    "kl_weight",
+    "nonneg_programs",
+    "l1_adjacency",
+)
 
 
 def train_settings(wildcards):

@@ -210,6 +210,8 @@ def prepare(
     min_cells_per_class: int = 3,
     n_latent_denovo: int = 4,
     l1_denovo: float = 0.3,
+    kl_weight: float = 0.3,
+    nonneg_programs: bool = True,
     l1_adjacency: float = 1e-3,
     model_kwargs: Mapping[str, Any] | None = None,
     dataset: str | None = None,
@@ -246,6 +248,8 @@ def prepare(
         Classifiers: classes with fewer cells raise an error.
     n_latent_denovo, l1_denovo
         VAE: de novo units and their decoder L1 penalty.
+    kl_weight, nonneg_programs
+        VAEs: weight of the KL term; program VAE: non-negative gene-set loadings.
     l1_adjacency
         ``grn_sem``: L1 penalty on the adjacency.
     model_kwargs
@@ -396,6 +400,8 @@ def prepare(
                     "n_batches": n_batches,
                     "masked": True,
                     "l1_denovo": l1_denovo,
+                    "kl_weight": kl_weight,
+                    "nonneg_prior": nonneg_programs,
                 }
                 meta["n_prior"] = len(sets_idx)
             else:
@@ -411,6 +417,7 @@ def prepare(
                     "n_batches": n_batches,
                     "masked": False,
                     "l1_denovo": 0.0,
+                    "kl_weight": kl_weight,
                 }
                 meta["n_prior"] = 0
             meta["programs"] = programs

@@ -168,6 +168,8 @@ def train_from_files(
         min_genes_per_set=params["min_genes_per_set"],
         n_latent_denovo=params["n_latent_denovo"],
         l1_denovo=params["l1_denovo"],
+        kl_weight=params["kl_weight"],
+        nonneg_programs=params["nonneg_programs"],
         l1_adjacency=params["l1_adjacency"],
         model_kwargs=model_kwargs,
         dataset=dataset,
