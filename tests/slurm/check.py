@@ -24,6 +24,7 @@ GPU_RULES = {
     "train_model",
     "attribute",
     "infer_grn",
+    "regdiffusion",
     "motif_contributions",
     "tf_activity",
     "sweep_train",

@@ -374,9 +374,9 @@ TARGETS.append(report_targets)
 
 
 # ------------------------------------------------------------ branch (iii): grn
-# Our edges (grn_sem's adjacency, integrated gradients, consensus) and the GRNBoost2
-# peer, each its own rule so that each one's runtime is benchmarked; evaluated when the
-# dataset has a grn_reference.
+# Our edges (grn_sem's adjacency, integrated gradients, consensus) and the peers
+# (GRNBoost2, RegDiffusion, absolute Spearman), each its own rule so that each one's
+# runtime is benchmarked; evaluated when the dataset has a grn_reference.
 GRN = config["branches"]["grn"]
 
 
@@ -388,11 +388,25 @@ def grn_enabled(dataset):
     )
 
 
+# the peers switched on in the config, each its own rule writing grn/{peer}.tsv (the
+# names of scinterp.grn_peers.PEERS)
+GRN_PEERS = [p for p in ("grnboost2", "regdiffusion", "spearman") if GRN[p]]
+
+
 def grn_edge_files(wildcards):
-    files = [f"results/{wildcards.dataset}/grn/edges.tsv"]
-    if GRN["grnboost2"]:
-        files.append(f"results/{wildcards.dataset}/grn/grnboost2.tsv")
-    return files
+    return [f"results/{wildcards.dataset}/grn/edges.tsv"] + [
+        f"results/{wildcards.dataset}/grn/{p}.tsv" for p in GRN_PEERS
+    ]
+
+
+def grn_benchmark_files(wildcards):
+    """Each network's job benchmarks (ours: training grn_sem and infer_grn), for the
+    runtime column of grn/metrics.tsv."""
+    d = wildcards.dataset
+    return [
+        f"results/{d}/benchmarks/train_model/grn_sem.tsv",
+        f"results/{d}/benchmarks/infer_grn.tsv",
+    ] + [f"results/{d}/benchmarks/{p}.tsv" for p in GRN_PEERS]
 
 
 def grn_reference_input(wildcards):
@@ -413,8 +427,7 @@ def grn_targets(dataset):
         f"results/{dataset}/grn/{f}"
         for f in ("edges.tsv", "top_regulators.tsv", "network.png")
     ]
-    if GRN["grnboost2"]:
-        out.append(f"results/{dataset}/grn/grnboost2.tsv")
+    out += [f"results/{dataset}/grn/{p}.tsv" for p in GRN_PEERS]
     if DATASETS[dataset].get("grn_reference"):
         out += [
             f"results/{dataset}/grn/{f}"

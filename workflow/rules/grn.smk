@@ -1,6 +1,6 @@
 # Branch (iii): gene regulatory networks. Our edges come from the trained grn_sem model
-# (learned adjacency, integrated gradients, consensus); GRNBoost2 (arboreto) is the peer,
-# in its own rule so that the benchmark files time each side separately.
+# (learned adjacency, integrated gradients, consensus); the peers (GRNBoost2, RegDiffusion,
+# absolute Spearman) each in its own rule so that the benchmark files time each side.
 rule infer_grn:
     input:
         normalized="results/{dataset}/normalized.h5ad",
@@ -34,6 +34,9 @@ rule infer_grn:
         "../../scripts/infer_grn.py"
 
 
+# The peers a user would pick instead (scinterp.grn_peers), on grn_sem's TFs, genes and
+# cells, one rule each: their benchmark files time each side, and RegDiffusion (torch)
+# goes to a GPU node like our model.
 rule grnboost2:
     input:
         normalized="results/{dataset}/normalized.h5ad",
@@ -52,14 +55,67 @@ rule grnboost2:
         runtime=240,
     params:
         dataset="{dataset}",
+        peer="grnboost2",
         seed=config["train"]["seed"],
+        device="cpu",
     script:
-        "../../scripts/grnboost2.py"
+        "../../scripts/grn_peer.py"
+
+
+rule regdiffusion:
+    input:
+        normalized="results/{dataset}/normalized.h5ad",
+        meta="results/{dataset}/models/grn_sem/model.json",
+    output:
+        edges="results/{dataset}/grn/regdiffusion.tsv",
+    log:
+        "logs/{dataset}/regdiffusion.log",
+    benchmark:
+        "results/{dataset}/benchmarks/regdiffusion.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=mem_mb(8000),
+        runtime=120,
+    params:
+        dataset="{dataset}",
+        peer="regdiffusion",
+        seed=config["train"]["seed"],
+        device=config["train"]["device"],
+    script:
+        "../../scripts/grn_peer.py"
+
+
+rule spearman:
+    input:
+        normalized="results/{dataset}/normalized.h5ad",
+        meta="results/{dataset}/models/grn_sem/model.json",
+    output:
+        edges="results/{dataset}/grn/spearman.tsv",
+    log:
+        "logs/{dataset}/spearman.log",
+    benchmark:
+        "results/{dataset}/benchmarks/spearman.tsv"
+    conda:
+        "../../envs/grn.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=30,
+    params:
+        dataset="{dataset}",
+        peer="spearman",
+        seed=config["train"]["seed"],
+        device="cpu",
+    script:
+        "../../scripts/grn_peer.py"
 
 
 rule evaluate_grn:
     input:
         edges=grn_edge_files,
+        benchmarks=grn_benchmark_files,
         reference=grn_reference_input,
         meta="results/{dataset}/models/grn_sem/model.json",
     output:

@@ -33,6 +33,7 @@ __all__ = [
     "evaluate_edges",
     "grn_metrics",
     "krumsiek11",
+    "network_runtimes",
     "plot_precision_recall",
     "precision_recall",
     "read_reference",
@@ -52,7 +53,10 @@ METRIC_COLUMNS = [
     "n_edges_true",
     "n_edges_predicted",
     "n_candidates",
+    "runtime_s",
 ]
+# Methods computed from the trained grn_sem model: their runtime is training + infer_grn.
+OUR_METHODS = ("deepsem", "integrated_gradients", "consensus")
 
 
 def _lookup(names: Iterable[str]) -> dict[str, str]:
@@ -322,6 +326,7 @@ def grn_metrics(
     reference: pd.DataFrame,
     tfs: Sequence[str],
     genes: Sequence[str],
+    runtimes: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Metrics of every (method, cell_type) network of an edges table.
 
@@ -332,6 +337,9 @@ def grn_metrics(
         global networks).
     reference, tfs, genes
         As in :func:`evaluate_edges`.
+    runtimes
+        Method -> wall seconds (:func:`network_runtimes`), the ``runtime_s`` column (NaN
+        for a method without one).
 
     Returns
     -------
@@ -348,9 +356,32 @@ def grn_metrics(
             {"method": method, "cell_type": cell_type, **evaluate_edges(net, reference, tfs, genes)}
         )
     out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    out["runtime_s"] = out["method"].map(runtimes or {}).astype(float)
     out["_global"] = out["cell_type"] != "all"
     out = out.sort_values(["_global", "auprc"], ascending=[True, False], kind="mergesort")
     return out.drop(columns="_global").reset_index(drop=True)
+
+
+def network_runtimes(benchmarks: Iterable[str | os.PathLike]) -> dict[str, float]:
+    """Wall seconds per network method from Snakemake ``benchmark:`` files.
+
+    A file named after a peer's rule (``grnboost2.tsv``, ``regdiffusion.tsv``,
+    ``spearman.tsv``) times that peer; ``grn_sem.tsv`` (training) and ``infer_grn.tsv``
+    add up to the time of each of our methods (:data:`OUR_METHODS`). The ``s`` column of
+    a file's last row is used (the last run of the job).
+    """
+    times: dict[str, float] = {}
+    ours = 0.0
+    for path in benchmarks:
+        path = Path(path)
+        seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
+        if path.stem in ("grn_sem", "infer_grn"):
+            ours += seconds
+        else:
+            times[path.stem] = seconds
+    if ours:
+        times.update(dict.fromkeys(OUR_METHODS, ours))
+    return times
 
 
 def plot_precision_recall(
@@ -389,7 +420,7 @@ def plot_precision_recall(
         curve = precision_recall(net, reference, tfs, genes)
         auprc = evaluate_edges(net, reference, tfs, genes)["auprc"]
         style = {"lw": 2.2} if method == "consensus" else {"lw": 1.4}
-        if method == "grnboost2":
+        if method not in OUR_METHODS:  # the peers dashed
             style["ls"] = "--"
         ax.step(
             curve["recall"],

@@ -1,0 +1,33 @@
+"""Rules grnboost2, regdiffusion, spearman: a peer network (scinterp.grn_peers) on
+grn_sem's TFs, genes and cells."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+
+import json  # noqa: E402
+
+from scinterp.grn_peers import run_peer  # noqa: E402
+from scinterp.interpret.grn import model_genes  # noqa: E402
+from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
+
+inp, par = snakemake.input, snakemake.params
+meta = json.loads(open(inp.meta).read())["meta"]
+adata = read_normalized(inp.normalized)
+genes, tfs, columns = model_genes(adata, meta, par.dataset, inp.meta)
+if par.device != "cpu":
+    from scinterp.train.loop import resolve_device
+
+    par.device = str(resolve_device(par.device))
+edges = run_peer(
+    par.peer,
+    adata.X[:, columns],
+    genes,
+    tfs,
+    seed=par.seed,
+    threads=snakemake.threads,
+    device=par.device,
+)
+write_tsv_atomic(edges, snakemake.output.edges)

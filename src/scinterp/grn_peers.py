@@ -1,0 +1,165 @@
+"""The networks our GRN is compared with in every run: the peers a user would pick instead.
+
+* ``grnboost2``: GRNBoost2 (arboreto), gradient-boosted trees per target
+  (:func:`scinterp.grnboost.run_grnboost2`).
+* ``regdiffusion``: RegDiffusion (Zhu & Slonim 2024, ``regdiffusion`` on PyPI), a
+  diffusion model with a learned adjacency matrix; torch, CPU or GPU.
+* ``spearman``: the absolute Spearman correlation of each TF with each gene, the trivial
+  floor every learned network should clear.
+
+Each peer is a function ``(X, genes, tfs, *, seed, threads, device) -> DataFrame`` of
+``tf, target, score`` (best first, no self-edges) on the same cells x genes matrix and TF
+list as our ``grn_sem`` model; :data:`PEERS` maps the config's names to them and
+:func:`run_peer` adds the ``method`` and ``cell_type`` columns the edge tables carry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PEERS", "run_peer", "run_regdiffusion", "spearman_network"]
+
+log = logging.getLogger("scinterp")
+
+
+def _edge_frame(scores: np.ndarray, tfs: Sequence[str], genes: Sequence[str]) -> pd.DataFrame:
+    """TFs x genes scores -> ``tf, target, score`` rows, best first, self-edges dropped;
+    ties broken by name so the order is reproducible."""
+    tf_names = np.repeat(np.asarray(tfs, dtype=object), len(genes))
+    targets = np.tile(np.asarray(genes, dtype=object), len(tfs))
+    edges = pd.DataFrame({"tf": tf_names, "target": targets, "score": scores.ravel()})
+    edges = edges[(edges["tf"] != edges["target"]) & np.isfinite(edges["score"])]
+    edges = edges.sort_values(["score", "tf", "target"], ascending=[False, True, True])
+    return edges.reset_index(drop=True)
+
+
+def _columns(genes: Sequence[str], tfs: Sequence[str]) -> np.ndarray:
+    pos = {g: i for i, g in enumerate(genes)}
+    missing = [t for t in tfs if t not in pos]
+    if missing:
+        raise ValueError(f"TFs not among the genes: {', '.join(missing[:5])}")
+    return np.asarray([pos[t] for t in tfs])
+
+
+def spearman_network(
+    X, genes: Sequence[str], tfs: Sequence[str], *, chunk: int = 512, **_
+) -> pd.DataFrame:
+    """Absolute Spearman correlation of every TF with every gene (over the cells).
+
+    Ranks are taken per gene with ties averaged (the zeros of a sparse gene share one
+    rank); a gene constant over the cells correlates with nothing (score 0).
+
+    Parameters
+    ----------
+    X
+        Cells x genes expression (dense or sparse).
+    genes, tfs
+        Column names of ``X`` and the candidate regulators among them.
+    chunk
+        Genes ranked at a time (memory: cells x chunk floats).
+    """
+    from scipy.stats import rankdata
+
+    genes = [str(g) for g in genes]
+    tf_cols = _columns(genes, [str(t) for t in tfs])
+
+    def standardized_ranks(cols: np.ndarray) -> np.ndarray:
+        block = X[:, cols]
+        block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+        r = rankdata(block, axis=0, method="average").astype(np.float64)
+        r -= r.mean(axis=0)
+        norm = np.linalg.norm(r, axis=0)
+        return np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
+
+    z_tf = standardized_ranks(tf_cols)
+    scores = np.empty((len(tf_cols), len(genes)))
+    for start in range(0, len(genes), chunk):
+        cols = np.arange(start, min(start + chunk, len(genes)))
+        scores[:, cols] = np.abs(z_tf.T @ standardized_ranks(cols))
+    return _edge_frame(scores, tfs, genes)
+
+
+def run_regdiffusion(
+    X,
+    genes: Sequence[str],
+    tfs: Sequence[str],
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    n_steps: int = 1000,
+    **_,
+) -> pd.DataFrame:
+    """RegDiffusion's adjacency, TF rows, as ``tf, target, score`` (score = |weight|).
+
+    RegDiffusion (``regdiffusion.RegDiffusionTrainer``, its defaults: 1,000 training
+    steps, batch 128) learns a genes x genes adjacency from log-normalized expression;
+    ``adj[i, j]`` is the weight of gene i on gene j. Genes constant over the cells, which
+    RegDiffusion refuses, are left out (they get no edge).
+    """
+    import functools
+    from unittest import mock
+
+    import regdiffusion as rd
+    import regdiffusion.trainer as rd_trainer
+    from scipy import sparse
+
+    genes = [str(g) for g in genes]
+    tf_set = {str(t) for t in tfs}
+    X = sparse.csr_matrix(X, dtype=np.float32) if sparse.issparse(X) else np.asarray(X)
+    if sparse.issparse(X):
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+        var = sq - mean**2
+    else:
+        var = X.var(axis=0)
+    keep = np.flatnonzero(var > 0)
+    if len(keep) < len(genes):
+        log.info("RegDiffusion: %d constant genes left out", len(genes) - len(keep))
+    kept = [genes[i] for i in keep]
+    X = X[:, keep]
+    trainer = rd.RegDiffusionTrainer(X, device=str(device), n_steps=n_steps, seed=seed)
+    # its per-step progress bar would fill the job's log
+    with mock.patch.object(rd_trainer, "tqdm", functools.partial(rd_trainer.tqdm, disable=True)):
+        trainer.train()
+    log.info("RegDiffusion: %d steps in %d s", n_steps, trainer.total_time_cost)
+    adj = np.asarray(trainer.get_adj(), dtype=np.float32)
+    rows = [i for i, g in enumerate(kept) if g in tf_set]
+    return _edge_frame(np.abs(adj[rows]), [kept[i] for i in rows], kept)
+
+
+def _grnboost2(X, genes, tfs, *, seed: int = 0, threads: int = 1, **_) -> pd.DataFrame:
+    from scinterp.grnboost import run_grnboost2
+
+    return run_grnboost2(X, genes, tfs, seed=seed, threads=threads)
+
+
+PEERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "grnboost2": _grnboost2,
+    "regdiffusion": run_regdiffusion,
+    "spearman": spearman_network,
+}
+
+
+def run_peer(
+    name: str,
+    X,
+    genes: Sequence[str],
+    tfs: Sequence[str],
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Run the peer ``name`` of :data:`PEERS`: its edges with ``method`` = ``name`` and
+    ``cell_type`` = ``"all"`` (a global network), best first."""
+    if name not in PEERS:
+        raise ValueError(f"unknown GRN peer {name!r}; known: {', '.join(PEERS)}")
+    t0 = time.perf_counter()
+    edges = PEERS[name](X, genes, tfs, seed=seed, threads=threads, device=device)
+    log.info("%s: %d edges in %.1f s", name, len(edges), time.perf_counter() - t0)
+    return edges.assign(method=name, cell_type="all")
