@@ -98,3 +98,53 @@ def test_wilcoxon_and_summary(toy):
     summ = I.method_summary(table, ev, k=3)
     assert summ["precision_at_3"].tolist() == [1.0, 1.0]
     assert summ["jaccard_top3_vs_wilcoxon"].tolist() == [1.0, 1.0]
+
+
+def _shared_gene_data(shift: float, seed: int = 3):
+    """4 types with two markers each (up by ``shift``) and G8 strongly up in A and B."""
+    rng = np.random.default_rng(seed)
+    names = ["A", "B", "C", "D"]
+    types = np.repeat(names, 80)
+    X = rng.gamma(2.0, 0.3, size=(320, 12)).astype(np.float32)
+    for k, t in enumerate(names):
+        X[types == t, 2 * k : 2 * k + 2] += shift
+    X[np.isin(types, ["A", "B"]), 8] += 4.0
+    return X, types, names, [f"G{i}" for i in range(12)]
+
+
+def test_pairwise_auc_prefers_a_types_own_markers_over_a_shared_gene():
+    """A gene up in two types tells each from the rest about as well as a weak marker
+    does, so one-vs-rest Wilcoxon ranks it among the top; the pairwise AUC (against
+    each other type) puts the type's own markers first."""
+    import anndata as ad
+
+    X, types, names, genes = _shared_gene_data(shift=0.35)
+    obs = pd.DataFrame({"t": types}, index=[f"c{i}" for i in range(len(types))])
+    wil = I.wilcoxon_scores(ad.AnnData(X, obs=obs, var=pd.DataFrame(index=genes)), "t")
+    assert "G8" in set(wil.loc["A"].nlargest(2).index)  # the one-vs-rest test's mistake
+    pair = I.pairwise_auc_scores(X, types, genes)
+    assert list(pair.index) == names and ((pair >= 0) & (pair <= 1)).all().all()
+    assert pair.loc["A", "G8"] < 0.6 < pair.loc["A", ["G0", "G1"]].min()  # B has G8 too
+    assert set(pair.loc["A"].nlargest(2).index) == {"G0", "G1"}
+    # a single type has nothing to be told from
+    assert I.pairwise_auc_scores(X[:80], types[:80], genes).isna().all().all()
+
+
+def test_contrastive_attribution_ranks_markers_above_a_shared_gene():
+    X, types, names, genes = _shared_gene_data(shift=1.5)
+    y = np.searchsorted(names, types)
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+    opt = torch.optim.Adam(m.parameters(), lr=0.02)
+    for _ in range(200):
+        loss = nn.functional.cross_entropy(m(torch.tensor(X)), torch.tensor(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    cont = I.contrastive_scores(m.eval(), X, types, names, genes, device="cpu")
+    for k, t in enumerate(names):
+        assert set(cont.loc[t].nlargest(2).index) == {f"G{2 * k}", f"G{2 * k + 1}"}, t
+    # G8 tells A from C and D, not from B: its smallest contrast is low
+    assert cont.loc["A", "G8"] < cont.loc["A", ["G0", "G1"]].min()
+    # a model with one class: no contrast, nothing ranked
+    assert I.contrastive_scores(m, X[:5], types[:5], ["A"], genes).isna().all().all()

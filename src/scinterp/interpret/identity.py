@@ -37,9 +37,11 @@ __all__ = [
     "aggregate_attributions",
     "attention_scores",
     "consensus_scores",
+    "contrastive_scores",
     "evaluate_identity",
     "long_table",
     "method_summary",
+    "pairwise_auc_scores",
     "plot_evaluation",
     "plot_top_genes",
     "rank_identity_genes",
@@ -162,6 +164,93 @@ def ablation_scores(
         )
         out.loc[t, genes] = vals[:, [pos[g] for g in genes]].mean(axis=0)
     return out
+
+
+def contrastive_scores(
+    model,
+    X,
+    labels,
+    classes: Sequence[str],
+    features: Sequence[str],
+    *,
+    device="cpu",
+    n_steps: int = 16,
+    batch_size: int = 256,
+    max_rows: int = 16384,
+) -> pd.DataFrame:
+    """Cell types x genes: what separates the type from *every* other type, in the
+    classifier's view.
+
+    For the cells of type t and each other class u, integrated gradients of the logit
+    difference ``f_t - f_u`` (by IG's linearity, the attribution to ``f_t`` minus that to
+    ``f_u``, same baseline and path), averaged over the type's cells; the score is the
+    smallest over u. A gene scores high only when it raises t against each other type,
+    not when it merely tells t from the average cell (which a gene shared by t and one
+    other type also does). The baseline is the mean of the cells given. Types that are
+    not classes of the model are left out.
+    """
+    from scinterp.attribution import attribute
+
+    labels = np.asarray(labels, dtype=object).astype(str)
+    X = _dense(X)
+    cls = {c: i for i, c in enumerate(classes)}
+    types = [t for t in sorted(pd.unique(labels)) if t in cls]
+    baseline = X.mean(axis=0, keepdims=True)
+    out = pd.DataFrame(np.nan, index=types, columns=list(features))
+    if len(classes) < 2:
+        return out
+    for t in types:
+        cells = np.flatnonzero(labels == t)
+        per_class = [
+            attribute(
+                model,
+                X[cells],
+                "integrated_gradients",
+                c,
+                baseline=np.repeat(baseline, len(cells), axis=0),
+                n_steps=n_steps,
+                batch_size=batch_size,
+                max_rows=max_rows,
+                device=device,
+            ).mean(axis=0)
+            for c in range(len(classes))
+        ]
+        own = per_class[cls[t]]
+        out.loc[t] = np.min([own - a for c, a in enumerate(per_class) if c != cls[t]], axis=0)
+    return out
+
+
+def pairwise_auc_scores(X, labels, features: Sequence[str], chunk: int = 2048) -> pd.DataFrame:
+    """Cell types x genes: the smallest, over the other types, of the gene's
+    Mann-Whitney AUC of the type against that type (scran's ``findMarkers`` with
+    ``pval.type="all"``, read as an effect size).
+
+    1 when the type's cells express the gene above every cell of each other type, 0.5
+    when some other type expresses it as much. One-vs-rest tests (Wilcoxon) also rank
+    high a gene the type shares with one other type; this does not.
+    """
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels, dtype=object).astype(str)
+    types = sorted(pd.unique(labels))
+    idx = {t: np.flatnonzero(labels == t) for t in types}
+    n_genes = X.shape[1]
+    out = np.full((len(types), n_genes), np.inf)
+    for start in range(0, n_genes, chunk):
+        block = _dense(X[:, start : start + chunk])
+        for i, t in enumerate(types):
+            for u in types[i + 1 :]:
+                a, b = block[idx[t]], block[idx[u]]
+                ranks = rankdata(np.vstack([a, b]), axis=0)
+                auc = (ranks[: len(a)].sum(axis=0) - len(a) * (len(a) + 1) / 2) / (
+                    len(a) * len(b)
+                )
+                j = types.index(u)
+                cols = slice(start, start + block.shape[1])
+                out[i, cols] = np.minimum(out[i, cols], auc)
+                out[j, cols] = np.minimum(out[j, cols], 1.0 - auc)
+    out[np.isinf(out)] = np.nan  # a single type: nothing to compare with
+    return pd.DataFrame(out, index=types, columns=list(features))
 
 
 def wilcoxon_scores(adata, label_key: str) -> pd.DataFrame:
@@ -373,9 +462,19 @@ def rank_identity_genes(
         X = data[cells, list(meta["features"])].X
         sources["attention"] = attention_scores(model, meta, X, labels_all[cells], dev)
         models["attention"] = meta["name"]
+    sources["pairwise_auc"] = pairwise_auc_scores(
+        data[cells].X, labels_all[cells], list(data.var_names)
+    )
+    models["pairwise_auc"] = ""
     include = list(params.get("consensus", DEFAULT_CONSENSUS))
-    if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
+    if model_dir is not None:
         model, meta = load_model(model_dir, dev)
+        X = data[cells, list(meta["features"])].X
+        sources["contrastive_ig"] = contrastive_scores(
+            model, X, labels_all[cells], meta["classes"], meta["features"], device=dev
+        )
+        models["contrastive_ig"] = meta["name"]
+    if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
         # Candidates: the top genes of every other consensus source, per type.
         n_cand = int(params.get("n_candidates", 50))
         cand: dict[str, list[str]] = {}
@@ -383,7 +482,6 @@ def rank_identity_genes(
             if m in sources:
                 for t, row in sources[m].iterrows():
                     cand.setdefault(t, []).extend(row.dropna().nlargest(n_cand).index)
-        X = data[cells, list(meta["features"])].X
         sources["ablation"] = ablation_scores(
             model, X, labels_all[cells], meta["classes"], meta["features"], cand, device=dev
         )
