@@ -242,9 +242,7 @@ def pairwise_auc_scores(X, labels, features: Sequence[str], chunk: int = 2048) -
             for u in types[i + 1 :]:
                 a, b = block[idx[t]], block[idx[u]]
                 ranks = rankdata(np.vstack([a, b]), axis=0)
-                auc = (ranks[: len(a)].sum(axis=0) - len(a) * (len(a) + 1) / 2) / (
-                    len(a) * len(b)
-                )
+                auc = (ranks[: len(a)].sum(axis=0) - len(a) * (len(a) + 1) / 2) / (len(a) * len(b))
                 j = types.index(u)
                 cols = slice(start, start + block.shape[1])
                 out[i, cols] = np.minimum(out[i, cols], auc)
