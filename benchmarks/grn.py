@@ -1,4 +1,4 @@
-"""GRN branch against GRNBoost2 over several seeds (issue 6), on a workflow dataset.
+"""GRN branch against its peers over several seeds (issues 6 and 15), on workflow datasets.
 
 The workflow's own figures come from one run at the config's seed; on a small network
 (krumsiek11: 26 true edges among 110 candidates) one seed is a noisy sample. This script
@@ -7,18 +7,24 @@ workflow), through the library calls of the rules:
 
 * ours: ``scinterp.train.run.train_from_files("grn_sem", ...)`` (rule train_model) and
   ``scinterp.interpret.grn.infer_grn`` (rule infer_grn), global networks only;
-* peer: ``scinterp.grnboost.run_grnboost2`` (rule grnboost2, arboreto's GRNBoost2) on the
-  same cells, genes and TFs, at the same seed;
+* peers: every network of ``scinterp.grn_peers.PEERS`` (rules grnboost2, regdiffusion,
+  spearman: GRNBoost2, RegDiffusion, absolute Spearman) on the same cells, genes and TFs,
+  at the same seed;
 
 and scores every network with ``scinterp.evaluate.grn.grn_metrics`` (rule evaluate_grn).
-Printed: AUPRC ratio per method and seed, their means, each side's compute time (wall and
-CPU, in this process: imports and file reading excluded), and, where the workflow has
-run, the wall times from its benchmark files (whole jobs, process start included).
+Printed: AUPRC ratio (and EPR, AUROC) per method and seed, their means, each side's
+compute time (wall and CPU, in this process: imports and file reading excluded), our
+consensus over the best peer, and, where the workflow has run, the wall times from its
+benchmark files (whole jobs, process start included). With ``--generalization`` it runs
+on the datasets of ``benchmarks/generalization.py`` that have a reference network (SERGIO
+networks of 100 to 1,000 genes, krumsiek11) and ends with one table over them, median and
+worst rows included.
 
 Run (after ``snakemake --cores 2 [--configfile ...]`` has made normalized.h5ad)::
 
     python benchmarks/grn.py --configfile config/krumsiek11.yaml --dataset krumsiek11
     python benchmarks/grn.py --dataset demo --seeds 0 1 2
+    python benchmarks/grn.py --generalization --seeds 0 1 2      # after generalization.py
 """
 
 from __future__ import annotations
@@ -52,9 +58,9 @@ def _timed(fn):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_seed(adata, normalized, ds, config, seed, threads):
+def run_seed(adata, normalized, ds, config, seed, threads, peers):
     from scinterp.evaluate.grn import grn_metrics, read_reference
-    from scinterp.grnboost import run_grnboost2
+    from scinterp.grn_peers import run_peer
     from scinterp.interpret.grn import infer_grn, model_genes
     from scinterp.train.loop import seed_everything
     from scinterp.train.run import train_from_files
@@ -83,20 +89,26 @@ def run_seed(adata, normalized, ds, config, seed, threads):
         )
         meta = json.loads((Path(model_dir) / "model.json").read_text())["meta"]
     genes, tfs, columns = model_genes(adata, meta)
-    peer, t_peer, c_peer = _timed(
-        lambda: run_grnboost2(adata.X[:, columns], genes, tfs, seed=seed, threads=threads)
-    )
-    edges = pd.concat([edges, peer.assign(method="grnboost2", cell_type="all")])
-    reference = read_reference(ds["grn_reference"], tfs, genes)
-    metrics = grn_metrics(edges, reference, tfs, genes).set_index("method")["auprc_ratio"]
     times = {
         "epochs": len(history),
         "ours wall s": t_train + t_infer,
         "ours CPU s": c_train + c_infer,
-        "grnboost2 wall s": t_peer,
-        "grnboost2 CPU s": c_peer,
     }
-    return {"seed": seed, **metrics.to_dict(), **times}
+    nets = [edges]
+    for name in peers:
+        net, wall, cpu = _timed(
+            lambda name=name: run_peer(
+                name, adata.X[:, columns], genes, tfs, seed=seed, threads=threads
+            )
+        )
+        nets.append(net)
+        times[f"{name} wall s"], times[f"{name} CPU s"] = wall, cpu
+    reference = read_reference(ds["grn_reference"], tfs, genes)
+    metrics = grn_metrics(pd.concat(nets), reference, tfs, genes).set_index("method")
+    out = {"seed": seed, **metrics["auprc_ratio"].to_dict()}
+    out.update({f"{m} epr": v for m, v in metrics["epr"].items()})
+    out.update({f"{m} auroc": v for m, v in metrics["auroc"].items()})
+    return {**out, **times}
 
 
 def workflow_times(results: Path) -> str | None:
@@ -116,48 +128,102 @@ def workflow_times(results: Path) -> str | None:
     )
 
 
+def run_dataset(config, name, results, seeds, threads, peers) -> pd.DataFrame:
+    from scinterp.io import read_normalized
+
+    ds = config["datasets"][name]
+    if not ds.get("grn_reference"):
+        raise SystemExit(f"dataset {name} has no grn_reference to score against")
+    normalized = results / "normalized.h5ad"
+    if not normalized.exists():
+        raise SystemExit(f"{normalized} is missing: run the workflow on {name} first")
+    adata = read_normalized(normalized)
+    rows = []
+    for seed in seeds:
+        rows.append(run_seed(adata, normalized, ds, config, seed, threads, peers))
+        print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows).set_index("seed")
+    ratio_cols = [c for c in table.columns if " " not in c and c != "epochs"]
+    print(f"\n{name}: AUPRC ratio (random = 1) per seed")
+    print(table[ratio_cols].round(3).to_string())
+    mean = table.mean()
+    print("\nmean over seeds:")
+    print(mean.round(3).to_string())
+    best = max((p for p in peers if p in mean), key=lambda p: mean[p], default=None)
+    if best and "consensus" in mean:
+        print(
+            f"\nconsensus / best peer ({best}) AUPRC ratio: {mean['consensus'] / mean[best]:.2f}; "
+            f"per seed {', '.join(f'{v:.2f}' for v in table['consensus'] / table[best])}"
+        )
+    line = workflow_times(results)
+    if line:
+        print(line)
+    return table
+
+
 def main(argv=None):
+    from scinterp.grn_peers import PEERS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", nargs="*", default=["config/config.yaml"])
     ap.add_argument("--dataset", default="demo")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--threads", type=int, default=2, help="torch and GRNBoost2 threads")
     ap.add_argument("--results", default="results", help="the workflow's results folder")
+    ap.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS))
+    ap.add_argument(
+        "--generalization",
+        nargs="*",
+        default=None,
+        help="run on these datasets of benchmarks/generalization.py (none named: every one "
+        "with a reference network)",
+    )
     args = ap.parse_args(argv)
 
     import torch
 
-    from scinterp.io import read_normalized
-
     torch.set_num_threads(args.threads)
-    config = load_config(args.configfile)
-    ds = config["datasets"][args.dataset]
-    if not ds.get("grn_reference"):
-        raise SystemExit(f"dataset {args.dataset} has no grn_reference to score against")
-    results = Path(args.results) / args.dataset
-    normalized = results / "normalized.h5ad"
-    if not normalized.exists():
-        raise SystemExit(f"{normalized} is missing: run the workflow on {args.dataset} first")
-    adata = read_normalized(normalized)
-    rows = []
-    for seed in args.seeds:
-        rows.append(run_seed(adata, normalized, ds, config, seed, args.threads))
-        print(pd.DataFrame(rows[-1:]).round(3).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows).set_index("seed")
-    methods = [c for c in table.columns if not c.endswith(" s") and c != "epochs"]
-    print(f"\n{args.dataset}: AUPRC ratio (random = 1) and compute time per seed")
-    print(table.round(3).to_string())
-    mean = table.mean()
-    print("\nmean over seeds:")
-    print(mean.round(3).to_string())
-    if {"consensus", "grnboost2"} <= set(methods):
-        print(
-            f"\nconsensus / grnboost2 AUPRC ratio: mean {mean['consensus'] / mean['grnboost2']:.2f}, "
-            f"seeds {', '.join(f'{v:.2f}' for v in table['consensus'] / table['grnboost2'])}"
+    if args.generalization is None:
+        config = load_config(args.configfile)
+        run_dataset(
+            config,
+            args.dataset,
+            Path(args.results) / args.dataset,
+            args.seeds,
+            args.threads,
+            args.peers,
         )
-    line = workflow_times(results)
-    if line:
-        print(line)
+        return
+    root = REPO / "benchmarks" / "out" / "generalization"
+    names = args.generalization or sorted(p.parent.name for p in root.glob("*/config.yaml"))
+    summary = []
+    for name in names:
+        config = load_config([str(root / name / "config.yaml")])
+        if not config["datasets"][name].get("grn_reference"):
+            continue
+        print(f"\n=== {name}", flush=True)
+        table = run_dataset(
+            config, name, root / name / "results" / name, args.seeds, args.threads, args.peers
+        )
+        mean = table.mean()
+        row = {"dataset": name, "seeds": len(table)}
+        for m in ["consensus", "integrated_gradients", "deepsem", *args.peers]:
+            row[m] = mean.get(m)
+        best = max(args.peers, key=lambda p: mean.get(p, float("-inf")))
+        row["best peer"] = best
+        row["consensus / best peer"] = mean["consensus"] / mean[best]
+        row["consensus / spearman"] = mean["consensus"] / mean.get("spearman", float("nan"))
+        for m in ["ours", *args.peers]:
+            row[f"{m} wall s"] = mean.get(f"{m} wall s")
+        summary.append(row)
+    if not summary:
+        raise SystemExit(f"no dataset with a reference network under {root}")
+    table = pd.DataFrame(summary).set_index("dataset")
+    num = table.select_dtypes("number")
+    table.loc["median"] = num.median()
+    table.loc["worst"] = num.min()
+    print("\nAUPRC ratio, mean over seeds, per dataset (the GRN benchmark of issue 15)")
+    print(table.round(2).to_string())
 
 
 if __name__ == "__main__":
