@@ -1,5 +1,7 @@
 """Captum wrappers: shapes, completeness, errors, randomization sanity check."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -155,3 +157,57 @@ def test_gene_set_groups_partition():
     )
     assert names == ["big", "small", "(no gene set)"]
     assert mask.tolist() == [0, 1, 0, 2]
+
+
+def test_ablation_with_gene_sets_that_miss_the_data_runs_per_gene(tmp_path, caplog):
+    """Gene sets of another species or ID type leave nothing to group by: the
+    attribute rule ablates gene by gene and says so, instead of failing (issue 14:
+    sergio_ecoli's b-numbers against the Hallmark sets)."""
+    import logging
+
+    import anndata as ad
+    import pandas as pd
+    import scipy.sparse as sps
+    import yaml
+
+    from scinterp.attribution.stage import attribute_from_files
+    from scinterp.train.run import train_from_files
+
+    rng = np.random.default_rng(0)
+    n, g = 90, 12
+    genes = [f"b{i:04d}" for i in range(g)]
+    y = np.array(["x", "y", "z"])[np.arange(n) % 3]
+    rate = np.ones((n, g))
+    for c, name in enumerate("xyz"):
+        rate[y == name, c * 4 : (c + 1) * 4] = 5.0
+    counts = sps.csr_matrix(rng.poisson(rate).astype(np.float32))
+    a = ad.AnnData(
+        X=sps.csr_matrix(np.log1p(counts.toarray())),
+        obs=pd.DataFrame({"cell_type": y}, index=[f"c{i}" for i in range(n)]),
+        var=pd.DataFrame(index=genes),
+    )
+    a.layers["counts"] = counts
+    a.var["highly_variable"] = True
+    a.uns["scinterp"] = {"label_key": "cell_type"}
+    a.write_h5ad(tmp_path / "normalized.h5ad")
+    gmt = tmp_path / "human.gmt"
+    gmt.write_text("SET_A\tna\tCD3E\tCD4\tCD8A\nSET_B\tna\tMS4A1\tCD79A\tCD19\n")
+    schema = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+    props = yaml.safe_load(schema.read_text())["properties"]
+    train = {k: v["default"] for k, v in props["train"]["properties"].items() if "default" in v}
+    train.update(max_epochs=2, device="cpu")
+    train_from_files(
+        "mlp_classifier",
+        normalized=tmp_path / "normalized.h5ad",
+        outdir=tmp_path / "mlp",
+        params=train,
+    )
+    params = {"max_cells": 30, "sanity_cells": 0, "baseline": "mean"}
+    with caplog.at_level(logging.WARNING):
+        out = attribute_from_files(
+            tmp_path / "mlp", tmp_path / "normalized.h5ad", "ablation", params, gene_sets=gmt
+        )
+    assert "ablation per gene, not per gene set" in caplog.text
+    assert out.shape == (30, g)
+    # one group per gene: the genes' values differ within a cell
+    assert (np.ptp(out.X, axis=1) > 0).all()

@@ -315,10 +315,18 @@ def attribute_from_files(
         and params.get("ablation_groups", "gene_sets") == "gene_sets"
         and gene_sets
     ):
+        from scinterp.errors import ScinterpInputError
         from scinterp.priors import read_gmt
 
-        mask, groups = gene_set_groups(features, read_gmt(gene_sets, genes=features))
-        log.info("ablation over %d gene-set groups", len(groups))
+        try:
+            sets = read_gmt(gene_sets, genes=features)
+        except ScinterpInputError as err:
+            # Gene sets that do not fit the data (other species, Ensembl IDs) leave
+            # ablation nothing to group by; it ablates gene by gene instead.
+            log.warning("ablation per gene, not per gene set: %s", err)
+        else:
+            mask, groups = gene_set_groups(features, sets)
+            log.info("ablation over %d gene-set groups", len(groups))
     kw = {
         "baseline": params.get("baseline", "mean"),
         "n_steps": params.get("n_steps", 32),
