@@ -220,3 +220,22 @@ def test_grn_metrics_per_network():
         ["bad", "all"],
         ["good", "B cell"],
     ]
+
+
+def test_network_runtimes_from_benchmark_files(tmp_path):
+    """Ours = training grn_sem + infer_grn, each peer its own job; metrics carry it."""
+    from scinterp.evaluate.grn import network_runtimes
+
+    def bench(name, seconds):
+        path = tmp_path / f"{name}.tsv"
+        path.write_text("s\th:m:s\tmax_rss\n" + "".join(f"{s}\t0:00:01\t1.0\n" for s in seconds))
+        return path
+
+    files = [bench("grn_sem", [9.0, 7.5]), bench("infer_grn", [2.5]), bench("spearman", [0.4])]
+    times = network_runtimes(files)
+    assert times == {
+        "spearman": 0.4,
+        "deepsem": 10.0,  # the last run of each job
+        "integrated_gradients": 10.0,
+        "consensus": 10.0,
+    }
