@@ -17,8 +17,14 @@ Sources, each giving a cell types x genes score matrix (higher = more identity-d
 * ``ablation``: in-silico knockout: each candidate gene set to zero in the type's cells,
   drop in the probability of the type (Captum FeatureAblation, many genes per pass).
 * ``wilcoxon``: scanpy's ``rank_genes_groups`` z-scores, the baseline users know.
-* ``consensus``: reciprocal-rank fusion of the sources in ``consensus`` (default: the
-  complete path attribution methods, ablation and Wilcoxon). Fusion rewards genes that
+* ``contrastive_ig``: integrated gradients of the type's logit minus each other class's
+  logit, mean over the type's cells, the smallest over the other classes: what tells the
+  type from *every* other type in the classifier's view.
+* ``pairwise_auc``: the smallest, over the other types, of the Mann-Whitney AUC of the
+  type against that type (scran's ``pval.type="all"``).
+* ``consensus``: reciprocal-rank fusion of the sources in ``consensus`` (default:
+  ``contrastive_ig``, ``pairwise_auc``, ``wilcoxon``, chosen on the generalization
+  benchmark by its worst dataset; see benchmarks/README.md). Fusion rewards genes that
   several independent views put near the top: a model-specific artefact (a gene the
   network latched on) or a DE artefact (a highly expressed but non-specific gene) is
   ranked high by one view only and falls behind genes that all agree on.
@@ -48,7 +54,7 @@ __all__ = [
     "wilcoxon_scores",
 ]
 
-DEFAULT_CONSENSUS = ("integrated_gradients", "gradient_shap", "ablation", "wilcoxon")
+DEFAULT_CONSENSUS = ("contrastive_ig", "pairwise_auc", "wilcoxon")
 COLUMNS = ["cell_type", "gene", "score", "rank", "method"]
 
 
