@@ -313,6 +313,10 @@ def collect(name: str, ds: dict, workdir: Path, run: dict | None) -> dict:
                     qc[key] = float(
                         ((~keep if removed else keep) & (q == label)).sum() / (q == label).sum()
                     )
+            if "predicted_doublet" in m and (q == "good").any():
+                # the doublet call alone (good cells can also fall to the other QC filters)
+                called = m["predicted_doublet"].astype(str).str.lower().isin(["true", "1"])
+                qc["good_not_called_doublet"] = float((~called.to_numpy())[q == "good"].mean())
     qc["scrublet"] = scrublet_peer(ds)
     rec["qc"] = qc
 
@@ -442,6 +446,7 @@ def tables(recs: list[dict]) -> str:
                 "kept": q.get("cells_kept"),
                 "doublets removed": q.get("doublets_removed"),
                 "good kept": q.get("good_kept"),
+                "good not called doublet": q.get("good_not_called_doublet"),
                 "low-quality removed": q.get("low_quality_removed"),
                 "scrublet: doublets removed": s.get("doublets_removed"),
                 "scrublet: good kept": s.get("good_kept"),
