@@ -65,12 +65,15 @@ def run_seed(adata, normalized, ds, config, seed, threads, peers):
     from scinterp.train.loop import seed_everything
     from scinterp.train.run import train_from_files
 
+    from scinterp.priors import default_tfs
+
     train = {**config["train"], "seed": seed, "device": "cpu"}
     grn = config["branches"]["grn"]
+    tfs_file = ds.get("tfs") or default_tfs()  # the workflow's default TF list
     with tempfile.TemporaryDirectory() as model_dir:
         history, t_train, c_train = _timed(
             lambda: train_from_files(
-                "grn_sem", normalized=normalized, outdir=model_dir, params=train, tfs=ds["tfs"]
+                "grn_sem", normalized=normalized, outdir=model_dir, params=train, tfs=tfs_file
             )
         )
         seed_everything(seed)
