@@ -62,10 +62,9 @@ def run_seed(adata, normalized, ds, config, seed, threads, peers):
     from scinterp.evaluate.grn import grn_metrics, read_reference
     from scinterp.grn_peers import run_peer
     from scinterp.interpret.grn import infer_grn, model_genes
+    from scinterp.priors import default_tfs
     from scinterp.train.loop import seed_everything
     from scinterp.train.run import train_from_files
-
-    from scinterp.priors import default_tfs
 
     train = {**config["train"], "seed": seed, "device": "cpu"}
     grn = config["branches"]["grn"]
