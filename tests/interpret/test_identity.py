@@ -10,6 +10,19 @@ from scinterp.attribution import attribute
 from scinterp.interpret import identity as I
 
 
+def fit_mlp(X, y, n_classes: int, steps: int) -> nn.Module:
+    """A one-hidden-layer classifier trained full-batch (seeded)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(X.shape[1], 16), nn.ReLU(), nn.Linear(16, n_classes))
+    opt = torch.optim.Adam(m.parameters(), lr=0.02)
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(m(torch.tensor(X)), torch.tensor(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return m
+
+
 @pytest.fixture(scope="module")
 def toy():
     """3 types, 30 genes; type k has markers 3k..3k+2 strongly up; a trained classifier."""
@@ -19,14 +32,7 @@ def toy():
     X = rng.gamma(1.0, 0.5, size=(180, 30)).astype(np.float32)
     for k in range(3):
         X[y == k, 3 * k : 3 * k + 3] += 3.0
-    torch.manual_seed(0)
-    m = nn.Sequential(nn.Linear(30, 16), nn.ReLU(), nn.Linear(16, 3))
-    opt = torch.optim.Adam(m.parameters(), lr=0.02)
-    for _ in range(150):
-        loss = nn.functional.cross_entropy(m(torch.tensor(X)), torch.tensor(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    m = fit_mlp(X, y, n_classes=3, steps=150)
     genes = [f"G{i}" for i in range(30)]
     markers = pd.DataFrame(
         [
@@ -132,15 +138,7 @@ def test_pairwise_auc_prefers_a_types_own_markers_over_a_shared_gene():
 
 def test_contrastive_attribution_ranks_markers_above_a_shared_gene():
     X, types, names, genes = _shared_gene_data(shift=1.5)
-    y = np.searchsorted(names, types)
-    torch.manual_seed(0)
-    m = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
-    opt = torch.optim.Adam(m.parameters(), lr=0.02)
-    for _ in range(200):
-        loss = nn.functional.cross_entropy(m(torch.tensor(X)), torch.tensor(y))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    m = fit_mlp(X, np.searchsorted(names, types), n_classes=4, steps=200)
     cont = I.contrastive_scores(m.eval(), X, types, names, genes, device="cpu")
     for k, t in enumerate(names):
         assert set(cont.loc[t].nlargest(2).index) == {f"G{2 * k}", f"G{2 * k + 1}"}, t

@@ -43,7 +43,10 @@ def grn_run(repo, tmp_path_factory):
         },
         "normalize": {"n_top_genes": 300, "n_pcs": 15},
         "train": {"models": ["grn_sem"], "max_epochs": 15},
-        "branches": {"programs": {"enabled": False}, "grn": {"max_cells": 300, "regdiffusion": True}},
+        "branches": {
+            "programs": {"enabled": False},
+            "grn": {"max_cells": 300, "regdiffusion": True},
+        },
     }
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
