@@ -19,7 +19,7 @@ rule attribute:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=120,
     params:
         attribution=config["attribution"],
@@ -55,7 +55,7 @@ rule attribution_sanity:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(4000),
         runtime=20,
     script:
         "../../scripts/attribution_sanity.py"

@@ -39,7 +39,7 @@ rule rank_identity_genes:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=mem_mb(8000),
         runtime=60,
     params:
         identity=IDENTITY,
@@ -77,7 +77,7 @@ rule evaluate_identity:
         "../../envs/scanpy.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(4000),
         runtime=20,
     params:
         k=IDENTITY["precision_k"],
