@@ -17,10 +17,11 @@ inp, par = snakemake.input, snakemake.params
 meta = json.loads(open(inp.meta).read())["meta"]
 adata = read_normalized(inp.normalized)
 genes, tfs, columns = model_genes(adata, meta, par.dataset, inp.meta)
-if par.device != "cpu":
+device = par.device
+if device != "cpu":  # the CPU peers' env has no torch
     from scinterp.train.loop import resolve_device
 
-    par.device = str(resolve_device(par.device))
+    device = str(resolve_device(device))
 edges = run_peer(
     par.peer,
     adata.X[:, columns],
@@ -28,6 +29,6 @@ edges = run_peer(
     tfs,
     seed=par.seed,
     threads=snakemake.threads,
-    device=par.device,
+    device=device,
 )
 write_tsv_atomic(edges, snakemake.output.edges)

@@ -390,7 +390,10 @@ def grn_enabled(dataset):
 
 # the peers switched on in the config, each its own rule writing grn/{peer}.tsv (the
 # names of scinterp.grn_peers.PEERS)
-GRN_PEERS = [p for p in ("grnboost2", "regdiffusion", "spearman") if GRN[p]]
+_PEER_SWITCHES = ("grnboost2", "regdiffusion", "spearman")
+GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
+# what infer_grn and grn_figures read: switching a peer on or off must not rerun them
+GRN_OPTIONS = {k: v for k, v in GRN.items() if k not in _PEER_SWITCHES}
 
 
 def grn_edge_files(wildcards):

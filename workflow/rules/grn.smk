@@ -27,7 +27,7 @@ rule infer_grn:
         runtime=60,
     params:
         dataset="{dataset}",
-        options=GRN,
+        options=GRN_OPTIONS,
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:
@@ -177,7 +177,7 @@ rule grn_figures:
         runtime=20,
     params:
         dataset="{dataset}",
-        options=GRN,
+        options=GRN_OPTIONS,
         seed=config["train"]["seed"],
     script:
         "../../scripts/grn_figures.py"
