@@ -101,15 +101,38 @@ def test_negative_counts(tmp_path):
     _assert_clear(e.value, p, "negative", "counts_layer")
 
 
-def test_log_normalized_counts_hint_counts_layer(tmp_path):
+def test_log_normalized_x_takes_the_counts_layer_and_logs_it(tmp_path, caplog):
+    """Counts in a layer named like counts are found without counts_layer, and logged."""
     a = _counts()
     a.layers["counts"] = a.X.copy()
     a.X = np.log1p(a.X)
     p = tmp_path / "x.h5ad"
     a.write_h5ad(p)
+    with caplog.at_level("INFO", logger="scinterp.io"):
+        b = read_counts(p, dataset=DS)
+    np.testing.assert_array_equal(b.X.toarray(), a.layers["counts"])
+    assert "taken from layers['counts']" in caplog.text
+
+
+def test_log_normalized_everywhere_names_each_place_looked(tmp_path):
+    a = _counts()
+    a.layers["lognorm"] = np.log1p(a.X)
+    a.layers["raw_counts"] = np.log1p(a.X)
+    a.X = np.log1p(a.X)
+    p = tmp_path / "x.h5ad"
+    a.write_h5ad(p)
     with pytest.raises(ScinterpInputError) as e:
         read_counts(p, dataset=DS)
-    _assert_clear(e.value, p, "non-integer", "counts_layer", "'counts'")
+    _assert_clear(
+        e.value,
+        p,
+        "non-integer",
+        ".X holds",
+        "layers['raw_counts'] holds",
+        ".raw is absent",
+        "'lognorm'",
+        "counts_layer",
+    )
 
 
 def test_pbmc68k_reduced_is_not_counts(tmp_path):
