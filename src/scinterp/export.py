@@ -1,0 +1,213 @@
+"""Outputs other tools read: per-cell scores as AnnData, the GRN as arboreto adjacencies.
+
+``cell_activity.h5ad`` (cells x scores) opens in scanpy and CELLxGENE: ``X`` float32,
+``var`` the scores (``kind``: ``identity``, ``program`` or ``tf_activity``), ``obs`` and
+the ``X_*`` embeddings of ``normalized.h5ad`` kept, so a score colours the UMAP like a
+gene (``sc.pl.umap(adata, color="identity:B cell")``).
+
+``grn/adjacencies.tsv`` is the consensus network in GRNBoost2 / pySCENIC's format
+(``TF, target, importance``), best first, ready for ``pyscenic ctx``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from scinterp.errors import ScinterpInputError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ADJACENCY_COLUMNS", "cell_activity", "grn_adjacencies", "identity_scores"]
+
+ADJACENCY_COLUMNS = ["TF", "target", "importance"]
+
+
+def grn_adjacencies(edges: pd.DataFrame, method: str = "consensus") -> pd.DataFrame:
+    """The global network of ``method`` from ``grn/edges.tsv`` as arboreto adjacencies.
+
+    Rows keep the order of ``edges`` (best first); ``importance`` is the edge's
+    ``score``. Only the all-cells network (``cell_type == "all"``) when the table has
+    per-type networks.
+    """
+    sub = edges[edges["method"].astype(str) == method]
+    if "cell_type" in sub:
+        sub = sub[sub["cell_type"].astype(str) == "all"]
+    if sub.empty:
+        found = ", ".join(sorted(set(edges["method"].astype(str)))) or "none"
+        raise ScinterpInputError(
+            f"grn/edges.tsv has no all-cells '{method}' network (methods: {found}).",
+            fix="re-run infer_grn, which writes the consensus network.",
+        )
+    return pd.DataFrame(
+        {
+            "TF": sub["tf"].astype(str).to_numpy(),
+            "target": sub["target"].astype(str).to_numpy(),
+            "importance": sub["score"].astype(float).to_numpy(),
+        },
+        columns=ADJACENCY_COLUMNS,
+    )
+
+
+def identity_scores(
+    adata,
+    genes: pd.DataFrame,
+    *,
+    n_genes: int = 20,
+    method: str = "consensus",
+    ctrl_size: int = 50,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Per cell, a score for each cell type from the type's top identity genes.
+
+    The score is scanpy's ``score_genes``: the mean log-expression of the type's top
+    ``n_genes`` genes of ``method`` (``identity/genes.tsv``, genes absent from ``adata``
+    dropped) minus the mean of ``ctrl_size`` reference genes drawn from the same
+    expression bins (Satija et al. 2015), seeded.
+
+    Returns
+    -------
+    (DataFrame cells x cell types, dict cell type -> the genes used)
+    """
+    import scanpy as sc
+
+    sub = genes[genes["method"].astype(str) == method]
+    if sub.empty:
+        raise ScinterpInputError(
+            f"identity/genes.tsv has no '{method}' ranking "
+            f"(methods: {', '.join(sorted(set(genes['method'].astype(str))))}).",
+            fix="re-run rank_identity_genes, which writes the consensus ranking.",
+        )
+    import anndata as ad
+
+    present = set(map(str, adata.var_names))
+    scores, used = {}, {}
+    # a shell around the same X (no copy): score_genes writes only to its obs
+    tmp = ad.AnnData(
+        X=adata.X,
+        obs=pd.DataFrame(index=adata.obs_names),
+        var=pd.DataFrame(index=adata.var_names),
+    )
+    for cell_type, grp in sub.sort_values(["cell_type", "rank"], kind="stable").groupby(
+        "cell_type", sort=True
+    ):
+        top = [g for g in grp["gene"].astype(str) if g in present][:n_genes]
+        if not top:
+            log.warning("cell type '%s': none of its identity genes is in the data", cell_type)
+            continue
+        sc.tl.score_genes(
+            tmp,
+            top,
+            ctrl_size=min(ctrl_size, max(1, tmp.n_vars - len(top))),
+            score_name="_score",
+            random_state=seed,
+            use_raw=False,
+        )
+        scores[str(cell_type)] = tmp.obs["_score"].to_numpy(dtype=np.float64)
+        used[str(cell_type)] = top
+    return pd.DataFrame(scores, index=adata.obs_names), used
+
+
+def cell_activity(
+    adata,
+    *,
+    genes: pd.DataFrame | None = None,
+    programs=None,
+    motifs=None,
+    n_genes: int = 20,
+    seed: int = 0,
+    dataset: str | None = None,
+):
+    """Cells x scores AnnData for scanpy and CELLxGENE.
+
+    Parameters
+    ----------
+    adata
+        ``normalized.h5ad``: log-normalized ``X``; its ``obs``, the ``X_*`` embeddings of
+        ``obsm`` and the ``*_colors`` of ``uns`` are kept.
+    genes
+        ``identity/genes.tsv``: one ``identity:<cell type>`` score per type
+        (:func:`identity_scores`), and obs ``identity_top``, the type scoring highest.
+    programs
+        ``programs/cell_activity.h5ad`` (cells x programs of the branch's main method):
+        one ``program:<program>`` column each.
+    motifs
+        ``motifs/cell_activity.h5ad`` (ATAC cells x motifs): ``tf_activity:<motif>``
+        columns, only when every cell of ``adata`` is an ATAC cell (multiome).
+
+    Returns
+    -------
+    AnnData with float32 ``X``; ``var`` columns ``kind, name, method, genes``.
+    """
+    import anndata as ad
+
+    blocks, var_rows = [], []
+    uns = {"dataset": dataset or "", "identity_n_genes": int(n_genes)}
+    obs = adata.obs.copy()
+    if genes is not None:
+        scores, used = identity_scores(adata, genes, n_genes=n_genes, seed=seed)
+        blocks.append(scores.to_numpy())
+        var_rows += [
+            ("identity:" + t, "identity", t, "score_genes of consensus genes", ",".join(used[t]))
+            for t in scores.columns
+        ]
+        if scores.shape[1]:
+            best = scores.columns[np.argmax(scores.to_numpy(), axis=1)]
+            obs["identity_top"] = pd.Categorical(best, categories=list(scores.columns))
+    if programs is not None:
+        block = _aligned(programs, adata.obs_names, "programs/cell_activity.h5ad", dataset)
+        method = str(programs.uns.get("method", ""))
+        blocks.append(block)
+        var_rows += [
+            ("program:" + str(p), "program", str(p), method, "") for p in programs.var_names
+        ]
+        uns["programs_method"] = method
+    if motifs is not None and motifs.n_vars:
+        missing = ~adata.obs_names.isin(motifs.obs_names)
+        if missing.any():
+            log.warning(
+                "TF activity left out of cell_activity.h5ad: %d of %d cells have no ATAC "
+                "profile (not a multiome data set)",
+                int(missing.sum()),
+                adata.n_obs,
+            )
+        else:
+            blocks.append(np.asarray(motifs[adata.obs_names].X, dtype=np.float64))
+            tf = (
+                motifs.var["tf"].astype(str)
+                if "tf" in motifs.var
+                else pd.Series("", motifs.var_names)
+            )
+            var_rows += [
+                ("tf_activity:" + str(m), "tf_activity", str(m), "seq_cnn", t)
+                for m, t in zip(motifs.var_names, tf, strict=True)
+            ]
+    X = np.hstack(blocks) if blocks else np.zeros((adata.n_obs, 0))
+    var = pd.DataFrame(var_rows, columns=["feature", "kind", "name", "method", "genes"])
+    var = var.set_index("feature")
+    var.index.name = None
+    out = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
+    for key, emb in adata.obsm.items():
+        if key.startswith("X_"):
+            out.obsm[key] = np.asarray(emb, dtype=np.float32)
+    for key, val in adata.uns.items():
+        if key.endswith("_colors") and key[: -len("_colors")] in obs:
+            out.uns[key] = val
+    out.uns["scinterp"] = uns
+    return out
+
+
+def _aligned(other, obs_names, what: str, dataset) -> np.ndarray:
+    """``other.X`` in the order of ``obs_names``; every cell must be there."""
+    missing = ~pd.Index(obs_names).isin(other.obs_names)
+    if missing.any():
+        raise ScinterpInputError(
+            f"{what} lacks {int(missing.sum())} cells of normalized.h5ad "
+            f"(e.g. {', '.join(map(str, pd.Index(obs_names)[missing][:3]))}).",
+            dataset=dataset,
+            fix="re-run the programs branch on the current normalized.h5ad.",
+        )
+    X = other[pd.Index(obs_names)].X
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)

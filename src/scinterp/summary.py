@@ -1,0 +1,554 @@
+"""The one-page findings summary of a dataset: ``summary.md`` and ``summary.html``.
+
+What each branch found, read from the tables the branches wrote (no recomputation):
+QC counts and figures, the top cell-identity genes per cell type, the most active gene
+programs per type, the top regulators and their targets, the learned motifs with their
+logos and the TF activity, each with the method named and, where ground truth was given,
+its score. Branches that were switched off or skipped are listed with the reason.
+
+The page is built once as a list of :class:`Section` (text, tables, figures) and written
+twice: Markdown with figures linked relative to the page, and a self-contained HTML page
+(figures embedded as data URIs, so it shows inside the Snakemake report). Both renderers
+are a few lines here rather than a Markdown package: no extra dependency in every env,
+and the output is byte-for-byte deterministic.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = [
+    "Figure",
+    "Section",
+    "Table",
+    "build_summary",
+    "grn_section",
+    "identity_section",
+    "motifs_section",
+    "not_run_section",
+    "programs_section",
+    "qc_section",
+    "to_html",
+    "to_markdown",
+    "write_summary",
+]
+
+# the program-activity method shown first: the interpretable models, then the baseline
+PROGRAM_METHODS = ("program_vae", "ldvae", "score_genes", "classifier_attribution", "capsule")
+BRANCHES = ("identity", "programs", "grn", "motifs")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table on the page (shown as is; format numbers before)."""
+
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure file on the page."""
+
+    path: Path
+    caption: str
+
+
+@dataclass
+class Section:
+    """A titled part of the page: paragraphs (str), :class:`Table` and :class:`Figure`."""
+
+    title: str
+    blocks: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------- helpers
+def _read(path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and pd.isna(x)):
+        return ""
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def _with_confidence(name: str, row: pd.Series) -> str:
+    if "confidence" in row.index and pd.notna(row["confidence"]):
+        return f"{name} ({_fmt(float(row['confidence']), 2)})"
+    return name
+
+
+def _mean_by_method(ev: pd.DataFrame, columns) -> pd.DataFrame:
+    cols = [c for c in columns if c in ev.columns]
+    out = ev.groupby("method", sort=False)[cols].mean(numeric_only=True)
+    return out.sort_values(cols[0], ascending=False, kind="stable").reset_index()
+
+
+def _format_frame(df: pd.DataFrame) -> pd.DataFrame:
+    return df.apply(lambda col: col.map(_fmt)).astype(str)
+
+
+# ------------------------------------------------------------------------- sections
+def qc_section(metrics: pd.DataFrame, figures=()) -> Section:
+    """Cells in and kept, the medians of the kept cells, cells removed per reason.
+
+    ``metrics`` is ``qc/metrics.tsv``; ``figures`` are (path, caption) pairs.
+    """
+    sec = Section("Quality control")
+    keep = metrics["keep"].astype(str).str.lower().isin(["true", "1"])
+    kept = metrics[keep]
+    text = f"{int(keep.sum())} of {len(metrics)} cells passed QC ({keep.mean():.0%})."
+    medians = [
+        f"{label} {kept[col].median():.0f}"
+        for col, label in (("total_counts", "counts"), ("n_genes", "genes"))
+        if col in kept and len(kept)
+    ]
+    if "pct_mito" in kept and len(kept):
+        medians.append(f"mitochondrial {kept['pct_mito'].median():.1f}%")
+    if medians:
+        text += " Median per kept cell: " + ", ".join(medians) + "."
+    sec.blocks.append(text)
+    if "reason" in metrics and (~keep).any():
+        reasons = metrics.loc[~keep, "reason"].fillna("").astype(str).str.split(";").explode()
+        counts = reasons[reasons != ""].value_counts()
+        if len(counts):
+            sec.blocks.append(
+                Table(
+                    pd.DataFrame(
+                        {"removed because": counts.index, "cells": counts.to_numpy().astype(str)}
+                    )
+                )
+            )
+    for path, caption in figures:
+        sec.blocks.append(Figure(Path(path), caption))
+    return sec
+
+
+def identity_section(
+    genes: pd.DataFrame,
+    evaluation: pd.DataFrame | None = None,
+    *,
+    n_genes: int = 5,
+    figures=(),
+) -> Section:
+    """Top genes per cell type of the ``consensus`` ranking (``identity/genes.tsv``), with
+    its confidence where the table has one, and the evaluation's precision@k and AUROC."""
+    sec = Section("Cell-identity genes")
+    method = "consensus" if (genes["method"] == "consensus").any() else str(genes["method"].iloc[0])
+    sub = genes[genes["method"] == method].sort_values(["cell_type", "rank"], kind="stable")
+    source = ""
+    if "model" in sub and sub["model"].notna().any():
+        source = f" of {sub['model'].dropna().iloc[0].replace('+', ', ')}"
+    conf = " (confidence in brackets)" if "confidence" in sub else ""
+    sec.blocks.append(
+        f"Top {n_genes} genes per cell type, method **{method}**{source}{conf}; "
+        "full rankings of every method in `identity/genes.tsv`."
+    )
+    rows = []
+    ev = None
+    if evaluation is not None and len(evaluation):
+        ev = evaluation[evaluation["method"] == method].set_index("cell_type")
+    for cell_type, grp in sub.groupby("cell_type", sort=True):
+        top = grp.head(n_genes)
+        row = {
+            "cell type": cell_type,
+            "top genes": ", ".join(_with_confidence(str(r["gene"]), r) for _, r in top.iterrows()),
+        }
+        if ev is not None and cell_type in ev.index:
+            k = int(ev.loc[cell_type, "k"]) if "k" in ev else ""
+            row[f"precision@{k}"] = _fmt(float(ev.loc[cell_type, "precision_at_k"]))
+            row["AUROC"] = _fmt(float(ev.loc[cell_type, "auroc"]))
+        rows.append(row)
+    sec.blocks.append(Table(pd.DataFrame(rows).fillna("")))
+    if evaluation is not None and len(evaluation):
+        sec.blocks.append("Against the true markers (mean over cell types, best first):")
+        means = _mean_by_method(evaluation, ["precision_at_k", "auroc", "average_precision"])
+        sec.blocks.append(Table(_format_frame(means)))
+    for path, caption in figures:
+        sec.blocks.append(Figure(Path(path), caption))
+    return sec
+
+
+def programs_section(
+    activity: pd.DataFrame,
+    evaluation: pd.DataFrame | None = None,
+    *,
+    n_programs: int = 3,
+    figures=(),
+) -> Section:
+    """Most active programs per cell type (``programs/activity.tsv``) of the first method
+    of :data:`PROGRAM_METHODS` present, and the evaluation's AUROC per method."""
+    sec = Section("Gene programs")
+    methods = list(dict.fromkeys(activity["method"].astype(str)))
+    method = next((m for m in PROGRAM_METHODS if m in methods), methods[0] if methods else "")
+    sub = activity[activity["method"] == method]
+    conf = " (confidence in brackets)" if "confidence" in sub else ""
+    sec.blocks.append(
+        f"The {n_programs} most active programs per cell type, method **{method}**, "
+        f"by score{conf}; every method in `programs/activity.tsv`, the genes of each "
+        "program in `programs/loadings.tsv`."
+    )
+    rows = []
+    for cell_type, grp in sub.groupby("cell_type", sort=True):
+        top = grp.sort_values("score", ascending=False, kind="stable").head(n_programs)
+        rows.append(
+            {
+                "cell type": cell_type,
+                "most active programs (score)": ", ".join(
+                    _with_confidence(f"{r['program']} ({_fmt(float(r['score']))})", r)
+                    for _, r in top.iterrows()
+                ),
+            }
+        )
+    sec.blocks.append(Table(pd.DataFrame(rows)))
+    if evaluation is not None and len(evaluation):
+        sec.blocks.append("Against the true active programs (best first):")
+        cols = [c for c in ("method", "auroc", "auprc") if c in evaluation]
+        ev = evaluation[cols].sort_values(cols[1], ascending=False, kind="stable")
+        sec.blocks.append(Table(_format_frame(ev)))
+    for path, caption in figures:
+        sec.blocks.append(Figure(Path(path), caption))
+    return sec
+
+
+def grn_section(
+    regulators: pd.DataFrame,
+    metrics: pd.DataFrame | None = None,
+    *,
+    n_regulators: int = 10,
+    figures=(),
+) -> Section:
+    """The strongest regulators of the consensus network and their top targets
+    (``grn/top_regulators.tsv``), and every network's scores against the reference."""
+    sec = Section("Gene regulatory network")
+    reg = regulators
+    if "method" in reg:
+        reg = reg[reg["method"] == "consensus"] if (reg["method"] == "consensus").any() else reg
+    method = str(reg["method"].iloc[0]) if "method" in reg and len(reg) else "consensus"
+    if "cell_type" in reg:
+        reg = reg[reg["cell_type"].astype(str) == "all"]
+    reg = reg.sort_values("rank", kind="stable").head(n_regulators)
+    sec.blocks.append(
+        f"The {len(reg)} strongest regulators of the **{method}** network (all cells), "
+        "with their number of targets among the top edges and their strongest targets; "
+        "per cell type in `grn/top_regulators.tsv`, every edge in `grn/edges.tsv`."
+    )
+    sec.blocks.append(
+        Table(
+            pd.DataFrame(
+                {
+                    "rank": reg["rank"].astype(int).astype(str).to_numpy(),
+                    "TF": reg["tf"].astype(str).to_numpy(),
+                    "targets": reg["n_targets"].astype(int).astype(str).to_numpy(),
+                    "top targets": reg["top_targets"].astype(str).str.replace(",", ", ").to_numpy(),
+                }
+            )
+        )
+    )
+    if metrics is not None and len(metrics):
+        m = metrics
+        if "cell_type" in m:
+            m = m[m["cell_type"].astype(str) == "all"]
+        cols = [c for c in ("method", "auprc", "auprc_ratio", "epr", "auroc") if c in m]
+        m = m[cols].sort_values("auprc", ascending=False, kind="stable")
+        sec.blocks.append("Against the reference network (all cells, best AUPRC first):")
+        sec.blocks.append(Table(_format_frame(m)))
+    for path, caption in figures:
+        sec.blocks.append(Figure(Path(path), caption))
+    return sec
+
+
+def motifs_section(
+    motifs: pd.DataFrame,
+    activity: pd.DataFrame | None = None,
+    evaluation: pd.DataFrame | None = None,
+    *,
+    n_motifs: int = 10,
+    figures=(),
+) -> Section:
+    """Learned motifs (``motifs/motifs.tsv``; matched ones first, then by seqlets), the most
+    active motif per cell type (``motifs/tf_activity.tsv``) and the recovery of the
+    planted motifs."""
+    sec = Section("TF motifs")
+    m = motifs.copy()
+    matched = m["match_name"].fillna("").astype(str) != ""
+    m = m.assign(_matched=matched).sort_values(
+        ["_matched", "n_seqlets"], ascending=[False, False], kind="stable"
+    )
+    method = ", ".join(dict.fromkeys(m["method"].astype(str))) if "method" in m else "seq_cnn"
+    sec.blocks.append(
+        f"{len(m)} motifs learned from the sequence CNN's contributions (method **{method}**), "
+        f"{int(matched.sum())} matched to a database motif (Tomtom); PWMs in "
+        "`motifs/motifs.meme`."
+    )
+    cols = [c for c in ("motif", "cell_type", "consensus", "match_name", "qvalue", "n_seqlets")]
+    top = m[[c for c in cols if c in m]].head(n_motifs)
+    if len(top):
+        sec.blocks.append(Table(_format_frame(top)))
+    if activity is not None and len(activity):
+        act = activity.copy()
+        act["score"] = pd.to_numeric(act["score"], errors="coerce")
+        act = act.dropna(subset=["score"])
+        rows = []
+        for cell_type, grp in act.groupby("cell_type", sort=True):
+            best = grp.sort_values("score", ascending=False, kind="stable").iloc[0]
+            name = best["tf"] if "tf" in best and pd.notna(best["tf"]) else best["motif"]
+            rows.append(
+                {
+                    "cell type": cell_type,
+                    "most active motif": f"{name} ({best['motif']})",
+                    "score": _fmt(float(best["score"])),
+                    "method": str(best.get("method", "")),
+                }
+            )
+        if rows:
+            sec.blocks.append("TF activity: the most active motif per cell type.")
+            sec.blocks.append(Table(pd.DataFrame(rows)))
+    else:
+        sec.blocks.append("TF activity: no matched motif to score.")
+    if evaluation is not None and len(evaluation):
+        ev = evaluation.copy()
+        ev["recovered"] = ev["recovered"].astype(str).str.lower().isin(["true", "1"])
+        rec = ev.groupby("method", sort=False)["recovered"].agg(["sum", "size"])
+        sec.blocks.append(
+            "Planted motifs recovered: "
+            + "; ".join(f"{meth} {int(r['sum'])} of {int(r['size'])}" for meth, r in rec.iterrows())
+            + "."
+        )
+    for path, caption in figures:
+        sec.blocks.append(Figure(Path(path), caption))
+    return sec
+
+
+def not_run_section(
+    skipped: pd.DataFrame | None = None, switched_off: Mapping[str, str] | None = None
+) -> Section | None:
+    """Branches switched off in the config and models or branches skipped
+    (``run/skipped.tsv``), each with its reason; None when everything ran."""
+    rows = []
+    if skipped is not None:
+        rows += [(str(r["part"]), str(r["reason"])) for _, r in skipped.iterrows()]
+    seen = {p for p, _ in rows}
+    for part, reason in (switched_off or {}).items():
+        name = part if part.startswith("branch ") else f"branch {part}"
+        if name not in seen:
+            rows.append((name, reason))
+    if not rows:
+        return None
+    sec = Section("Not run")
+    sec.blocks.append("Parts of the workflow that did not run on this dataset, and why.")
+    sec.blocks.append(Table(pd.DataFrame(rows, columns=["part", "reason"])))
+    return sec
+
+
+# ------------------------------------------------------------------------- the page
+_FIGURES = {
+    "qc_plot": "QC metrics, kept and removed cells",
+    "umap": "UMAP of the normalized data",
+    "identity_dotplot": "top identity genes per cell type",
+    "programs_heatmap": "program activity per cell type",
+    "grn_network": "strongest edges of the consensus network",
+    "motifs_logos": "learned motifs beside their database match",
+    "motifs_heatmap": "TF activity per cell type",
+}
+
+
+def build_summary(
+    paths: Mapping[str, str | os.PathLike],
+    *,
+    switched_off: Mapping[str, str] | None = None,
+) -> list[Section]:
+    """Every section of the page from the files present in ``paths``.
+
+    Parameters
+    ----------
+    paths
+        Key -> file: ``qc_metrics`` (required), ``skipped``, ``qc_plot``, ``umap``,
+        ``identity_genes``, ``identity_evaluation``, ``identity_dotplot``,
+        ``programs_activity``, ``programs_evaluation``, ``programs_heatmap``,
+        ``grn_regulators``, ``grn_metrics``, ``grn_network``, ``motifs_table``,
+        ``motifs_activity``, ``motifs_evaluation``, ``motifs_logos``, ``motifs_heatmap``.
+        A branch without its main table is left out of the page (and should be named in
+        ``switched_off`` or ``skipped``).
+    switched_off
+        Branch -> why it did not run (config switches, missing ATAC data...).
+
+    Returns
+    -------
+    list of Section
+    """
+    p = {k: Path(v) for k, v in paths.items() if v}
+
+    def table(key):
+        return _read(p[key]) if key in p else None
+
+    def figs(*keys):
+        return [(p[k], _FIGURES[k]) for k in keys if k in p]
+
+    sections = [qc_section(_read(p["qc_metrics"]), figs("qc_plot", "umap"))]
+    if "identity_genes" in p:
+        sections.append(
+            identity_section(
+                _read(p["identity_genes"]),
+                table("identity_evaluation"),
+                figures=figs("identity_dotplot"),
+            )
+        )
+    if "programs_activity" in p:
+        sections.append(
+            programs_section(
+                _read(p["programs_activity"]),
+                table("programs_evaluation"),
+                figures=figs("programs_heatmap"),
+            )
+        )
+    if "grn_regulators" in p:
+        sections.append(
+            grn_section(
+                _read(p["grn_regulators"]), table("grn_metrics"), figures=figs("grn_network")
+            )
+        )
+    if "motifs_table" in p:
+        sections.append(
+            motifs_section(
+                _read(p["motifs_table"]),
+                table("motifs_activity"),
+                table("motifs_evaluation"),
+                figures=figs("motifs_logos", "motifs_heatmap"),
+            )
+        )
+    not_run = not_run_section(table("skipped"), switched_off)
+    if not_run is not None:
+        sections.append(not_run)
+    files = [
+        "`cell_activity.h5ad`: per-cell identity scores and program activity (scanpy, CELLxGENE)"
+    ]
+    if "grn_regulators" in p:
+        files.append(
+            "`grn/adjacencies.tsv`: the consensus network as `TF, target, importance` (pySCENIC)"
+        )
+    if "motifs_table" in p:
+        files.append("`motifs/motifs.meme`: the learned motifs as PWMs (MEME suite)")
+    sections.append(Section("Files for other tools", ["\n".join(f"- {f}" for f in files)]))
+    return sections
+
+
+# ------------------------------------------------------------------------- renderers
+def _md_cell(x) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(_md_cell(c) for c in df.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = [
+        "| " + " | ".join(_md_cell(v) for v in row) + " |" for row in df.itertuples(index=False)
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def to_markdown(sections, title: str, *, base: str | os.PathLike = ".") -> str:
+    """The page as Markdown; figures linked relative to ``base`` (the page's folder)."""
+    out = [f"# {title}", ""]
+    for sec in sections:
+        out += [f"## {sec.title}", ""]
+        for b in sec.blocks:
+            if isinstance(b, Table):
+                out += [_md_table(b.frame), ""]
+            elif isinstance(b, Figure):
+                rel = Path(os.path.relpath(b.path, base)).as_posix()
+                out += [f"![{b.caption}]({rel})", ""]
+            else:
+                out += [str(b), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:70em;
+margin:1em auto;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em;border-bottom:2px solid #ccc}h2{font-size:1.25em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}figure{margin:.8em 0}img{max-width:100%;height:auto}
+figcaption{font-size:.85em;color:#555}code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then the two Markdown inlines the page uses: **bold** and `code`."""
+    parts = html.escape(text).split("`")
+    for i in range(1, len(parts), 2):
+        parts[i] = f"<code>{parts[i]}</code>"
+    s = "".join(parts)
+    bold = s.split("**")
+    for i in range(1, len(bold), 2):
+        bold[i] = f"<strong>{bold[i]}</strong>"
+    return "".join(bold)
+
+
+def _html_block(b) -> str:
+    if isinstance(b, Table):
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in b.frame.columns)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{_inline(str(v))}</td>" for v in row) + "</tr>"
+            for row in b.frame.itertuples(index=False)
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    if isinstance(b, Figure):
+        mime = "image/svg+xml" if b.path.suffix == ".svg" else f"image/{b.path.suffix.lstrip('.')}"
+        data = base64.b64encode(b.path.read_bytes()).decode("ascii")
+        cap = html.escape(b.caption)
+        return (
+            f'<figure><img src="data:{mime};base64,{data}" alt="{cap}">'
+            f"<figcaption>{cap}</figcaption></figure>"
+        )
+    lines = str(b).split("\n")
+    if all(line.startswith("- ") for line in lines):
+        return "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>"
+    return f"<p>{_inline(str(b))}</p>"
+
+
+def to_html(sections, title: str) -> str:
+    """The page as one self-contained HTML file (figures embedded)."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for sec in sections:
+        body.append(f"<h2>{html.escape(sec.title)}</h2>")
+        body += [_html_block(b) for b in sec.blocks]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _write_text_atomic(text: str, path) -> None:
+    from scinterp.io import _atomic
+
+    suffix = Path(path).suffix
+    _atomic(path, suffix, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_summary(
+    md_path,
+    html_path,
+    paths: Mapping[str, str | os.PathLike],
+    *,
+    dataset: str,
+    switched_off: Mapping[str, str] | None = None,
+) -> list[Section]:
+    """Build the page (:func:`build_summary`) and write it as Markdown and HTML."""
+    sections = build_summary(paths, switched_off=switched_off)
+    title = f"scinterp: what the run found in dataset '{dataset}'"
+    _write_text_atomic(to_markdown(sections, title, base=Path(md_path).parent), md_path)
+    _write_text_atomic(to_html(sections, title), html_path)
+    return sections
