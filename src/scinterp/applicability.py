@@ -34,20 +34,14 @@ NEEDS = {
 MIN_TFS = 2
 
 
-def _h5ad_var_names(path) -> list[str]:
-    from scinterp.io import read_var
-
-    return [str(g) for g in read_var(path).index]
-
-
-def _label_counts(path, key: str) -> dict[str, int]:
+def _label_counts(path, key: str, modality: str | None = None) -> dict[str, int]:
     """Cells per non-empty label of obs[key] (labels as strings)."""
     import h5py
     import pandas as pd
     from anndata.io import read_elem
 
     with h5py.File(path, "r") as f:
-        values = pd.Series(read_elem(f["obs"][key]))
+        values = pd.Series(read_elem(f[f"mod/{modality}/obs" if modality else "obs"][key]))
     labels = values.dropna().astype(str).str.strip()
     labels = labels[labels != ""]
     return labels.value_counts().to_dict()
@@ -81,15 +75,18 @@ def skipped_models(
         model (or ``"branch <name>"``) -> one-line reason; empty when every model can run (or the input cannot be
         checked before it exists).
     """
+    from scinterp.config import gene_names, is_rna_h5ad, rna_modality
     from scinterp.priors import read_gmt, read_tfs
 
     rna = ds.get("rna")
-    if not rna or not str(rna).endswith(".h5ad") or not Path(rna).exists():
+    if not rna or not is_rna_h5ad(rna) or not Path(rna).exists():
         return {}
     needs = {need for m in models for need in NEEDS.get(m, ())}
     if not needs:
         return {}
-    genes = _h5ad_var_names(rna)
+    # the names the workflow will use: the symbols of symbol_key where one is set
+    modality = rna_modality(ds)
+    genes = gene_names(rna, ds.get("symbol_key"), modality)
     reasons: dict[str, str] = {}
     problem: dict[str, str] = {}
     if "gene_sets" in needs:
@@ -114,7 +111,7 @@ def skipped_models(
             )
     key = ds.get("label_key")
     if "labels" in needs and key is not None:
-        counts = _label_counts(rna, key)
+        counts = _label_counts(rna, key, modality)
         if len(counts) < 2:
             problem["labels"] = (
                 f"label_key '{key}' has {len(counts)} cell type(s); a classifier needs 2 or more"

@@ -14,33 +14,71 @@ from pathlib import Path
 from scinterp.errors import ScinterpInputError
 
 FILE_KEYS = ("rna", "gene_sets", "tfs", "grn_reference", "atac", "genome")
-RNA_SUFFIXES = (".h5ad", ".h5")
+RNA_SUFFIXES = (".h5ad", ".h5", ".h5mu")
+#: ``atac`` value: the peaks come from the rna file (10x multiome .h5 or .h5mu)
+ATAC_FROM_RNA = "from_rna"
 
 
-def h5ad_names(path: str | Path) -> dict[str, list[str]]:
-    """Column names of obs and names of layers of an h5ad, without reading data.
+def _columns(group) -> list[str]:
+    if "column-order" in group.attrs:
+        return [str(c) for c in group.attrs["column-order"]]
+    # older layouts: every member except the index is a column
+    index = group.attrs.get("_index", "_index")
+    return [k for k in group.keys() if k not in (index, "__categories")]
+
+
+def h5ad_names(path: str | Path, modality: str | None = None) -> dict[str, list[str]]:
+    """Column names of obs and var, names of layers, and whether there is a ``.raw``, of
+    an h5ad (or of one modality of an .h5mu), without reading data.
 
     Parameters
     ----------
     path
-        An .h5ad file.
+        An .h5ad file, or an .h5mu file with ``modality``.
 
     Returns
     -------
     dict
-        ``{"obs": [...], "layers": [...]}``.
+        ``{"obs": [...], "var": [...], "layers": [...], "raw": bool}``.
     """
     import h5py
 
     with h5py.File(path, "r") as f:
-        obs = f["obs"]
-        if "column-order" in obs.attrs:
-            cols = [str(c) for c in obs.attrs["column-order"]]
-        else:  # older layouts: every member except the index is a column
-            index = obs.attrs.get("_index", "_index")
-            cols = [k for k in obs.keys() if k not in (index, "__categories")]
-        layers = list(f["layers"].keys()) if "layers" in f else []
-    return {"obs": cols, "layers": layers}
+        root = f[f"mod/{modality}"] if modality else f
+        layers = list(root["layers"].keys()) if "layers" in root else []
+        return {
+            "obs": _columns(root["obs"]),
+            "var": _columns(root["var"]),
+            "layers": layers,
+            "raw": "raw" in root,
+        }
+
+
+def gene_names(path: str | Path, symbol_key: str | None = None, modality: str | None = None):
+    """The gene names the workflow will use for an h5ad/h5mu: ``var[symbol_key]`` (IDs
+    where a symbol is missing) or the var names; reads only ``var``."""
+    import h5py
+    import pandas as pd
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        var = read_elem(f[f"mod/{modality}/var" if modality else "var"])
+    names = pd.Series(var.index.astype(str), index=var.index)
+    if symbol_key is not None and symbol_key in var.columns:
+        sym = var[symbol_key].astype(object)
+        ok = sym.notna() & (sym.astype(str).str.strip() != "")
+        names[ok.to_numpy()] = sym[ok].astype(str).to_numpy()
+    return list(names)
+
+
+def is_rna_h5ad(path) -> bool:
+    """An rna input whose names and var the parse-time checks can read (h5ad or h5mu)."""
+    return str(path).endswith((".h5ad", ".h5mu"))
+
+
+def rna_modality(ds: dict) -> str | None:
+    """The modality to read of an .h5mu rna file (None for other files)."""
+    return (ds.get("rna_modality") or "rna") if str(ds.get("rna", "")).endswith(".h5mu") else None
 
 
 def check_datasets(
@@ -71,7 +109,7 @@ def check_datasets(
     for name, ds in datasets.items():
         for key in FILE_KEYS:
             path = ds.get(key)
-            if path is None or producible(path):
+            if path is None or producible(path) or (key == "atac" and path == ATAC_FROM_RNA):
                 continue
             if not Path(path).exists():
                 raise ScinterpInputError(
@@ -84,7 +122,8 @@ def check_datasets(
         rna = ds["rna"]
         if not (Path(rna).is_dir() or str(rna).endswith(RNA_SUFFIXES)) and not producible(rna):
             raise ScinterpInputError(
-                "the rna input is neither an .h5ad, a 10x .h5 nor a Matrix Market directory.",
+                "the rna input is neither an .h5ad, an .h5mu, a 10x .h5 nor a Matrix Market "
+                "directory.",
                 dataset=name,
                 path=rna,
                 fix="convert it to .h5ad (anndata) or point to a 10x output.",
@@ -105,13 +144,70 @@ def check_datasets(
                 path=db,
                 fix="use e.g. JASPAR2024 or the path of a MEME-format motif file.",
             )
-        if str(rna).endswith(".h5ad") and Path(rna).exists():
+        if ds.get("atac") == ATAC_FROM_RNA:
+            _check_atac_from_rna(name, ds, rna, producible)
+        if is_rna_h5ad(rna) and Path(rna).exists():
             _check_h5ad_names(name, ds, rna)
 
 
+def _check_atac_from_rna(name: str, ds: dict, rna: str, producible) -> None:
+    """atac: from_rna needs a multiome .h5 with peaks or an .h5mu with the atac modality."""
+    from scinterp.io import h5_feature_types, h5mu_modalities
+
+    if producible(rna):
+        return
+    if str(rna).endswith(".h5mu"):
+        modality = ds.get("atac_modality") or "atac"
+        present = h5mu_modalities(rna)
+        if modality not in present:
+            raise ScinterpInputError(
+                f"atac is from_rna, but the .h5mu has no modality '{modality}' "
+                f"(modalities: {', '.join(present) or 'none'}).",
+                dataset=name,
+                path=rna,
+                fix=f"set datasets.{name}.atac_modality to the modality holding the peaks, "
+                "or give the peaks as a separate cells x peaks .h5ad under atac.",
+            )
+    elif str(rna).endswith(".h5"):
+        types = h5_feature_types(rna)
+        if "Peaks" not in types:
+            raise ScinterpInputError(
+                "atac is from_rna, but the 10x .h5 holds no peaks (feature types: "
+                f"{', '.join(types) or 'none recorded'}).",
+                dataset=name,
+                path=rna,
+                fix="give the Cell Ranger ARC filtered_feature_bc_matrix.h5 of the multiome "
+                f"run as rna, or set datasets.{name}.atac to a cells x peaks .h5ad.",
+            )
+    else:
+        raise ScinterpInputError(
+            "atac is from_rna, which needs a 10x multiome .h5 or an .h5mu as rna.",
+            dataset=name,
+            path=rna,
+            fix=f"set datasets.{name}.atac to a cells x peaks .h5ad, or give the multiome "
+            "file as rna.",
+        )
+
+
 def _check_h5ad_names(name: str, ds: dict, path: str) -> None:
+    from scinterp.io import RAW, check_species
+
+    modality = rna_modality(ds)
+    if modality is not None:
+        from scinterp.io import h5mu_modalities
+
+        present = h5mu_modalities(path)
+        if modality not in present:
+            raise ScinterpInputError(
+                f"the .h5mu has no modality '{modality}' (modalities: "
+                f"{', '.join(present) or 'none'}).",
+                dataset=name,
+                path=path,
+                fix=f"set datasets.{name}.rna_modality to the modality holding the gene "
+                "expression.",
+            )
     try:
-        names = h5ad_names(path)
+        names = h5ad_names(path, modality)
     except Exception as err:  # not an HDF5 file, truncated, ...
         raise ScinterpInputError(
             f"cannot be read as h5ad ({err}).",
@@ -129,13 +225,28 @@ def _check_h5ad_names(name: str, ds: dict, path: str) -> None:
                 fix=f"set datasets.{name}.{key} to one of the obs columns, or null.",
             )
     layer = ds.get("counts_layer")
-    if layer is not None and layer not in names["layers"]:
+    if layer is not None and layer not in names["layers"] and not (layer == RAW and names["raw"]):
         raise ScinterpInputError(
-            f"counts_layer '{layer}' is not a layer (layers: {', '.join(names['layers']) or 'none'}).",
+            f"counts_layer '{layer}' is not a layer (layers: {', '.join(names['layers']) or 'none'}"
+            f"; .raw {'present' if names['raw'] else 'absent'}).",
             dataset=name,
             path=path,
-            fix=f"set datasets.{name}.counts_layer to the layer with raw counts, or null for .X.",
+            fix=f"set datasets.{name}.counts_layer to the layer with raw counts, 'raw' for "
+            ".raw.X, or null to let scinterp find them.",
         )
+    symbol_key = ds.get("symbol_key")
+    if symbol_key is not None and symbol_key not in names["var"]:
+        raise ScinterpInputError(
+            f"symbol_key '{symbol_key}' is not a column of var (columns: "
+            f"{', '.join(names['var']) or 'none'}).",
+            dataset=name,
+            path=path,
+            fix=f"set datasets.{name}.symbol_key to the var column of gene symbols "
+            "(CELLxGENE: feature_name), or null.",
+        )
+    check_species(
+        gene_names(path, symbol_key, modality), ds.get("species"), dataset=name, path=path
+    )
 
 
 def schema_to_markdown(schema: dict) -> str:

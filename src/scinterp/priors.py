@@ -19,6 +19,11 @@ logger = logging.getLogger("scinterp")
 #: Shipped defaults, relative to the resources folder (see resources/README.md).
 DEFAULT_GENE_SETS = "gene_sets/hallmark.gmt"
 DEFAULT_TFS = "tfs/jaspar2024_vertebrates.txt"
+#: The default gene sets of each ``species`` of the config (``None``: human).
+SPECIES_GENE_SETS = {
+    "human": DEFAULT_GENE_SETS,
+    "mouse": "gene_sets/mouse_hallmark.gmt",
+}
 
 
 def resources_dir() -> Path:
@@ -46,9 +51,10 @@ def resources_dir() -> Path:
     )
 
 
-def default_gene_sets() -> Path:
-    """Path of the default gene-set file: MSigDB Hallmark (human symbols)."""
-    return resources_dir() / DEFAULT_GENE_SETS
+def default_gene_sets(species: str | None = None) -> Path:
+    """Path of the default gene-set file of a species: MSigDB Hallmark (human symbols),
+    or its mouse orthologs for ``species="mouse"``."""
+    return resources_dir() / SPECIES_GENE_SETS[species or "human"]
 
 
 def default_tfs() -> Path:
