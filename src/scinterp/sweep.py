@@ -211,7 +211,7 @@ def summarize(
         ``point, <parameters>, method, epochs, final_val_loss, best_val_loss,
         stability_jaccard, n_seeds[, precision_at_k], k``.
     """
-    from scinterp.evaluate.ranking import precision_at_k
+    from scinterp.evaluate.metrics import labels_and_scores, precision_at_k
 
     points = points.reset_index(drop=True)
     params = list(points.columns)
@@ -260,7 +260,9 @@ def summarize(
             if truth is not None:
                 g = genes[i][genes[i]["method"] == m]
                 prec = [
-                    precision_at_k(list(gt.sort_values("rank")["gene"]), truth[t], k)
+                    precision_at_k(
+                        *labels_and_scores(list(gt.sort_values("rank")["gene"]), truth[t]), k
+                    )
                     for t, gt in g.groupby("cell_type")
                     if t in truth
                 ]

@@ -1,2 +1,3 @@
-"""Metrics against ground truth: ranked-list metrics (precision@k, AUROC, AUPRC, EPR),
-per branch in its own module (identity, grn, motifs, programs)."""
+"""Metrics against ground truth: one metrics module (:mod:`.metrics`: AUROC, average
+precision, precision@k, early precision) and one module per branch (grn, motifs,
+programs; identity's lives in :mod:`scinterp.interpret.identity`)."""

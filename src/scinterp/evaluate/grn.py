@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from scinterp.errors import ScinterpInputError
+from scinterp.evaluate.metrics import auroc, average_precision, early_precision, random_precision
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -220,46 +221,6 @@ def edge_labels(
     return scores, labels
 
 
-def _average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Average precision with tied scores grouped into one threshold (as scikit-learn)."""
-    order = np.argsort(-scores, kind="mergesort")
-    s, y = scores[order], labels[order]
-    # last position of every distinct score
-    ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    tp = np.cumsum(y)[ends]
-    n = ends + 1
-    precision = tp / n
-    recall = tp / max(int(y.sum()), 1)
-    gain = np.diff(np.r_[0.0, recall])
-    return float(np.sum(gain * precision))
-
-
-def _auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Mann-Whitney AUROC; ties count one half."""
-    n_pos = int(labels.sum())
-    n_neg = len(labels) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _early_precision(scores: np.ndarray, labels: np.ndarray, listed: np.ndarray) -> float:
-    """BEELINE early precision: top-k edges by score (k = true edges), ties at k included.
-
-    Only listed edges count (BEELINE ranks the edges a method reported); an empty list has
-    precision 0.
-    """
-    k = int(labels.sum())
-    s, y = scores[listed], labels[listed]
-    if k == 0 or s.size == 0:
-        return 0.0
-    k = min(k, s.size)
-    cutoff = np.partition(s, s.size - k)[s.size - k]
-    top = s >= cutoff
-    return float(y[top].sum() / top.sum())
-
-
 def evaluate_edges(
     edges: pd.DataFrame,
     reference: pd.DataFrame,
@@ -288,14 +249,15 @@ def evaluate_edges(
     listed_pairs = pd.MultiIndex.from_frame(edges[["tf", "target"]].astype(str))
     listed = pd.MultiIndex.from_arrays([tf_col, target_col]).isin(listed_pairs)
     n_true = int(labels.sum())
-    density = n_true / len(labels) if len(labels) else float("nan")
-    auprc = _average_precision(scores, labels) if n_true else float("nan")
-    early = _early_precision(scores, labels, listed)
+    density = random_precision(labels)
+    auprc = average_precision(labels, scores) if n_true else float("nan")
+    # BEELINE ranks only the edges a method reported
+    early = early_precision(labels, np.where(listed, scores, -np.inf))
     return {
         "auprc": auprc,
         "auprc_ratio": auprc / density if n_true else float("nan"),
         "epr": early / density if n_true else float("nan"),
-        "auroc": _auroc(scores, labels),
+        "auroc": auroc(labels, scores),
         "early_precision": early,
         "random_precision": density,
         "n_edges_true": n_true,

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from scinterp.errors import ScinterpInputError
+from scinterp.evaluate.metrics import auroc
 
-__all__ = ["activity_long", "auroc", "evaluate_motifs", "read_truth_motifs"]
+__all__ = ["activity_long", "evaluate_motifs", "read_truth_motifs"]
 
 TRUTH_COLUMNS = ("cell_type", "motif_id", "tf")
 
@@ -49,19 +50,6 @@ def read_truth_motifs(path, dataset: str | None = None) -> pd.DataFrame:
             fix="give a tab-separated file with columns cell_type, motif_id, tf.",
         )
     return truth
-
-
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (ties count one half); NaN without both classes."""
-    scores = np.asarray(scores, dtype=float)
-    positive = np.asarray(positive, dtype=bool)
-    ok = ~np.isnan(scores)
-    scores, positive = scores[ok], positive[ok]
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(scores).rank(method="average").to_numpy()
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _base_id(motif_id: str) -> str:
@@ -201,7 +189,7 @@ def evaluate_motifs(
                 res[t.motif_id] = (np.nan, np.nan)
                 continue
             score = sel["score"].to_numpy(dtype=float)
-            au = auroc(score, (sel["cell_type"] == t.cell_type).to_numpy())
+            au = auroc((sel["cell_type"] == t.cell_type).to_numpy(), score)
             means = sel.groupby("cell_type")["score"].mean().sort_values(ascending=False)
             rank = (
                 int(np.flatnonzero(means.index == t.cell_type)[0]) + 1

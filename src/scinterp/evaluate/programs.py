@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["EVALUATION_COLUMNS", "auroc", "average_precision", "evaluate_activity", "read_truth"]
+from scinterp.evaluate.metrics import auroc, average_precision
+
+__all__ = ["EVALUATION_COLUMNS", "evaluate_activity", "read_truth"]
 
 EVALUATION_COLUMNS = [
     "method",
@@ -42,28 +44,6 @@ def read_truth(path) -> pd.DataFrame:
     truth["active"] = _truthy(truth["active"])
     truth["decoy"] = _truthy(truth["decoy"]) if "decoy" in truth else False
     return truth
-
-
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half); NaN without both classes."""
-    labels = np.asarray(labels, dtype=bool)
-    scores = np.asarray(scores, dtype=float)
-    n1, n0 = int(labels.sum()), int((~labels).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = stats.rankdata(scores)
-    return float((ranks[labels].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
-
-
-def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision (area under the precision-recall curve, step-wise)."""
-    labels = np.asarray(labels, dtype=bool)
-    if labels.sum() == 0:
-        return float("nan")
-    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
-    hits = labels[order]
-    precision = np.cumsum(hits) / np.arange(1, hits.size + 1)
-    return float(precision[hits].sum() / hits.sum())
 
 
 def evaluate_activity(activity: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:

@@ -331,7 +331,12 @@ def evaluate_identity(
     pandas.DataFrame
         ``cell_type, method, precision_at_k, auroc, average_precision, n_true, k``.
     """
-    from scinterp.evaluate.ranking import auroc, average_precision, precision_at_k
+    from scinterp.evaluate.metrics import (
+        auroc,
+        average_precision,
+        labels_and_scores,
+        precision_at_k,
+    )
 
     truth = markers.groupby("cell_type")["gene"].apply(set).to_dict()
     rows = []
@@ -341,13 +346,14 @@ def evaluate_identity(
         g = g.sort_values("rank")
         true = truth[t] & set(universe)
         scores = dict(zip(g["gene"], g["score"].astype(float), strict=True))
+        labels, values = labels_and_scores(scores, true, universe)
         rows.append(
             {
                 "cell_type": t,
                 "method": m,
-                "precision_at_k": precision_at_k(list(g["gene"]), true, k),
-                "auroc": auroc(scores, true, universe),
-                "average_precision": average_precision(scores, true, universe),
+                "precision_at_k": precision_at_k(*labels_and_scores(list(g["gene"]), true), k),
+                "auroc": auroc(labels, values),
+                "average_precision": average_precision(labels, values),
                 "n_true": len(true),
                 "k": k,
             }
