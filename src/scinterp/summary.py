@@ -191,23 +191,27 @@ def programs_section(
     methods = list(dict.fromkeys(activity["method"].astype(str)))
     method = next((m for m in PROGRAM_METHODS if m in methods), methods[0] if methods else "")
     sub = activity[activity["method"] == method]
-    conf = " (confidence in brackets)" if "confidence" in sub else ""
     sec.blocks.append(
         f"The {n_programs} most active programs per cell type, method **{method}**, "
-        f"by score{conf}; every method in `programs/activity.tsv`, the genes of each "
+        "by score; every method in `programs/activity.tsv`, the genes of each "
         "program in `programs/loadings.tsv`."
     )
+    has_conf = "confidence" in sub
+    header = (
+        "most active programs (score; confidence)" if has_conf else "most active programs (score)"
+    )
+
+    def label(r) -> str:
+        inside = _fmt(float(r["score"]))
+        if has_conf and pd.notna(r["confidence"]):
+            inside += f"; {_fmt(float(r['confidence']), 2)}"
+        return f"{r['program']} ({inside})"
+
     rows = []
     for cell_type, grp in sub.groupby("cell_type", sort=True):
         top = grp.sort_values("score", ascending=False, kind="stable").head(n_programs)
         rows.append(
-            {
-                "cell type": cell_type,
-                "most active programs (score)": ", ".join(
-                    _with_confidence(f"{r['program']} ({_fmt(float(r['score']))})", r)
-                    for _, r in top.iterrows()
-                ),
-            }
+            {"cell type": cell_type, header: ", ".join(label(r) for _, r in top.iterrows())}
         )
     sec.blocks.append(Table(pd.DataFrame(rows)))
     if evaluation is not None and len(evaluation):
