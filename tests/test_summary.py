@@ -187,6 +187,9 @@ def test_page_names_what_each_branch_found(run):
 def test_confidence_shown_when_the_table_has_it():
     with_conf = to_markdown([identity_section(_genes(confidence=True))], "t")
     assert "CD79A (0.88), MS4A1 (0.88)" in with_conf and "confidence in brackets" in with_conf
+    empty = _genes(confidence=True)
+    empty["confidence"] = float("nan")  # e.g. a consensus without an ensemble behind it
+    assert "confidence" not in to_markdown([identity_section(empty)], "t")
     without = to_markdown([identity_section(_genes())], "t")
     assert "| B cell | CD79A, MS4A1, CD19 |" in without and "confidence" not in without
     act = pd.DataFrame(

@@ -148,7 +148,9 @@ def identity_section(
     source = ""
     if "model" in sub and sub["model"].notna().any():
         source = f" of {sub['model'].dropna().iloc[0].replace('+', ', ')}"
-    conf = " (confidence in brackets)" if "confidence" in sub else ""
+    # confidence: the share of the model's seed ensemble agreeing (where the table has it)
+    has_conf = "confidence" in sub and sub["confidence"].notna().any()
+    conf = " (confidence in brackets)" if has_conf else ""
     sec.blocks.append(
         f"Top {n_genes} genes per cell type, method **{method}**{source}{conf}; "
         "full rankings of every method in `identity/genes.tsv`."
@@ -196,7 +198,7 @@ def programs_section(
         "by score; every method in `programs/activity.tsv`, the genes of each "
         "program in `programs/loadings.tsv`."
     )
-    has_conf = "confidence" in sub
+    has_conf = "confidence" in sub and sub["confidence"].notna().any()
     header = (
         "most active programs (score; confidence)" if has_conf else "most active programs (score)"
     )
@@ -536,10 +538,17 @@ def to_html(sections, title: str) -> str:
 
 
 def _write_text_atomic(text: str, path) -> None:
-    from scinterp.io import _atomic
-
-    suffix = Path(path).suffix
-    _atomic(path, suffix, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    """Write to a temporary file beside ``path``, then rename it into place (as the writers
+    of :mod:`scinterp.io` do for tables and AnnData)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_summary(
