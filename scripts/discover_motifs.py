@@ -2,7 +2,6 @@
 
 import logging
 import sys
-from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
@@ -10,7 +9,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 import numpy as np  # noqa: E402
 
 from scinterp.interpret import motifs as M  # noqa: E402
-from scinterp.io import write_tsv_atomic  # noqa: E402
+from scinterp.io import atomic_path, write_tsv_atomic  # noqa: E402
 
 inp, out, par = snakemake.input, snakemake.output, snakemake.params
 opts = par.options
@@ -33,6 +32,6 @@ with np.load(inp.contributions) as c:
         n_jobs=snakemake.threads,
     )
 names = dict(zip(table["motif"], table["match_name"], strict=True))
-M.write_learned_meme(out.meme + ".tmp", learned, names)
-Path(out.meme + ".tmp").replace(out.meme)
+with atomic_path(out.meme) as tmp:
+    M.write_learned_meme(tmp, learned, names)
 write_tsv_atomic(table, out.motifs)

@@ -6,17 +6,14 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
-from pathlib import Path  # noqa: E402
-
 from scinterp.evaluate.grn import krumsiek11  # noqa: E402
-from scinterp.io import write_h5ad_atomic, write_tsv_atomic  # noqa: E402
+from scinterp.io import atomic_path, write_h5ad_atomic, write_tsv_atomic  # noqa: E402
 
 out = snakemake.output
 adata, network = krumsiek11(scale=snakemake.params.scale, seed=0)
 write_h5ad_atomic(adata, out.rna)
 write_tsv_atomic(network, out.grn)
 # Every gene of the model is a regulator of some other.
-tmp = Path(out.tfs).with_suffix(".tmp")
-tmp.write_text("".join(f"{g}\n" for g in sorted(set(network["tf"]))))
-tmp.replace(out.tfs)
+with atomic_path(out.tfs) as tmp:
+    tmp.write_text("".join(f"{g}\n" for g in sorted(set(network["tf"]))))
 logging.info("%s; %d edges", adata.uns["source"], len(network))

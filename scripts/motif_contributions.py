@@ -12,6 +12,7 @@ import torch  # noqa: E402
 
 from scinterp.data.sequences import read_peak_sequences, write_npz_atomic  # noqa: E402
 from scinterp.interpret import motifs as M  # noqa: E402
+from scinterp.io import atomic_path  # noqa: E402
 from scinterp.train.loop import resolve_device, seed_everything  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
@@ -52,5 +53,5 @@ if opts["filters"]:
         max_motifs=opts["filter_max_motifs"],
         device=device,
     )
-M.write_learned_meme(out.filters + ".tmp", filters)
-Path(out.filters + ".tmp").replace(out.filters)
+with atomic_path(out.filters) as tmp:
+    M.write_learned_meme(tmp, filters)

@@ -285,6 +285,23 @@ def test_atomic_writer_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_atomic_path_keeps_the_old_file_on_failure_and_the_umask_mode(tmp_path):
+    from scinterp.io import atomic_path
+
+    out = tmp_path / "model.pt"
+    with atomic_path(out) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".pt")
+        tmp.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert out.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [out]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not 0600
+
+
 def test_read_normalized_reads_only_the_layers_asked_for(tmp_path):
 
     from scinterp.io import read_normalized

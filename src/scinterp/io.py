@@ -15,8 +15,8 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,8 @@ from scipy import sparse
 from scinterp.errors import ScinterpInputError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from anndata import AnnData
 
 log = logging.getLogger(__name__)
@@ -701,28 +703,55 @@ def validate_obs_keys(
 # --- atomic writers: outputs appear complete or not at all ---------------------------
 
 
-def _atomic(path: str | os.PathLike, suffix: str, write) -> None:
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto ``path`` when the block ends and
+    removed when it raises: an output appears complete or not at all (a job killed while
+    writing leaves the previous file, or none).
+
+    Parameters
+    ----------
+    path
+        The file to write; its folder is created.
+    suffix
+        Extension of the temporary file, for writers that take the format from it
+        (default: the extension of ``path``).
+
+    Examples
+    --------
+    >>> with atomic_path("results/table.tsv") as tmp:  # doctest: +SKIP
+    ...     df.to_csv(tmp, sep="\\t", index=False)
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
-    os.close(fd)
+    suffix = path.suffix if suffix is None else suffix
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp{suffix}")
+    # created as open() creates files (mode 0666 less the umask), unlike mkstemp's 0600
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        write(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _atomic(path: str | os.PathLike, suffix: str, write) -> None:
+    # the former name, still used by scinterp.summary
+    with atomic_path(path, suffix) as tmp:
+        write(tmp)
 
 
 def write_h5ad_atomic(adata, path: str | os.PathLike) -> None:
     """Write an AnnData to a temporary file next to ``path``, then rename it into place."""
-    _atomic(path, ".h5ad", lambda tmp: adata.write_h5ad(tmp))
+    with atomic_path(path, ".h5ad") as tmp:
+        adata.write_h5ad(tmp)
 
 
 def write_tsv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table tab-separated with a header and no index, atomically."""
-    _atomic(path, ".tsv", lambda tmp: df.to_csv(tmp, sep="\t", index=False))
+    with atomic_path(path, ".tsv") as tmp:
+        df.to_csv(tmp, sep="\t", index=False)
 
 
 def write_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
@@ -730,7 +759,8 @@ def write_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
     fmt = Path(path).suffix.lstrip(".") or "png"
     kwargs.setdefault("dpi", 120)
     kwargs.setdefault("bbox_inches", "tight")
-    _atomic(path, "." + fmt, lambda tmp: fig.savefig(tmp, format=fmt, **kwargs))
+    with atomic_path(path, "." + fmt) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
 
 
 # --- readers -----------------------------------------------------------------------

@@ -5,12 +5,11 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from scinterp.io import write_tsv_atomic
+from scinterp.io import atomic_path, write_tsv_atomic
 
 PACKAGES = (
     "scinterp",
@@ -58,6 +57,5 @@ def write_run_record(versions_path, config_path, *, config: dict, dataset: str) 
     write_tsv_atomic(software_versions(), versions_path)
     cfg = {k: v for k, v in config.items() if k != "datasets"}
     cfg = {"datasets": {dataset: config["datasets"][dataset]}, **cfg}
-    tmp = Path(str(config_path) + ".tmp")
-    tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    tmp.replace(config_path)
+    with atomic_path(config_path) as tmp:
+        tmp.write_text(yaml.safe_dump(cfg, sort_keys=False))

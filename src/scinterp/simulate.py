@@ -22,9 +22,7 @@ so the same seed gives the same files. Torch is not needed.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from scinterp.io import atomic_path, write_h5ad_atomic, write_tsv_atomic
 
 CELL_TYPES = ("T cell", "B cell", "NK cell", "Monocyte", "Dendritic cell", "Erythroid")
 TYPE_FRACTIONS = (0.28, 0.16, 0.14, 0.22, 0.08, 0.12)
@@ -285,18 +285,21 @@ def write_demo(
         "peaks": out / "truth" / "peaks.tsv",
         "readme": out / "truth" / "README.md",
     }
-    _atomic_write(paths["rna"], lambda p: data.rna.write_h5ad(p))
-    _atomic_write(paths["atac"], lambda p: data.atac.write_h5ad(p))
-    _atomic_write(paths["genome"], lambda p: p.write_bytes(_fasta_bytes(data.genome)))
+    write_h5ad_atomic(data.rna, paths["rna"])
+    write_h5ad_atomic(data.atac, paths["atac"])
+    with atomic_path(paths["genome"]) as tmp:
+        tmp.write_bytes(_fasta_bytes(data.genome))
     gmt = "".join(
         f"{name}\tna\t" + "\t".join(genes) + "\n" for name, genes in data.gene_sets.items()
     )
-    _atomic_write(paths["gene_sets"], lambda p: p.write_text(gmt))
-    _atomic_write(paths["tfs"], lambda p: p.write_text("".join(f"{tf}\n" for tf in data.tfs)))
+    with atomic_path(paths["gene_sets"]) as tmp:
+        tmp.write_text(gmt)
+    with atomic_path(paths["tfs"]) as tmp:
+        tmp.write_text("".join(f"{tf}\n" for tf in data.tfs))
     for key in ("markers", "programs", "grn", "motifs", "motif_sites", "peaks"):
-        table = data.truth[key]
-        _atomic_write(paths[key], lambda p, t=table: t.to_csv(p, sep="\t", index=False))
-    _atomic_write(paths["readme"], lambda p: p.write_text(_TRUTH_README))
+        write_tsv_atomic(data.truth[key], paths[key])
+    with atomic_path(paths["readme"]) as tmp:
+        tmp.write_text(_TRUTH_README)
     return paths
 
 
@@ -637,21 +640,6 @@ def _fasta_bytes(genome: dict[str, str]) -> bytes:
         lines = [seq[i : i + 60] for i in range(0, len(seq), 60)]
         parts.append(f">{chrom}\n" + "\n".join(lines) + "\n")
     return "".join(parts).encode()
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file in the same folder, then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
 
 
 _TRUTH_README = """\

@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scinterp.errors import ScinterpInputError
+from scinterp.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -524,17 +525,9 @@ class PeakDataset:
 
 def write_npz_atomic(path, **arrays) -> None:
     """``numpy.savez_compressed`` to a temporary name beside ``path``, then rename."""
-    import tempfile
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    try:
+    # the temporary name ends in .npz, or numpy would append it
+    with atomic_path(path, ".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_peak_sequences(path, atac=None, *, dataset: str | None = None):

@@ -12,7 +12,6 @@ import importlib
 import inspect
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from scinterp.errors import ScinterpInputError
+from scinterp.io import atomic_path
 
 __all__ = ["MODELS", "build_model", "load_model", "model_class", "register_model", "save_model"]
 
@@ -105,17 +105,6 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _plain_defaults(cls: type) -> dict[str, Any]:
     """The constructor's keyword defaults that are plain JSON values."""
     out = {}
@@ -170,8 +159,10 @@ def save_model(
         "meta": _encode(meta or {}),
         "torch_version": torch.__version__,
     }
-    _atomic_write(outdir / "model.pt", lambda p: torch.save(state, p))
-    _atomic_write(outdir / "model.json", lambda p: Path(p).write_text(json.dumps(record, indent=1)))
+    with atomic_path(outdir / "model.pt") as tmp:
+        torch.save(state, tmp)
+    with atomic_path(outdir / "model.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
     return outdir / "model.pt"
 
 

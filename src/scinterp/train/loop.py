@@ -14,7 +14,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from contextlib import nullcontext
@@ -28,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from scinterp.data.cells import collate_batch
+from scinterp.io import atomic_path
 
 __all__ = ["fit", "resolve_device", "seed_everything"]
 
@@ -124,14 +124,8 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
 def _save_checkpoint(path: Path, state: dict) -> None:
     """Write to a temporary file in the same directory, then rename: a job killed while
     writing leaves the previous checkpoint intact."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _fingerprint(module: nn.Module, seed: int, batch_size: int, lr: float) -> dict:
