@@ -26,7 +26,14 @@ sc.settings.logfile = sys.stderr
 par = snakemake.params
 path = snakemake.input.rna
 
-adata = read_counts(path, dataset=par.dataset, counts_layer=par.counts_layer)
+adata = read_counts(
+    path,
+    dataset=par.dataset,
+    counts_layer=par.counts_layer,
+    symbol_key=par.symbol_key,
+    modality=par.modality or "rna",
+    species=par.species,
+)
 validate_obs_keys(adata, par.dataset, path, label_key=par.label_key, batch_key=par.batch_key)
 filtered, metrics, summary = run_qc(
     adata, dict(par.qc or {}), par.batch_key, par.dataset, path=path

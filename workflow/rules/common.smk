@@ -6,9 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from scinterp.config import check_datasets
+from scinterp.config import ATAC_FROM_RNA, check_datasets
 from scinterp.errors import ScinterpInputError
 from scinterp.applicability import pick_identity_model, skipped_models
+from scinterp.priors import SPECIES_GENE_SETS
 from scinterp.qc import check_qc_params
 from scinterp.train.run import MODEL_PREFIXES
 
@@ -76,9 +77,15 @@ def rna_input(wildcards):
     return DATASETS[wildcards.dataset]["rna"]
 
 
+def default_gene_sets(dataset):
+    """The shipped gene sets of the dataset's species (human when unset)."""
+    species = DATASETS[dataset].get("species") or "human"
+    return str(RESOURCES / SPECIES_GENE_SETS[species])
+
+
 def gene_sets_input(wildcards):
-    return DATASETS[wildcards.dataset].get("gene_sets") or str(
-        RESOURCES / "gene_sets" / "hallmark.gmt"
+    return DATASETS[wildcards.dataset].get("gene_sets") or default_gene_sets(
+        wildcards.dataset
     )
 
 
@@ -90,6 +97,19 @@ def tfs_input(wildcards):
 
 def has_atac(dataset):
     return bool(DATASETS[dataset].get("atac"))
+
+
+def atac_path(dataset):
+    """The cells x peaks h5ad of a dataset: its atac file, or, with atac: from_rna, the
+    peaks rule extract_atac takes out of the multiome rna file."""
+    atac = DATASETS[dataset].get("atac")
+    if atac == ATAC_FROM_RNA:
+        return f"results/{dataset}/atac.h5ad"
+    return atac
+
+
+def atac_input(wildcards):
+    return atac_path(wildcards.dataset)
 
 
 # ------------------------------------------------------------------ final targets
@@ -138,7 +158,7 @@ def _skipped(dataset):
     return skipped_models(
         ds,
         MODELS,
-        gene_sets=ds.get("gene_sets") or str(RESOURCES / "gene_sets" / "hallmark.gmt"),
+        gene_sets=ds.get("gene_sets") or default_gene_sets(dataset),
         tfs=ds.get("tfs") or str(RESOURCES / "tfs" / "jaspar2024_vertebrates.txt"),
         min_genes_per_set=config["train"]["min_genes_per_set"],
         dataset=dataset,
@@ -173,7 +193,7 @@ def train_inputs(wildcards):
         "tfs": tfs_input(wildcards),
     }
     if wildcards.model == "seq_cnn":
-        inputs.update(atac=ds["atac"], genome=ds["genome"])
+        inputs.update(atac=atac_path(wildcards.dataset), genome=ds["genome"])
     return inputs
 
 
@@ -453,7 +473,7 @@ def motifs_enabled(dataset):
 
 def motif_peaks_inputs(wildcards):
     ds = DATASETS[wildcards.dataset]
-    inputs = {"atac": ds["atac"], "genome": ds["genome"]}
+    inputs = {"atac": atac_path(wildcards.dataset), "genome": ds["genome"]}
     if MOTIFS_CFG["tss"]:
         inputs["tss"] = MOTIFS_CFG["tss"]
     return inputs

@@ -27,7 +27,7 @@ rule motif_contributions:
         model="results/{dataset}/models/seq_cnn/model.pt",
         meta="results/{dataset}/models/seq_cnn/model.json",
         sequences="results/{dataset}/motifs/sequences.npz",
-        atac=ds_param("atac"),
+        atac=atac_input,
     output:
         contributions="results/{dataset}/motifs/contributions.npz",
         filters="results/{dataset}/motifs/filters.meme",
@@ -92,7 +92,7 @@ rule tf_activity:
         meme="results/{dataset}/motifs/motifs.meme",
         peaks="results/{dataset}/motifs/peaks.tsv",
         sequences="results/{dataset}/motifs/sequences.npz",
-        atac=ds_param("atac"),
+        atac=atac_input,
     output:
         activity=report(
             "results/{dataset}/motifs/tf_activity.tsv",

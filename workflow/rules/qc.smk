@@ -26,8 +26,34 @@ rule qc:
     params:
         dataset="{dataset}",
         counts_layer=ds_param("counts_layer"),
+        symbol_key=ds_param("symbol_key"),
+        species=ds_param("species"),
+        modality=ds_param("rna_modality"),
         label_key=ds_param("label_key"),
         batch_key=ds_param("batch_key"),
         qc=config["qc"],
     script:
         "../../scripts/qc.py"
+
+
+# With atac: from_rna, the peaks of a multiome rna file (10x ARC .h5 or .h5mu) as the
+# cells x peaks h5ad that the motif branch reads.
+rule extract_atac:
+    input:
+        rna=rna_input,
+    output:
+        atac="results/{dataset}/atac.h5ad",
+    log:
+        "logs/{dataset}/extract_atac.log",
+    benchmark:
+        "results/{dataset}/benchmarks/extract_atac.tsv"
+    conda:
+        "../../envs/scanpy.yaml"
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=30,
+    params:
+        dataset="{dataset}",
+        modality=ds_param("atac_modality"),
+    script:
+        "../../scripts/extract_atac.py"
