@@ -19,7 +19,7 @@ adata = read_normalized(inp.normalized)
 genes, tfs, columns = model_genes(adata, meta, par.dataset, inp.meta)
 device = par.device
 if device != "cpu":  # the CPU peers' env has no torch
-    from scinterp.train.loop import resolve_device
+    from scinterp.device import resolve_device
 
     device = str(resolve_device(device))
 edges = run_peer(

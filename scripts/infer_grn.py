@@ -9,9 +9,10 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
 import torch  # noqa: E402
 
+from scinterp.device import resolve_device  # noqa: E402
 from scinterp.interpret.grn import infer_grn  # noqa: E402
 from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
-from scinterp.train.loop import resolve_device, seed_everything  # noqa: E402
+from scinterp.train.loop import seed_everything  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 seed_everything(snakemake.params.seed)

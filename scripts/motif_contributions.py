@@ -11,9 +11,10 @@ import anndata as ad  # noqa: E402
 import torch  # noqa: E402
 
 from scinterp.data.sequences import read_peak_sequences, write_npz_atomic  # noqa: E402
+from scinterp.device import resolve_device  # noqa: E402
 from scinterp.interpret import motifs as M  # noqa: E402
 from scinterp.io import atomic_path  # noqa: E402
-from scinterp.train.loop import resolve_device, seed_everything  # noqa: E402
+from scinterp.train.loop import seed_everything  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 inp, out, par = snakemake.input, snakemake.output, snakemake.params

@@ -12,9 +12,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from scinterp.data.sequences import read_peak_sequences  # noqa: E402
+from scinterp.device import resolve_device  # noqa: E402
 from scinterp.interpret import motifs as M  # noqa: E402
 from scinterp.io import write_h5ad_atomic, write_tsv_atomic  # noqa: E402
-from scinterp.train.loop import resolve_device  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 inp, out, par = snakemake.input, snakemake.output, snakemake.params

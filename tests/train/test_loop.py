@@ -167,13 +167,6 @@ def test_non_finite_loss_is_reported(tmp_path):
         )
 
 
-def test_devices():
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="device"):
-        resolve_device("tpu")
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_a_clear_error(tmp_path):
     with pytest.raises(RuntimeError, match="CUDA is not available.*Fix"):

@@ -23,7 +23,7 @@ import torch
 from captum import attr as captum_attr
 from torch import Tensor, nn
 
-from scinterp.train.loop import resolve_device
+from scinterp.device import resolve_device
 
 __all__ = [
     "BASELINES",

@@ -278,8 +278,8 @@ def attribute_from_files(
     """
     import logging
 
+    from scinterp.device import resolve_device
     from scinterp.models.registry import load_model
-    from scinterp.train.loop import resolve_device
 
     log = logging.getLogger(__name__)
     dev = resolve_device(device)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from scinterp.data.cells import collate_batch
+from scinterp.device import resolve_device
 from scinterp.io import atomic_path
 
 __all__ = ["fit", "resolve_device", "seed_everything"]
@@ -35,32 +36,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.tsv"
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``; ``"cuda"`` (or ``"cuda:N"``).
-
-    Raises
-    ------
-    RuntimeError
-        When CUDA is requested but not available.
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"train.device is '{device}' but CUDA is not available on this machine "
-                f"(torch {torch.__version__}, cuda build: {torch.version.cuda}). "
-                "Fix: set train.device to 'auto' or 'cpu', or run the job on a GPU node "
-                "with a CUDA build of torch."
-            )
-        return torch.device(device)
-    if device == "cpu":
-        return torch.device("cpu")
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
 
 
 def seed_everything(seed: int) -> None:
