@@ -12,6 +12,7 @@ from torch import nn
 from scinterp.data.sequences import dinucleotide_shuffle, one_hot
 from scinterp.errors import ScinterpInputError
 from scinterp.interpret import motifs as M
+from scinterp.interpret.motifs._motif import _normalize
 
 # Two JASPAR2024 matrices planted below: distinct, information-rich.
 SPI1, GATA1 = "MA0080.7", "MA0035.5"
@@ -69,7 +70,7 @@ class PWMScanner(nn.Module):
 
 
 def test_meme_roundtrip_keeps_names_and_sites(tmp_path):
-    ppm = M._normalize(np.random.default_rng(0).random((4, 8)))
+    ppm = _normalize(np.random.default_rng(0).random((4, 8)))
     motifs = [M.LearnedMotif("modisco_0", "modisco", ppm, 42)]
     M.write_learned_meme(tmp_path / "m.meme", motifs, {"modisco_0": "SPI1"})
     ((mid, name, back, nsites),) = M.read_meme(tmp_path / "m.meme", with_nsites=True)
@@ -379,7 +380,7 @@ def test_flat_noise_motifs_are_not_named(jaspar):
     for k, (w, n) in enumerate([(12, 300), (17, 2000), (28, 500)]):
         tok = rng.integers(0, 4, (n, w))
         ppm = np.stack([(tok == b).mean(0) for b in range(4)])
-        noise.append(M.LearnedMotif(f"noise_{k}", "filters", M._normalize(ppm + 0.01), n))
+        noise.append(M.LearnedMotif(f"noise_{k}", "filters", _normalize(ppm + 0.01), n))
     spi1 = next(d for d in jaspar if d.id == SPI1)
     real = M.LearnedMotif(
         "real", "modisco", np.pad(spi1.ppm, ((0, 0), (3, 3)), constant_values=0.25), 50
@@ -394,7 +395,7 @@ def test_flat_noise_motifs_are_not_named(jaspar):
 def test_diluted_modisco_motif_is_named_but_a_diluted_filter_is_not(jaspar):
     """A TF-MoDISco motif (backed by seqlets) needs 0.5-bit core columns, a filter 1 bit."""
     spi1 = next(d for d in jaspar if d.id == SPI1)
-    diluted = M._normalize(0.75 * spi1.ppm + 0.25 * 0.25)  # aligned with jitter: flatter
+    diluted = _normalize(0.75 * spi1.ppm + 0.25 * 0.25)  # aligned with jitter: flatter
     assert M.informative_core(diluted) is None
     motifs = [
         M.LearnedMotif("mod", "modisco", diluted, 50),
