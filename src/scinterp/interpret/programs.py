@@ -87,17 +87,13 @@ _BF_EPS = 1e-8  # expiMap's epsilon: Bayes factors lie in about [-18.4, 18.4]
 
 # ------------------------------------------------------------------ statistics
 def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (NaN stays NaN)."""
+    """Benjamini-Hochberg adjusted p-values (scipy's ``false_discovery_control``) over
+    the p-values that are not NaN; NaN stays NaN."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    if ok.size == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    m = ok.size
-    adj = p[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(adj[::-1])[::-1]
-    out[order] = np.clip(adj, 0.0, 1.0)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = stats.false_discovery_control(np.clip(p[ok], 0.0, 1.0))
     return out
 
 
