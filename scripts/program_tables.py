@@ -17,6 +17,11 @@ torch.set_num_threads(snakemake.threads)
 inp, out, par = snakemake.input, snakemake.output, snakemake.params
 opts = par.options
 models = {k[len("model_") :]: str(Path(v).parent) for k, v in inp.items() if k.startswith("model_")}
+members = {
+    k[len("members_") :]: [str(Path(p).parent) for p in v]
+    for k, v in inp.items()
+    if k.startswith("members_")
+}
 res = compute_programs(
     read_normalized(inp.normalized),
     inp.gene_sets,
@@ -29,6 +34,8 @@ res = compute_programs(
     seed=par.seed,
     device=str(resolve_device(par.device)),
     dataset=par.dataset,
+    member_dirs=members,
+    confidence_top=opts["confidence_top"],
 )
 write_tsv_atomic(res["activity"], out.activity)
 write_tsv_atomic(res["loadings"], out.loadings)

@@ -18,6 +18,7 @@ genes, adata, label_key = identity.rank_identity_genes(
     inp.normalized,
     {Path(p).stem: p for p in inp.attributions},
     model_dir=Path(inp.model).parent,
+    member_dirs=[Path(p).parent for p in inp.members],
     attention_dir=Path(inp.attention).parent if "attention" in inp.keys() else None,
     params=par.identity,
     seed=par.seed,

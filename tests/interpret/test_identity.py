@@ -10,9 +10,9 @@ from scinterp.attribution import attribute
 from scinterp.interpret import identity as I
 
 
-def fit_mlp(X, y, n_classes: int, steps: int) -> nn.Module:
+def fit_mlp(X, y, n_classes: int, steps: int, seed: int = 0) -> nn.Module:
     """A one-hidden-layer classifier trained full-batch (seeded)."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     m = nn.Sequential(nn.Linear(X.shape[1], 16), nn.ReLU(), nn.Linear(16, n_classes))
     opt = torch.optim.Adam(m.parameters(), lr=0.02)
     for _ in range(steps):
@@ -146,3 +146,40 @@ def test_contrastive_attribution_ranks_markers_above_a_shared_gene():
     assert cont.loc["A", "G8"] < cont.loc["A", ["G0", "G1"]].min()
     # a model with one class: no contrast, nothing ranked
     assert I.contrastive_scores(m, X[:5], types[:5], ["A"], genes).isna().all().all()
+
+
+def test_contrastive_ensemble_averages_class_attributions_before_the_contrast():
+    X, types, names, genes = _shared_gene_data(shift=1.5)
+    y = np.searchsorted(names, types)
+    ms = [fit_mlp(X, y, n_classes=4, steps=200, seed=s).eval() for s in range(3)]
+    ens, own = I.contrastive_scores(ms, X, types, names, genes, members_too=True)
+    assert len(own) == 3
+    for m, o in zip(ms, own, strict=True):  # each member's own view, from the same passes
+        pd.testing.assert_frame_equal(o, I.contrastive_scores(m, X, types, names, genes))
+    # the minimum of the mean contrast is at least the mean of the members' minima
+    assert (ens.to_numpy() >= np.mean([o.to_numpy() for o in own], axis=0) - 1e-6).all()
+    for k, t in enumerate(names):
+        assert set(ens.loc[t].nlargest(2).index) == {f"G{2 * k}", f"G{2 * k + 1}"}, t
+    # an ensemble of one model twice is that model
+    twice = I.contrastive_scores([ms[0], ms[0]], X, types, names, genes)
+    pd.testing.assert_frame_equal(twice, own[0], atol=1e-6)
+
+
+def test_ensemble_confidence_and_scores():
+    a = pd.DataFrame([[4.0, 3.0, 1.0, 0.0]], index=["T"], columns=["g1", "g2", "g3", "g4"])
+    b = pd.DataFrame([[4.0, 1.0, 3.0, 0.0]], index=["T"], columns=["g1", "g2", "g3", "g4"])
+    conf = I.ensemble_confidence([a, b], k=2)
+    assert conf.loc["T"].tolist() == [1.0, 0.5, 0.5, 0.0]
+    assert I.ensemble_scores([a, b]).loc["T"].tolist() == [4.0, 2.0, 2.0, 0.0]
+    assert I.ensemble_scores([a]) is a
+    with pytest.raises(ValueError, match="at least one member"):
+        I.ensemble_confidence([], k=2)
+    # the long table carries it; without one the column is empty
+    t = I.long_table(I.ensemble_scores([a, b]), "consensus", confidence=conf)
+    assert t.set_index("gene")["confidence"].to_dict() == {
+        "g1": 1.0,
+        "g2": 0.5,
+        "g3": 0.5,
+        "g4": 0.0,
+    }
+    assert I.long_table(a, "wilcoxon")["confidence"].isna().all()

@@ -22,6 +22,7 @@ import yaml
 
 GPU_RULES = {
     "train_model",
+    "train_member",
     "attribute",
     "infer_grn",
     "regdiffusion",

@@ -112,7 +112,7 @@ def test_rna_branches_end_to_end(repo, tiny):
             "n_steps": 8,
             "methods": ["integrated_gradients", "gradient_shap", "ablation"],
         },
-        "branches": {"grn": {"enabled": False}},
+        "branches": {"grn": {"enabled": False}, "identity": {"ensemble": 3}},
     }
     path = root / "rna_branches.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -136,6 +136,16 @@ def test_rna_branches_end_to_end(repo, tiny):
     assert {"consensus", "wilcoxon", "integrated_gradients", "attention", "ablation"} <= set(
         genes["method"]
     )
+    # the identity model's ensemble: two more seeds, a confidence for the model's rows
+    for seed in (1, 2):
+        assert (out / "models" / "mlp_classifier" / "members" / f"seed{seed}" / "model.pt").exists()
+    conf = genes.groupby("method")["confidence"]
+    assert conf.count()["wilcoxon"] == 0  # no model, no seed to vary
+    for m in ("consensus", "contrastive_ig"):
+        c = genes.loc[genes["method"] == m, "confidence"]
+        assert c.notna().all() and c.between(0, 1).all() and c.isin([0, 1 / 3, 2 / 3, 1]).all()
+    top = genes[(genes["method"] == "consensus") & (genes["rank"] <= 5)]
+    assert top["confidence"].mean() >= 0.8  # planted markers: every member agrees
     ev = pd.read_csv(out / "identity" / "evaluation.tsv", sep="\t")
     p_at_k = ev.groupby("method")["precision_at_k"].mean()
     assert p_at_k["consensus"] >= 0.8 and p_at_k["consensus"] >= p_at_k["wilcoxon"] - 0.05

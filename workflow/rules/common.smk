@@ -293,12 +293,32 @@ def identity_params(wildcards):
     return {**IDENTITY, "model": identity_model(wildcards.dataset)}
 
 
+def ensemble_members(dataset, model, size):
+    """model.pt of a model's further ensemble members (seeds train.seed + 1, ...,
+    trained by rule train_member); ``size`` counts the main model."""
+    seed = int(config["train"]["seed"])
+    return [
+        f"results/{dataset}/models/{model}/members/seed{seed + i}/model.pt"
+        for i in range(1, int(size))
+    ]
+
+
+def identity_members(dataset):
+    return ensemble_members(dataset, identity_model(dataset), IDENTITY["ensemble"])
+
+
+def member_train_settings(wildcards):
+    """train_settings of the model, with the member's seed."""
+    return {**train_settings(wildcards), "seed": int(wildcards.member.removeprefix("seed"))}
+
+
 def identity_inputs(wildcards):
     ds = wildcards.dataset
     model = identity_model(ds)
     inputs = {
         "normalized": f"results/{ds}/normalized.h5ad",
         "model": f"results/{ds}/models/{model}/model.pt",
+        "members": identity_members(ds),
         "attributions": [
             f"results/{ds}/attribution/{model}/{k}.h5ad"
             for k in ATTRIBUTION_METHODS
@@ -350,6 +370,10 @@ def program_tables_inputs(wildcards):
     }
     for m in program_models(wildcards.dataset):
         inputs[f"model_{m}"] = f"results/{wildcards.dataset}/models/{m}/model.pt"
+        if m in PROGRAM_VAES:
+            inputs[f"members_{m}"] = ensemble_members(
+                wildcards.dataset, m, PROGRAMS_CFG["ensemble"]
+            )
     return inputs
 
 

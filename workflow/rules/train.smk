@@ -33,3 +33,36 @@ rule train_model:
         train=train_settings,
     script:
         "../../scripts/train_model.py"
+
+
+# The identity model's further ensemble members (branches.identity.ensemble): the same
+# model and data at other seeds; only rank_identity_genes reads them.
+rule train_member:
+    input:
+        unpack(train_inputs),
+    output:
+        model="results/{dataset}/models/{model}/members/{member}/model.pt",
+        meta="results/{dataset}/models/{model}/members/{member}/model.json",
+        history="results/{dataset}/models/{model}/members/{member}/history.tsv",
+        curve="results/{dataset}/models/{model}/members/{member}/loss.png",
+    log:
+        "logs/{dataset}/train_member/{model}/{member}.log",
+    benchmark:
+        "results/{dataset}/benchmarks/train_member/{model}/{member}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+        member=r"seed\d+",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=mem_mb(16000),
+        runtime=240,
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        batch_key=ds_param("batch_key"),
+        train=member_train_settings,
+    script:
+        "../../scripts/train_model.py"

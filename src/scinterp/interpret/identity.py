@@ -32,6 +32,7 @@ Sources, each giving a cell types x genes score matrix (higher = more identity-d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -44,6 +45,8 @@ __all__ = [
     "attention_scores",
     "consensus_scores",
     "contrastive_scores",
+    "ensemble_confidence",
+    "ensemble_scores",
     "evaluate_identity",
     "long_table",
     "method_summary",
@@ -54,8 +57,10 @@ __all__ = [
     "wilcoxon_scores",
 ]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONSENSUS = ("contrastive_ig", "pairwise_auc", "wilcoxon")
-COLUMNS = ["cell_type", "gene", "score", "rank", "method"]
+COLUMNS = ["cell_type", "gene", "score", "rank", "method", "confidence"]
 
 
 def _dense(X) -> np.ndarray:
@@ -183,7 +188,8 @@ def contrastive_scores(
     n_steps: int = 16,
     batch_size: int = 256,
     max_rows: int = 16384,
-) -> pd.DataFrame:
+    members_too: bool = False,
+):
     """Cell types x genes: what separates the type from *every* other type, in the
     classifier's view.
 
@@ -194,36 +200,53 @@ def contrastive_scores(
     not when it merely tells t from the average cell (which a gene shared by t and one
     other type also does). The baseline is the mean of the cells given. Types that are
     not classes of the model are left out.
+
+    ``model`` may be a sequence of models (an ensemble: the same architecture trained at
+    several seeds on the same classes and features): each class's attribution is then
+    averaged over the members *before* the differences and the minimum, so the minimum
+    picks the weakest contrast of the ensemble's mean view rather than each member's
+    noisiest one. With ``members_too`` the result is ``(ensemble, [one matrix per
+    member])``, the members' own scores from the same attributions (no extra passes).
     """
     from scinterp.attribution import attribute
 
+    members = list(model) if isinstance(model, list | tuple) else [model]
     labels = np.asarray(labels, dtype=object).astype(str)
     X = _dense(X)
     cls = {c: i for i, c in enumerate(classes)}
     types = [t for t in sorted(pd.unique(labels)) if t in cls]
     baseline = X.mean(axis=0, keepdims=True)
     out = pd.DataFrame(np.nan, index=types, columns=list(features))
-    if len(classes) < 2:
-        return out
-    for t in types:
-        cells = np.flatnonzero(labels == t)
-        per_class = [
-            attribute(
-                model,
-                X[cells],
-                "integrated_gradients",
-                c,
-                baseline=np.repeat(baseline, len(cells), axis=0),
-                n_steps=n_steps,
-                batch_size=batch_size,
-                max_rows=max_rows,
-                device=device,
-            ).mean(axis=0)
-            for c in range(len(classes))
-        ]
-        own = per_class[cls[t]]
-        out.loc[t] = np.min([own - a for c, a in enumerate(per_class) if c != cls[t]], axis=0)
-    return out
+    own_scores = [out.copy() for _ in members]
+    if len(classes) >= 2:
+        for t in types:
+            cells = np.flatnonzero(labels == t)
+            # members x classes x genes: mean attribution of the type's cells to each class
+            att = np.array(
+                [
+                    [
+                        attribute(
+                            member,
+                            X[cells],
+                            "integrated_gradients",
+                            c,
+                            baseline=np.repeat(baseline, len(cells), axis=0),
+                            n_steps=n_steps,
+                            batch_size=batch_size,
+                            max_rows=max_rows,
+                            device=device,
+                        ).mean(axis=0)
+                        for c in range(len(classes))
+                    ]
+                    for member in members
+                ]
+            )
+            others = [c for c in range(len(classes)) if c != cls[t]]
+            contrast = att[:, [cls[t]], :] - att[:, others, :]  # members x others x genes
+            out.loc[t] = contrast.mean(axis=0).min(axis=0)
+            for i, own in enumerate(own_scores):
+                own.loc[t] = contrast[i].min(axis=0)
+    return (out, own_scores) if members_too else out
 
 
 def pairwise_auc_scores(X, labels, features: Sequence[str], chunk: int = 2048) -> pd.DataFrame:
@@ -299,9 +322,56 @@ def consensus_scores(
     return total / len(names)
 
 
-def long_table(scores: pd.DataFrame, method: str, model: str | None = None) -> pd.DataFrame:
-    """types x genes scores -> ``cell_type, gene, score, rank, method[, model]`` rows,
-    best first per type (rank 1 = best); NaN scores are left out."""
+def ensemble_scores(members: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Cell types x genes: the mean of the members' scores (one matrix per trained
+    seed of the same model), aligned on types and genes; a gene a member did not score
+    is averaged over the members that did."""
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    if len(members) == 1:
+        return members[0]
+    types = sorted(set().union(*(m.index for m in members)))
+    genes = list(dict.fromkeys(g for m in members for g in m.columns))
+    stack = np.stack([m.reindex(index=types, columns=genes).to_numpy(float) for m in members])
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(stack, axis=0) if np.isnan(stack).any() else stack.mean(axis=0)
+    return pd.DataFrame(mean, index=types, columns=genes)
+
+
+def ensemble_confidence(members: Sequence[pd.DataFrame], k: int = 20) -> pd.DataFrame:
+    """Cell types x genes: the share of members whose own scores put the gene in the
+    type's top ``k`` (1.0: every member agrees; 0.0: none, e.g. below every member's top k).
+
+    Parameters
+    ----------
+    members
+        One cell types x genes score matrix per ensemble member (higher = better), e.g.
+        the consensus each member's model gives with the shared sources.
+    k
+        Top genes per type that count as "found".
+    """
+    if not members:
+        raise ValueError("a confidence needs at least one member")
+    types = sorted(set().union(*(m.index for m in members)))
+    genes = list(dict.fromkeys(g for m in members for g in m.columns))
+    hits = pd.DataFrame(0.0, index=types, columns=genes)
+    for m in members:
+        for t, row in m.iterrows():
+            top = row.dropna().nlargest(k).index
+            hits.loc[t, top] += 1.0
+    return hits / len(members)
+
+
+def long_table(
+    scores: pd.DataFrame,
+    method: str,
+    model: str | None = None,
+    confidence: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """types x genes scores -> ``cell_type, gene, score, rank, method[, model],
+    confidence`` rows, best first per type (rank 1 = best); NaN scores are left out.
+    ``confidence`` (types x genes, e.g. :func:`ensemble_confidence`) fills the column;
+    without it the column is empty (NaN)."""
     s = scores.stack().dropna().rename("score").reset_index()
     s.columns = ["cell_type", "gene", "score"]
     s = s.sort_values(["cell_type", "score"], ascending=[True, False], kind="stable")
@@ -309,7 +379,38 @@ def long_table(scores: pd.DataFrame, method: str, model: str | None = None) -> p
     s["method"] = method
     if model is not None:
         s["model"] = model
+    if confidence is not None:
+        c = confidence.stack().rename("confidence")
+        s = s.join(c, on=["cell_type", "gene"])
+        s["confidence"] = s["confidence"].fillna(0.0)
+    else:
+        s["confidence"] = np.nan
     return s.reset_index(drop=True)
+
+
+def _ensemble_name(name: str, n: int) -> str:
+    return name if n == 1 else f"{name} x{n} seeds"
+
+
+def _check_members(loaded, dirs) -> None:
+    """Members of one ensemble must share classes and features (the same model and data)."""
+    _, first = loaded[0]
+    for (_, meta), d in zip(loaded[1:], dirs[1:], strict=True):
+        if list(meta["classes"]) != list(first["classes"]) or list(meta["features"]) != list(
+            first["features"]
+        ):
+            raise ValueError(
+                f"ensemble member {d} was trained on other classes or features than "
+                f"{dirs[0]}; members must be the same model on the same normalized.h5ad"
+            )
+
+
+def _share_confident(scores: pd.DataFrame, confidence: pd.DataFrame, top: int) -> float:
+    vals = [
+        confidence.loc[t, row.dropna().nlargest(top).index] for t, row in scores.iterrows()
+    ]
+    vals = pd.concat(vals) if vals else pd.Series(dtype=float)
+    return float((vals >= 0.8).mean()) if len(vals) else float("nan")
 
 
 def evaluate_identity(
@@ -415,6 +516,7 @@ def rank_identity_genes(
     attributions: Mapping[str, str],
     *,
     model_dir=None,
+    member_dirs: Sequence = (),
     attention_dir=None,
     params: Mapping | None = None,
     seed: int = 0,
@@ -430,11 +532,19 @@ def rank_identity_genes(
         Method -> attribution h5ad of the identity model (``ablation`` files, which hold
         gene-set-group values, are skipped: gene-level ablation is computed here).
     model_dir
-        The identity model's directory (for in-silico ablation); None skips ablation.
+        The identity model's directory (for contrastive IG and in-silico ablation); None
+        skips both.
+    member_dirs
+        Further members of the identity model's ensemble (the same model trained at other
+        seeds): contrastive IG and ablation average over ``model_dir`` and these, and the
+        table's ``confidence`` column gives, for the model-based methods and the
+        consensus, the share of members whose own ranking puts the gene in the type's
+        top ``confidence_top`` (:func:`ensemble_confidence`).
     attention_dir
         The attention classifier's directory; None skips the ``attention`` method.
     params
-        ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``.
+        ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``,
+        ``confidence_top``.
     seed, device
         Cell sampling seed and ``train.device``.
 
@@ -477,13 +587,23 @@ def rank_identity_genes(
     )
     models["pairwise_auc"] = ""
     include = list(params.get("consensus", DEFAULT_CONSENSUS))
+    per_member: dict[str, list[pd.DataFrame]] = {}  # model-based method -> one per member
     if model_dir is not None:
-        model, meta = load_model(model_dir, dev)
+        loaded = [load_model(d, dev) for d in [model_dir, *member_dirs]]
+        model, meta = loaded[0]
+        _check_members(loaded, [model_dir, *member_dirs])
+        members = [m for m, _ in loaded]
         X = data[cells, list(meta["features"])].X
-        sources["contrastive_ig"] = contrastive_scores(
-            model, X, labels_all[cells], meta["classes"], meta["features"], device=dev
+        sources["contrastive_ig"], per_member["contrastive_ig"] = contrastive_scores(
+            members,
+            X,
+            labels_all[cells],
+            meta["classes"],
+            meta["features"],
+            device=dev,
+            members_too=True,
         )
-        models["contrastive_ig"] = meta["name"]
+        models["contrastive_ig"] = _ensemble_name(meta["name"], len(members))
     if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
         # Candidates: the top genes of every other consensus source, per type.
         n_cand = int(params.get("n_candidates", 50))
@@ -492,13 +612,38 @@ def rank_identity_genes(
             if m in sources:
                 for t, row in sources[m].iterrows():
                     cand.setdefault(t, []).extend(row.dropna().nlargest(n_cand).index)
-        sources["ablation"] = ablation_scores(
-            model, X, labels_all[cells], meta["classes"], meta["features"], cand, device=dev
-        )
-        models["ablation"] = meta["name"]
+        per_member["ablation"] = [
+            ablation_scores(
+                member, X, labels_all[cells], meta["classes"], meta["features"], cand, device=dev
+            )
+            for member in members
+        ]
+        sources["ablation"] = ensemble_scores(per_member["ablation"])
+        models["ablation"] = _ensemble_name(meta["name"], len(members))
     sources["consensus"] = consensus_scores(sources, include)
     models["consensus"] = "+".join(m for m in include if m in sources)
-    table = pd.concat([long_table(s, m, models[m]) for m, s in sources.items()], ignore_index=True)
+    confidence: dict[str, pd.DataFrame] = {}
+    n_members = len(per_member.get("contrastive_ig", []))
+    if n_members > 1:
+        top = int(params.get("confidence_top", 20))
+        for m, own in per_member.items():
+            confidence[m] = ensemble_confidence(own, top)
+        member_consensus = [
+            consensus_scores({**sources, **{m: own[i] for m, own in per_member.items()}}, include)
+            for i in range(n_members)
+        ]
+        confidence["consensus"] = ensemble_confidence(member_consensus, top)
+        log.info(
+            "identity ensemble of %d members; consensus rows with confidence >= 0.8 among "
+            "the top %d per type: %.0f%%",
+            n_members,
+            top,
+            100 * _share_confident(sources["consensus"], confidence["consensus"], top),
+        )
+    table = pd.concat(
+        [long_table(s, m, models[m], confidence.get(m)) for m, s in sources.items()],
+        ignore_index=True,
+    )
     return table, data, label_key
 
 

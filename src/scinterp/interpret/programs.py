@@ -59,6 +59,7 @@ __all__ = [
     "decoder_scores",
     "differential_scores",
     "enrichment",
+    "ensemble_rows",
     "latent_directions",
     "model_activity",
     "program_gene_rows",
@@ -714,6 +715,53 @@ def label_column(adata) -> str:
     )
 
 
+def ensemble_rows(
+    tables: Sequence[pd.DataFrame], aligned: Sequence[str], top: int = 5
+) -> pd.DataFrame:
+    """One method's activity table from an ensemble of the same model at several seeds.
+
+    Parameters
+    ----------
+    tables
+        One activity table per member (``program, cell_type, score, ...``), the first one
+        the main model.
+    aligned
+        Programs that mean the same in every member (the gene-set units); others (de
+        novo units) keep the first table's score and get no confidence.
+    top
+        A member "finds" a program for a cell type when the program is among the type's
+        ``top`` highest scores of that member.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The first table with ``score`` the members' mean (aligned programs) and
+        ``confidence``: the share of members that find the program for the type (NaN for
+        programs not aligned, and for every row with a single member).
+    """
+    out = tables[0].copy()
+    out["confidence"] = np.nan
+    if len(tables) < 2:
+        return out
+    aligned = set(aligned)
+    key = ["program", "cell_type"]
+    found = []
+    scores = []
+    for t in tables:
+        t = t[t["program"].isin(aligned)]
+        s = t.set_index(key)["score"]
+        scores.append(s)
+        ranks = t.groupby("cell_type")["score"].rank(ascending=False, method="first")
+        found.append(pd.Series((ranks <= top).to_numpy(float), index=s.index))
+    mean = pd.concat(scores, axis=1).mean(axis=1)
+    conf = pd.concat(found, axis=1).fillna(0.0).mean(axis=1)
+    idx = pd.MultiIndex.from_frame(out[key])
+    hit = idx.isin(mean.index)
+    out.loc[hit, "score"] = mean.reindex(idx[hit]).to_numpy()
+    out.loc[hit, "confidence"] = conf.reindex(idx[hit]).to_numpy()
+    return out
+
+
 def compute_programs(
     adata,
     gene_sets_path,
@@ -728,6 +776,8 @@ def compute_programs(
     device: str = "cpu",
     dataset: str | None = None,
     score_trim: float = 0.2,
+    member_dirs: Mapping[str, Sequence[str]] | None = None,
+    confidence_top: int = 5,
 ) -> dict:
     """Every table of the programs branch from a normalized AnnData and trained models.
 
@@ -749,6 +799,16 @@ def compute_programs(
         Torch device for the models.
     dataset
         Dataset name, for messages.
+    member_dirs
+        VAE name -> folders of further ensemble members (the same VAE trained at other
+        seeds). A gene-set program's ``score`` is then the mean over the members, and its
+        ``confidence`` the share of members whose own scores put it among the cell type's
+        top ``confidence_top`` programs of that VAE (:func:`ensemble_rows`); de novo
+        units, which do not correspond across seeds, keep the first model's score and an
+        empty confidence, as do the methods without members. The other columns, the
+        loadings and the per-cell activities are the first model's.
+    confidence_top
+        See ``member_dirs``.
 
     Returns
     -------
@@ -762,6 +822,7 @@ def compute_programs(
     from scinterp.priors import read_gmt
 
     model_dirs = dict(model_dirs or {})
+    member_dirs = {k: list(v) for k, v in (member_dirs or {}).items()}
     label_key = label_column(adata)
     labels = adata.obs[label_key].astype(str).to_numpy()
     sets = read_gmt(gene_sets_path, genes=adata.var_names, min_size=min_set_size, dataset=dataset)
@@ -778,21 +839,33 @@ def compute_programs(
     for name in VAE_MODELS:
         if name not in model_dirs:
             continue
-        module, meta, X = _load(model_dirs[name], adata, device, dataset)
-        mu, sd = model_activity(module, X, device=device)
-        weights = module.decoder_weights().cpu().numpy()
-        directions = latent_directions(weights)
-        mu = mu * directions[None, :]
-        programs = list(meta["programs"])
-        n_prior = int(meta.get("n_prior", 0))
-        table = differential_scores(
-            mu, labels, programs, name, std=sd, n_samples=n_posterior_samples, seed=seed
-        )
-        oriented = weights * directions[None, :]
-        genes_of = program_gene_rows(
-            oriented, meta["features"], programs, n_prior, meta.get("gene_sets"), n_top_denovo
-        )
-        activities.append(decoder_scores(table, oriented, programs, genes_of, trim=score_trim))
+        member_tables = []
+        for i, d in enumerate([model_dirs[name], *member_dirs.get(name, [])]):
+            module_i, meta_i, X_i = _load(d, adata, device, dataset)
+            mu_i, sd_i = model_activity(module_i, X_i, device=device)
+            weights_i = module_i.decoder_weights().cpu().numpy()
+            directions_i = latent_directions(weights_i)
+            mu_i = mu_i * directions_i[None, :]
+            programs_i = list(meta_i["programs"])
+            table = differential_scores(
+                mu_i, labels, programs_i, name, std=sd_i, n_samples=n_posterior_samples, seed=seed
+            )
+            oriented = weights_i * directions_i[None, :]
+            genes_of = program_gene_rows(
+                oriented,
+                meta_i["features"],
+                programs_i,
+                int(meta_i.get("n_prior", 0)),
+                meta_i.get("gene_sets"),
+                n_top_denovo,
+            )
+            member_tables.append(
+                decoder_scores(table, oriented, programs_i, genes_of, trim=score_trim)
+            )
+            if i == 0:  # the first model carries loadings and per-cell activities
+                meta, mu, weights, directions = meta_i, mu_i, weights_i, directions_i
+                programs, n_prior = programs_i, int(meta_i.get("n_prior", 0))
+        activities.append(ensemble_rows(member_tables, programs[:n_prior], confidence_top))
         loadings.append(
             program_loadings(
                 weights,
@@ -824,6 +897,8 @@ def compute_programs(
         )
 
     activity = pd.concat(activities, ignore_index=True)
+    if "confidence" not in activity:
+        activity["confidence"] = np.nan
     activity = activity[[c for c in ACTIVITY_COLUMNS if c in activity] + _extra(activity)]
     loading = (
         pd.concat(loadings, ignore_index=True)
