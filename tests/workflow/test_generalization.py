@@ -84,3 +84,31 @@ def test_panel_and_no_prior_overlap_finish(repo, tmp_path):
     assert not (tmp_path / "results/ecoli/grn").exists()
     # the panel's TFs are genes of the data: its network was inferred
     assert (tmp_path / "results/panel/grn/edges.tsv").exists()
+
+    # the findings summary and the files other tools read (issue 17)
+    panel = tmp_path / "results/panel"
+    md = (panel / "summary.md").read_text()
+    for title in ("Quality control", "Cell-identity genes", "Gene regulatory network"):
+        assert f"## {title}" in md
+    top = genes_of(panel).query("method == 'consensus' and rank == 1")
+    for _, row in top.iterrows():
+        assert f"| {row['cell_type']} | {row['gene']}" in md
+    # no shipped gene set fits a 100-gene panel: the programs branch is named, not run
+    assert "## Gene programs" not in md and "| branch programs | no gene set of" in md
+    assert "data:image/png;base64," in (panel / "summary.html").read_text()
+    adj = pd.read_csv(panel / "grn/adjacencies.tsv", sep="\t")
+    assert list(adj.columns) == ["TF", "target", "importance"] and len(adj) > 0
+    edges = pd.read_csv(panel / "grn/edges.tsv", sep="\t")
+    consensus = edges.query("method == 'consensus' and cell_type == 'all'")
+    assert adj["TF"].tolist() == consensus["tf"].tolist()
+    cells = ad.read_h5ad(panel / "cell_activity.h5ad")
+    assert cells.X.dtype == np.float32 and "X_umap" in cells.obsm and "cell_type" in cells.obs
+    assert set(cells.var["kind"]) == {"identity"} and cells.n_vars == top["cell_type"].nunique()
+    ecoli_md = (tmp_path / "results/ecoli/summary.md").read_text()
+    assert "| branch grn | 0 TF(s) of jaspar2024_vertebrates.txt" in ecoli_md
+    assert "## Cell-identity genes" in ecoli_md and "## Gene regulatory network" not in ecoli_md
+    assert (tmp_path / "results/ecoli/cell_activity.h5ad").exists()
+
+
+def genes_of(results):
+    return pd.read_csv(results / "identity/genes.tsv", sep="\t", keep_default_na=False)
