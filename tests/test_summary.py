@@ -12,6 +12,7 @@ import pytest
 from scinterp.summary import (
     build_summary,
     identity_section,
+    motifs_section,
     programs_section,
     to_html,
     to_markdown,
@@ -186,7 +187,7 @@ def test_page_names_what_each_branch_found(run):
 
 def test_confidence_shown_when_the_table_has_it():
     with_conf = to_markdown([identity_section(_genes(confidence=True))], "t")
-    assert "CD79A (0.88), MS4A1 (0.88)" in with_conf and "confidence in brackets" in with_conf
+    assert "CD79A (0.88), MS4A1 (0.88)" in with_conf and "confidence column" in with_conf
     empty = _genes(confidence=True)
     empty["confidence"] = float("nan")  # e.g. a consensus without an ensemble behind it
     assert "confidence" not in to_markdown([identity_section(empty)], "t")
@@ -222,3 +223,41 @@ def test_markup_in_names_is_escaped():
     sections = [identity_section(genes)]
     assert "<i>" not in to_html(sections, "t") and "B&lt;i&gt;|x" in to_html(sections, "t")
     assert "| B<i>\\|x |" in to_markdown(sections, "t")
+
+
+def test_motifs_matched_first_with_activity_and_recovery(tmp_path):
+    motifs = pd.DataFrame(
+        {
+            "motif": ["m0", "m1", "m2"],
+            "consensus": ["ACGTAC", "GGAATT", "TTTTCC"],
+            "n_seqlets": [90, 40, 60],
+            "match_id": ["", "MA0080.7", ""],
+            "match_name": ["", "SPI1", ""],
+            "qvalue": [None, 0.001, None],
+            "method": ["modisco"] * 3,
+            "cell_type": ["B cell", "Monocyte", "B cell"],
+        }
+    )
+    activity = pd.DataFrame(
+        {
+            "cell_type": ["Monocyte", "Monocyte", "B cell"],
+            "motif": ["m1", "m3", "m1"],
+            "score": [2.5, 1.0, -0.4],
+            "method": ["chromvar"] * 3,
+            "tf": ["SPI1", "CEBPA", "SPI1"],
+        }
+    )
+    evaluation = pd.DataFrame(
+        {"method": ["modisco", "modisco"], "recovered": [True, False], "tf": ["SPI1", "EBF1"]}
+    )
+    logos = _png(tmp_path / "motifs" / "logos.png")
+    md = to_markdown(
+        [motifs_section(motifs, activity, evaluation, figures=[(logos, "logos")])],
+        "t",
+        base=tmp_path,
+    )
+    rows = [line for line in md.splitlines() if line.startswith(("| m0", "| m1", "| m2"))]
+    assert [r.split(" | ")[0] for r in rows] == ["| m1", "| m0", "| m2"]  # matched, then seqlets
+    assert "3 motifs learned" in md and "1 matched" in md
+    assert _row(md, "Monocyte") == "| Monocyte | SPI1 (m1) | 2.5 | chromvar |"
+    assert "modisco 1 of 2" in md and "![logos](motifs/logos.png)" in md

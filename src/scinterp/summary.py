@@ -150,7 +150,7 @@ def identity_section(
         source = f" of {sub['model'].dropna().iloc[0].replace('+', ', ')}"
     # confidence: the share of the model's seed ensemble agreeing (where the table has it)
     has_conf = "confidence" in sub and sub["confidence"].notna().any()
-    conf = " (confidence in brackets)" if has_conf else ""
+    conf = " (in brackets: the confidence column of the table)" if has_conf else ""
     sec.blocks.append(
         f"Top {n_genes} genes per cell type, method **{method}**{source}{conf}; "
         "full rankings of every method in `identity/genes.tsv`."
