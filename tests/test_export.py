@@ -132,3 +132,18 @@ def test_adjacencies_are_the_consensus_network_in_arboreto_format(tmp_path):
     assert back["importance"].tolist() == [0.9, 0.8, 0.7, 0.5]
     with pytest.raises(ScinterpInputError, match="no all-cells 'consensus' network"):
         grn_adjacencies(edges[edges["method"] == "deepsem"])
+
+
+def test_tf_activity_only_when_every_cell_has_atac(normalized):
+    motifs = ad.AnnData(
+        np.ones((normalized.n_obs, 2), dtype=np.float32) * [[1.0, 2.0]],
+        obs=pd.DataFrame(index=normalized.obs_names[::-1]),
+        var=pd.DataFrame({"tf": ["SPI1", "nan"]}, index=["modisco_0", "modisco_1"]),
+    )
+    out = cell_activity(normalized, motifs=motifs)
+    assert list(out.var_names) == ["tf_activity:modisco_0", "tf_activity:modisco_1"]
+    assert out.var.loc["tf_activity:modisco_0", "tf"] == "SPI1"
+    assert np.array_equal(out[:, "tf_activity:modisco_1"].X.ravel(), np.full(out.n_obs, 2.0))
+    # scATAC of other cells (not multiome): no per-cell TF activity, the rest is written
+    partial = cell_activity(normalized, genes=_genes(), motifs=motifs[10:])
+    assert set(partial.var["kind"]) == {"identity"}

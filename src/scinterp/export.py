@@ -139,7 +139,8 @@ def cell_activity(
 
     Returns
     -------
-    AnnData with float32 ``X``; ``var`` columns ``kind, name, method, genes``.
+    AnnData with float32 ``X``; ``var`` columns ``kind, name, method, genes`` (an
+    identity score's genes), ``tf`` (a motif's database match).
     """
     import anndata as ad
 
@@ -150,7 +151,14 @@ def cell_activity(
         scores, used = identity_scores(adata, genes, n_genes=n_genes, seed=seed)
         blocks.append(scores.to_numpy())
         var_rows += [
-            ("identity:" + t, "identity", t, "score_genes of consensus genes", ",".join(used[t]))
+            (
+                "identity:" + t,
+                "identity",
+                t,
+                "score_genes of consensus genes",
+                ",".join(used[t]),
+                "",
+            )
             for t in scores.columns
         ]
         if scores.shape[1]:
@@ -161,7 +169,7 @@ def cell_activity(
         method = str(programs.uns.get("method", ""))
         blocks.append(block)
         var_rows += [
-            ("program:" + str(p), "program", str(p), method, "") for p in programs.var_names
+            ("program:" + str(p), "program", str(p), method, "", "") for p in programs.var_names
         ]
         uns["programs_method"] = method
     if motifs is not None and motifs.n_vars:
@@ -181,11 +189,11 @@ def cell_activity(
                 else pd.Series("", motifs.var_names)
             )
             var_rows += [
-                ("tf_activity:" + str(m), "tf_activity", str(m), "seq_cnn", t)
+                ("tf_activity:" + str(m), "tf_activity", str(m), "seq_cnn", "", t)
                 for m, t in zip(motifs.var_names, tf, strict=True)
             ]
     X = np.hstack(blocks) if blocks else np.zeros((adata.n_obs, 0))
-    var = pd.DataFrame(var_rows, columns=["feature", "kind", "name", "method", "genes"])
+    var = pd.DataFrame(var_rows, columns=["feature", "kind", "name", "method", "genes", "tf"])
     var = var.set_index("feature")
     var.index.name = None
     out = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
