@@ -13,8 +13,11 @@ from captum.attr import IntegratedGradients
 from scinterp.errors import ScinterpInputError
 from scinterp.interpret.grn import (
     EDGE_COLUMNS,
+    TABLE_COLUMNS,
     consensus_edges,
+    edge_confidence,
     edges_from_matrix,
+    ensemble_edges,
     infer_grn,
     integrated_gradients_grn,
     model_genes,
@@ -136,7 +139,8 @@ def test_infer_grn_tables(tmp_path):
         sp.csr_matrix(rng.gamma(2.0, 1.0, (85, 6)).astype(np.float32)), obs=obs, var=var
     )
     edges = infer_grn(adata, tmp_path, label_key="ct", min_cells_per_type=10, n_steps=4)
-    assert list(edges.columns) == EDGE_COLUMNS
+    assert list(edges.columns) == TABLE_COLUMNS
+    assert edges["confidence"].isna().all()  # one model: no confidence
     nets = edges.groupby(["method", "cell_type"]).size()
     assert set(nets.index) == {
         ("deepsem", "all"),
@@ -148,3 +152,91 @@ def test_infer_grn_tables(tmp_path):
     assert deepsem[("T0", "G1")] == pytest.approx(adj[0, GENES.index("G1")])
     with pytest.raises(ScinterpInputError, match="not in the data.*retrain"):
         model_genes(adata[:, 1:3], meta, "toy", tmp_path)
+
+
+def pairs(edges):
+    return list(zip(edges.tf, edges.target, strict=True))
+
+
+def test_edge_confidence_and_ensemble_on_hand_made_networks():
+    a = edges_from_matrix(np.array([[0, 5, 4, 3, 1], [2, 0, 9, 1, 0.5]]), TFS, GENES, "m")
+    b = edges_from_matrix(np.array([[0, 1, 4, 5, 3], [2, 0, 9, 0.1, 0.5]]), TFS, GENES, "m")
+    c = b.iloc[:3]  # a member listing only its 3 best edges
+    conf = edge_confidence([a, b, c], k=2)
+    # top 2: a {T1-G0, T0-T1}, b {T1-G0, T0-G1}, c the same as b
+    assert conf[("T1", "G0")] == 1.0
+    assert conf[("T0", "G1")] == pytest.approx(2 / 3)
+    assert conf[("T0", "T1")] == pytest.approx(1 / 3)
+    assert conf[("T0", "G2")] == 0.0 and len(conf) == 8  # every listed edge, no self-loop
+    # each member contributes exactly k found edges
+    assert conf.sum() == pytest.approx(2.0)
+    # the ensemble score: mean percentile rank; agreement wins over one member's top
+    mean = ensemble_edges([a, b], TFS, GENES, "consensus")
+    assert list(mean.columns) == EDGE_COLUMNS and (mean["method"] == "consensus").all()
+    assert tuple(mean.iloc[0][["tf", "target"]]) == ("T1", "G0")
+    assert mean["score"].between(0, 1).all() and mean["score"].is_monotonic_decreasing
+    # one member: its own ranking
+    alone = ensemble_edges([a], TFS, GENES, "m")
+    assert pairs(alone) == pairs(a)
+
+
+def _toy_data(n=60, seed=1):
+    rng = np.random.default_rng(seed)
+    obs = pd.DataFrame(
+        {"ct": ["a"] * (n // 2) + ["b"] * (n - n // 2)}, index=[f"c{i}" for i in range(n)]
+    )
+    return ad.AnnData(
+        rng.gamma(2.0, 1.0, (n, len(GENES))).astype(np.float32),
+        obs=obs,
+        var=pd.DataFrame(index=GENES),
+    )
+
+
+def _save(model, path, genes=GENES):
+    meta = {"features": genes, "tfs": TFS}
+    save_model(
+        model, path, "grn_sem", {"n_genes": 5, "tf_index": model.tf_index, "hidden": 8}, meta
+    )
+    return path
+
+
+def test_infer_grn_with_ensemble_members(tmp_path):
+    main = _save(toy_model(0), tmp_path / "main")
+    twin = _save(toy_model(0), tmp_path / "twin")  # the same weights as the main model
+    other = _save(toy_model(3), tmp_path / "other")
+    adata = _toy_data()
+    options = {"label_key": "ct", "min_cells_per_type": 10, "n_steps": 4}
+    alone = infer_grn(adata, main, **options)
+    # a member identical to the main model: every top edge found by both, the ranking kept
+    same = infer_grn(adata, main, member_dirs=[twin], confidence_top=2, **options)
+    glob = same[same.cell_type == "all"]
+    for method, net in glob.groupby("method"):
+        ranked = alone[(alone.cell_type == "all") & (alone.method == method)]
+        assert pairs(net) == pairs(ranked)
+        assert list(net["confidence"]) == [1.0, 1.0] + [0.0] * (len(net) - 2)
+    # per-cell-type networks stay the main model's, without a confidence
+    per_type = same[same.cell_type != "all"]
+    assert set(per_type.cell_type) == {"a", "b"} and per_type["confidence"].isna().all()
+    pd.testing.assert_frame_equal(
+        per_type.reset_index(drop=True),
+        alone[alone.cell_type != "all"].reset_index(drop=True),
+    )
+    # a different member: confidences are shares of 2 members, k found edges each
+    mixed = infer_grn(adata, main, member_dirs=[other], confidence_top=2, max_edges=5, **options)
+    glob = mixed[mixed.cell_type == "all"]
+    assert (glob.groupby("method").size() == 5).all()
+    assert set(glob["confidence"]) <= {0.0, 0.5, 1.0}
+    full = infer_grn(adata, main, member_dirs=[other], confidence_top=2, **options)
+    for _, net in full[full.cell_type == "all"].groupby("method"):
+        assert net["confidence"].sum() == pytest.approx(2.0)
+    # the main model's own scores on request
+    kept = infer_grn(
+        adata, main, member_dirs=[other], ensemble_score=False, confidence_top=2, **options
+    )
+    pd.testing.assert_frame_equal(
+        kept[EDGE_COLUMNS].reset_index(drop=True), alone[EDGE_COLUMNS].reset_index(drop=True)
+    )
+    # a member of other genes is an input error
+    wrong = _save(toy_model(0), tmp_path / "wrong", genes=GENES[::-1])
+    with pytest.raises(ScinterpInputError, match="other genes or TFs"):
+        infer_grn(adata, main, member_dirs=[wrong], **options)

@@ -9,6 +9,13 @@ Edge sources, each its own ``method`` in ``grn/edges.tsv``:
   against that type's mean cell;
 * ``consensus``: rank aggregation of the sources above (equal weights by default).
 
+Edge confidence from seeds: with further ensemble members (the same ``grn_sem`` trained at
+other seeds, rule ``train_member``) every global edge gets a ``confidence``, the share of
+members (the main model included) whose own network of that method puts the edge in its
+top ``confidence_top`` (:func:`edge_confidence`). The members give only global networks
+(one adjacency, one integrated-gradients pass over the same cells): the per-cell-type
+networks, the expensive part, stay the main model's.
+
 ``attention`` is not produced: the transformer of this package attends over gene-set
 tokens, not over gene tokens, so it holds no TF -> target attention.
 
@@ -35,7 +42,9 @@ __all__ = [
     "EDGE_COLUMNS",
     "adjacency_edges",
     "consensus_edges",
+    "edge_confidence",
     "edges_from_matrix",
+    "ensemble_edges",
     "infer_grn",
     "integrated_gradients_grn",
     "model_genes",
@@ -46,6 +55,8 @@ __all__ = [
 log = logging.getLogger("scinterp")
 
 EDGE_COLUMNS = ["tf", "target", "score", "method", "cell_type"]
+#: the columns of grn/edges.tsv (infer_grn): confidence is NaN where not computed
+TABLE_COLUMNS = [*EDGE_COLUMNS, "confidence"]
 GLOBAL = "all"
 _JVP_ELEMENTS = 1 << 23  # cells x genes values per JVP pass (x the model's width in memory)
 _GRAD_ELEMENTS = 1 << 26  # TFs x cells x genes gradient values per batch (256 MB)
@@ -274,14 +285,86 @@ def consensus_edges(
     index = pd.MultiIndex.from_product([list(tfs), list(genes)], names=["tf", "target"])
     total = np.zeros(len(index))
     for net, w in zip(networks, weights, strict=True):
-        s = net.drop_duplicates(["tf", "target"]).set_index(["tf", "target"])["score"]
-        s = s.reindex(index).to_numpy(dtype=float)
-        s = np.where(np.isfinite(s), s, -np.inf)
-        total += w * pd.Series(s).rank(method="average", pct=True).to_numpy()
+        total += w * _percentile_ranks(net, index)
     total /= weights.sum()
     return edges_from_matrix(
         total.reshape(len(tfs), len(genes)), tfs, genes, "consensus", cell_type, max_edges
     )
+
+
+def _percentile_ranks(net: pd.DataFrame, index: pd.MultiIndex) -> np.ndarray:
+    """Percentile ranks in (0, 1] of a network's scores over the universe ``index``
+    (unlisted or non-finite candidates share the lowest rank)."""
+    s = net.drop_duplicates(["tf", "target"]).set_index(["tf", "target"])["score"]
+    s = s.reindex(index).to_numpy(dtype=float)
+    s = np.where(np.isfinite(s), s, -np.inf)
+    return pd.Series(s).rank(method="average", pct=True).to_numpy()
+
+
+def ensemble_edges(
+    networks: Sequence[pd.DataFrame],
+    tfs: Sequence[str],
+    genes: Sequence[str],
+    method: str,
+    cell_type: str = GLOBAL,
+    max_edges: int | None = None,
+) -> pd.DataFrame:
+    """One network from the same method's networks of several ensemble members: the
+    mean of the members' percentile ranks (so that no seed dominates through its scale).
+
+    Parameters
+    ----------
+    networks
+        One edge table (``tf, target, score``) per member.
+    tfs, genes
+        The universe.
+    method, cell_type
+        Values of the ``method`` and ``cell_type`` columns.
+    max_edges
+        Keep at most this many edges.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`EDGE_COLUMNS`, best first; ``score`` in (0, 1].
+    """
+    if not networks:
+        raise ValueError("an ensemble needs at least one network")
+    index = pd.MultiIndex.from_product([list(tfs), list(genes)], names=["tf", "target"])
+    mean = np.mean([_percentile_ranks(net, index) for net in networks], axis=0)
+    return edges_from_matrix(
+        mean.reshape(len(tfs), len(genes)), tfs, genes, method, cell_type, max_edges
+    )
+
+
+def edge_confidence(networks: Sequence[pd.DataFrame], k: int) -> pd.Series:
+    """Share of networks that put each edge in their top ``k``.
+
+    Parameters
+    ----------
+    networks
+        The same method's network from each ensemble member (``tf, target, score``; the
+        order of the rows is ignored, ties at the k-th score are broken by TF and target
+        name as in :func:`edges_from_matrix`).
+    k
+        Strongest edges of each network that count as found.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``(tf, target)`` over every edge any network lists; 1.0 where every
+        network has it in its top k, 0.0 where none does.
+    """
+    if not networks:
+        raise ValueError("a confidence needs at least one network")
+    order = {"ascending": [False, True, True], "kind": "mergesort"}
+    listed = pd.concat([net[["tf", "target"]] for net in networks]).drop_duplicates()
+    top = pd.concat(
+        [net.sort_values(["score", "tf", "target"], **order).head(k) for net in networks]
+    )
+    counts = top[["tf", "target"]].value_counts()
+    universe = pd.MultiIndex.from_frame(listed)
+    return counts.reindex(universe, fill_value=0).astype(float) / len(networks)
 
 
 # ------------------------------------------------------------------------ summaries
@@ -449,10 +532,45 @@ def model_genes(adata, meta: Mapping, dataset: str | None = None, path=None):
     return genes, tfs, np.asarray([pos[g] for g in genes])
 
 
+def _load_grn(model_dir, device: str, dataset: str | None):
+    """A saved grn_sem and its metadata; a state dict of another architecture is an
+    input error that says to retrain."""
+    from scinterp.models.registry import load_model
+
+    try:
+        return load_model(model_dir, device)
+    except RuntimeError as err:  # state dict of another architecture
+        from scinterp.errors import ScinterpInputError
+
+        raise ScinterpInputError(
+            f"the saved grn_sem does not fit the current model class ({err}).",
+            dataset=dataset,
+            path=model_dir,
+            fix=f"retrain it: delete {model_dir} and rerun (snakemake does not notice "
+            "changes to the model's code).",
+        ) from err
+
+
+def _global_networks(model, attribution, tfs, genes, consensus) -> dict[str, pd.DataFrame]:
+    """A model's global networks, every candidate edge: deepsem, integrated_gradients
+    (from ``attribution``, TFs x genes) and their consensus."""
+    nets = {
+        "deepsem": adjacency_edges(model.adjacency().detach().cpu().numpy(), tfs, genes),
+        "integrated_gradients": edges_from_matrix(
+            attribution, tfs, genes, "integrated_gradients", GLOBAL
+        ),
+    }
+    fused = [nets[m] for m in consensus if m in nets]
+    return {"consensus": consensus_edges(fused, tfs, genes, GLOBAL), **nets}
+
+
 def infer_grn(
     adata,
     model_dir,
     *,
+    member_dirs: Sequence = (),
+    confidence_top: int = 100,
+    ensemble_score: bool = True,
     label_key: str | None = None,
     per_cell_type: bool = True,
     min_cells_per_type: int = 30,
@@ -475,9 +593,27 @@ def infer_grn(
         Normalized data (log-normalized ``X``) the model was trained on.
     model_dir
         ``results/{dataset}/models/grn_sem`` (``model.pt`` + ``model.json``).
+    member_dirs
+        Folders of further ensemble members (the same model trained at other seeds, e.g.
+        ``models/grn_sem/members/seed1``). Each gives global networks only (its adjacency
+        and one integrated-gradients pass over the same cells and baseline).
+    confidence_top
+        With members, the ``confidence`` of a global edge is the share of members (the
+        main model included) whose own network of the same method has it among its top
+        ``confidence_top`` edges (capped at a quarter of the TF x gene candidates, so
+        that a small network keeps a meaningful confidence); every listed global edge
+        gets one. NaN without members and in the per-cell-type networks.
+    ensemble_score
+        With members, the global networks' ``score`` is the ensemble's: the mean over
+        members of each member's percentile rank of the edge in that method's network
+        (for the consensus: of its consensus, itself a mean percentile rank), in (0, 1].
+        False keeps the main model's scores (and ranking). The default (True) is the
+        choice of the GRN benchmark (benchmarks/README.md, "Edge confidence from
+        seeds"): the ensemble's mean is at least as accurate on its worst dataset and
+        more stable across seeds.
     label_key
         obs column of cell types; with ``per_cell_type`` each type with at least
-        ``min_cells_per_type`` attributed cells gets its own networks.
+        ``min_cells_per_type`` attributed cells gets its own networks (the main model's).
     max_cells
         Cells attributed (a stratified sample; None for all). Each cell is attributed
         twice: against the mean of all sampled cells (global networks) and against the
@@ -488,7 +624,8 @@ def infer_grn(
         Sources fused into the consensus (``deepsem``, ``integrated_gradients``). In a
         cell type the global ``deepsem`` adjacency is fused with that type's attributions.
     max_edges, max_edges_cell_type
-        Edges kept per global / per cell-type network (None keeps every candidate).
+        Edges kept per global / per cell-type network (None keeps every candidate); the
+        confidence is computed on the members' whole networks first.
     seed
         Seed of the cell sample.
     device
@@ -497,26 +634,14 @@ def infer_grn(
     Returns
     -------
     pandas.DataFrame
-        :data:`EDGE_COLUMNS`; global networks (``cell_type == "all"``) first, each
-        network best first.
+        :data:`TABLE_COLUMNS` (``confidence`` NaN where not computed); global networks
+        (``cell_type == "all"``) first, each network best first.
     """
     import scipy.sparse as sp
 
     from scinterp.data.cells import sample_cells
-    from scinterp.models.registry import load_model
 
-    try:
-        model, meta = load_model(model_dir, device)
-    except RuntimeError as err:  # state dict of another architecture
-        from scinterp.errors import ScinterpInputError
-
-        raise ScinterpInputError(
-            f"the saved grn_sem does not fit the current model class ({err}).",
-            dataset=dataset,
-            path=model_dir,
-            fix=f"retrain it: delete {model_dir} and rerun (snakemake does not notice "
-            "changes to the model's code).",
-        ) from err
+    model, meta = _load_grn(model_dir, device, dataset)
     genes, tfs, columns = model_genes(adata, meta, dataset, model_dir)
     X = adata.X
     X = sp.csr_matrix(X)[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]
@@ -552,21 +677,57 @@ def infer_grn(
                 )[GLOBAL]
             }
         )
-    # One global adjacency: in a cell type it is fused with that type's attributions.
-    deepsem = adjacency_edges(model.adjacency().detach().cpu().numpy(), tfs, genes)
+    # The global networks of the main model and of each further member.
+    members = [_global_networks(model, ig[GLOBAL], tfs, genes, consensus)]
+    for member_dir in member_dirs:
+        member, member_meta = _load_grn(member_dir, device, dataset)
+        if [str(g) for g in member_meta["features"]] != genes or [
+            str(t) for t in member_meta["tfs"]
+        ] != tfs:
+            from scinterp.errors import ScinterpInputError
+
+            raise ScinterpInputError(
+                "an ensemble member of grn_sem was trained on other genes or TFs than the "
+                "main model.",
+                dataset=dataset,
+                path=member_dir,
+                fix=f"retrain it on this normalized.h5ad: delete {member_dir} and rerun.",
+            )
+        attribution = integrated_gradients_grn(
+            member, X[rows], tf_index, baseline=baseline, **ig_options
+        )[GLOBAL]
+        members.append(_global_networks(member, attribution, tfs, genes, consensus))
+    k = max(1, min(int(confidence_top), len(tfs) * (len(genes) - 1) // 4))
+    if len(members) > 1:
+        log.info(
+            "grn_sem ensemble of %d: confidence from each member's top %d edges", len(members), k
+        )
     tables = []
+    for method, main in members[0].items():
+        nets = [m[method] for m in members]
+        net = main
+        if len(members) > 1 and ensemble_score:
+            net = ensemble_edges(nets, tfs, genes, method)
+        net = net if max_edges is None else net.head(max_edges)
+        if len(members) > 1:
+            conf = edge_confidence(nets, k)
+            net = net.assign(
+                confidence=conf.reindex(pd.MultiIndex.from_frame(net[["tf", "target"]])).to_numpy()
+            )
+        tables.append(net)
+    # The cell-type networks (the main model's): one global adjacency, fused with each
+    # type's attributions.
+    deepsem = members[0]["deepsem"]
     for cell_type, attribution in ig.items():
-        limit = max_edges if cell_type == GLOBAL else max_edges_cell_type
-        nets = {
-            "deepsem": deepsem,
-            "integrated_gradients": edges_from_matrix(
-                attribution, tfs, genes, "integrated_gradients", cell_type
-            ),
-        }
+        if cell_type == GLOBAL:
+            continue
+        limit = max_edges_cell_type
+        net = edges_from_matrix(attribution, tfs, genes, "integrated_gradients", cell_type)
+        nets = {"deepsem": deepsem, "integrated_gradients": net}
         fused = [nets[m] for m in consensus if m in nets]
         tables.append(consensus_edges(fused, tfs, genes, cell_type, max_edges=limit))
-        for method, net in nets.items():
-            if method == "deepsem" and cell_type != GLOBAL:
-                continue
-            tables.append(net if limit is None else net.head(limit))
-    return pd.concat(tables, ignore_index=True)
+        tables.append(net if limit is None else net.head(limit))
+    out = pd.concat(tables, ignore_index=True)
+    if "confidence" not in out:
+        out["confidence"] = np.nan
+    return out[TABLE_COLUMNS]
