@@ -261,6 +261,9 @@ def test_qc_script(tmp_path, monkeypatch):
         params=SimpleNamespace(
             dataset=DS,
             counts_layer="counts",
+            symbol_key=None,
+            species=None,
+            modality=None,
             label_key="cell_type",
             batch_key="batch",
             qc={"min_genes": 20, "n_mads": 3},
