@@ -1,4 +1,5 @@
-"""Rule infer_grn: TF -> target edges from grn_sem (adjacency, integrated gradients, consensus)."""
+"""Rule infer_grn: TF -> target edges from grn_sem (adjacency, integrated gradients, consensus),
+with a confidence from its seed ensemble."""
 
 import logging
 import sys
@@ -21,6 +22,8 @@ adata = read_normalized(inp.normalized)
 edges = infer_grn(
     adata,
     Path(inp.model).parent,
+    member_dirs=[Path(m).parent for m in inp.members],
+    confidence_top=opts["confidence_top"],
     label_key=adata.uns.get("scinterp", {}).get("label_key"),
     per_cell_type=opts["per_cell_type"],
     min_cells_per_type=opts["min_cells_per_type"],

@@ -222,12 +222,16 @@ def test_grn_metrics_per_network():
     ]
 
 
+OURS = ("deepsem", "integrated_gradients", "consensus")
+
+
 def test_network_runtimes_from_benchmark_files(tmp_path):
     """Ours = training grn_sem + infer_grn, each peer its own job; metrics carry it."""
     from scinterp.evaluate.grn import network_runtimes
 
     def bench(name, seconds):
         path = tmp_path / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("s\th:m:s\tmax_rss\n" + "".join(f"{s}\t0:00:01\t1.0\n" for s in seconds))
         return path
 
@@ -239,3 +243,7 @@ def test_network_runtimes_from_benchmark_files(tmp_path):
         "integrated_gradients": 10.0,
         "consensus": 10.0,
     }
+    # grn_sem's further ensemble members (rule train_member) count as ours
+    files.append(bench("train_member/grn_sem/seed1", [6.0]))
+    times = network_runtimes(files)
+    assert times["consensus"] == 16.0 and set(times) == {"spearman", *OURS}

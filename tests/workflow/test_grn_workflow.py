@@ -45,7 +45,7 @@ def grn_run(repo, tmp_path_factory):
         "train": {"models": ["grn_sem"], "max_epochs": 15},
         "branches": {
             "programs": {"enabled": False},
-            "grn": {"max_cells": 300, "regdiffusion": True},
+            "grn": {"max_cells": 300, "regdiffusion": True, "ensemble": 2},
         },
     }
     config = root / "config.yaml"
@@ -67,6 +67,17 @@ def test_edges_follow_the_contract(grn_run):
     assert {"T cell", "B cell", "Monocyte"} <= types
     for _, net in edges.groupby(["method", "cell_type"]):
         assert net["score"].is_monotonic_decreasing
+    # ensemble 2: one further grn_sem member (seed train.seed + 1); every global edge of
+    # ours gets the share of the 2 members with it in their top 100 edges
+    assert (out / "models" / "grn_sem" / "members" / "seed1" / "model.pt").exists()
+    edges = pd.read_csv(out / "grn" / "edges.tsv", sep="\t")
+    assert list(edges.columns) == ["tf", "target", "score", "method", "cell_type", "confidence"]
+    overall = edges[edges["cell_type"] == "all"]
+    assert set(overall["confidence"]) <= {0.0, 0.5, 1.0}
+    for _, net in overall.groupby("method"):
+        assert net["confidence"].sum() == pytest.approx(100)  # 100 found edges per member
+        assert net["confidence"].head(20).mean() > 0.5  # the members agree on the top
+    assert edges.loc[edges["cell_type"] != "all", "confidence"].isna().all()
     for name in ("grnboost2", "regdiffusion", "spearman"):
         peer = pd.read_csv(out / "grn" / f"{name}.tsv", sep="\t")
         assert set(peer["method"]) == {name} and set(peer["tf"]) <= tfs

@@ -440,6 +440,15 @@ GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
 GRN_OPTIONS = {k: v for k, v in GRN.items() if k not in _PEER_SWITCHES}
 
 
+def grn_members(dataset):
+    """model.pt of grn_sem's further ensemble members (branches.grn.ensemble)."""
+    return ensemble_members(dataset, "grn_sem", GRN["ensemble"])
+
+
+def grn_members_input(wildcards):
+    return grn_members(wildcards.dataset)
+
+
 def grn_edge_files(wildcards):
     return [f"results/{wildcards.dataset}/grn/edges.tsv"] + [
         f"results/{wildcards.dataset}/grn/{p}.tsv" for p in GRN_PEERS
@@ -450,10 +459,16 @@ def grn_benchmark_files(wildcards):
     """Each network's job benchmarks (ours: training grn_sem and infer_grn), for the
     runtime column of grn/metrics.tsv."""
     d = wildcards.dataset
-    return [
-        f"results/{d}/benchmarks/train_model/grn_sem.tsv",
-        f"results/{d}/benchmarks/infer_grn.tsv",
-    ] + [f"results/{d}/benchmarks/{p}.tsv" for p in GRN_PEERS]
+    members = [
+        f"results/{d}/benchmarks/train_member/grn_sem/{Path(m).parent.name}.tsv"
+        for m in grn_members(d)
+    ]
+    return (
+        [f"results/{d}/benchmarks/train_model/grn_sem.tsv"]
+        + members
+        + [f"results/{d}/benchmarks/infer_grn.tsv"]
+        + [f"results/{d}/benchmarks/{p}.tsv" for p in GRN_PEERS]
+    )
 
 
 def grn_reference_input(wildcards):

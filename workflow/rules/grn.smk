@@ -1,11 +1,14 @@
 # Branch (iii): gene regulatory networks. Our edges come from the trained grn_sem model
-# (learned adjacency, integrated gradients, consensus); the peers (GRNBoost2, RegDiffusion,
-# absolute Spearman) each in its own rule so that the benchmark files time each side.
+# (learned adjacency, integrated gradients, consensus) and its seed ensemble (rule
+# train_member, branches.grn.ensemble: the edges' confidence); the peers (GRNBoost2,
+# RegDiffusion, absolute Spearman) each in its own rule so that the benchmark files time
+# each side.
 rule infer_grn:
     input:
         normalized="results/{dataset}/normalized.h5ad",
         model="results/{dataset}/models/grn_sem/model.pt",
         meta="results/{dataset}/models/grn_sem/model.json",
+        members=grn_members_input,
     output:
         edges=report(
             "results/{dataset}/grn/edges.tsv",
