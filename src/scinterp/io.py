@@ -736,12 +736,6 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
-def _atomic(path: str | os.PathLike, suffix: str, write) -> None:
-    # the former name, still used by scinterp.summary
-    with atomic_path(path, suffix) as tmp:
-        write(tmp)
-
-
 def write_h5ad_atomic(adata, path: str | os.PathLike) -> None:
     """Write an AnnData to a temporary file next to ``path``, then rename it into place."""
     with atomic_path(path, ".h5ad") as tmp:

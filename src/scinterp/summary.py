@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scinterp.io import atomic_path
+
 __all__ = [
     "Figure",
     "Section",
@@ -538,17 +540,8 @@ def to_html(sections, title: str) -> str:
 
 
 def _write_text_atomic(text: str, path) -> None:
-    """Write to a temporary file beside ``path``, then rename it into place (as the writers
-    of :mod:`scinterp.io` do for tables and AnnData)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_summary(
