@@ -1,0 +1,215 @@
+"""Per-cell program activities: VAE latent units, the score_genes baseline, capsules."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+
+def decoder_scores(
+    table: pd.DataFrame,
+    weights: np.ndarray,
+    programs: Sequence[str],
+    program_genes: Sequence[np.ndarray],
+    trim: float = 0.2,
+) -> pd.DataFrame:
+    """VAE scores: a unit's activity difference times the typical decoder weight of its genes.
+
+    Parameters
+    ----------
+    table
+        :func:`differential_scores` of the (oriented) latent means: ``program,
+        cell_type, score, mean_in, mean_out, ...``.
+    weights
+        Genes x units oriented decoder weights (columns in ``programs`` order).
+    programs
+        Unit names.
+    program_genes
+        Per unit, the rows of ``weights`` that are its genes.
+    trim
+        Fraction cut from each end before averaging the weights (``scipy.stats.trim_mean``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``table`` with ``score = (mean_in - mean_out) * trim_mean(weights of the unit's
+        genes)`` (the log-fold change of a typical gene of the program that the unit
+        accounts for, in natural-log units of the expression rate), the former ``score``
+        moved to ``bayes_factor``, and ``program_weight`` (that trimmed mean).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    typical = np.asarray(
+        [
+            float(stats.trim_mean(w[np.asarray(idx, dtype=np.int64), k], trim)) if len(idx) else 0.0
+            for k, idx in enumerate(program_genes)
+        ]
+    )
+    pos = {name: k for k, name in enumerate(programs)}
+    col = np.asarray([pos[p] for p in table["program"]], dtype=np.int64)
+    out = table.copy()
+    out["bayes_factor"] = out["score"]
+    out["program_weight"] = typical[col]
+    out["score"] = (out["mean_in"] - out["mean_out"]).to_numpy() * typical[col]
+    return out
+
+
+def program_gene_rows(
+    weights: np.ndarray,
+    features: Sequence[str],
+    programs: Sequence[str],
+    n_prior: int,
+    gene_sets: Mapping[str, Sequence[str]] | None = None,
+    n_top_denovo: int = 50,
+) -> list[np.ndarray]:
+    """Per unit, the rows of ``weights`` that are its genes.
+
+    Prior units: the genes of its gene set (``gene_sets``, else its non-zero weights);
+    de novo units: the ``n_top_denovo`` largest oriented weights.
+    """
+    w = np.asarray(weights)
+    pos = {str(g): i for i, g in enumerate(features)}
+    rows = []
+    for k, name in enumerate(programs):
+        if k < n_prior:
+            if gene_sets is not None and name in gene_sets:
+                idx = np.asarray([pos[g] for g in gene_sets[name] if g in pos], dtype=np.int64)
+            else:
+                idx = np.flatnonzero(w[:, k] != 0)
+        else:
+            idx = np.argsort(-w[:, k], kind="stable")[:n_top_denovo]
+        rows.append(idx)
+    return rows
+
+
+def latent_directions(decoder_weights: np.ndarray) -> np.ndarray:
+    """Sign per latent unit that makes higher activity mean higher expression of its genes.
+
+    The sign of the sum of the unit's decoder weights (expiMap ``method="sum"``); +1 when
+    the sum is 0.
+    """
+    w = np.asarray(decoder_weights, dtype=np.float64)
+    return np.where(w.sum(axis=0) < 0, -1.0, 1.0)
+
+
+def _dense_rows(X, start: int, stop: int) -> np.ndarray:
+    block = X[start:stop]
+    if sparse.issparse(block):
+        block = block.toarray()
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+def model_activity(
+    model, X, batch_size: int = 512, device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latent means (and posterior sds, if the model has ``encode``) of every cell.
+
+    Parameters
+    ----------
+    model
+        A trained gene-program VAE (``forward(x)`` = latent means; ``encode(x)`` =
+        (means, log-variances) when available).
+    X
+        Cells x model features (dense or sparse), the model's input.
+    batch_size, device
+        Cells per forward pass and torch device.
+
+    Returns
+    -------
+    (means, sds)
+        Cells x units arrays; ``sds`` is None when the model has no ``encode``.
+    """
+    import torch
+
+    model = model.to(device).eval()
+    means, sds = [], []
+    with torch.no_grad():
+        for start in range(0, X.shape[0], batch_size):
+            xb = torch.from_numpy(_dense_rows(X, start, start + batch_size)).to(device)
+            if hasattr(model, "encode"):
+                mu, logvar = model.encode(xb)
+                means.append(mu.float().cpu().numpy())
+                sds.append((0.5 * logvar.float()).exp().cpu().numpy())
+            else:
+                means.append(model(xb).float().cpu().numpy())
+    mu = np.concatenate(means) if means else np.zeros((0, 0))
+    return mu, (np.concatenate(sds) if sds else None)
+
+
+def score_gene_sets(
+    adata, gene_sets: Mapping[str, Sequence[str]], ctrl_size: int = 50, seed: int = 0
+) -> pd.DataFrame:
+    """scanpy ``score_genes`` for every gene set: cells x sets (log-normalized ``X``)."""
+    import scanpy as sc
+
+    scores = {}
+    tmp = sc.AnnData(
+        X=adata.X, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names)
+    )
+    for name, genes in gene_sets.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.tl.score_genes(
+                tmp,
+                list(genes),
+                ctrl_size=ctrl_size,
+                random_state=seed,
+                score_name="_s",
+                use_raw=False,
+            )
+        scores[name] = tmp.obs["_s"].to_numpy(dtype=np.float64)
+    return pd.DataFrame(scores, index=adata.obs_names)
+
+
+def capsule_activity(
+    model,
+    X,
+    labels: Sequence[str] | np.ndarray,
+    classes: Sequence[str],
+    capsule_names: Sequence[str],
+    batch_size: int = 512,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """The capsule classifier's capsule-to-cell-type table, long format.
+
+    ``score`` is the mean routing coupling of each capsule to each cell type over the cells
+    of that type; ``contribution`` the mean length of the coupled vote
+    (:meth:`~scinterp.models.capsule.CapsuleClassifier.contribution`). Cells whose label is
+    not among the model's ``classes`` are ignored.
+    """
+    import torch
+
+    classes = [str(c) for c in classes]
+    pos = {c: i for i, c in enumerate(classes)}
+    labels = np.asarray(labels, dtype=object).astype(str)
+    keep = np.flatnonzero([lab in pos for lab in labels])
+    if keep.size == 0:
+        raise ValueError("no cell carries one of the capsule classifier's classes")
+    y = torch.as_tensor([pos[lab] for lab in labels[keep]], dtype=torch.long)
+    Xk = X[keep]
+    x = torch.from_numpy(_dense_rows(Xk, 0, Xk.shape[0]))
+    model = model.to(device).eval()
+    coupling = model.capsule_class_table(x, y, kind="coupling", batch_size=batch_size).numpy()
+    contrib = model.capsule_class_table(x, y, kind="contribution", batch_size=batch_size).numpy()
+    n_cells = np.bincount(y.numpy(), minlength=len(classes))
+    if coupling.shape[0] != len(capsule_names):
+        raise ValueError(f"{coupling.shape[0]} capsules but {len(capsule_names)} capsule names")
+    rows = [
+        (
+            capsule_names[k],
+            classes[j],
+            float(coupling[k, j]),
+            "capsule",
+            float(contrib[k, j]),
+            int(n_cells[j]),
+        )
+        for k in range(coupling.shape[0])
+        for j in range(len(classes))
+        if n_cells[j] > 0
+    ]
+    return pd.DataFrame(
+        rows, columns=["program", "cell_type", "score", "method", "contribution", "n_cells"]
+    )
