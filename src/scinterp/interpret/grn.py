@@ -45,6 +45,7 @@ __all__ = [
     "edge_confidence",
     "edges_from_matrix",
     "ensemble_edges",
+    "ensemble_networks",
     "infer_grn",
     "integrated_gradients_grn",
     "model_genes",
@@ -564,6 +565,53 @@ def _global_networks(model, attribution, tfs, genes, consensus) -> dict[str, pd.
     return {"consensus": consensus_edges(fused, tfs, genes, GLOBAL), **nets}
 
 
+def ensemble_networks(
+    members: Sequence[Mapping[str, pd.DataFrame]],
+    tfs: Sequence[str],
+    genes: Sequence[str],
+    *,
+    confidence_top: int = 100,
+    ensemble_score: bool = True,
+    max_edges: int | None = None,
+) -> list[pd.DataFrame]:
+    """The global networks of a seed ensemble, with their ``confidence`` column.
+
+    Parameters
+    ----------
+    members
+        Per member (the main model first), method -> its global network over every
+        candidate edge (``tf, target, score, method, cell_type``).
+    tfs, genes
+        The universe.
+    confidence_top, ensemble_score, max_edges
+        As in :func:`infer_grn`.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One network per method of the main model, best first, :data:`TABLE_COLUMNS`
+        (``confidence`` NaN with one member).
+    """
+    k = max(1, min(int(confidence_top), len(tfs) * (len(genes) - 1) // 4))
+    if len(members) > 1:
+        log.info(
+            "grn_sem ensemble of %d: confidence from each member's top %d edges", len(members), k
+        )
+    tables = []
+    for method, main in members[0].items():
+        nets = [m[method] for m in members]
+        net = main
+        if len(members) > 1 and ensemble_score:
+            net = ensemble_edges(nets, tfs, genes, method)
+        net = net if max_edges is None else net.head(max_edges)
+        confidence = np.nan
+        if len(members) > 1:
+            index = pd.MultiIndex.from_frame(net[["tf", "target"]])
+            confidence = edge_confidence(nets, k).reindex(index).to_numpy()
+        tables.append(net.assign(confidence=confidence)[TABLE_COLUMNS])
+    return tables
+
+
 def infer_grn(
     adata,
     model_dir,
@@ -697,24 +745,14 @@ def infer_grn(
             member, X[rows], tf_index, baseline=baseline, **ig_options
         )[GLOBAL]
         members.append(_global_networks(member, attribution, tfs, genes, consensus))
-    k = max(1, min(int(confidence_top), len(tfs) * (len(genes) - 1) // 4))
-    if len(members) > 1:
-        log.info(
-            "grn_sem ensemble of %d: confidence from each member's top %d edges", len(members), k
-        )
-    tables = []
-    for method, main in members[0].items():
-        nets = [m[method] for m in members]
-        net = main
-        if len(members) > 1 and ensemble_score:
-            net = ensemble_edges(nets, tfs, genes, method)
-        net = net if max_edges is None else net.head(max_edges)
-        if len(members) > 1:
-            conf = edge_confidence(nets, k)
-            net = net.assign(
-                confidence=conf.reindex(pd.MultiIndex.from_frame(net[["tf", "target"]])).to_numpy()
-            )
-        tables.append(net)
+    tables = ensemble_networks(
+        members,
+        tfs,
+        genes,
+        confidence_top=confidence_top,
+        ensemble_score=ensemble_score,
+        max_edges=max_edges,
+    )
     # The cell-type networks (the main model's): one global adjacency, fused with each
     # type's attributions.
     deepsem = members[0]["deepsem"]
