@@ -43,7 +43,9 @@ __all__ = [
     "ablation_scores",
     "aggregate_attributions",
     "attention_scores",
+    "class_attributions",
     "consensus_scores",
+    "contrast_scores",
     "contrastive_scores",
     "ensemble_confidence",
     "ensemble_scores",
@@ -208,45 +210,87 @@ def contrastive_scores(
     noisiest one. With ``members_too`` the result is ``(ensemble, [one matrix per
     member])``, the members' own scores from the same attributions (no extra passes).
     """
+    members = list(model) if isinstance(model, list | tuple) else [model]
+    att = class_attributions(
+        members,
+        X,
+        labels,
+        classes,
+        device=device,
+        n_steps=n_steps,
+        batch_size=batch_size,
+        max_rows=max_rows,
+    )
+    out, own_scores = contrast_scores(att, classes, features)
+    return (out, own_scores) if members_too else out
+
+
+def class_attributions(
+    models,
+    X,
+    labels,
+    classes: Sequence[str],
+    *,
+    device="cpu",
+    n_steps: int = 16,
+    batch_size: int = 256,
+    max_rows: int = 16384,
+) -> dict[str, np.ndarray]:
+    """Per cell type (that is a class): a members x classes x genes array, the mean
+    integrated-gradients attribution of the type's cells to each class, for each model
+    (baseline: the mean of the cells given). The input of :func:`contrast_scores`."""
     from scinterp.attribution import attribute
 
-    members = list(model) if isinstance(model, list | tuple) else [model]
     labels = np.asarray(labels, dtype=object).astype(str)
     X = _dense(X)
     cls = {c: i for i, c in enumerate(classes)}
-    types = [t for t in sorted(pd.unique(labels)) if t in cls]
     baseline = X.mean(axis=0, keepdims=True)
-    out = pd.DataFrame(np.nan, index=types, columns=list(features))
-    own_scores = [out.copy() for _ in members]
-    if len(classes) >= 2:
-        for t in types:
-            cells = np.flatnonzero(labels == t)
-            # members x classes x genes: mean attribution of the type's cells to each class
-            att = np.array(
+    out: dict[str, np.ndarray] = {}
+    if len(classes) < 2:
+        return out
+    for t in [t for t in sorted(pd.unique(labels)) if t in cls]:
+        cells = np.flatnonzero(labels == t)
+        out[t] = np.array(
+            [
                 [
-                    [
-                        attribute(
-                            member,
-                            X[cells],
-                            "integrated_gradients",
-                            c,
-                            baseline=np.repeat(baseline, len(cells), axis=0),
-                            n_steps=n_steps,
-                            batch_size=batch_size,
-                            max_rows=max_rows,
-                            device=device,
-                        ).mean(axis=0)
-                        for c in range(len(classes))
-                    ]
-                    for member in members
+                    attribute(
+                        member,
+                        X[cells],
+                        "integrated_gradients",
+                        c,
+                        baseline=np.repeat(baseline, len(cells), axis=0),
+                        n_steps=n_steps,
+                        batch_size=batch_size,
+                        max_rows=max_rows,
+                        device=device,
+                    ).mean(axis=0)
+                    for c in range(len(classes))
                 ]
-            )
-            others = [c for c in range(len(classes)) if c != cls[t]]
-            contrast = att[:, [cls[t]], :] - att[:, others, :]  # members x others x genes
-            out.loc[t] = contrast.mean(axis=0).min(axis=0)
-            for i, own in enumerate(own_scores):
-                own.loc[t] = contrast[i].min(axis=0)
-    return (out, own_scores) if members_too else out
+                for member in models
+            ]
+        )
+    return out
+
+
+def contrast_scores(
+    attributions: Mapping[str, np.ndarray], classes: Sequence[str], features: Sequence[str]
+) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """(ensemble, per member) cell types x genes contrastive scores from
+    :func:`class_attributions`: the type's class minus each other class, the smallest
+    over the other classes; the ensemble averages the members before the minimum."""
+    cls = {c: i for i, c in enumerate(classes)}
+    types = sorted(attributions)
+    n_members = next(iter(attributions.values())).shape[0] if attributions else 1
+    out = pd.DataFrame(np.nan, index=types, columns=list(features))
+    own_scores = [out.copy() for _ in range(n_members)]
+    for t in types:
+        att = attributions[t]
+        others = [c for c in range(len(classes)) if c != cls[t]]
+        contrast = att[:, [cls[t]], :] - att[:, others, :]  # members x others x genes
+        out.loc[t] = contrast.mean(axis=0).min(axis=0)
+        for i, own in enumerate(own_scores):
+            own.loc[t] = contrast[i].min(axis=0)
+    return out, own_scores
 
 
 def pairwise_auc_scores(X, labels, features: Sequence[str], chunk: int = 2048) -> pd.DataFrame:
