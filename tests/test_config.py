@@ -183,3 +183,20 @@ def test_config_readme_is_current(repo):
     assert current == schema_to_markdown(schema), (
         "config/README.md is stale: run `python -m scinterp.config > config/README.md`"
     )
+
+
+def test_schema_model_enums_follow_the_registry(schema):
+    """The schema cannot import the registry: its model enums must list what it holds
+    (a new model's register_model also goes into these enums)."""
+    from scinterp.models.registry import MODELS, model_names
+
+    props = yaml.safe_load(open(schema))["properties"]
+    train = props["train"]["properties"]["models"]["items"]["enum"]
+    identity = props["branches"]["properties"]["identity"]["properties"]["model"]["enum"]
+    sweep = props["sweep"]["properties"]["model"]["enum"]
+    assert train == model_names(), "train.models enum != registered models (in order)"
+    assert set(identity) == set(model_names(kind="classifier")), (
+        "branches.identity.model enum != registered classifiers"
+    )
+    sweepable = [n for n in model_names(kind="classifier") if MODELS[n].sweep_kwargs]
+    assert set(sweep) == set(sweepable), "sweep.model enum != classifiers with sweep_kwargs"

@@ -20,18 +20,19 @@ from scinterp.errors import ScinterpInputError
 
 log = logging.getLogger(__name__)
 
-# What each expression model needs from the data (the sequence CNN needs ATAC, decided
-# elsewhere). "gene_sets": at least one set with min_genes_per_set genes of the data;
+# The needs of a model's spec (scinterp.models.registry) checked here (ATAC is decided
+# elsewhere): "gene_sets": at least one set with min_genes_per_set genes of the data;
 # "tfs": at least MIN_TFS TFs among the genes; "labels": at least 2 labelled cell types.
-NEEDS = {
-    "attention_classifier": ("gene_sets", "labels"),
-    "capsule_classifier": ("gene_sets", "labels"),
-    "mlp_classifier": ("labels",),
-    "program_vae": ("gene_sets",),
-    "ldvae": (),
-    "grn_sem": ("tfs",),
-}
+CHECKED_NEEDS = ("gene_sets", "tfs", "labels")
 MIN_TFS = 2
+
+
+def model_needs(model: str) -> tuple[str, ...]:
+    """What of :data:`CHECKED_NEEDS` model ``model`` needs (its spec's ``needs``)."""
+    from scinterp.models.registry import MODELS
+
+    spec = MODELS.get(model)
+    return () if spec is None else tuple(n for n in spec.needs if n in CHECKED_NEEDS)
 
 
 def _label_counts(path, key: str, modality: str | None = None) -> dict[str, int]:
@@ -81,7 +82,7 @@ def skipped_models(
     rna = ds.get("rna")
     if not rna or not is_rna_h5ad(rna) or not Path(rna).exists():
         return {}
-    needs = {need for m in models for need in NEEDS.get(m, ())}
+    needs = {need for m in models for need in model_needs(m)}
     if not needs:
         return {}
     # the names the workflow will use: the symbols of symbol_key where one is set
@@ -117,7 +118,7 @@ def skipped_models(
                 f"label_key '{key}' has {len(counts)} cell type(s); a classifier needs 2 or more"
             )
     for m in models:
-        for need in NEEDS.get(m, ()):
+        for need in model_needs(m):
             if need in problem:
                 reasons[m] = problem[need]
                 break
@@ -133,11 +134,15 @@ def skipped_models(
 
 def pick_identity_model(configured: str, available) -> str | None:
     """The classifier the identity branch reads: the configured one when it runs, else the
-    first classifier that does (the MLP needs no prior), else None."""
+    first registered classifier that does, those that need no prior first (the MLP), else
+    None."""
+    from scinterp.models.registry import model_names, model_spec
+
     available = list(available)
     if configured in available:
         return configured
-    for m in ("mlp_classifier", "attention_classifier", "capsule_classifier"):
+    classifiers = model_names(kind="classifier")
+    for m in sorted(classifiers, key=lambda m: "gene_sets" in model_spec(m).needs):
         if m in available:
             return m
     return None
@@ -156,4 +161,4 @@ def write_skipped(path, skipped: dict[str, str]) -> None:
     write_tsv_atomic(rows, path)
 
 
-__all__ = ["NEEDS", "pick_identity_model", "skipped_models", "write_skipped"]
+__all__ = ["CHECKED_NEEDS", "model_needs", "pick_identity_model", "skipped_models", "write_skipped"]

@@ -18,7 +18,6 @@ precision@k.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,6 @@ from scinterp.errors import ScinterpInputError
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "MODEL_CLASSES",
     "check_table",
     "jaccard",
     "plot_summary",
@@ -45,14 +43,6 @@ __all__ = [
 
 # Keys of the sections a column may not override: they select what runs, not how.
 _NOT_SWEEPABLE = {"models", "device", "methods"}
-# Model -> "module:Class" of its constructor (for checking model-kwarg columns).
-MODEL_CLASSES = {
-    "mlp_classifier": "scinterp.models.classifier:MLPClassifier",
-    "attention_classifier": "scinterp.models.classifier:AttentionClassifier",
-    "capsule_classifier": "scinterp.models.capsule:CapsuleClassifier",
-}
-# Constructor arguments the data decide (sizes, tokens), never a sweep column.
-_DATA_KWARGS = {"self", "n_genes", "n_classes", "tokens", "groups", "n_batches", "masks", "mask"}
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -76,11 +66,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _model_params(model: str) -> set[str]:
-    import importlib
+    """Constructor arguments a sweep column may set: the model spec's ``sweep_kwargs``."""
+    from scinterp.models.registry import model_spec
 
-    module, _, cls = MODEL_CLASSES[model].partition(":")
-    sig = inspect.signature(getattr(importlib.import_module(module), cls).__init__)
-    return {n for n in sig.parameters if n not in _DATA_KWARGS}
+    return set(model_spec(model).sweep_kwargs)
 
 
 def check_table(

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from scinterp.models import build_model, load_model, register_model, save_model
-from scinterp.models.registry import MODELS
+from scinterp.models import ModelSpec, build_model, load_model, register_model, save_model
+from scinterp.models.registry import MODELS, model_names, model_spec
 
 MASK = torch.zeros(12, 3, dtype=torch.bool)
 MASK[:4, 0] = MASK[4:8, 1] = MASK[6:12, 2] = True
@@ -78,10 +78,15 @@ class _Toy(nn.Module):
         return self.lin(x)
 
 
-def test_models_plug_in_by_import_path(tmp_path, monkeypatch):
-    assert MODELS["seq_cnn"][0] == "scinterp.models.seqcnn:SeqCNN"
-    monkeypatch.setitem(MODELS, "toy", ("", {}))
-    register_model("toy", f"{__name__}:_Toy")
+def _register(monkeypatch, name, cls):
+    """Register a model for one test (the registry forgets it afterwards)."""
+    monkeypatch.setitem(MODELS, name, None)
+    return register_model(ModelSpec(name=name, cls=cls, kind="latent", build=lambda data: {}))
+
+
+def test_models_plug_in_by_spec(tmp_path, monkeypatch):
+    assert MODELS["seq_cnn"].target == "scinterp.models.seqcnn:SeqCNN"
+    _register(monkeypatch, "toy", _Toy)
     model = build_model("toy", n_in=3)
     save_model(model, tmp_path, "toy", {"n_in": 3})
     loaded, _ = load_model(tmp_path)
@@ -104,8 +109,7 @@ def test_saved_model_keeps_its_defaults_and_old_files_fail_clearly(tmp_path, mon
 
     from scinterp.errors import ScinterpInputError
 
-    monkeypatch.setitem(MODELS, "sized", ("", {}))
-    register_model("sized", f"{__name__}:_Sized")
+    _register(monkeypatch, "sized", _Sized)
     save_model(build_model("sized", n_in=3), tmp_path, "sized", {"n_in": 3})
     assert json.loads((tmp_path / "model.json").read_text())["init"]["hidden"] == 4
     # a later version changes the default: the file is still rebuilt as it was saved
@@ -118,3 +122,41 @@ def test_saved_model_keeps_its_defaults_and_old_files_fail_clearly(tmp_path, mon
     (tmp_path / "model.json").write_text(json.dumps(record))
     with pytest.raises(ScinterpInputError, match="--forcerun .*model.pt"):
         load_model(tmp_path)
+
+
+def test_registry_lists_the_built_in_models_in_order():
+    assert model_names() == [
+        "attention_classifier",
+        "mlp_classifier",
+        "capsule_classifier",
+        "program_vae",
+        "ldvae",
+        "grn_sem",
+        "seq_cnn",
+    ]
+    assert model_names(kind="classifier") == model_names()[:3]
+    assert model_names(attributed=True) == model_names()[:5]
+    assert model_names(program_vae=True) == ["program_vae", "ldvae"]
+    assert {n: model_spec(n).prefix for n in model_names() if model_spec(n).prefix} == {
+        "grn_sem": "grn_",
+        "seq_cnn": "seq_",
+    }
+
+
+@pytest.mark.parametrize("name", ["attention_classifier", "mlp_classifier", "capsule_classifier"])
+def test_sweep_kwargs_are_constructor_arguments_the_data_do_not_set(name):
+    import inspect
+
+    spec = model_spec(name)
+    params = set(inspect.signature(spec.cls.__init__).parameters)
+    assert spec.sweep_kwargs and set(spec.sweep_kwargs) <= params
+    assert not set(spec.sweep_kwargs) & {"n_genes", "n_classes", "tokens", "groups"}
+
+
+def test_spec_rejects_unknown_kind_and_needs():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ModelSpec(name="x", cls=_Toy, kind="regressor", build=dict)
+    with pytest.raises(ValueError, match="unknown data needs"):
+        ModelSpec(name="x", cls=_Toy, kind="latent", needs=("proteins",), build=dict)
+    with pytest.raises(TypeError, match="ModelSpec"):
+        register_model("mod:Cls")

@@ -11,7 +11,7 @@ from scinterp.errors import ScinterpInputError
 from scinterp.applicability import pick_identity_model, skipped_models
 from scinterp.priors import SPECIES_GENE_SETS
 from scinterp.qc import check_qc_params
-from scinterp.train.run import MODEL_PREFIXES
+from scinterp.models.registry import model_names, model_spec
 
 # Types, defaults and unknown keys first: a typo stops the run before any job.
 validate(config, schema="../schemas/config.schema.yaml")
@@ -176,13 +176,19 @@ def skipped_of(wildcards):
 
 
 def models_of(dataset):
-    """The configured models that apply to a dataset (seq_cnn needs ATAC data; a model
-    whose prior does not match the data is skipped, see SKIPPED)."""
+    """The configured models that apply to a dataset (a model that needs ATAC, seq_cnn,
+    needs ATAC data; a model whose prior does not match the data is skipped, see
+    SKIPPED)."""
     return [
         m
         for m in MODELS
-        if (m != "seq_cnn" or has_atac(dataset)) and m not in SKIPPED[dataset]
+        if (not trains_on_peaks(m) or has_atac(dataset)) and m not in SKIPPED[dataset]
     ]
+
+
+def trains_on_peaks(model):
+    """Whether the model's spec needs ATAC peaks (and the genome), like seq_cnn."""
+    return "atac" in model_spec(model).needs
 
 
 def train_inputs(wildcards):
@@ -192,7 +198,7 @@ def train_inputs(wildcards):
         "gene_sets": gene_sets_input(wildcards),
         "tfs": tfs_input(wildcards),
     }
-    if wildcards.model == "seq_cnn":
+    if trains_on_peaks(wildcards.model):
         inputs.update(atac=atac_path(wildcards.dataset), genome=ds["genome"])
     return inputs
 
@@ -212,10 +218,14 @@ _EXPRESSION_ONLY = (
 
 def train_settings(wildcards):
     """The train section as model {model} reads it: the shared keys and its own prefixed
-    ones (scinterp.train.run.MODEL_PREFIXES), no other model's prefixed keys, no
-    expression-only keys for the sequence CNN, never the model list."""
-    others = tuple(p for m, p in MODEL_PREFIXES.items() if m != wildcards.model)
-    seq = wildcards.model == "seq_cnn"
+    ones (the model specs' prefix, scinterp.models.registry), no other model's prefixed
+    keys, no expression-only keys for a model trained on peaks, never the model list."""
+    others = tuple(
+        model_spec(m).prefix
+        for m in model_names()
+        if m != wildcards.model and model_spec(m).prefix
+    )
+    seq = trains_on_peaks(wildcards.model)
     return {
         k: v
         for k, v in config["train"].items()
@@ -235,14 +245,9 @@ TARGETS.append(train_targets)
 
 
 # ------------------------------------------------------------ attribute
-# grn_sem and seq_cnn are attributed by their own branches.
-ATTRIBUTED_MODELS = (
-    "attention_classifier",
-    "mlp_classifier",
-    "capsule_classifier",
-    "program_vae",
-    "ldvae",
-)
+# The models whose spec says attributed=True; grn_sem and seq_cnn are attributed by
+# their own branches.
+ATTRIBUTED_MODELS = tuple(model_names(attributed=True))
 ATTRIBUTION_METHODS = config["attribution"]["methods"]
 
 
@@ -351,7 +356,7 @@ TARGETS.append(identity_targets)
 
 # ------------------------------------------------------------ branch (ii): programs
 PROGRAMS_CFG = config["branches"]["programs"]
-PROGRAM_VAES = ("program_vae", "ldvae")
+PROGRAM_VAES = tuple(model_names(program_vae=True))
 
 
 def program_models(dataset):

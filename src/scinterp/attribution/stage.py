@@ -1,16 +1,18 @@
 """The workflow's attribution stage: which cells, which outputs, sanity checks, output AnnData.
 
-Targets per model kind (documented choice):
+The stage attributes the models whose :class:`~scinterp.models.registry.ModelSpec` says
+``attributed=True``. Targets per model kind (documented choice):
 
-* classifiers (``attention_classifier``, ``mlp_classifier``, ``capsule_classifier``):
+* ``classifier`` (``attention_classifier``, ``mlp_classifier``, ``capsule_classifier``):
   each cell's own class, i.e. the index of its label among the model's classes; cells
   whose label the model does not know fall back to the predicted class.
-* gene-program VAEs (``program_vae``, ``ldvae``): each cell's most active prior unit
-  (largest latent mean among the gene-set units; all units when there are none). The
-  attribution then answers "which genes drive the program this cell uses most", and the
-  unit per cell is stored in ``obs["attribution_target"]``. The programs branch, which
-  needs every unit, calls :func:`scinterp.attribution.attribute` per unit itself.
-* ``grn_sem`` and ``seq_cnn`` are not attributed here: their branches call
+* ``latent`` (the gene-program VAEs ``program_vae``, ``ldvae``): each cell's most active
+  prior unit (largest latent mean among the gene-set units; all units when there are
+  none). The attribution then answers "which genes drive the program this cell uses
+  most", and the unit per cell is stored in ``obs["attribution_target"]``. The programs
+  branch, which needs every unit, calls :func:`scinterp.attribution.attribute` per unit
+  itself.
+* models not attributed here (``grn_sem``, ``seq_cnn``): their branches call
   :func:`~scinterp.attribution.attribute` with their own targets (a target gene, a cell).
 """
 
@@ -27,11 +29,9 @@ from torch import nn
 
 from scinterp.attribution.core import METHODS, attribute
 from scinterp.data.cells import sample_cells
+from scinterp.models.registry import MODELS, model_names
 
 __all__ = [
-    "ATTRIBUTED_MODELS",
-    "CLASSIFIERS",
-    "LATENT_MODELS",
     "attribution_anndata",
     "gene_set_groups",
     "model_targets",
@@ -43,9 +43,10 @@ __all__ = [
     "sanity_table",
 ]
 
-CLASSIFIERS = ("attention_classifier", "mlp_classifier", "capsule_classifier")
-LATENT_MODELS = ("program_vae", "ldvae")
-ATTRIBUTED_MODELS = CLASSIFIERS + LATENT_MODELS
+
+def _is_classifier(name: str) -> bool:
+    spec = MODELS.get(name)
+    return spec is not None and spec.kind == "classifier"
 
 
 def model_targets(
@@ -66,10 +67,11 @@ def model_targets(
     ValueError
         For a model this stage does not attribute (``grn_sem``, ``seq_cnn``, unknown).
     """
-    if name not in ATTRIBUTED_MODELS:
+    if name not in model_names(attributed=True):
         raise ValueError(
             f"model {name!r} is not attributed by the attribution stage; attributable models: "
-            f"{', '.join(ATTRIBUTED_MODELS)} (grn_sem and seq_cnn are attributed by their branches)"
+            f"{', '.join(model_names(attributed=True))} (grn_sem and seq_cnn are attributed "
+            "by their branches)"
         )
     model = model.to(device).eval()
     outs = []
@@ -79,7 +81,7 @@ def model_targets(
             block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
             outs.append(model(torch.as_tensor(block, dtype=torch.float32, device=device)).cpu())
     out = torch.cat(outs).numpy() if outs else np.zeros((0, 1), dtype=np.float32)
-    if name in CLASSIFIERS:
+    if _is_classifier(name):
         pred = out.argmax(axis=1)
         if labels is None or classes is None:
             return pred
@@ -232,7 +234,7 @@ def attribution_anndata(
         "method": method,
         "model": model,
         "target": "own class (predicted when unlabeled)"
-        if model in CLASSIFIERS
+        if _is_classifier(model)
         else "most active prior unit",
         "baseline": baseline,
         **{k: v for k, v in (stats or {}).items()},
@@ -307,7 +309,7 @@ def attribute_from_files(
     lab = labels[cells] if labels is not None else None
     classes = meta.get("classes") or None
     targets = model_targets(model, name, X, lab, classes, dev)
-    target_names = classes if name in CLASSIFIERS else meta.get("programs")
+    target_names = classes if _is_classifier(name) else meta.get("programs")
 
     mask = None
     if (
@@ -334,7 +336,7 @@ def attribute_from_files(
         "n_reference": params.get("n_reference", 16),
         "batch_size": params.get("batch_size", 256),
         "feature_mask": mask,
-        "probabilities": method == "ablation" and name in CLASSIFIERS,
+        "probabilities": method == "ablation" and _is_classifier(name),
         "device": dev,
         "seed": seed,
     }

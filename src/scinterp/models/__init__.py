@@ -1,21 +1,42 @@
 """scinterp.models: pure ``nn.Module`` models with ``forward(x)`` and ``loss(batch)``.
 
-The sequence CNN (``scinterp.models.seqcnn``) is imported lazily through the registry.
+Each model module registers its models' :class:`~scinterp.models.registry.ModelSpec` when
+imported; importing this package registers the built-in ones, in this order.
 """
 
+# The import order is the registration order, the order of every derived model list.
+# isort: off
 from scinterp.models.classifier import AttentionClassifier, MLPClassifier
-from scinterp.models.grn import GRNSEM
+from scinterp.models.capsule import CapsuleClassifier
 from scinterp.models.programs import ProgramVAE
-from scinterp.models.registry import MODELS, build_model, load_model, register_model, save_model
+from scinterp.models.grn import GRNSEM
+from scinterp.models.seqcnn import SeqCNN
+
+# isort: on
+from scinterp.models.registry import (
+    MODELS,
+    ModelSpec,
+    build_model,
+    load_model,
+    model_names,
+    model_spec,
+    register_model,
+    save_model,
+)
 
 __all__ = [
     "GRNSEM",
     "MODELS",
     "AttentionClassifier",
+    "CapsuleClassifier",
     "MLPClassifier",
+    "ModelSpec",
     "ProgramVAE",
+    "SeqCNN",
     "build_model",
     "load_model",
+    "model_names",
+    "model_spec",
     "register_model",
     "save_model",
 ]

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scinterp.models.registry import ModelSpec, register_model
+
 __all__ = ["CapsuleClassifier", "margin_loss", "squash"]
 
 _ROUTE_GAIN = 10.0
@@ -231,3 +233,28 @@ class CapsuleClassifier(nn.Module):
         with torch.no_grad():
             acc = (lengths.argmax(dim=1) == y).float().mean()
         return {"loss": loss, "accuracy": acc}
+
+
+# ------------------------------------------------------------------ spec
+def _build_capsule(data) -> dict:
+    groups = [torch.tensor(v, dtype=torch.long) for v in data.gene_sets.values()]
+    return {"n_genes": data.n_genes, "groups": groups, "n_classes": len(data.classes)}
+
+
+def _name_capsules(module: CapsuleClassifier, data) -> None:
+    remainder = ["remaining_genes"] if module.has_remainder else []
+    data.meta["capsule_names"] = list(data.meta["gene_sets"]) + remainder
+
+
+register_model(
+    ModelSpec(
+        name="capsule_classifier",
+        cls=CapsuleClassifier,
+        kind="classifier",
+        needs=("gene_sets", "labels"),
+        attributed=True,
+        sweep_kwargs=("primary_dim", "class_dim", "routing_iters", "include_remainder", "dropout"),
+        build=_build_capsule,
+        finish=_name_capsules,
+    )
+)

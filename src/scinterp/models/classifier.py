@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scinterp.models.registry import ModelSpec, register_model
+
 __all__ = ["AttentionClassifier", "MLPClassifier", "classification_loss"]
 
 
@@ -190,3 +192,44 @@ class AttentionClassifier(nn.Module):
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Cross-entropy on ``batch["x"]``, ``batch["y"]``."""
         return classification_loss(self(batch["x"]), batch["y"])
+
+
+# ------------------------------------------------------------------ specs
+def _build_attention(data) -> dict:
+    tokens = [torch.tensor(v, dtype=torch.long) for v in data.gene_sets.values()]
+    return {"n_genes": data.n_genes, "tokens": tokens, "n_classes": len(data.classes)}
+
+
+def _name_tokens(module: AttentionClassifier, data) -> None:
+    remainder = ["remaining_genes"] if module.has_remainder else []
+    data.meta["token_names"] = list(data.meta["gene_sets"]) + remainder
+
+
+def _build_mlp(data) -> dict:
+    return {"n_genes": data.n_genes, "n_classes": len(data.classes)}
+
+
+register_model(
+    ModelSpec(
+        name="attention_classifier",
+        cls=AttentionClassifier,
+        kind="classifier",
+        needs=("gene_sets", "labels"),
+        attributed=True,
+        sweep_kwargs=("d_model", "n_heads", "n_layers", "dropout"),
+        build=_build_attention,
+        finish=_name_tokens,
+    )
+)
+register_model(
+    ModelSpec(
+        name="mlp_classifier",
+        cls=MLPClassifier,
+        kind="classifier",
+        needs=("labels",),
+        uses=("gene_sets",),
+        attributed=True,
+        sweep_kwargs=("hidden", "dropout"),
+        build=_build_mlp,
+    )
+)

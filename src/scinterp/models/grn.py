@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from scinterp.models.registry import ModelSpec, register_model
+
 __all__ = ["GRNSEM"]
 
 
@@ -258,3 +260,29 @@ class GRNSEM(nn.Module):
             "l1": l1,
             "predict": predict,
         }
+
+
+# ------------------------------------------------------------------ spec
+def _build_grn_sem(data) -> dict:
+    return {
+        "n_genes": data.n_genes,
+        "tf_index": torch.tensor(data.tfs, dtype=torch.long),
+        "l1": data.settings["l1_adjacency"],
+    }
+
+
+def _standardize(module: GRNSEM, data) -> None:
+    module.set_standardization(*data.train_moments())
+
+
+register_model(
+    ModelSpec(
+        name="grn_sem",
+        cls=GRNSEM,
+        kind="grn",
+        needs=("tfs",),
+        prefix="grn_",
+        build=_build_grn_sem,
+        finish=_standardize,
+    )
+)

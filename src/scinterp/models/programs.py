@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scinterp.models.registry import ModelSpec, register_model
+
 __all__ = [
     "ProgramVAE",
     "nb_log_likelihood",
@@ -258,3 +260,75 @@ class ProgramVAE(nn.Module):
                 beta = beta * min(1.0, float(self.n_updates) / self.kl_warmup)
             self.n_updates += 1
         return {"loss": recon + beta * kl + l1, "recon": recon, "kl": kl, "l1": l1}
+
+
+# ------------------------------------------------------------------ specs
+def _build_program_vae(data) -> dict:
+    """One latent unit per gene set (decoder masked to its genes) plus de novo units."""
+    s = data.settings
+    mask = torch.zeros(data.n_genes, len(data.gene_sets), dtype=torch.bool)
+    for k, idx in enumerate(data.gene_sets.values()):
+        mask[torch.tensor(idx, dtype=torch.long), k] = True
+    data.meta["n_prior"] = len(data.gene_sets)
+    data.meta["programs"] = list(data.gene_sets) + [
+        f"denovo_{i}" for i in range(s["n_latent_denovo"])
+    ]
+    data.meta["batches"] = data.batches
+    return {
+        "n_genes": data.n_genes,
+        "mask": mask,
+        "n_denovo": s["n_latent_denovo"],
+        "n_batches": max(1, len(data.batches)),
+        "masked": True,
+        "l1_denovo": s["l1_denovo"],
+        "kl_weight": s["kl_weight"],
+        "nonneg_prior": s["nonneg_programs"],
+    }
+
+
+def _build_ldvae(data) -> dict:
+    """LDVAE: as many latent units as the program VAE, all unconstrained, no L1."""
+    s = data.settings
+    n_units = len(data.gene_sets) + s["n_latent_denovo"]
+    if n_units == 0:
+        n_units = 10
+    data.meta["n_prior"] = 0
+    data.meta["programs"] = [f"ldvae_{i}" for i in range(n_units)]
+    data.meta["batches"] = data.batches
+    return {
+        "n_genes": data.n_genes,
+        "mask": torch.zeros(data.n_genes, 0, dtype=torch.bool),
+        "n_denovo": n_units,
+        "n_batches": max(1, len(data.batches)),
+        "masked": False,
+        "l1_denovo": 0.0,
+        "kl_weight": s["kl_weight"],
+    }
+
+
+register_model(
+    ModelSpec(
+        name="program_vae",
+        cls=ProgramVAE,
+        kind="latent",
+        needs=("gene_sets", "counts"),
+        uses=("batch",),
+        attributed=True,
+        program_vae=True,
+        defaults={"masked": True},
+        build=_build_program_vae,
+    )
+)
+register_model(
+    ModelSpec(
+        name="ldvae",
+        cls=ProgramVAE,
+        kind="latent",
+        needs=("counts",),
+        uses=("gene_sets", "batch"),
+        attributed=True,
+        program_vae=True,
+        defaults={"masked": False},
+        build=_build_ldvae,
+    )
+)

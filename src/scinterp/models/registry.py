@@ -1,4 +1,13 @@
-"""Models by name: build, save (state dict + JSON) and load with ``weights_only=True``.
+"""Models by name: one :class:`ModelSpec` per model, build, save (state dict + JSON) and
+load with ``weights_only=True``.
+
+Each model declares itself next to its class (``scinterp/models/classifier.py`` ...) with a
+:class:`ModelSpec`: its kind, what it needs from the data, whether the ``attribute`` rule
+explains it, its config prefix, the constructor arguments a sweep may set, and a builder
+from prepared data. Training, attribution, the programs branch, the sweep and the
+workflow's input functions read these specs instead of lists of model names, so a new
+model is one file ending in ``register_model(ModelSpec(...))`` (plus its name in the
+config schema's enums, which ``tests/test_config.py`` checks against this registry).
 
 A model directory holds ``model.pt`` (the pure ``state_dict()``) and ``model.json``
 (registry name, class import path, init kwargs, and free-form metadata such as feature,
@@ -12,6 +21,8 @@ import importlib
 import inspect
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +33,126 @@ from torch import nn
 from scinterp.errors import ScinterpInputError
 from scinterp.io import atomic_path
 
-__all__ = ["MODELS", "build_model", "load_model", "model_class", "register_model", "save_model"]
+__all__ = [
+    "KINDS",
+    "MODELS",
+    "ModelSpec",
+    "build_model",
+    "load_model",
+    "model_class",
+    "model_names",
+    "model_spec",
+    "register_model",
+    "save_model",
+]
 
-# name -> (import path "module:Class", default init kwargs). Imported lazily so that a
-# model's module (e.g. the sequence CNN) loads only when that model is used.
-MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "attention_classifier": ("scinterp.models.classifier:AttentionClassifier", {}),
-    "mlp_classifier": ("scinterp.models.classifier:MLPClassifier", {}),
-    "capsule_classifier": ("scinterp.models.capsule:CapsuleClassifier", {}),
-    "program_vae": ("scinterp.models.programs:ProgramVAE", {"masked": True}),
-    "ldvae": ("scinterp.models.programs:ProgramVAE", {"masked": False}),
-    "grn_sem": ("scinterp.models.grn:GRNSEM", {}),
-    "seq_cnn": ("scinterp.models.seqcnn:SeqCNN", {}),
-}
-
-FORMAT_VERSION = 1
+KINDS = ("classifier", "latent", "grn", "sequence")
+# What a model may need (or use) from the data: a GMT of gene sets, a TF list, cell labels,
+# raw counts (layers["counts"]), a batch column, ATAC peaks with their genome FASTA.
+DATA_NEEDS = ("gene_sets", "tfs", "labels", "counts", "batch", "atac")
 
 
-def register_model(name: str, target: str, defaults: dict[str, Any] | None = None) -> None:
-    """Add or replace a model: ``target`` is ``"package.module:ClassName"``."""
-    if ":" not in target:
-        raise ValueError(f"target must look like 'package.module:ClassName', got {target!r}")
-    MODELS[name] = (target, dict(defaults or {}))
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the rest of scinterp knows about one model.
+
+    Parameters
+    ----------
+    name
+        Registry name: ``train.models`` in the config, ``results/{dataset}/models/{name}``.
+    cls
+        The ``nn.Module`` class (``forward(x)`` and ``loss(batch)``).
+    kind
+        ``classifier`` (logits over cell types), ``latent`` (latent units, e.g. gene
+        programs), ``grn`` (a regulatory network) or ``sequence`` (peak DNA in).
+    needs
+        Data it cannot train without (:data:`DATA_NEEDS`): ``labels`` (a classifier's cell
+        types), ``gene_sets``, ``tfs``, ``counts``, ``atac`` (peaks and genome). A model
+        that needs ``atac`` trains on peak sequences, every other one on cells x genes;
+        one that needs ``tfs`` sees every TF and the most variable other genes, the
+        others the highly variable genes and the genes of their gene sets.
+    uses
+        Data it reads when given but can do without (``gene_sets``, ``batch``).
+    attributed
+        The workflow's ``attribute`` rule explains it (classifiers: each cell's own class;
+        latent models: each cell's most active prior unit).
+    program_vae
+        A gene-program VAE: the programs branch reads its latent units (``encode``,
+        ``decoder_weights``; ``meta["programs"]``, ``meta["n_prior"]``).
+    prefix
+        Config prefix of its own train keys (``seq_``: ``seq_learning_rate`` is this
+        model's ``learning_rate``); None when it has none.
+    sweep_kwargs
+        Constructor arguments a sweep column may set (models without any cannot be swept).
+    defaults
+        Constructor arguments the registry adds (``ldvae``: ``masked=False``).
+    build
+        ``build(data) -> init kwargs`` from the prepared data (a
+        :class:`scinterp.train.prepare.CellData` or, for ``atac`` models,
+        :class:`scinterp.train.run.PeakData`); it may add its own keys to ``data.meta``.
+    finish
+        Optional ``finish(module, data)`` after the model is built: fills buffers that
+        depend on the training data (standardization, biases) or adds ``data.meta`` keys
+        that need the module.
+    """
+
+    name: str
+    cls: type[nn.Module]
+    kind: str
+    build: Callable[[Any], dict[str, Any]]
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    attributed: bool = False
+    program_vae: bool = False
+    prefix: str | None = None
+    sweep_kwargs: tuple[str, ...] = ()
+    defaults: dict[str, Any] = field(default_factory=dict)
+    finish: Callable[[nn.Module, Any], None] | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"model {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
+        unknown = (set(self.needs) | set(self.uses)) - set(DATA_NEEDS)
+        if unknown:
+            raise ValueError(
+                f"model {self.name!r}: unknown data needs {sorted(unknown)}; "
+                f"known: {', '.join(DATA_NEEDS)}"
+            )
+
+    @property
+    def target(self) -> str:
+        """The class as ``"package.module:ClassName"`` (written to ``model.json``)."""
+        return f"{self.cls.__module__}:{self.cls.__qualname__}"
+
+    def reads(self, what: str) -> bool:
+        """Whether the model needs or uses ``what`` (one of :data:`DATA_NEEDS`)."""
+        return what in self.needs or what in self.uses
+
+
+# name -> spec, in registration order (the built-in models register themselves when
+# scinterp.models is imported: classifier, capsule, programs, grn, seqcnn).
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add (or replace) a model; returns ``spec``. Call it next to the model's class."""
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"register_model takes a ModelSpec, got {type(spec).__name__}")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name`` (``ValueError`` naming the known models)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def model_names(**where: Any) -> list[str]:
+    """Registered model names, in registration order, whose spec fields equal ``where``
+    (``model_names(kind="classifier")``, ``model_names(attributed=True)``)."""
+    return [s.name for s in MODELS.values() if all(getattr(s, k) == v for k, v in where.items())]
 
 
 def _import(target: str) -> type[nn.Module]:
@@ -54,16 +163,16 @@ def _import(target: str) -> type[nn.Module]:
 
 def model_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
-    return _import(MODELS[name][0])
+    return model_spec(name).cls
 
 
 def build_model(name: str, **init) -> nn.Module:
     """Instantiate a registered model; ``init`` overrides the registry defaults."""
-    cls = model_class(name)
-    kwargs = {**MODELS[name][1], **_decode(init)}
-    return cls(**kwargs)
+    spec = model_spec(name)
+    return spec.cls(**{**spec.defaults, **_decode(init)})
+
+
+FORMAT_VERSION = 1
 
 
 def _encode(value: Any) -> Any:
@@ -145,12 +254,11 @@ def save_model(
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    spec = model_spec(name)
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     # Every constructor argument, defaults included: a later change of a default (an
     # architecture choice) must not change the model this file is rebuilt as.
-    full_init = {**_plain_defaults(type(module)), **MODELS[name][1], **init}
+    full_init = {**_plain_defaults(type(module)), **spec.defaults, **init}
     record = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -186,7 +294,8 @@ def load_model(
     record = json.loads(json_path.read_text())
     init = _decode(record["init"])
     cls = _import(record["class"])
-    defaults = MODELS.get(record["name"], ("", {}))[1]
+    spec = MODELS.get(record["name"])
+    defaults = spec.defaults if spec is not None else {}
     module = cls(**{**defaults, **init})
     state = torch.load(pt_path, map_location="cpu", weights_only=True)
     try:

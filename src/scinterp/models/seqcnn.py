@@ -8,9 +8,12 @@ first-layer filters are motif detectors.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from scinterp.models.registry import ModelSpec, register_model
 
 __all__ = ["SeqCNN"]
 
@@ -232,3 +235,29 @@ class SeqCNN(nn.Module):
         if not self.both_strands:
             return logits
         return logits.reshape(-1, 2, logits.shape[1]).mean(dim=1)
+
+
+# ------------------------------------------------------------------ spec
+def _build_seq_cnn(data) -> dict:
+    return {"n_cells": data.n_cells, "seq_len": data.seq_len}
+
+
+def _init_cell_bias(module: SeqCNN, data) -> None:
+    # Each cell's bias starts at the logit of its open rate over the training peaks, so
+    # the network spends its steps on what sequence adds to that rate.
+    train = data.train_ds
+    rate = np.asarray(train.peaks_by_cells[train.indices].mean(axis=0)).ravel()
+    module.init_cell_bias(torch.from_numpy(rate))
+
+
+register_model(
+    ModelSpec(
+        name="seq_cnn",
+        cls=SeqCNN,
+        kind="sequence",
+        needs=("atac",),
+        prefix="seq_",
+        build=_build_seq_cnn,
+        finish=_init_cell_bias,
+    )
+)

@@ -10,8 +10,12 @@ Feature choice
   united with the genes of the gene sets that keep at least ``min_genes_per_set`` genes in
   the data; when that union exceeds ``max_genes``, HVGs are kept first, then set genes by
   decreasing variance, and sets are re-checked against ``min_genes_per_set``.
-- ``grn_sem``: all TFs present in the data, then HVG targets by decreasing variance, up to
-  ``max_genes``.
+- models that need TFs (``grn_sem``): all TFs present in the data, then HVG targets by
+  decreasing variance, up to ``max_genes``.
+
+What a model needs (labels, gene sets, TFs, counts, batches) comes from its
+:class:`~scinterp.models.registry.ModelSpec`; its spec's ``build`` turns the chosen
+features (:class:`CellData`) into the model's init kwargs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,24 +34,61 @@ from torch import nn
 
 from scinterp.data.cells import CellDataset, row_sums, split_indices, take_rows
 from scinterp.errors import ScinterpInputError
-from scinterp.models.registry import build_model
+from scinterp.models.registry import MODELS, build_model
 
-__all__ = ["EXPRESSION_MODELS", "Prepared", "column_moments", "prepare"]
+__all__ = ["CellData", "Prepared", "cell_models", "column_moments", "prepare"]
 
 log = logging.getLogger(__name__)
 
-EXPRESSION_MODELS = (
-    "attention_classifier",
-    "mlp_classifier",
-    "capsule_classifier",
-    "program_vae",
-    "ldvae",
-    "grn_sem",
-)
 # label values that mean "no label" (after normalize wrote the labels as text)
 MISSING_LABELS = ("", "nan", "none", "na", "n/a", "unknown", "unassigned")
-_CLASSIFIERS = ("attention_classifier", "mlp_classifier", "capsule_classifier")
-_VAES = ("program_vae", "ldvae")
+
+
+def cell_models() -> list[str]:
+    """Registered models that :func:`prepare` builds: all but those trained on peaks."""
+    return [name for name, spec in MODELS.items() if "atac" not in spec.needs]
+
+
+@dataclass
+class CellData:
+    """What :func:`prepare` hands a model spec's ``build`` and ``finish``.
+
+    Attributes
+    ----------
+    n_genes
+        Input features (columns of ``X`` the model reads, in ``features`` order).
+    gene_sets
+        Gene-set name -> positions among the features (sets with enough genes there).
+    classes
+        Cell types (models that need labels), else empty.
+    batches
+        Batch names (models that use a batch), else empty.
+    tfs
+        Positions of the TFs among the features (models that need TFs), else empty.
+    settings
+        The model settings of :func:`prepare` (``n_latent_denovo``, ``l1_denovo``,
+        ``kl_weight``, ``nonneg_programs``, ``l1_adjacency``).
+    meta
+        The model's metadata (``model.json``); a builder adds its own keys.
+    X, features, train_idx
+        The expression matrix, the columns the model reads and the training rows (for
+        ``finish``; set once the split is made).
+    """
+
+    n_genes: int
+    gene_sets: dict[str, list[int]]
+    classes: list[str]
+    batches: list[str]
+    tfs: list[int]
+    settings: dict[str, Any]
+    meta: dict[str, Any]
+    X: Any = None
+    features: np.ndarray | None = None
+    train_idx: np.ndarray | None = field(default=None, repr=False)
+
+    def train_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and standard deviation over the training cells."""
+        return column_moments(self.X, self.train_idx, self.features)
 
 
 class Prepared(NamedTuple):
@@ -224,17 +266,19 @@ def prepare(
         Normalized AnnData: ``X`` log-normalized (CSR, dense or backed), raw counts in
         ``layers[counts_layer]`` (needed by the VAEs), ``var["highly_variable"]``.
     model
-        One of ``attention_classifier``, ``mlp_classifier``, ``program_vae``, ``ldvae``,
-        ``grn_sem``.
+        A registered model that trains on cells (:func:`cell_models`): what it needs
+        comes from its :class:`~scinterp.models.registry.ModelSpec`, its init kwargs
+        from the spec's ``build``.
     gene_sets
-        Gene-set name -> gene names (GMT order is kept); needed by
-        ``attention_classifier`` and ``program_vae``, optional for ``mlp_classifier`` and
-        ``ldvae`` (used then for the same feature choice).
+        Gene-set name -> gene names (GMT order is kept); needed by the models whose spec
+        needs ``gene_sets`` (``attention_classifier``, ``capsule_classifier``,
+        ``program_vae``), used when given by those that use them (``mlp_classifier``,
+        ``ldvae``: the same feature choice).
     tfs
-        Transcription-factor names; needed by ``grn_sem``.
+        Transcription-factor names; needed by the models that need ``tfs`` (``grn_sem``).
     label_key, batch_key
-        obs columns with cell identities (classifiers; also stratifies the split) and
-        batches (VAEs' decoder covariate).
+        obs columns with cell identities (models that need ``labels``; also stratifies
+        the split) and batches (models that use ``batch``: the VAEs' decoder covariate).
     counts_layer
         Layer with raw counts.
     val_fraction, seed
@@ -273,162 +317,73 @@ def prepare(
         2 classes, too small classes, no gene set overlapping the data, no TF in the data,
         or missing counts.
     """
-    if model not in EXPRESSION_MODELS:
+    spec = MODELS.get(model)
+    if spec is None or "atac" in spec.needs:
         raise _err(
             f"prepare() does not build model '{model}'.",
-            f"use one of {', '.join(EXPRESSION_MODELS)} (the sequence CNN gets its data from "
-            "scinterp.data.sequences).",
+            f"use one of {', '.join(cell_models())} (models trained on peaks, such as the "
+            "sequence CNN, get their data from scinterp.data.sequences).",
             dataset,
         )
     model_kwargs = dict(model_kwargs or {})
     var_names = [str(g) for g in adata.var_names]
-    gene_pos = {g: i for i, g in enumerate(var_names)}
     n_cells = adata.n_obs
-    hvg = np.flatnonzero(_hvg_mask(adata))
-    _, gene_sd = column_moments(adata.X)
 
     y, classes = (None, [])
-    if model in _CLASSIFIERS:
+    if "labels" in spec.needs:
         y, classes = _labels(adata, label_key, min_cells_per_class, dataset)
     stratify = None
     if label_key is not None and label_key in adata.obs:
         stratify = adata.obs[label_key].astype(str).to_numpy()
-    batch, batches = _batches(adata, batch_key, dataset) if model in _VAES else (None, [])
+    uses_batch = spec.reads("batch")
+    batch, batches = _batches(adata, batch_key, dataset) if uses_batch else (None, [])
 
     meta: dict[str, Any] = {
         "model": model,
         "dataset": dataset,
         "label_key": label_key,
-        "batch_key": batch_key if model in _VAES else None,
+        "batch_key": batch_key if uses_batch else None,
         "seed": seed,
         "val_fraction": val_fraction,
     }
-    needs_sets = model in ("attention_classifier", "capsule_classifier", "program_vae")
-    if needs_sets and not gene_sets:
+    if "gene_sets" in spec.needs and not gene_sets:
         raise _err(
             f"model '{model}' needs gene sets but none were given.",
             "set gene_sets in the dataset's config (a GMT file) or use the default one.",
             dataset,
         )
 
-    if model == "grn_sem":
-        if not tfs:
-            raise _err(
-                "grn_sem needs a TF list but none was given.", "set tfs in the config.", dataset
-            )
-        tf_idx = list(dict.fromkeys(gene_pos[t] for t in tfs if t in gene_pos))
-        if not tf_idx:
-            raise _err(
-                f"none of the {len(tfs)} TFs is among the {len(var_names)} genes of the data.",
-                "check that the TF list uses the same gene identifiers as var_names "
-                "(symbols vs Ensembl IDs, species, case).",
-                dataset,
-            )
-        tf_idx = np.asarray(tf_idx)
-        if len(tf_idx) > max_genes // 2:
-            warnings.warn(
-                f"{len(tf_idx)} TFs in the data; keeping the {max_genes // 2} most variable",
-                stacklevel=2,
-            )
-            tf_idx = _top_by(gene_sd, tf_idx, max_genes // 2)
-        targets = np.setdiff1d(hvg, tf_idx)
-        targets = _top_by(gene_sd, targets, max_genes - len(tf_idx))
-        features = np.sort(np.concatenate([tf_idx, targets]))
-        feat_pos = {int(g): i for i, g in enumerate(features)}
-        tf_cols = [feat_pos[int(g)] for g in tf_idx]
-        meta["tfs"] = [var_names[g] for g in tf_idx]
-        init = {"n_genes": len(features), "tf_index": torch.tensor(tf_cols, dtype=torch.long)}
-        init["l1"] = l1_adjacency
+    settings = {
+        "n_latent_denovo": n_latent_denovo,
+        "l1_denovo": l1_denovo,
+        "kl_weight": kl_weight,
+        "nonneg_programs": nonneg_programs,
+        "l1_adjacency": l1_adjacency,
+    }
+    if "tfs" in spec.needs:
+        features, tf_cols = _tf_features(adata, model, tfs, max_genes, dataset)
+        meta["tfs"] = [var_names[g] for g in features[tf_cols]]
+        data = CellData(len(features), {}, classes, batches, list(tf_cols), settings, meta)
+        init = spec.build(data)
     else:
-        sets_idx = {}
-        if gene_sets:
-            sets_idx = _present_sets(
-                gene_sets, gene_pos, min_genes_per_set, dataset, required=needs_sets
-            )
-        features = hvg
+        sets = gene_sets if spec.reads("gene_sets") else None
+        required = "gene_sets" in spec.needs
+        features, sets_idx = _expression_features(
+            adata, sets, max_genes, min_genes_per_set, required, dataset
+        )
         if sets_idx:
-            set_genes = np.unique(np.concatenate([np.asarray(v) for v in sets_idx.values()]))
-            extra = np.setdiff1d(set_genes, hvg)
-            if len(hvg) + len(extra) > max_genes:
-                keep_hvg = _top_by(gene_sd, hvg, max_genes)
-                extra = _top_by(gene_sd, extra, max_genes - len(keep_hvg))
-                features = np.concatenate([keep_hvg, extra])
-            else:
-                features = np.concatenate([hvg, extra])
-        elif len(features) > max_genes:
-            features = _top_by(gene_sd, features, max_genes)
-        features = np.sort(features)
-        if len(features) == 0:
-            raise _err(
-                "no genes to train on (no highly variable genes and no gene sets).",
-                "check the normalize step's HVG selection.",
-                dataset,
-            )
-        feat_names = [var_names[g] for g in features]
-        if sets_idx:
-            feat_pos = {name: i for i, name in enumerate(feat_names)}
-            names = {k: [var_names[g] for g in v] for k, v in sets_idx.items()}
-            sets_idx = _present_sets(
-                names,
-                feat_pos,
-                min_genes_per_set,
-                dataset,
-                where="the selected genes",
-                required=needs_sets,
-            )
-            meta["gene_sets"] = {k: [feat_names[i] for i in v] for k, v in sets_idx.items()}
-        G = len(features)
-        if model == "attention_classifier":
-            tokens = [torch.tensor(v, dtype=torch.long) for v in sets_idx.values()]
-            init = {"n_genes": G, "tokens": tokens, "n_classes": len(classes)}
-        elif model == "capsule_classifier":
-            groups = [torch.tensor(v, dtype=torch.long) for v in sets_idx.values()]
-            init = {"n_genes": G, "groups": groups, "n_classes": len(classes)}
-        elif model == "mlp_classifier":
-            init = {"n_genes": G, "n_classes": len(classes)}
-        else:
-            n_batches = max(1, len(batches))
-            if model == "program_vae":
-                mask = torch.zeros(G, len(sets_idx), dtype=torch.bool)
-                for k, idx in enumerate(sets_idx.values()):
-                    mask[torch.tensor(idx, dtype=torch.long), k] = True
-                programs = list(sets_idx) + [f"denovo_{i}" for i in range(n_latent_denovo)]
-                init = {
-                    "n_genes": G,
-                    "mask": mask,
-                    "n_denovo": n_latent_denovo,
-                    "n_batches": n_batches,
-                    "masked": True,
-                    "l1_denovo": l1_denovo,
-                    "kl_weight": kl_weight,
-                    "nonneg_prior": nonneg_programs,
-                }
-                meta["n_prior"] = len(sets_idx)
-            else:
-                # LDVAE: as many latent units as the program VAE, all unconstrained, no L1.
-                n_units = len(sets_idx) + n_latent_denovo
-                if n_units == 0:
-                    n_units = 10
-                programs = [f"ldvae_{i}" for i in range(n_units)]
-                init = {
-                    "n_genes": G,
-                    "mask": torch.zeros(G, 0, dtype=torch.bool),
-                    "n_denovo": n_units,
-                    "n_batches": n_batches,
-                    "masked": False,
-                    "l1_denovo": 0.0,
-                    "kl_weight": kl_weight,
-                }
-                meta["n_prior"] = 0
-            meta["programs"] = programs
-            meta["batches"] = batches
+            meta["gene_sets"] = {
+                k: [var_names[features[i]] for i in v] for k, v in sets_idx.items()
+            }
+        data = CellData(len(features), sets_idx, classes, batches, [], settings, meta)
+        init = spec.build(data)
         meta["classes"] = classes
 
     meta["features"] = [var_names[g] for g in features]
     init.update(model_kwargs)
 
     counts = None
-    if model in _VAES:
+    if "counts" in spec.needs:
         layers = getattr(adata, "layers", {})
         if counts_layer not in layers:
             raise _err(
@@ -457,13 +412,89 @@ def prepare(
 
     torch.manual_seed(seed)
     module = build_model(model, **init)
-    if model == "grn_sem":
-        mean, sd = column_moments(adata.X, train_idx, features)
-        module.set_standardization(mean, sd)
-    if model in ("attention_classifier", "capsule_classifier"):
-        names = list(meta["gene_sets"]) + (["remaining_genes"] if module.has_remainder else [])
-        meta["token_names" if model == "attention_classifier" else "capsule_names"] = names
+    if spec.finish is not None:
+        data.X, data.features, data.train_idx = adata.X, features, train_idx
+        spec.finish(module, data)
     log.info(
         "%s: %d genes, %d train / %d val cells", model, len(features), len(train_idx), len(val_idx)
     )
     return Prepared(module, init, meta, train_ds, val_ds)
+
+
+def _tf_features(adata, model, tfs, max_genes, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Every TF in the data (the most variable half of ``max_genes`` at most), then HVG
+    targets by decreasing variance: (sorted feature columns, positions of the TFs)."""
+    var_names = [str(g) for g in adata.var_names]
+    gene_pos = {g: i for i, g in enumerate(var_names)}
+    if not tfs:
+        raise _err(
+            f"{model} needs a TF list but none was given.", "set tfs in the config.", dataset
+        )
+    tf_idx = list(dict.fromkeys(gene_pos[t] for t in tfs if t in gene_pos))
+    if not tf_idx:
+        raise _err(
+            f"none of the {len(tfs)} TFs is among the {len(var_names)} genes of the data.",
+            "check that the TF list uses the same gene identifiers as var_names "
+            "(symbols vs Ensembl IDs, species, case).",
+            dataset,
+        )
+    hvg = np.flatnonzero(_hvg_mask(adata))
+    _, gene_sd = column_moments(adata.X)
+    tf_idx = np.asarray(tf_idx)
+    if len(tf_idx) > max_genes // 2:
+        warnings.warn(
+            f"{len(tf_idx)} TFs in the data; keeping the {max_genes // 2} most variable",
+            stacklevel=3,
+        )
+        tf_idx = _top_by(gene_sd, tf_idx, max_genes // 2)
+    targets = np.setdiff1d(hvg, tf_idx)
+    targets = _top_by(gene_sd, targets, max_genes - len(tf_idx))
+    features = np.sort(np.concatenate([tf_idx, targets]))
+    feat_pos = {int(g): i for i, g in enumerate(features)}
+    return features, np.asarray([feat_pos[int(g)] for g in tf_idx], dtype=np.int64)
+
+
+def _expression_features(
+    adata, gene_sets, max_genes, min_genes_per_set, required, dataset
+) -> tuple[np.ndarray, dict[str, list[int]]]:
+    """HVGs united with the genes of the gene sets (HVGs first, then set genes by variance,
+    when over ``max_genes``): (sorted feature columns, set name -> feature positions)."""
+    var_names = [str(g) for g in adata.var_names]
+    gene_pos = {g: i for i, g in enumerate(var_names)}
+    hvg = np.flatnonzero(_hvg_mask(adata))
+    _, gene_sd = column_moments(adata.X)
+    sets_idx = {}
+    if gene_sets:
+        sets_idx = _present_sets(gene_sets, gene_pos, min_genes_per_set, dataset, required=required)
+    features = hvg
+    if sets_idx:
+        set_genes = np.unique(np.concatenate([np.asarray(v) for v in sets_idx.values()]))
+        extra = np.setdiff1d(set_genes, hvg)
+        if len(hvg) + len(extra) > max_genes:
+            keep_hvg = _top_by(gene_sd, hvg, max_genes)
+            extra = _top_by(gene_sd, extra, max_genes - len(keep_hvg))
+            features = np.concatenate([keep_hvg, extra])
+        else:
+            features = np.concatenate([hvg, extra])
+    elif len(features) > max_genes:
+        features = _top_by(gene_sd, features, max_genes)
+    features = np.sort(features)
+    if len(features) == 0:
+        raise _err(
+            "no genes to train on (no highly variable genes and no gene sets).",
+            "check the normalize step's HVG selection.",
+            dataset,
+        )
+    if sets_idx:
+        feat_names = [var_names[g] for g in features]
+        feat_pos = {name: i for i, name in enumerate(feat_names)}
+        names = {k: [var_names[g] for g in v] for k, v in sets_idx.items()}
+        sets_idx = _present_sets(
+            names,
+            feat_pos,
+            min_genes_per_set,
+            dataset,
+            where="the selected genes",
+            required=required,
+        )
+    return features, sets_idx

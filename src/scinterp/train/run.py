@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +18,19 @@ from scinterp.errors import ScinterpInputError
 
 log = logging.getLogger(__name__)
 
-USES_GENE_SETS = (
-    "attention_classifier",
-    "capsule_classifier",
-    "program_vae",
-    "mlp_classifier",
-    "ldvae",
-)
-
-# Models that cannot train without gene sets (the others only take their genes as features).
-NEEDS_GENE_SETS = ("attention_classifier", "capsule_classifier", "program_vae")
-
-# Train keys of one model's own: "<prefix><key>" replaces the shared "<key>" for that model
-# (seq_learning_rate is seq_cnn's learning_rate); a prefixed key without a shared one
-# (seq_width) is that model's alone. workflow/rules/common.smk routes them by the same
-# prefixes, so a change to one model's keys retrains only that model.
-MODEL_PREFIXES = {"seq_cnn": "seq_", "grn_sem": "grn_"}
-
 
 def model_settings(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The train section as model ``name`` trains with it (see :data:`MODEL_PREFIXES`)."""
-    prefix = MODEL_PREFIXES.get(name)
+    """The train section as model ``name`` trains with it.
+
+    Train keys of one model's own: with the spec's ``prefix`` (``seq_`` for seq_cnn,
+    ``grn_`` for grn_sem), "<prefix><key>" replaces the shared "<key>" for that model
+    (seq_learning_rate is seq_cnn's learning_rate); a prefixed key without a shared one
+    (seq_width) is that model's alone. workflow/rules/common.smk routes them by the same
+    prefixes, so a change to one model's keys retrains only that model.
+    """
+    from scinterp.models.registry import model_spec
+
+    prefix = model_spec(name).prefix
     own = (
         {}
         if prefix is None
@@ -92,7 +85,7 @@ def train_from_files(
     ----------
     name
         Registry name (``attention_classifier``, ``mlp_classifier``, ``capsule_classifier``,
-        ``program_vae``, ``ldvae``, ``grn_sem``, ``seq_cnn``).
+        ``program_vae``, ``ldvae``, ``grn_sem``, ``seq_cnn``, or any registered model).
     normalized
         The dataset's ``normalized.h5ad`` (labels are the column named in
         ``uns["scinterp"]["label_key"]``).
@@ -101,15 +94,16 @@ def train_from_files(
     params
         The config's ``train`` section.
     gene_sets, tfs
-        GMT and TF list (used by the models that need them).
+        GMT and TF list (read for the models whose spec needs or uses them).
     batch_key
         obs column of the batch, or None.
     atac, genome
-        For ``seq_cnn``: the cells x peaks h5ad and its genome FASTA.
+        For models that need ``atac`` (``seq_cnn``): the cells x peaks h5ad and its
+        genome FASTA.
     dataset
         Dataset name, for error messages.
     model_kwargs
-        Extra init arguments of the model (e.g. a sweep's ``hidden``); not for ``seq_cnn``.
+        Extra init arguments of the model (e.g. a sweep's ``hidden``).
 
     Returns
     -------
@@ -117,12 +111,22 @@ def train_from_files(
         The training history (also in ``outdir/history.tsv``).
     """
 
+    from scinterp.models.registry import model_spec
+
+    spec = model_spec(name)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     params = model_settings(name, params)
-    if name == "seq_cnn":
-        return _train_seq_cnn(
-            outdir, params, atac=atac, genome=genome, normalized=normalized, dataset=dataset
+    if "atac" in spec.needs:
+        return _train_on_peaks(
+            name,
+            outdir,
+            params,
+            atac=atac,
+            genome=genome,
+            normalized=normalized,
+            dataset=dataset,
+            model_kwargs=model_kwargs,
         )
 
     from scinterp.io import read_normalized, read_var
@@ -134,17 +138,17 @@ def train_from_files(
     # counts, the other models read X only. On an atlas that is a fraction of the matrix.
     var = read_var(normalized)
     sets = None
-    if gene_sets is not None and name in USES_GENE_SETS:
+    if gene_sets is not None and spec.reads("gene_sets"):
         try:
             sets = read_gmt(
                 gene_sets, genes=var.index, min_size=params["min_genes_per_set"], dataset=dataset
             )
         except ScinterpInputError as err:
-            if name in NEEDS_GENE_SETS:
+            if "gene_sets" in spec.needs:
                 raise
             # the sets only widen this model's features: it trains on the HVGs alone
             log.warning("%s trains without gene sets: %s", name, err)
-    tf_list = read_tfs(tfs, genes=var.index, dataset=dataset) if name == "grn_sem" else None
+    tf_list = read_tfs(tfs, genes=var.index, dataset=dataset) if "tfs" in spec.needs else None
     keep = None
     if "highly_variable" in var:
         keep = set(var.index[var["highly_variable"].to_numpy(dtype=bool)])
@@ -152,7 +156,7 @@ def train_from_files(
         keep.update(tf_list or ())
     adata = read_normalized(
         normalized,
-        layers=("counts",) if name in ("program_vae", "ldvae") else (),
+        layers=("counts",) if "counts" in spec.needs else (),
         var_names=None if keep is None else [g for g in var.index if g in keep],
     )
     label_key = adata.uns.get("scinterp", {}).get("label_key")
@@ -177,17 +181,30 @@ def train_from_files(
     return _fit_and_save(name, *prepared, outdir, params)
 
 
-def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.DataFrame:
+@dataclass
+class PeakData:
+    """What :func:`train_from_files` hands the spec of a model trained on peaks (``build``
+    and ``finish``): cells and sequence length, the training split, the metadata."""
+
+    n_cells: int
+    seq_len: int
+    train_ds: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _train_on_peaks(
+    name, outdir, params, *, atac, genome, normalized, dataset, model_kwargs=None
+) -> pd.DataFrame:
     import anndata as ad
 
     from scinterp.data.sequences import PeakDataset, prepare_peak_sequences
-    from scinterp.models.registry import build_model
+    from scinterp.models.registry import build_model, model_spec
 
     if atac is None or genome is None:
         raise ScinterpInputError(
-            "seq_cnn needs an atac h5ad and its genome FASTA.",
+            f"{name} needs an atac h5ad and its genome FASTA.",
             dataset=dataset,
-            fix="add datasets.<name>.atac and .genome, or drop seq_cnn from train.models.",
+            fix=f"add datasets.<name>.atac and .genome, or drop {name} from train.models.",
         )
     adata = ad.read_h5ad(atac)
     peaks, onehot = prepare_peak_sequences(
@@ -206,19 +223,19 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
         seed=params["seed"],
     )
     train_ds, val_ds = data.split(params["val_fraction"], seed=params["seed"])
-    init = {"n_cells": data.n_cells, "seq_len": data.seq_len}
-    import numpy as np
+    spec = model_spec(name)
+    built = PeakData(data.n_cells, data.seq_len, train_ds)
+    init = {**spec.build(built), **(model_kwargs or {})}
     import torch
 
     torch.manual_seed(params["seed"])  # the initial weights too: same seed, same model
-    module = build_model("seq_cnn", **init)
-    # Each cell's bias starts at the logit of its open rate over the training peaks, so
-    # the network spends its steps on what sequence adds to that rate.
-    rate = np.asarray(train_ds.peaks_by_cells[train_ds.indices].mean(axis=0)).ravel()
-    module.init_cell_bias(torch.from_numpy(rate))
+    module = build_model(name, **init)
+    if spec.finish is not None:
+        spec.finish(module, built)
     # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
     labels = _cell_labels(adata, normalized)
     meta = {
+        **built.meta,
         "cells": list(map(str, adata.obs_names)),
         "cell_labels": labels,
         "peaks_file": "peaks.tsv",
@@ -227,7 +244,7 @@ def _train_seq_cnn(outdir, params, *, atac, genome, normalized, dataset) -> pd.D
         "val_peaks": [int(i) for i in val_ds.indices],
     }
     peaks.to_csv(outdir / "peaks.tsv", sep="\t", index=False)
-    return _fit_and_save("seq_cnn", module, init, meta, train_ds, val_ds, outdir, params)
+    return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params)
 
 
 def _cell_labels(atac, normalized) -> list[str] | None:

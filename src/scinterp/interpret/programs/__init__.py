@@ -48,7 +48,6 @@ from ._activity import (
 )
 from ._attribution import classifier_attribution
 from ._compute import (
-    VAE_MODELS,
     _load,  # noqa: F401  (benchmarks/programs.py loads a model with the branch's checks)
     check_features,
     compute_programs,
@@ -62,7 +61,6 @@ from ._stats import ACTIVITY_COLUMNS, benjamini_hochberg, differential_scores
 
 __all__ = [
     "ACTIVITY_COLUMNS",
-    "VAE_MODELS",
     "benjamini_hochberg",
     "capsule_activity",
     "check_features",

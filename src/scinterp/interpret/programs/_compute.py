@@ -42,9 +42,6 @@ def check_features(adata, features: Sequence[str], model_dir, dataset: str | Non
     return np.asarray([pos[g] for g in features], dtype=np.int64)
 
 
-VAE_MODELS = ("program_vae", "ldvae")
-
-
 def label_column(adata) -> str:
     """The obs column holding the cell labels (``uns["scinterp"]["label_key"]``)."""
     key = adata.uns.get("scinterp", {}).get("label_key") if hasattr(adata, "uns") else None
@@ -132,7 +129,8 @@ def compute_programs(
         the log; sets with fewer than ``min_set_size`` genes are skipped with a warning;
         malformed lines or no overlap raise :class:`ScinterpInputError`).
     model_dirs
-        Model name -> model folder, among ``program_vae``, ``ldvae``, ``capsule_classifier``.
+        Model name -> model folder, among the gene-program VAEs (models registered with
+        ``program_vae=True``: ``program_vae``, ``ldvae``) and ``capsule_classifier``.
     min_set_size, used_threshold, n_top_denovo, n_posterior_samples, ctrl_size, seed
         See :func:`program_loadings`, :func:`differential_scores`, :func:`score_gene_sets`.
     score_trim
@@ -161,6 +159,7 @@ def compute_programs(
     """
     import anndata as ad
 
+    from scinterp.models.registry import model_names
     from scinterp.priors import read_gmt
 
     model_dirs = dict(model_dirs or {})
@@ -178,7 +177,7 @@ def compute_programs(
     activities.append(differential_scores(sg.to_numpy(), labels, list(sg.columns), "score_genes"))
 
     main_activity = None
-    for name in VAE_MODELS:
+    for name in model_names(program_vae=True):
         if name not in model_dirs:
             continue
         member_tables = []
