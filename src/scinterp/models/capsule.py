@@ -237,13 +237,11 @@ class CapsuleClassifier(nn.Module):
 
 # ------------------------------------------------------------------ spec
 def _build_capsule(data) -> dict:
-    groups = [torch.tensor(v, dtype=torch.long) for v in data.gene_sets.values()]
-    return {"n_genes": data.n_genes, "groups": groups, "n_classes": len(data.classes)}
+    return {"n_genes": data.n_genes, "groups": data.set_indices(), "n_classes": len(data.classes)}
 
 
 def _name_capsules(module: CapsuleClassifier, data) -> None:
-    remainder = ["remaining_genes"] if module.has_remainder else []
-    data.meta["capsule_names"] = list(data.meta["gene_sets"]) + remainder
+    data.meta["capsule_names"] = data.set_names(module.has_remainder)
 
 
 register_model(

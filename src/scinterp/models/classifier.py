@@ -196,13 +196,11 @@ class AttentionClassifier(nn.Module):
 
 # ------------------------------------------------------------------ specs
 def _build_attention(data) -> dict:
-    tokens = [torch.tensor(v, dtype=torch.long) for v in data.gene_sets.values()]
-    return {"n_genes": data.n_genes, "tokens": tokens, "n_classes": len(data.classes)}
+    return {"n_genes": data.n_genes, "tokens": data.set_indices(), "n_classes": len(data.classes)}
 
 
 def _name_tokens(module: AttentionClassifier, data) -> None:
-    remainder = ["remaining_genes"] if module.has_remainder else []
-    data.meta["token_names"] = list(data.meta["gene_sets"]) + remainder
+    data.meta["token_names"] = data.set_names(module.has_remainder)
 
 
 def _build_mlp(data) -> dict:

@@ -90,6 +90,15 @@ class CellData:
         """Per-feature mean and standard deviation over the training cells."""
         return column_moments(self.X, self.train_idx, self.features)
 
+    def set_indices(self) -> list[torch.Tensor]:
+        """Per gene set, its feature positions as a long tensor (tokens, capsule groups)."""
+        return [torch.tensor(v, dtype=torch.long) for v in self.gene_sets.values()]
+
+    def set_names(self, remainder: bool) -> list[str]:
+        """The gene sets' names, plus ``remaining_genes`` when the model adds a unit for
+        the genes in no set."""
+        return list(self.meta["gene_sets"]) + (["remaining_genes"] if remainder else [])
+
 
 class Prepared(NamedTuple):
     """What :func:`prepare` returns; unpacks as ``module, init, meta, train_ds, val_ds``."""
