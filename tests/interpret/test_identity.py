@@ -139,29 +139,42 @@ def test_pairwise_auc_prefers_a_types_own_markers_over_a_shared_gene():
 def test_contrastive_attribution_ranks_markers_above_a_shared_gene():
     X, types, names, genes = _shared_gene_data(shift=1.5)
     m = fit_mlp(X, np.searchsorted(names, types), n_classes=4, steps=200)
-    cont = I.contrastive_scores(m.eval(), X, types, names, genes, device="cpu")
+    cont = I.contrastive_scores(m.eval(), X, types, names, genes, device="cpu", contrast="min")
     for k, t in enumerate(names):
         assert set(cont.loc[t].nlargest(2).index) == {f"G{2 * k}", f"G{2 * k + 1}"}, t
     # G8 tells A from C and D, not from B: its smallest contrast is low
     assert cont.loc["A", "G8"] < cont.loc["A", ["G0", "G1"]].min()
     # a model with one class: no contrast, nothing ranked
     assert I.contrastive_scores(m, X[:5], types[:5], ["A"], genes).isna().all().all()
+    # the mean over the other classes (the default) is never below the minimum and keeps
+    # each type's own markers near the top, but it lets in G8, which tells A from C and D
+    # only (and C, D from A and B by its absence): the one-vs-rest view, which the
+    # pairwise AUC in the consensus guards against
+    mean = I.contrastive_scores(m.eval(), X, types, names, genes)
+    assert (mean.to_numpy() >= cont.to_numpy() - 1e-6).all()
+    for k, t in enumerate(names):
+        assert {f"G{2 * k}", f"G{2 * k + 1}"} <= set(mean.loc[t].nlargest(3).index), t
+    assert mean.loc["A", "G8"] - cont.loc["A", "G8"] > mean.loc["A", "G0"] - cont.loc["A", "G0"]
+    with pytest.raises(ValueError, match="'mean' or 'min'"):
+        I.contrastive_scores(m, X, types, names, genes, contrast="max")
 
 
 def test_contrastive_ensemble_averages_class_attributions_before_the_contrast():
     X, types, names, genes = _shared_gene_data(shift=1.5)
     y = np.searchsorted(names, types)
     ms = [fit_mlp(X, y, n_classes=4, steps=200, seed=s).eval() for s in range(3)]
-    ens, own = I.contrastive_scores(ms, X, types, names, genes, members_too=True)
+    ens, own = I.contrastive_scores(ms, X, types, names, genes, members_too=True, contrast="min")
     assert len(own) == 3
     for m, o in zip(ms, own, strict=True):  # each member's own view, from the same passes
-        pd.testing.assert_frame_equal(o, I.contrastive_scores(m, X, types, names, genes))
+        pd.testing.assert_frame_equal(
+            o, I.contrastive_scores(m, X, types, names, genes, contrast="min")
+        )
     # the minimum of the mean contrast is at least the mean of the members' minima
     assert (ens.to_numpy() >= np.mean([o.to_numpy() for o in own], axis=0) - 1e-6).all()
     for k, t in enumerate(names):
         assert set(ens.loc[t].nlargest(2).index) == {f"G{2 * k}", f"G{2 * k + 1}"}, t
     # an ensemble of one model twice is that model
-    twice = I.contrastive_scores([ms[0], ms[0]], X, types, names, genes)
+    twice = I.contrastive_scores([ms[0], ms[0]], X, types, names, genes, contrast="min")
     pd.testing.assert_frame_equal(twice, own[0], atol=1e-6)
 
 
