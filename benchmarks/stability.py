@@ -6,8 +6,11 @@ trains the identity classifier (``branches.identity.model`` of that run's config
 ``--seeds`` seeds with the run's ``train`` section, computes every consensus source once
 per seed with the library's own functions (:mod:`scinterp.interpret.identity`), and
 compares *ensembles*: the identity table built from K members (seeds ``0..K-1``) against
-the one built from K other members (seeds ``K..2K-1``), for K = 1, 2, 3, 5. Printed per
-dataset and K:
+the one built from K other members (seeds ``K..2K-1``, and so on: every pair of
+disjoint seed sets), for K = 1, 2, 3, 5 (``--ks``). The class attributions of each seed
+are cached next to its model (``benchmarks/out/stability/<dataset>/seed<N>/``), so a
+rerun with another ``--contrast`` (``mean``, the default, or ``min``) or ``--ks`` only
+re-fuses the sources. Printed per dataset and K:
 
 * ``jaccard_consensus``: top-20 Jaccard of the consensus genes per cell type between the
   two disjoint ensembles (mean over types, then over the disjoint pairs of seed sets);
@@ -22,7 +25,9 @@ dataset and K:
 Run (after ``benchmarks/generalization.py``)::
 
     python benchmarks/stability.py                      # pbmc10x, sergio_1k_batches, gp_programs
-    python benchmarks/stability.py --datasets pbmc10x --seeds 10
+    python benchmarks/stability.py --datasets pbmc10x,sergio_1k_batches --seeds 20 --ks 1,3,5,10
+    python benchmarks/stability.py --contrast min ...          # the stricter contrast
+    python benchmarks/stability.py --programs --datasets pbmc10x,gp_programs_sparse --seeds 4
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ def _jaccard(a: dict, b: dict) -> float:
     return float(np.mean(vals)) if vals else np.nan
 
 
-def run_dataset(name: str, n_seeds: int, ks: list[int], mean_scores: bool = False) -> list[dict]:
+def run_dataset(
+    name: str, n_seeds: int, ks: list[int], mean_scores: bool = False, contrast: str = "mean"
+) -> list[dict]:
     import torch
 
     from scinterp.data.cells import sample_cells
@@ -108,7 +115,9 @@ def run_dataset(name: str, n_seeds: int, ks: list[int], mean_scores: bool = Fals
         with np.load(cache) as z:
             models.append({t: z[t] for t in z.files})
         attribute_s = json.loads(timing.read_text()).get("attribute_s", 0.0)
-        per_seed.append(identity.contrast_scores(models[-1], meta["classes"], meta["features"])[0])
+        per_seed.append(
+            identity.contrast_scores(models[-1], meta["classes"], meta["features"], contrast)[0]
+        )
         seconds.append(train_s + attribute_s)
         print(f"  {name} seed {s}: {seconds[-1]:.1f} s", flush=True)
 
@@ -124,7 +133,7 @@ def run_dataset(name: str, n_seeds: int, ks: list[int], mean_scores: bool = Fals
             ens = identity.ensemble_scores([per_seed[i] for i in members])
         else:  # the workflow's way: class attributions averaged before the contrast
             att = {t: np.concatenate([models[i][t] for i in members]) for t in models[0]}
-            ens = identity.contrast_scores(att, meta["classes"], meta["features"])[0]
+            ens = identity.contrast_scores(att, meta["classes"], meta["features"], contrast)[0]
         cons = identity.consensus_scores({**fixed, "contrastive_ig": ens}, include)
         member_cons = [
             identity.consensus_scores({**fixed, "contrastive_ig": per_seed[i]}, include)
@@ -155,6 +164,7 @@ def run_dataset(name: str, n_seeds: int, ks: list[int], mean_scores: bool = Fals
         row = {
             "dataset": name,
             "K": k,
+            "contrast": contrast,
             "ensemble": "mean of scores" if mean_scores else "mean of class attributions",
             "n_ensembles": len(sets),
             "jaccard_consensus": float(np.mean(jc)),
@@ -252,6 +262,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="pbmc10x,sergio_1k_batches,gp_programs")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--ks", default="1,2,3,5")
+    ap.add_argument("--contrast", default="mean", choices=["mean", "min"])
     ap.add_argument(
         "--mean-scores",
         action="store_true",
@@ -274,10 +285,10 @@ def main() -> None:
     ks = [int(k) for k in args.ks.split(",")]
     rows = []
     for name in args.datasets.split(","):
-        rows += run_dataset(name, args.seeds, ks, args.mean_scores)
+        rows += run_dataset(name, args.seeds, ks, args.mean_scores, args.contrast)
     df = pd.DataFrame(rows)
     OUT.mkdir(parents=True, exist_ok=True)
-    tag = "_mean_scores" if args.mean_scores else ""
+    tag = f"_{args.contrast}" + ("_mean_scores" if args.mean_scores else "")
     df.to_csv(OUT / f"identity{tag}.tsv", sep="\t", index=False)
     print(df.to_markdown(index=False, floatfmt=".3f"))
 
