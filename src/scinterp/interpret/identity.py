@@ -462,9 +462,7 @@ def _check_members(loaded, dirs) -> None:
 
 
 def _share_confident(scores: pd.DataFrame, confidence: pd.DataFrame, top: int) -> float:
-    vals = [
-        confidence.loc[t, row.dropna().nlargest(top).index] for t, row in scores.iterrows()
-    ]
+    vals = [confidence.loc[t, row.dropna().nlargest(top).index] for t, row in scores.iterrows()]
     vals = pd.concat(vals) if vals else pd.Series(dtype=float)
     return float((vals >= 0.8).mean()) if len(vals) else float("nan")
 
