@@ -226,8 +226,11 @@ def run_programs(name: str, n_seeds: int, top: int = 5) -> list[dict]:
             seed=cfg["train"]["seed"],
             dataset=name,
         )["activity"]
-        act = act[(act["method"] == "program_vae") & act["confidence"].notna()
-                  if len(members) > 1 else act["method"] == "program_vae"]
+        act = act[
+            (act["method"] == "program_vae") & act["confidence"].notna()
+            if len(members) > 1
+            else act["method"] == "program_vae"
+        ]
         act = act[~act["program"].astype(str).str.startswith("denovo")]
         return {t: set(g.nlargest(top, "score")["program"]) for t, g in act.groupby("cell_type")}
 
