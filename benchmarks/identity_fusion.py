@@ -4,7 +4,7 @@ Reads the per-method identity rankings the generalization benchmark left behind
 (``benchmarks/out/generalization/<dataset>/results/<dataset>/identity/genes.tsv``: every
 source's full ranking, as ``rank_identity_genes`` wrote it) and re-fuses them with
 :func:`scinterp.interpret.identity.consensus_scores`, for several source lists and RRF
-constants, scored by :func:`scinterp.interpret.identity.evaluate_identity` against the
+constants, scored by :func:`scinterp.evaluate.identity.evaluate_identity` against the
 dataset's ``truth/markers.tsv`` exactly as the ``evaluate_identity`` rule does. Only the
 fusion is redone: a candidate list that leaves out a source still uses the in-silico
 ablation scores of the run (whose candidates came from the default sources).
@@ -87,7 +87,7 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=15, help="fusions printed by --search")
     args = ap.parse_args(argv)
 
-    from scinterp.interpret.identity import evaluate_identity
+    from scinterp.evaluate.identity import evaluate_identity
     from scinterp.io import read_var
 
     fusions = dict(FUSIONS)

@@ -8,7 +8,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
 import pandas as pd  # noqa: E402
 
-from scinterp.interpret.identity import evaluate_identity, plot_evaluation  # noqa: E402
+from scinterp.evaluate.identity import evaluate_identity, plot_evaluation  # noqa: E402
 from scinterp.io import read_var, write_tsv_atomic  # noqa: E402
 
 genes = pd.read_csv(snakemake.input.genes, sep="\t")

@@ -1,3 +1,3 @@
 """Metrics against ground truth: one metrics module (:mod:`.metrics`: AUROC, average
 precision, precision@k, early precision) and one module per branch (grn, motifs,
-programs; identity's lives in :mod:`scinterp.interpret.identity`)."""
+programs, identity)."""

@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from scinterp.evaluate.identity import evaluate_identity, plot_evaluation
+
 __all__ = [
     "DEFAULT_CONSENSUS",
     "ablation_scores",
@@ -467,66 +469,6 @@ def _share_confident(scores: pd.DataFrame, confidence: pd.DataFrame, top: int) -
     return float((vals >= 0.8).mean()) if len(vals) else float("nan")
 
 
-def evaluate_identity(
-    genes: pd.DataFrame, markers: pd.DataFrame, universe: Sequence[str], k: int = 10
-) -> pd.DataFrame:
-    """precision@k and AUROC of the true markers per cell type and method.
-
-    Parameters
-    ----------
-    genes
-        The ``identity/genes.tsv`` table.
-    markers
-        Truth, columns ``cell_type, gene``.
-    universe
-        All genes that could be ranked (unranked genes count as tied last).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``cell_type, method, precision_at_k, auroc, average_precision, n_true, k``.
-    """
-    from scinterp.evaluate.metrics import (
-        auroc,
-        average_precision,
-        labels_and_scores,
-        precision_at_k,
-    )
-
-    truth = markers.groupby("cell_type")["gene"].apply(set).to_dict()
-    rows = []
-    for (t, m), g in genes.groupby(["cell_type", "method"], sort=True):
-        if t not in truth:
-            continue
-        g = g.sort_values("rank")
-        true = truth[t] & set(universe)
-        scores = dict(zip(g["gene"], g["score"].astype(float), strict=True))
-        labels, values = labels_and_scores(scores, true, universe)
-        rows.append(
-            {
-                "cell_type": t,
-                "method": m,
-                "precision_at_k": precision_at_k(*labels_and_scores(list(g["gene"]), true), k),
-                "auroc": auroc(labels, values),
-                "average_precision": average_precision(labels, values),
-                "n_true": len(true),
-                "k": k,
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "cell_type",
-            "method",
-            "precision_at_k",
-            "auroc",
-            "average_precision",
-            "n_true",
-            "k",
-        ],
-    )
-
-
 def method_summary(
     genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = 10
 ) -> pd.DataFrame:
@@ -725,30 +667,4 @@ def plot_top_genes(adata, genes: pd.DataFrame, label_key: str, dotplot, heatmap,
     axes = sc.pl.heatmap(a, var_names, groupby=label_key, show=False, standard_scale="var")
     fig = next(iter(axes.values())).figure
     write_figure_atomic(fig, heatmap)
-    plt.close(fig)
-
-
-def plot_evaluation(evaluation: pd.DataFrame, path, k: int = 10) -> None:
-    """Bar plot of mean precision@k and AUROC per method (PNG); an empty note without truth."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from scinterp.io import write_figure_atomic
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    if len(evaluation):
-        mean = evaluation.groupby("method")[["precision_at_k", "auroc"]].mean()
-        mean = mean.sort_values("precision_at_k")
-        axes[0].barh(mean.index, mean["precision_at_k"])
-        axes[0].set_xlabel(f"precision@{k} of true markers (mean over types)")
-        axes[1].barh(mean.index, mean["auroc"])
-        axes[1].set_xlabel("AUROC of true markers (mean over types)")
-        axes[1].set_xlim(0.5, 1.0)
-    else:
-        for ax in axes:
-            ax.text(0.5, 0.5, "no ground truth configured", ha="center", va="center")
-            ax.set_axis_off()
-    write_figure_atomic(fig, path)
     plt.close(fig)
