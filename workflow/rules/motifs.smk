@@ -44,7 +44,20 @@ rule motif_contributions:
         runtime=120,
     params:
         dataset="{dataset}",
-        options=MOTIFS_CFG,
+        options=motif_options(
+            "attribution",
+            "filter_activation",
+            "filter_influence_z",
+            "filter_max_motifs",
+            "filter_min_ic",
+            "filter_min_influence",
+            "filter_min_sites",
+            "filters",
+            "min_rate",
+            "n_per_type",
+            "n_refs",
+            "n_steps",
+        ),
         device=config["train"]["device"],
         seed=config["train"]["seed"],
     script:
@@ -78,7 +91,16 @@ rule discover_motifs:
     params:
         dataset="{dataset}",
         database=motif_database,
-        options=MOTIFS_CFG,
+        options=motif_options(
+            "jaspar_collection",
+            "jaspar_tax_group",
+            "max_qvalue",
+            "modisco_leiden_runs",
+            "modisco_max_seqlets",
+            "modisco_min_cluster_size",
+            "modisco_min_metacluster_size",
+            "modisco_window",
+        ),
         seed=config["train"]["seed"],
     script:
         "../../scripts/discover_motifs.py"
@@ -115,7 +137,9 @@ rule tf_activity:
         runtime=60,
     params:
         dataset="{dataset}",
-        options=MOTIFS_CFG,
+        options=motif_options(
+            "chromvar", "chromvar_backgrounds", "insertion", "n_background"
+        ),
         device=config["train"]["device"],
         seed=config["train"]["seed"],
     script:
@@ -155,7 +179,7 @@ rule motif_figures:
     params:
         dataset="{dataset}",
         database=motif_database,
-        options=MOTIFS_CFG,
+        options=motif_options("jaspar_collection", "jaspar_tax_group", "n_logos"),
     script:
         "../../scripts/motif_figures.py"
 
