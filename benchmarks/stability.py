@@ -55,7 +55,10 @@ def _top(scores: pd.DataFrame, k: int = TOP) -> dict[str, set]:
 
 
 def _jaccard(a: dict, b: dict) -> float:
-    vals = [len(a[t] & b[t]) / max(1, len(a[t] | b[t])) for t in a if t in b]
+    """Mean over the cell types both have of scinterp.sweep.jaccard (the sweep's figure)."""
+    from scinterp.sweep import jaccard
+
+    vals = [jaccard(a[t], b[t]) for t in a if t in b]
     return float(np.mean(vals)) if vals else np.nan
 
 
