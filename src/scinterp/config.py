@@ -152,22 +152,12 @@ def check_datasets(
 
 def _check_atac_from_rna(name: str, ds: dict, rna: str, producible) -> None:
     """atac: from_rna needs a multiome .h5 with peaks or an .h5mu with the atac modality."""
-    from scinterp.io import h5_feature_types, h5mu_modalities
+    from scinterp.io import h5_feature_types, require_h5mu_modality
 
     if producible(rna):
         return
     if str(rna).endswith(".h5mu"):
-        modality = ds.get("atac_modality") or "atac"
-        present = h5mu_modalities(rna)
-        if modality not in present:
-            raise ScinterpInputError(
-                f"atac is from_rna, but the .h5mu has no modality '{modality}' "
-                f"(modalities: {', '.join(present) or 'none'}).",
-                dataset=name,
-                path=rna,
-                fix=f"set datasets.{name}.atac_modality to the modality holding the peaks, "
-                "or give the peaks as a separate cells x peaks .h5ad under atac.",
-            )
+        require_h5mu_modality(rna, ds.get("atac_modality") or "atac", name, "atac_modality")
     elif str(rna).endswith(".h5"):
         types = h5_feature_types(rna)
         if "Peaks" not in types:
@@ -194,18 +184,9 @@ def _check_h5ad_names(name: str, ds: dict, path: str) -> None:
 
     modality = rna_modality(ds)
     if modality is not None:
-        from scinterp.io import h5mu_modalities
+        from scinterp.io import require_h5mu_modality
 
-        present = h5mu_modalities(path)
-        if modality not in present:
-            raise ScinterpInputError(
-                f"the .h5mu has no modality '{modality}' (modalities: "
-                f"{', '.join(present) or 'none'}).",
-                dataset=name,
-                path=path,
-                fix=f"set datasets.{name}.rna_modality to the modality holding the gene "
-                "expression.",
-            )
+        require_h5mu_modality(path, modality, name, "rna_modality")
     try:
         names = h5ad_names(path, modality)
     except Exception as err:  # not an HDF5 file, truncated, ...

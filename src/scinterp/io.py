@@ -513,19 +513,29 @@ def h5_feature_types(path) -> list[str]:
     return list(dict.fromkeys(t.decode() if isinstance(t, bytes) else str(t) for t in types))
 
 
-def _read_h5mu_modality(p: Path, modality: str, dataset):
-    import mudata
-
-    present = h5mu_modalities(p)
+def require_h5mu_modality(path, modality: str, dataset, key: str) -> None:
+    """Raise `ScinterpInputError` when the ``.h5mu`` file has no modality ``modality``;
+    ``key`` names the config key that chose it (``rna_modality``, ``atac_modality``)."""
+    present = h5mu_modalities(path)
     if modality not in present:
+        extra = (
+            ", or give the peaks as a separate cells x peaks .h5ad under atac"
+            if key == "atac_modality"
+            else ""
+        )
         raise ScinterpInputError(
             f"the .h5mu file has no modality '{modality}'; modalities present: "
             f"{_fmt_list(present)}.",
             dataset=dataset,
-            path=p,
-            fix=f"set rna_modality / atac_modality of dataset '{dataset}' to the modality "
-            "holding that data.",
+            path=path,
+            fix=f"set datasets.{dataset}.{key} to the modality holding that data{extra}.",
         )
+
+
+def _read_h5mu_modality(p: Path, modality: str, dataset, key: str = "rna_modality"):
+    import mudata
+
+    require_h5mu_modality(p, modality, dataset, key)
     return mudata.read_h5ad(p, mod=modality)
 
 
@@ -553,7 +563,7 @@ def read_atac(path: str | os.PathLike, *, dataset: str | None, modality: str = "
     p = Path(path)
     fmt = detect_format(p)
     if fmt == "h5mu":
-        atac = _read_h5mu_modality(p, modality, dataset)
+        atac = _read_h5mu_modality(p, modality, dataset, "atac_modality")
     elif fmt == "10x_h5":
         types = h5_feature_types(p)
         if "Peaks" not in types:
