@@ -211,3 +211,45 @@ def test_ablation_with_gene_sets_that_miss_the_data_runs_per_gene(tmp_path, capl
     assert out.shape == (30, g)
     # one group per gene: the genes' values differ within a cell
     assert (np.ptp(out.X, axis=1) > 0).all()
+
+
+def test_a_registered_method_runs_through_attribute_unchanged(monkeypatch, data):
+    """A new Method subclass in the registry is a method of attribute: attribute tests no
+    method names, it validates, batches and dispatches on the class's own attributes."""
+    from captum.attr import InputXGradient
+
+    from scinterp.attribution import core
+
+    calls = []
+
+    class MinusInputXGradient(core.Method):
+        """Toy: minus input x gradient, against the mean of a reference sample."""
+
+        name = "toy_minus_ixg"
+        captum_class = InputXGradient
+        reference_sample = "mean"
+
+        def __call__(self, x, target, baseline):
+            calls.append((x.shape[0], baseline.shape[0]))
+            return -self.explainer.attribute(x - baseline, target=target), None
+
+    monkeypatch.setitem(core.METHOD_CLASSES, "toy_minus_ixg", MinusInputXGradient)
+    m = _mlp()
+    vals = attribute(m, data, "toy_minus_ixg", 1, baseline="reference", batch_size=8)
+    # blocks of 8 cells; the 16-cell reference sample reduced to its mean (one row)
+    assert calls == [(8, 1), (8, 1), (4, 1)]
+    mean = data[np.sort(np.random.default_rng(0).choice(20, 16, replace=False))].mean(0)
+    expected = -attribute(m, data - mean, "input_x_gradient", 1, device="cpu")
+    np.testing.assert_allclose(vals, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="feature_mask is for methods.*ablation"):
+        attribute(m, data, "toy_minus_ixg", 1, feature_mask=np.zeros(12, dtype=int))
+    with pytest.raises(ValueError, match="registered already"):
+        core.register_method(MinusInputXGradient)
+
+
+def test_ablation_takes_the_mean_of_a_reference_array(data):
+    m = _mlp()
+    sample = data[:5]
+    a = attribute(m, data, "ablation", 0, baseline=sample, device="cpu")
+    b = attribute(m, data, "ablation", 0, baseline=sample.mean(0, keepdims=True), device="cpu")
+    np.testing.assert_array_equal(a, b)

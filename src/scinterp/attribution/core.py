@@ -80,16 +80,28 @@ class AttributionResult:
 class Method:
     """Shared base: one Captum class, called on blocks of cells.
 
-    Subclasses set ``captum_class`` and override :meth:`kwargs` (the method-specific
-    arguments of Captum's ``attribute``).
+    A subclass sets ``name`` and ``captum_class``, overrides :meth:`kwargs` (the
+    method-specific arguments of Captum's ``attribute``) and :meth:`rows_per_cell`, and
+    states what it makes of the inputs :func:`attribute` validates (the class attributes
+    below); :func:`register_method` makes it a method of :func:`attribute`, which tests
+    no method names. ``settings`` holds ``n_steps``, ``n_samples``, ``max_rows``,
+    ``feature_mask`` (a tensor of group ids or None) and ``sample_size`` (the rows of a
+    reference sample the method takes whole, else 1).
     """
 
     name: ClassVar[str]
     captum_class: ClassVar[type]
+    #: Completeness: Captum's convergence delta ``sum(attr) - (f(x) - f(baseline))``.
     has_delta: ClassVar[bool] = False
+    #: False for methods that ignore the baseline (gradients at the input).
     uses_baseline: ClassVar[bool] = True
-    #: rows per cell in one forward pass (steps, samples, references), for block sizing
-    expansion: ClassVar[str | None] = None
+    #: What the method makes of a baseline of several rows (``baseline="reference"`` or an
+    #: array of rows): ``"whole"``, Captum takes the whole sample for every cell;
+    #: ``"pair"``, each cell is paired with one row drawn with ``seed`` (for methods that
+    #: take one baseline per cell); ``"mean"``, the rows' mean replaces them.
+    reference_sample: ClassVar[str] = "whole"
+    #: Takes ``feature_mask`` (features attributed in groups).
+    takes_feature_mask: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, settings: dict[str, Any]):
         self.model = model
@@ -100,6 +112,7 @@ class Method:
         return {}
 
     def rows_per_cell(self) -> int:
+        """Rows per cell in one forward pass (steps, samples, references): block sizing."""
         return 1
 
     def __call__(self, x: Tensor, target: Tensor, baseline: Tensor):
@@ -115,9 +128,13 @@ class Method:
 
 
 class IntegratedGradients(Method):
+    """Integrated gradients; with a reference sample each cell is paired with one
+    reference cell (Captum takes one baseline per cell)."""
+
     name = "integrated_gradients"
     captum_class = captum_attr.IntegratedGradients
     has_delta = True
+    reference_sample = "pair"
 
     def rows_per_cell(self) -> int:
         return self.settings["n_steps"]
@@ -142,11 +159,11 @@ class DeepLift(Method):
 
     def __init__(self, model, settings):
         super().__init__(model, settings)
-        if settings["baseline"] == "reference":
+        if settings["sample_size"] > 1:
             self.explainer = captum_attr.DeepLiftShap(model)
 
     def rows_per_cell(self) -> int:
-        return self.settings["n_reference"] if self.settings["baseline"] == "reference" else 1
+        return self.settings["sample_size"]
 
     def kwargs(self, x, baseline):
         return {"baselines": baseline}
@@ -189,11 +206,14 @@ class Ablation(Method):
 
     ``feature_mask`` (one group id per feature) groups features, e.g. gene sets; without
     it every feature is its own group. Several groups are ablated per forward pass
-    (``perturbations_per_eval``) so that one pass holds about ``max_rows`` rows.
+    (``perturbations_per_eval``) so that one pass holds about ``max_rows`` rows. A
+    reference sample is replaced by its mean: a feature is ablated to one value.
     """
 
     name = "ablation"
     captum_class = captum_attr.FeatureAblation
+    reference_sample = "mean"
+    takes_feature_mask = True
 
     def kwargs(self, x, baseline):
         mask = self.settings.get("feature_mask")
@@ -204,10 +224,32 @@ class Ablation(Method):
         return kw
 
 
-METHOD_CLASSES: dict[str, type[Method]] = {
-    m.name: m
-    for m in (IntegratedGradients, DeepLift, GradientShap, Saliency, InputXGradient, Ablation)
-}
+#: The registry :func:`attribute` dispatches on: method name -> :class:`Method` subclass.
+METHOD_CLASSES: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Add a :class:`Method` subclass to the registry under ``cls.name`` (a decorator).
+
+    Raises
+    ------
+    ValueError
+        A method of that name is registered already.
+    """
+    if cls.name in METHOD_CLASSES:
+        raise ValueError(f"attribution method {cls.name!r} is registered already")
+    if cls.reference_sample not in ("whole", "pair", "mean"):
+        raise ValueError(
+            f"{cls.__name__}.reference_sample must be 'whole', 'pair' or 'mean', "
+            f"got {cls.reference_sample!r}"
+        )
+    METHOD_CLASSES[cls.name] = cls
+    return cls
+
+
+for _cls in (IntegratedGradients, DeepLift, GradientShap, Saliency, InputXGradient, Ablation):
+    register_method(_cls)
+#: The built-in methods (the config schema's ``attribution.methods`` enum).
 METHODS = tuple(METHOD_CLASSES)
 
 
@@ -388,9 +430,10 @@ def attribute(
     ValueError
         Unknown method, target or baseline.
     """
-    if method not in METHOD_CLASSES:
+    cls = METHOD_CLASSES.get(method)
+    if cls is None:
         raise ValueError(
-            f"unknown attribution method {method!r}; valid methods: {', '.join(METHODS)}"
+            f"unknown attribution method {method!r}; valid methods: {', '.join(METHOD_CLASSES)}"
         )
     if isinstance(X, Tensor):
         X = X.detach().cpu().numpy()
@@ -398,16 +441,24 @@ def attribute(
         X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise ValueError(f"X must be cells x features (2-D), got shape {X.shape}")
+    if feature_mask is not None and not cls.takes_feature_mask:
+        takes = [m for m, c in METHOD_CLASSES.items() if c.takes_feature_mask]
+        raise ValueError(
+            f"feature_mask is for methods that attribute feature groups ({', '.join(takes)}), "
+            f"not {method!r}"
+        )
     dev = resolve_device(device)
     model = model.to(dev).eval()
     net = _Softmax(model) if probabilities else model
     targets = resolve_targets(net, X, target, dev)
 
-    kind = baseline if isinstance(baseline, str) else "array"
-    if method == "ablation" and kind == "reference":
-        base = make_baseline("mean", X, make_baseline("reference", X, reference, n_reference, seed))
-    else:
-        base = make_baseline(baseline, X, reference, n_reference, seed)
+    base = make_baseline(baseline, X, reference, n_reference, seed)
+    # A baseline of several rows (a reference sample) as the method takes it.
+    ref_of_cell = None
+    if base.shape[0] > 1 and cls.reference_sample == "mean":
+        base = make_baseline("mean", X, base)
+    elif base.shape[0] > 1 and cls.reference_sample == "pair":
+        ref_of_cell = np.random.default_rng(seed).integers(base.shape[0], size=X.shape[0])
     mask = None
     if feature_mask is not None:
         fm = np.asarray(feature_mask)
@@ -421,20 +472,15 @@ def attribute(
     settings = {
         "n_steps": n_steps,
         "n_samples": n_samples,
-        "n_reference": base.shape[0],
-        "baseline": "reference" if base.shape[0] > 1 else kind,
+        "sample_size": base.shape[0] if ref_of_cell is None else 1,
         "max_rows": max_rows,
         "feature_mask": mask,
     }
-    runner = METHOD_CLASSES[method](net, settings)
-    # IG and DeepLIFT take one baseline per cell: pair each cell with one reference cell.
-    per_cell_ref = base.shape[0] > 1 and method in ("integrated_gradients",)
-    rng = np.random.default_rng(seed)
-    ref_of_cell = rng.integers(base.shape[0], size=X.shape[0]) if per_cell_ref else None
+    runner = cls(net, settings)
     base_t = torch.as_tensor(base, device=dev)
-    torch.manual_seed(seed)  # GradientSHAP draws its points with torch's RNG
+    torch.manual_seed(seed)
 
-    # Cells per call: bounded by batch_size and by max_rows over the method's expansion
+    # Cells per call: bounded by batch_size and by max_rows over the method's rows per cell
     # (IG: when one cell's steps exceed max_rows, Captum splits them, internal_batch_size).
     step = max(1, min(batch_size, max_rows // max(1, runner.rows_per_cell())))
     n = X.shape[0]
@@ -445,9 +491,9 @@ def attribute(
         xb = torch.as_tensor(_rows(X, s, s + step), device=dev)
         tb = torch.as_tensor(targets[s : s + step], device=dev)
         bb = (
-            base_t[torch.as_tensor(ref_of_cell[s : s + step], device=dev)]
-            if per_cell_ref
-            else base_t
+            base_t
+            if ref_of_cell is None
+            else base_t[torch.as_tensor(ref_of_cell[s : s + step], device=dev)]
         )
         vb, db = runner(xb, tb, bb)
         values[s : s + xb.shape[0]] = vb.detach().float().cpu().numpy()
