@@ -216,35 +216,36 @@ def test_ablation_with_gene_sets_that_miss_the_data_runs_per_gene(tmp_path, capl
 def test_a_registered_method_runs_through_attribute_unchanged(monkeypatch, data):
     """A new Method subclass in the registry is a method of attribute: attribute tests no
     method names, it validates, batches and dispatches on the class's own attributes."""
-    from captum.attr import InputXGradient
+    from captum.attr import Occlusion
 
     from scinterp.attribution import core
 
-    calls = []
+    blocks = []
 
-    class MinusInputXGradient(core.Method):
-        """Toy: minus input x gradient, against the mean of a reference sample."""
+    class OneGeneOcclusion(core.Method):
+        """Toy: Captum's Occlusion with a window of one feature (= ablation per feature)."""
 
-        name = "toy_minus_ixg"
-        captum_class = InputXGradient
+        name = "toy_occlusion"
+        captum_class = Occlusion
         reference_sample = "mean"
 
-        def __call__(self, x, target, baseline):
-            calls.append((x.shape[0], baseline.shape[0]))
-            return -self.explainer.attribute(x - baseline, target=target), None
+        def kwargs(self, x, baseline):
+            blocks.append((x.shape[0], baseline.shape[0]))
+            return {"sliding_window_shapes": (1,), "baselines": baseline}
 
-    monkeypatch.setitem(core.METHOD_CLASSES, "toy_minus_ixg", MinusInputXGradient)
+    monkeypatch.setitem(core.METHOD_CLASSES, "toy_occlusion", OneGeneOcclusion)
     m = _mlp()
-    vals = attribute(m, data, "toy_minus_ixg", 1, baseline="reference", batch_size=8)
-    # blocks of 8 cells; the 16-cell reference sample reduced to its mean (one row)
-    assert calls == [(8, 1), (8, 1), (4, 1)]
-    mean = data[np.sort(np.random.default_rng(0).choice(20, 16, replace=False))].mean(0)
-    expected = -attribute(m, data - mean, "input_x_gradient", 1, device="cpu")
-    np.testing.assert_allclose(vals, expected, rtol=1e-6)
-    with pytest.raises(ValueError, match="feature_mask is for methods.*ablation"):
-        attribute(m, data, "toy_minus_ixg", 1, feature_mask=np.zeros(12, dtype=int))
+    kw = {"baseline": "reference", "n_reference": 5, "batch_size": 8, "device": "cpu"}
+    vals = attribute(m, data, "toy_occlusion", 1, **kw)
+    # blocks of 8 cells; the 5-cell reference sample reduced to its mean (one row)
+    assert blocks == [(8, 1), (8, 1), (4, 1)]
+    np.testing.assert_allclose(vals, attribute(m, data, "ablation", 1, **kw), atol=1e-6)
+    with pytest.raises(ValueError, match="feature_mask is for methods ablation, not 'toy_"):
+        attribute(m, data, "toy_occlusion", 1, feature_mask=np.zeros(12, dtype=int))
+    with pytest.raises(ValueError, match="custom_attribution_func is for methods"):
+        attribute(m, data, "toy_occlusion", 1, custom_attribution_func=lambda *a: a[0])
     with pytest.raises(ValueError, match="registered already"):
-        core.register_method(MinusInputXGradient)
+        core.register_method(OneGeneOcclusion)
 
 
 def test_ablation_takes_the_mean_of_a_reference_array(data):
@@ -253,3 +254,61 @@ def test_ablation_takes_the_mean_of_a_reference_array(data):
     a = attribute(m, data, "ablation", 0, baseline=sample, device="cpu")
     b = attribute(m, data, "ablation", 0, baseline=sample.mean(0, keepdims=True), device="cpu")
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "deeplift", "ablation"])
+def test_per_cell_references_average_the_attributions_against_each(method, data):
+    """cells x k x features: each cell against each of its own k references, averaged."""
+    m = _mlp()
+    refs = np.random.default_rng(1).gamma(2.0, 1.0, size=(20, 3, 12)).astype(np.float32)
+    kw = {"n_steps": 16, "batch_size": 7, "device": "cpu"}
+    res = attribute(m, data, method, 2, baseline=refs, return_delta=True, **kw)
+    one_by_one = [
+        attribute(m, data, method, 2, baseline=refs[:, j : j + 1], return_delta=True, **kw)
+        for j in range(3)
+    ]
+    np.testing.assert_allclose(
+        res.values, np.mean([r.values for r in one_by_one], axis=0), rtol=1e-5, atol=1e-6
+    )
+    if res.delta is not None:  # completeness on average over the references
+        np.testing.assert_allclose(res.values.sum(1) - res.output_gap, res.delta, atol=1e-4)
+        gap = np.mean([r.output_gap for r in one_by_one], axis=0)
+        np.testing.assert_allclose(res.output_gap, gap, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="per-cell references.*not 'gradient_shap'"):
+        attribute(m, data, "gradient_shap", 2, baseline=refs, device="cpu")
+    with pytest.raises(ValueError, match="cells x k x features"):
+        attribute(m, data, method, 2, baseline=refs[:5], device="cpu")
+
+
+def test_custom_attribution_func_gets_the_multipliers(data):
+    """Captum's custom_attribution_func: (x - baseline) * multipliers is the default
+    attribution, for DeepLIFT and for integrated gradients (path-averaged gradients)."""
+
+    def default(multipliers, inputs, baselines):
+        return ((inputs[0] - baselines[0]) * multipliers[0],)
+
+    m = _mlp()
+    for method in ("deeplift", "integrated_gradients"):
+        kw = {"baseline": "mean", "n_steps": 8, "device": "cpu"}
+        res = attribute(
+            m, data, method, 0, custom_attribution_func=default, return_delta=True, **kw
+        )
+        np.testing.assert_allclose(res.values, attribute(m, data, method, 0, **kw), atol=1e-6)
+        assert res.delta is None  # custom attributions need not be complete
+    with pytest.raises(ValueError, match="custom_attribution_func is for methods "):
+        attribute(m, data, "saliency", 0, custom_attribution_func=default, device="cpu")
+
+
+def test_inputs_with_a_feature_shape_of_their_own():
+    """Cells x channels x length (one-hot sequences): baselines and masks share the shape."""
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv1d(4, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 16, 2))
+    x = np.random.default_rng(0).random((6, 4, 20)).astype(np.float32)
+    for method in METHODS:
+        vals = attribute(conv, x, method, 1, baseline="mean", n_steps=4, n_samples=2, device="cpu")
+        assert vals.shape == x.shape and np.isfinite(vals).all()
+    ig = attribute(conv, x, "integrated_gradients", 1, n_steps=64, device="cpu", return_delta=True)
+    assert np.abs(ig.delta).max() < 0.02 * np.abs(ig.output_gap).max() + 1e-4
+    mask = np.repeat(np.arange(20), 4).reshape(20, 4).T  # one group per position
+    vals = attribute(conv, x, "ablation", 1, feature_mask=mask, device="cpu")
+    assert np.allclose(vals[:, 0], vals[:, 3])

@@ -1,9 +1,11 @@
 """One entry point, :func:`attribute`, over Captum's attribution methods.
 
-Every method is a thin wrapper (:class:`Method`) around one Captum class: it only says
-how to build the Captum object and which keyword arguments (baselines, steps, samples,
-masks) its ``attribute`` call takes. The shared base does the rest, the same for every
-method: cells are streamed in blocks (dense per block, so a sparse matrix is never
+Every method is a thin wrapper (:class:`Method`) around one Captum class, registered by
+name (:func:`register_method`): it says how to build the Captum object, which keyword
+arguments (baselines, steps, samples, masks) its ``attribute`` call takes, and what it
+accepts (a reference sample, per-cell references, feature groups, a custom attribution
+function) as class attributes. :func:`attribute` tests no method names: it validates,
+batches and dispatches, the same for every method. Cells are streamed in blocks (dense per block, so a sparse matrix is never
 densified whole), each block goes to Captum in one call on the model's device, and the
 integrated-gradients steps of a block run in one forward/backward pass of
 ``block x n_steps`` rows. Blocks are sized so that a pass holds at most ``max_rows`` rows
@@ -13,7 +15,7 @@ steps alone exceed that, Captum's ``internal_batch_size`` splits them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -28,10 +30,13 @@ from scinterp.device import resolve_device
 __all__ = [
     "BASELINES",
     "METHODS",
+    "METHOD_CLASSES",
     "TARGETS",
     "AttributionResult",
+    "Method",
     "attribute",
     "make_baseline",
+    "register_method",
     "resolve_targets",
 ]
 
@@ -62,8 +67,9 @@ class AttributionResult:
         cells x features, float32.
     delta
         Per cell ``sum(attributions) - (f(x) - f(baseline))`` for the target output
-        (Captum's convergence delta; averaged over a reference sample where the method
-        uses one), or None for methods without a completeness property.
+        (Captum's convergence delta; averaged over a reference sample or the cell's
+        references where the method uses several), or None for methods without a
+        completeness property and under a ``custom_attribution_func``.
     output_gap
         Per cell ``f(x) - f(baseline)`` of the target output (same availability as
         ``delta``), to put ``delta`` on a relative scale.
@@ -85,8 +91,9 @@ class Method:
     states what it makes of the inputs :func:`attribute` validates (the class attributes
     below); :func:`register_method` makes it a method of :func:`attribute`, which tests
     no method names. ``settings`` holds ``n_steps``, ``n_samples``, ``max_rows``,
-    ``feature_mask`` (a tensor of group ids or None) and ``sample_size`` (the rows of a
-    reference sample the method takes whole, else 1).
+    ``feature_mask`` (a tensor of group ids or None), ``sample_size`` (the rows of a
+    reference sample the method takes whole, else 1) and ``custom_attribution_func``
+    (or None).
     """
 
     name: ClassVar[str]
@@ -100,8 +107,13 @@ class Method:
     #: ``"pair"``, each cell is paired with one row drawn with ``seed`` (for methods that
     #: take one baseline per cell); ``"mean"``, the rows' mean replaces them.
     reference_sample: ClassVar[str] = "whole"
+    #: Takes one baseline per input row, so that each cell can be attributed against
+    #: references of its own (a baseline array of cells x k x features).
+    per_cell_references: ClassVar[bool] = True
     #: Takes ``feature_mask`` (features attributed in groups).
     takes_feature_mask: ClassVar[bool] = False
+    #: Takes Captum's ``custom_attribution_func(multipliers, inputs, baselines)``.
+    custom_attribution: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, settings: dict[str, Any]):
         self.model = model
@@ -115,9 +127,11 @@ class Method:
         """Rows per cell in one forward pass (steps, samples, references): block sizing."""
         return 1
 
-    def __call__(self, x: Tensor, target: Tensor, baseline: Tensor):
+    def __call__(self, x: Tensor, target: Tensor, baseline: Tensor, delta: bool = False):
+        """Attributions of one block, and the per-row convergence delta when ``delta``
+        (only asked of methods with ``has_delta``), else None."""
         kw = self.kwargs(x, baseline)
-        if self.has_delta:
+        if delta:
             values, delta = self.explainer.attribute(
                 x, target=target, return_convergence_delta=True, **kw
             )
@@ -129,12 +143,23 @@ class Method:
 
 class IntegratedGradients(Method):
     """Integrated gradients; with a reference sample each cell is paired with one
-    reference cell (Captum takes one baseline per cell)."""
+    reference cell (Captum takes one baseline per cell).
+
+    A ``custom_attribution_func`` gets the path-averaged gradients as its multipliers
+    (Captum's ``multiply_by_inputs=False``), as DeepLIFT's does its multipliers.
+    """
 
     name = "integrated_gradients"
     captum_class = captum_attr.IntegratedGradients
     has_delta = True
     reference_sample = "pair"
+    custom_attribution = True
+
+    def __init__(self, model, settings):
+        super().__init__(model, settings)
+        self.func = settings.get("custom_attribution_func")
+        if self.func is not None:
+            self.explainer = self.captum_class(model, multiply_by_inputs=False)
 
     def rows_per_cell(self) -> int:
         return self.settings["n_steps"]
@@ -149,6 +174,13 @@ class IntegratedGradients(Method):
             "internal_batch_size": internal,
         }
 
+    def __call__(self, x, target, baseline, delta=False):
+        if self.func is None:
+            return super().__call__(x, target, baseline, delta)
+        grads = self.explainer.attribute(x, target=target, **self.kwargs(x, baseline))
+        (values,) = self.func((grads,), (x,), (baseline,))
+        return values, None
+
 
 class DeepLift(Method):
     """DeepLIFT against one baseline; DeepLiftShap against a reference sample."""
@@ -156,6 +188,7 @@ class DeepLift(Method):
     name = "deeplift"
     captum_class = captum_attr.DeepLift
     has_delta = True
+    custom_attribution = True
 
     def __init__(self, model, settings):
         super().__init__(model, settings)
@@ -166,7 +199,8 @@ class DeepLift(Method):
         return self.settings["sample_size"]
 
     def kwargs(self, x, baseline):
-        return {"baselines": baseline}
+        func = self.settings.get("custom_attribution_func")
+        return {"baselines": baseline, **({"custom_attribution_func": func} if func else {})}
 
 
 class GradientShap(Method):
@@ -175,6 +209,7 @@ class GradientShap(Method):
     name = "gradient_shap"
     captum_class = captum_attr.GradientShap
     has_delta = True
+    per_cell_references = False  # draws each cell's baselines from the whole sample
 
     def rows_per_cell(self) -> int:
         return self.settings["n_samples"]
@@ -278,26 +313,36 @@ def make_baseline(
     kind
         ``"zeros"`` (1 x features), ``"mean"`` (mean of ``reference`` if given, else of
         ``X``; 1 x features), ``"reference"`` (``reference`` if given, else
-        ``n_reference`` cells of ``X`` drawn with ``seed``; n x features), or an array.
+        ``n_reference`` cells of ``X`` drawn with ``seed``; n x features), or an array:
+        rows of features (one baseline or a reference sample), or per-cell references,
+        cells x k x features (one more dimension than ``X``), returned as they are.
     X
-        cells x features (dense or sparse).
+        cells x features (dense or sparse); features may have a shape of their own
+        (e.g. ``(n, 4, length)`` one-hot sequences), which the baselines then share.
     reference
         Optional reference cells (n x features).
 
     Raises
     ------
     ValueError
-        Unknown kind, or an array of the wrong width.
+        Unknown kind, or an array of the wrong shape.
     """
-    n_features = X.shape[1]
+    feat = tuple(X.shape[1:])
     if isinstance(kind, np.ndarray | Tensor):
-        arr = np.asarray(kind, dtype=np.float32).reshape(-1, n_features)
-        return arr
+        arr = np.asarray(kind, dtype=np.float32)
+        if arr.ndim == len(X.shape) + 1:
+            if arr.shape[0] != X.shape[0] or arr.shape[2:] != feat:
+                raise ValueError(
+                    f"per-cell references must be cells x k x features {(X.shape[0], 'k', *feat)}"
+                    f", got shape {arr.shape}"
+                )
+            return arr
+        return arr.reshape(-1, *feat)
     if kind == "zeros":
-        return np.zeros((1, n_features), dtype=np.float32)
+        return np.zeros((1, *feat), dtype=np.float32)
     if kind == "mean":
         src = reference if reference is not None else X
-        return np.asarray(src.mean(axis=0), dtype=np.float32).reshape(1, n_features)
+        return np.asarray(src.mean(axis=0), dtype=np.float32).reshape(1, *feat)
     if kind == "reference":
         if reference is not None:
             return _rows(reference, 0, reference.shape[0])
@@ -369,6 +414,7 @@ def attribute(
     batch_size: int = 256,
     max_rows: int = 16384,
     feature_mask: np.ndarray | None = None,
+    custom_attribution_func: Callable | None = None,
     probabilities: bool = False,
     device: str | torch.device = "auto",
     seed: int = 0,
@@ -382,18 +428,24 @@ def attribute(
         ``nn.Module`` with ``forward(x) -> cells x outputs``; moved to ``device`` and put in
         eval mode.
     X
-        cells x features, numpy array, torch tensor or scipy sparse matrix.
+        cells x features, numpy array, torch tensor or scipy sparse matrix; a dense input
+        may have more dimensions (cells x ..., e.g. one-hot sequences ``(n, 4, length)``).
     method
-        One of :data:`METHODS`: ``integrated_gradients``, ``deeplift`` (DeepLiftShap with a
-        ``reference`` baseline), ``gradient_shap``, ``saliency`` (signed gradients),
+        A registered method (:data:`METHOD_CLASSES`; the built-in ones are
+        :data:`METHODS`): ``integrated_gradients``, ``deeplift`` (DeepLiftShap with a
+        reference sample), ``gradient_shap``, ``saliency`` (signed gradients),
         ``input_x_gradient``, ``ablation``.
     target
         Output explained per cell: an index, one index per cell, or ``"predicted"``.
     baseline
-        ``"zeros"``, ``"mean"`` or ``"reference"`` (see :func:`make_baseline`), or an array.
-        Integrated gradients with a reference sample pairs each cell with one reference
-        cell drawn with ``seed``; DeepLiftShap and GradientSHAP use the whole sample;
-        ablation replaces features by the sample's mean.
+        ``"zeros"``, ``"mean"`` or ``"reference"`` (see :func:`make_baseline`), or an array
+        of baseline rows. Several rows are a reference sample, which each method takes its
+        own way (:attr:`Method.reference_sample`): integrated gradients pairs each cell
+        with one row drawn with ``seed``; DeepLiftShap and GradientSHAP use the whole
+        sample; ablation replaces features by the sample's mean. An array with one more
+        dimension than ``X`` (cells x k x features) gives each cell k references of its
+        own (e.g. shuffled sequences): the cell is attributed against each and the
+        attributions averaged (methods with :attr:`Method.per_cell_references`).
     reference
         Reference cells for ``"mean"`` / ``"reference"`` (default: drawn from ``X``).
     n_steps
@@ -405,12 +457,17 @@ def attribute(
     batch_size
         Most cells per Captum call (fewer where ``max_rows`` asks for it).
     max_rows
-        Most rows (cells x steps, or cells x ablated groups) in one forward/backward pass.
-        On the CPU it is further capped at about 4 million values (rows x features), the
-        size that stays in cache. Only the random draws of GradientSHAP depend on it.
+        Most rows (cells x references x steps, or cells x ablated groups) in one
+        forward/backward pass. On the CPU it is further capped at about 4 million values
+        (rows x features), the size that stays in cache. Only the random draws of
+        GradientSHAP depend on it.
     feature_mask
-        Ablation only: one integer group id per feature (e.g. gene sets); default one
-        group per feature.
+        Methods with feature groups (ablation): one integer group id per feature (e.g.
+        gene sets); default one group per feature.
+    custom_attribution_func
+        Captum's ``func(multipliers, inputs, baselines) -> attributions`` (tuples of
+        tensors), for methods with :attr:`Method.custom_attribution` (DeepLIFT, integrated
+        gradients), e.g. hypothetical contributions of DNA bases. No convergence delta.
     probabilities
         Explain softmax probabilities instead of the raw outputs (classifiers).
     device
@@ -423,12 +480,12 @@ def attribute(
     Returns
     -------
     numpy.ndarray or AttributionResult
-        cells x features float32 attributions.
+        float32 attributions, the shape of ``X``.
 
     Raises
     ------
     ValueError
-        Unknown method, target or baseline.
+        Unknown method, target or baseline, or an argument the method does not take.
     """
     cls = METHOD_CLASSES.get(method)
     if cls is None:
@@ -439,74 +496,94 @@ def attribute(
         X = X.detach().cpu().numpy()
     if not sp.issparse(X):
         X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be cells x features (2-D), got shape {X.shape}")
-    if feature_mask is not None and not cls.takes_feature_mask:
-        takes = [m for m, c in METHOD_CLASSES.items() if c.takes_feature_mask]
-        raise ValueError(
-            f"feature_mask is for methods that attribute feature groups ({', '.join(takes)}), "
-            f"not {method!r}"
-        )
+    if X.ndim < 2:
+        raise ValueError(f"X must be cells x features (2-D or more), got shape {X.shape}")
+    for arg, given, takes in (
+        ("feature_mask", feature_mask, "takes_feature_mask"),
+        ("custom_attribution_func", custom_attribution_func, "custom_attribution"),
+    ):
+        if given is not None and not getattr(cls, takes):
+            which = [m for m, c in METHOD_CLASSES.items() if getattr(c, takes)]
+            raise ValueError(f"{arg} is for methods {', '.join(which)}, not {method!r}")
     dev = resolve_device(device)
     model = model.to(dev).eval()
     net = _Softmax(model) if probabilities else model
     targets = resolve_targets(net, X, target, dev)
+    n, feat = X.shape[0], tuple(X.shape[1:])
 
     base = make_baseline(baseline, X, reference, n_reference, seed)
-    # A baseline of several rows (a reference sample) as the method takes it.
-    ref_of_cell = None
-    if base.shape[0] > 1 and cls.reference_sample == "mean":
+    # refs: each cell's rows of ``base`` (cells x k), or None: ``base`` serves every cell.
+    refs = None
+    if base.ndim == X.ndim + 1:  # per-cell references
+        if not cls.uses_baseline:
+            base = base[0, :1]  # ignored
+        elif not cls.per_cell_references:
+            which = [m for m, c in METHOD_CLASSES.items() if c.per_cell_references]
+            raise ValueError(
+                f"per-cell references (cells x k x features) are for methods "
+                f"{', '.join(which)}, not {method!r}"
+            )
+        else:
+            refs = np.arange(base.shape[0] * base.shape[1]).reshape(base.shape[:2])
+            base = base.reshape(-1, *feat)
+    elif base.shape[0] > 1 and cls.reference_sample == "mean":
         base = make_baseline("mean", X, base)
     elif base.shape[0] > 1 and cls.reference_sample == "pair":
-        ref_of_cell = np.random.default_rng(seed).integers(base.shape[0], size=X.shape[0])
+        refs = np.random.default_rng(seed).integers(base.shape[0], size=n)[:, None]
+    k = 1 if refs is None else refs.shape[1]
     mask = None
     if feature_mask is not None:
         fm = np.asarray(feature_mask)
-        if fm.shape != (X.shape[1],):
-            raise ValueError(
-                f"feature_mask needs one group id per feature ({X.shape[1]}), got {fm.shape}"
-            )
-        mask = torch.as_tensor(np.unique(fm, return_inverse=True)[1].reshape(1, -1), device=dev)
+        if fm.shape != feat:
+            raise ValueError(f"feature_mask needs one group id per feature {feat}, got {fm.shape}")
+        mask = torch.as_tensor(np.unique(fm, return_inverse=True)[1].reshape(1, *feat), device=dev)
     if dev.type == "cpu":
-        max_rows = min(max_rows, max(1, _CPU_PASS_VALUES // max(1, X.shape[1])))
+        max_rows = min(max_rows, max(1, _CPU_PASS_VALUES // max(1, int(np.prod(feat)))))
     settings = {
         "n_steps": n_steps,
         "n_samples": n_samples,
-        "sample_size": base.shape[0] if ref_of_cell is None else 1,
+        "sample_size": base.shape[0] if refs is None else 1,
         "max_rows": max_rows,
         "feature_mask": mask,
+        "custom_attribution_func": custom_attribution_func,
     }
     runner = cls(net, settings)
+    want_delta = return_delta and cls.has_delta and custom_attribution_func is None
     base_t = torch.as_tensor(base, device=dev)
     torch.manual_seed(seed)
 
-    # Cells per call: bounded by batch_size and by max_rows over the method's rows per cell
-    # (IG: when one cell's steps exceed max_rows, Captum splits them, internal_batch_size).
-    step = max(1, min(batch_size, max_rows // max(1, runner.rows_per_cell())))
-    n = X.shape[0]
+    # Cells per call: bounded by batch_size and by max_rows over the rows a cell takes
+    # (its references times the method's steps or samples; IG: when one cell's steps
+    # exceed max_rows, Captum splits them, internal_batch_size).
+    step = max(1, min(batch_size, max_rows // max(1, runner.rows_per_cell() * k)))
     values = np.empty(X.shape, dtype=np.float32)
-    deltas = np.empty(n, dtype=np.float32) if runner.has_delta else None
-    gaps = np.empty(n, dtype=np.float32) if runner.has_delta else None
+    deltas = np.empty(n, dtype=np.float32) if want_delta else None
+    gaps = np.empty(n, dtype=np.float32) if want_delta else None
     for s in range(0, n, step):
         xb = torch.as_tensor(_rows(X, s, s + step), device=dev)
         tb = torch.as_tensor(targets[s : s + step], device=dev)
-        bb = (
-            base_t
-            if ref_of_cell is None
-            else base_t[torch.as_tensor(ref_of_cell[s : s + step], device=dev)]
-        )
-        vb, db = runner(xb, tb, bb)
-        values[s : s + xb.shape[0]] = vb.detach().float().cpu().numpy()
-        if deltas is not None:
-            deltas[s : s + xb.shape[0]] = db.detach().float().cpu().numpy()
+        b = xb.shape[0]
+        if refs is None:
+            xr, tr, bb = xb, tb, base_t
+        else:  # one row per (cell, reference)
+            bb = base_t[torch.as_tensor(refs[s : s + step].ravel(), device=dev)]
+            xr = xb if k == 1 else xb.repeat_interleave(k, dim=0)
+            tr = tb if k == 1 else tb.repeat_interleave(k)
+        vb, db = runner(xr, tr, bb, delta=want_delta)
+        vb = vb.detach().float().cpu().numpy()
+        values[s : s + b] = vb if k == 1 else vb.reshape(b, k, *feat).mean(axis=1)
+        if want_delta:
+            db = db.detach().float().cpu().numpy()
+            deltas[s : s + b] = db if k == 1 else db.reshape(b, k).mean(axis=1)
             with torch.no_grad():
                 fx = net(xb).gather(1, tb[:, None])[:, 0]
                 ob = net(bb)
-                if bb.shape[0] == xb.shape[0]:
-                    fb = ob.gather(1, tb[:, None])[:, 0]
+                if bb.shape[0] == xr.shape[0]:
+                    fb = ob.gather(1, tr[:, None])[:, 0]
+                    fb = fb if k == 1 else fb.reshape(b, k).mean(dim=1)
                 else:  # one baseline or a sample shared by all cells: its mean output
                     fb = ob.mean(dim=0)[tb]
-                gaps[s : s + xb.shape[0]] = (fx - fb).float().cpu().numpy()
+                gaps[s : s + b] = (fx - fb).float().cpu().numpy()
     if return_delta:
         return AttributionResult(values=values, delta=deltas, output_gap=gaps, targets=targets)
     return values
