@@ -148,6 +148,38 @@ def test_hypothetical_contributions_peak_at_the_planted_sites(planted, method):
         assert any(p <= top < p + w for p in strong)
 
 
+@pytest.mark.parametrize("method", M.HYPOTHETICAL_METHODS)
+def test_hypothetical_contributions_go_through_the_attribution_registry(
+    planted, method, monkeypatch
+):
+    """Each motif method is a registered attribution method: a spy put in its place in
+    the registry sees every pass (one per batch of sequences and their references) and
+    the contributions are its attributions."""
+    from scinterp.attribution import core
+
+    onehot, which, dbm = planted
+    model = PWMScanner([d.ppm for d in dbm]).eval()
+    x, tgt, w = onehot[:10], which[:10], np.eye(2, dtype=np.float32)
+    kw = {"method": method, "n_refs": 3, "n_steps": 4, "batch_size": 4}
+    before = M.hypothetical_contributions(model, x, tgt, w, **kw)
+    name = M.ATTRIBUTION_METHOD[method]
+    passes = []
+
+    class Spy(core.METHOD_CLASSES[name]):
+        def __call__(self, x, target, baseline, delta=False):
+            passes.append((x.shape[0], baseline.shape[0]))
+            return super().__call__(x, target, baseline, delta)
+
+    monkeypatch.setitem(core.METHOD_CLASSES, name, Spy)
+    np.testing.assert_array_equal(M.hypothetical_contributions(model, x, tgt, w, **kw), before)
+    if method == "gradient":
+        assert passes == [(4, 1), (4, 1), (2, 1)]  # no references
+    elif method == "deeplift":
+        assert passes == [(12, 12), (12, 12), (6, 6)]  # 4 sequences x 3 shuffles
+    else:  # 4 steps x 3 shuffles = 12 rows per sequence: one sequence per pass
+        assert passes == [(3, 3)] * 10
+
+
 def test_modisco_recovers_planted_motifs_and_tomtom_names_them(planted, jaspar):
     onehot, which, dbm = planted
     model = PWMScanner([d.ppm for d in dbm]).eval()

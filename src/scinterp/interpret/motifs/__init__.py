@@ -37,6 +37,7 @@ from scinterp.interpret.motifs._activity import (
     tf_activity,
 )
 from scinterp.interpret.motifs._contributions import (
+    ATTRIBUTION_METHOD,
     HYPOTHETICAL_METHODS,
     attribute_type_peaks,
     hypothetical_contributions,
@@ -82,6 +83,7 @@ from scinterp.interpret.motifs._plots import (
 )
 
 __all__ = [
+    "ATTRIBUTION_METHOD",
     "DatabaseMotif",
     "HYPOTHETICAL_METHODS",
     "LearnedMotif",

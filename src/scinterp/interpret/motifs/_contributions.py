@@ -1,6 +1,8 @@
 """Hypothetical contributions of every base of the type-specific peaks to their type's
-contrast: DeepLIFT or integrated gradients (Captum) against dinucleotide-shuffled
-references, projected to all four bases as TF-MoDISco expects."""
+contrast: DeepLIFT or integrated gradients against dinucleotide-shuffled references,
+projected to all four bases as TF-MoDISco expects. The attributions are
+:func:`scinterp.attribution.attribute`'s (per-sequence references, a custom attribution
+function)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,14 @@ from scinterp.interpret.motifs._peaks import select_peaks, type_contrast_weights
 log = logging.getLogger(__package__)
 
 HYPOTHETICAL_METHODS = ("deeplift", "integrated_gradients", "gradient")
+#: The :mod:`scinterp.attribution` method behind each of :data:`HYPOTHETICAL_METHODS`.
+ATTRIBUTION_METHOD = {
+    "deeplift": "deeplift",
+    "integrated_gradients": "integrated_gradients",
+    "gradient": "saliency",
+}
+#: Shuffled references are drawn for this many batches of sequences at a time.
+_BATCHES_PER_DRAW = 16
 
 
 def _hypothetical_func(multipliers, inputs, baselines):
@@ -53,24 +63,29 @@ def hypothetical_contributions(
         ``(n_cells, n_targets)``: output ``k`` is ``model(x) @ weights[:, k]`` (e.g.
         :func:`type_contrast_weights`).
     method
-        ``"deeplift"``: DeepLIFT (Captum, rescale rule) averaged over ``n_refs``
+        ``"deeplift"``: DeepLIFT (rescale rule) averaged over ``n_refs``
         dinucleotide-shuffled references per sequence, projected to all four bases;
         ``"integrated_gradients"``: the path-averaged gradients from each shuffled
-        reference (Captum, ``multiply_by_inputs=False``, ``n_steps`` steps), projected
-        the same way;
-        ``"gradient"``: input gradients minus their mean over the bases (fast, cruder).
+        reference (``n_steps`` steps), projected the same way;
+        ``"gradient"``: input gradients (``saliency``) minus their mean over the bases
+        (fast, cruder). All three run through :func:`scinterp.attribution.attribute`
+        (:data:`ATTRIBUTION_METHOD`).
     n_refs, n_steps, batch_size, device, seed
-        References per sequence; integration steps; sequences per Captum call; torch
-        device; shuffle seed.
+        References per sequence; integration steps; sequences per forward/backward pass
+        (with their references: at most ``batch_size x n_refs`` rows); torch device;
+        shuffle seed.
 
     Returns
     -------
     numpy.ndarray
         ``(n, 4, L)`` float32. ``onehot * result`` are the actual contributions.
     """
+    import warnings
+
     import torch
     from torch import nn
 
+    from scinterp.attribution import attribute
     from scinterp.data.sequences import dinucleotide_shuffle
 
     if method not in HYPOTHETICAL_METHODS:
@@ -85,49 +100,41 @@ def hypothetical_contributions(
         def forward(self, x):
             return self.inner(x) @ self.w
 
-    wrapped = _Weighted(model, weights).to(device).eval()
+    wrapped = _Weighted(model, weights)
     rng = np.random.default_rng(seed)
     onehot = np.asarray(onehot, dtype=np.float32)
     target = np.asarray(target, dtype=np.int64)
     out = np.zeros(onehot.shape, dtype=np.float32)
-    import warnings
-
-    if method == "deeplift":
-        from captum.attr import DeepLift
-
-        dl = DeepLift(wrapped)
-    elif method == "integrated_gradients":
-        from captum.attr import IntegratedGradients
-
-        ig = IntegratedGradients(wrapped, multiply_by_inputs=False)
-    for start in range(0, len(onehot), batch_size):
-        x = onehot[start : start + batch_size]
-        tgt = target[start : start + batch_size]
-        if method == "gradient":
-            xt = torch.as_tensor(x, device=device).requires_grad_(True)
-            out_sel = wrapped(xt).gather(1, torch.as_tensor(tgt, device=device)[:, None]).sum()
-            (grad,) = torch.autograd.grad(out_sel, xt)
-            grad = grad.detach().cpu().numpy()
-            out[start : start + len(x)] = grad - grad.mean(axis=1, keepdims=True)
-            continue
-        refs = np.stack([dinucleotide_shuffle(row, rng, n_shuffles=n_refs) for row in x])
-        xr = torch.as_tensor(np.repeat(x, n_refs, axis=0), device=device)
-        rr = torch.as_tensor(refs.reshape(-1, *x.shape[1:]), device=device)
-        tr = torch.as_tensor(np.repeat(tgt, n_refs), device=device)
+    gradient = method == "gradient"
+    kw = {
+        "n_steps": n_steps,
+        "batch_size": batch_size,
+        "max_rows": batch_size * (1 if gradient else n_refs),
+        "custom_attribution_func": None if gradient else _hypothetical_func,
+        "device": device,
+        "seed": seed,
+    }
+    chunk = batch_size * _BATCHES_PER_DRAW
+    for start in range(0, len(onehot), chunk):
+        x = onehot[start : start + chunk]
+        refs = (
+            "zeros"  # unused by saliency
+            if gradient
+            else np.stack([dinucleotide_shuffle(row, rng, n_shuffles=n_refs) for row in x])
+        )
         with warnings.catch_warnings():
             # GELU has no DeepLIFT rule in Captum: gradients pass through it (warned per call)
             warnings.simplefilter("ignore", UserWarning)
-            if method == "deeplift":
-                hyp = dl.attribute(
-                    xr, baselines=rr, target=tr, custom_attribution_func=_hypothetical_func
-                )
-            else:
-                grads = ig.attribute(
-                    xr, baselines=rr, target=tr, n_steps=n_steps, internal_batch_size=len(xr)
-                )
-                (hyp,) = _hypothetical_func((grads,), (xr,), (rr,))
-        hyp = hyp.detach().cpu().numpy().reshape(len(x), n_refs, *x.shape[1:]).mean(axis=1)
-        out[start : start + len(x)] = hyp
+            out[start : start + len(x)] = attribute(
+                wrapped,
+                x,
+                ATTRIBUTION_METHOD[method],
+                target[start : start + chunk],
+                baseline=refs,
+                **kw,
+            )
+    if gradient:
+        out -= out.mean(axis=1, keepdims=True)
     return out
 
 

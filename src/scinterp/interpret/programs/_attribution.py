@@ -22,7 +22,8 @@ def classifier_attribution(
     n_steps: int = 16,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Which programs drive cell identity: logistic regression on activities + Captum IG.
+    """Which programs drive cell identity: logistic regression on activities + integrated
+    gradients (:func:`scinterp.attribution.attribute`).
 
     Parameters
     ----------
@@ -94,16 +95,12 @@ def classifier_attribution(
 
 
 def _integrated_gradients(model, x, y, n_steps: int) -> np.ndarray:
-    """IG attributions to each cell's own class (baseline zeros = the mean cell), via
-    ``scinterp.attribution.attribute`` when present, else Captum directly."""
-    try:
-        from scinterp.attribution import attribute
-    except ImportError:
-        attribute = None
-    if attribute is not None:
-        out = attribute(model, x, "integrated_gradients", target=y, n_steps=n_steps)
-        return np.asarray(out, dtype=np.float64)
-    from captum.attr import IntegratedGradients
+    """IG attributions to each cell's own class (baseline zeros = the mean cell).
 
-    ig = IntegratedGradients(model)
-    return ig.attribute(x, target=y, n_steps=n_steps).detach().numpy().astype(np.float64)
+    On the CPU: the model is a small logistic regression, and ``attribute`` moves it to
+    the device it runs on (its weights are read as numpy afterwards).
+    """
+    from scinterp.attribution import attribute
+
+    out = attribute(model, x, "integrated_gradients", target=y, n_steps=n_steps, device="cpu")
+    return np.asarray(out, dtype=np.float64)
