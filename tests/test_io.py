@@ -323,7 +323,7 @@ def test_read_normalized_reads_only_the_layers_asked_for(tmp_path):
 @pytest.mark.parametrize("dense", [False, True])
 def test_read_normalized_keeps_only_the_genes_asked_for(tmp_path, dense):
     """Columns cut chunk by chunk (tiny chunks here) equal the whole matrix cut at once."""
-    import scinterp.io as sio
+    import scinterp.io._h5ad as sio  # read_normalized calls _read_columns of its own module
 
     X = sparse.random(53, 12, density=0.3, format="csr", dtype=np.float32, random_state=1)
     a = ad.AnnData(X=X.toarray() if dense else X, layers={"counts": X.copy()})

@@ -1,0 +1,105 @@
+"""Partial readers of the workflow's own ``.h5ad`` files: annotations without the
+matrices, chosen layers and genes, chosen rows."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+
+def read_meta(path: str | os.PathLike, keys=("obs", "var", "uns")) -> dict:
+    """Some annotation elements of an .h5ad (``obs``, ``var``, ``uns``, ...) without its
+    matrices; ``uns`` is ``{}`` when the file has none."""
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        out = {k: read_elem(f[k]) for k in keys if k in f}
+    if "uns" in keys:
+        out.setdefault("uns", {})
+    return out
+
+
+def read_var(path: str | os.PathLike) -> pd.DataFrame:
+    """The ``var`` table of an .h5ad, without reading its matrices."""
+    return read_meta(path, ("var",))["var"]
+
+
+def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
+    """``normalized.h5ad`` with only the ``layers`` asked for (``X``, obs, var, uns, obsm
+    always): a model that needs no raw counts does not hold a second copy of the matrix.
+
+    ``var_names``: keep only these genes (in the file's order). The matrices are then
+    read in row chunks and cut to those columns chunk by chunk, so an atlas's full
+    cells x genes matrix is never held (a model on 2,000 of 20,000 genes holds about a
+    third of it).
+    """
+    import anndata as ad
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as f:
+        parts = {k: read_elem(f[k]) for k in ("obs", "var", "uns", "obsm") if k in f}
+        present = [k for k in layers if "layers" in f and k in f["layers"]]
+        if var_names is None:
+            parts["X"] = read_elem(f["X"])
+            parts["layers"] = {k: read_elem(f["layers"][k]) for k in present}
+        else:
+            var = parts["var"]
+            cols = np.unique(var.index.get_indexer(pd.Index(list(var_names))))
+            if len(cols) and cols[0] < 0:
+                missing = sorted(set(map(str, var_names)) - set(map(str, var.index)))
+                raise KeyError(f"{path}: genes not in var: {missing[:5]}")
+            parts["var"] = var.iloc[cols]
+            parts["X"] = _read_columns(f["X"], cols)
+            parts["layers"] = {k: _read_columns(f["layers"][k], cols) for k in present}
+    return ad.AnnData(**parts)
+
+
+def read_rows(path: str | os.PathLike, rows):
+    """Rows ``rows`` of an .h5ad's ``X`` (in the order given, repeats allowed), reading
+    only those rows.
+
+    ``anndata.read_h5ad(backed="r")`` keeps only ``X`` on disk but loads every layer, so
+    on an atlas it reads the counts layer whole; this reads what it is asked for.
+    """
+    import h5py
+    from anndata.io import sparse_dataset
+
+    # h5py and the backed matrix read distinct rows in increasing order
+    wanted, back = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+    with h5py.File(path, "r") as f:
+        elem = f["X"]
+        if elem.attrs.get("encoding-type", "array") in ("csr_matrix", "csc_matrix"):
+            X = sparse_dataset(elem)[wanted]
+        else:
+            X = elem[wanted] if len(wanted) else np.zeros((0, elem.shape[1]), elem.dtype)
+    return X[back]
+
+
+def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):
+    """Columns ``cols`` (sorted) of an h5ad matrix element, read in row chunks."""
+    from anndata.io import read_elem, sparse_dataset
+
+    encoding = elem.attrs.get("encoding-type", "array")
+    if encoding == "csr_matrix":
+        backed = sparse_dataset(elem)
+        n_rows = backed.shape[0]
+        per_row = max(1.0, elem["data"].shape[0] / max(1, n_rows))
+        step = max(1, int(chunk_values / per_row))
+        blocks = [backed[r : r + step][:, cols] for r in range(0, n_rows, step)]
+        if not blocks:
+            return sparse.csr_matrix((0, len(cols)), dtype=elem["data"].dtype)
+        out = sparse.vstack(blocks, format="csr")
+        out.sort_indices()
+        return out
+    if encoding == "array":
+        n_rows, n_cols = elem.shape
+        step = max(1, chunk_values // max(1, n_cols))
+        return np.concatenate(
+            [elem[r : r + step][:, cols] for r in range(0, max(n_rows, 1), step)], axis=0
+        )
+    return read_elem(elem)[:, cols]  # CSC or other encodings: whole, then cut
