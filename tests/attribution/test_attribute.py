@@ -233,7 +233,8 @@ def test_a_registered_method_runs_through_attribute_unchanged(monkeypatch, data)
             blocks.append((x.shape[0], baseline.shape[0]))
             return {"sliding_window_shapes": (1,), "baselines": baseline}
 
-    monkeypatch.setitem(core.METHOD_CLASSES, "toy_occlusion", OneGeneOcclusion)
+    monkeypatch.setattr(core, "METHOD_CLASSES", dict(core.METHOD_CLASSES))  # undone after
+    core.register_method(OneGeneOcclusion)  # what @register_method does in a module
     m = _mlp()
     kw = {"baseline": "reference", "n_reference": 5, "batch_size": 8, "device": "cpu"}
     vals = attribute(m, data, "toy_occlusion", 1, **kw)
@@ -312,3 +313,24 @@ def test_inputs_with_a_feature_shape_of_their_own():
     mask = np.repeat(np.arange(20), 4).reshape(20, 4).T  # one group per position
     vals = attribute(conv, x, "ablation", 1, feature_mask=mask, device="cpu")
     assert np.allclose(vals[:, 0], vals[:, 3])
+
+
+def test_schema_method_enums_follow_the_registry():
+    """The schema cannot import the registry: attribution.methods lists the built-in
+    methods (in order), and the identity consensus and sweep enums only registered ones
+    (a new method's register_method also goes into these enums)."""
+    import yaml
+
+    from scinterp.attribution.core import METHOD_CLASSES
+
+    schema = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+    props = yaml.safe_load(schema.read_text())["properties"]
+    methods = props["attribution"]["properties"]["methods"]
+    assert methods["items"]["enum"] == list(METHODS)
+    assert set(methods["default"]) <= set(METHODS)
+    identity = props["branches"]["properties"]["identity"]["properties"]
+    consensus = identity["consensus"]["items"]["enum"]
+    # the identity branch's own sources besides the attribution methods
+    others = {"attention", "contrastive_ig", "pairwise_auc", "wilcoxon"}
+    assert set(consensus) - others == set(METHODS)
+    assert set(props["sweep"]["properties"]["methods"]["items"]["enum"]) <= set(METHOD_CLASSES)

@@ -114,6 +114,9 @@ class Method:
     takes_feature_mask: ClassVar[bool] = False
     #: Takes Captum's ``custom_attribution_func(multipliers, inputs, baselines)``.
     custom_attribution: ClassVar[bool] = False
+    #: The workflow explains a classifier's class probabilities, not its logits, with this
+    #: method (``probabilities=True``).
+    classifier_probabilities: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, settings: dict[str, Any]):
         self.model = model
@@ -141,6 +144,30 @@ class Method:
         return self.explainer.attribute(x, target=target, **kw), None
 
 
+#: The registry :func:`attribute` dispatches on: method name -> :class:`Method` subclass.
+METHOD_CLASSES: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Add a :class:`Method` subclass to the registry under ``cls.name`` (a decorator).
+
+    Raises
+    ------
+    ValueError
+        A method of that name is registered already.
+    """
+    if cls.name in METHOD_CLASSES:
+        raise ValueError(f"attribution method {cls.name!r} is registered already")
+    if cls.reference_sample not in ("whole", "pair", "mean"):
+        raise ValueError(
+            f"{cls.__name__}.reference_sample must be 'whole', 'pair' or 'mean', "
+            f"got {cls.reference_sample!r}"
+        )
+    METHOD_CLASSES[cls.name] = cls
+    return cls
+
+
+@register_method
 class IntegratedGradients(Method):
     """Integrated gradients; with a reference sample each cell is paired with one
     reference cell (Captum takes one baseline per cell).
@@ -182,6 +209,7 @@ class IntegratedGradients(Method):
         return values, None
 
 
+@register_method
 class DeepLift(Method):
     """DeepLIFT against one baseline; DeepLiftShap against a reference sample."""
 
@@ -203,6 +231,7 @@ class DeepLift(Method):
         return {"baselines": baseline, **({"custom_attribution_func": func} if func else {})}
 
 
+@register_method
 class GradientShap(Method):
     """Expected gradients: random points between the cell and baselines from a sample."""
 
@@ -218,6 +247,7 @@ class GradientShap(Method):
         return {"baselines": baseline, "n_samples": self.settings["n_samples"]}
 
 
+@register_method
 class Saliency(Method):
     """Signed gradients (``abs=False``): the sign tells up- from down-weighting genes,
     which the cell-identity ranking needs; take ``abs`` for the classic saliency map."""
@@ -230,12 +260,14 @@ class Saliency(Method):
         return {"abs": False}
 
 
+@register_method
 class InputXGradient(Method):
     name = "input_x_gradient"
     captum_class = captum_attr.InputXGradient
     uses_baseline = False
 
 
+@register_method
 class Ablation(Method):
     """Feature ablation: replace a feature group by the baseline, record the output drop.
 
@@ -249,6 +281,7 @@ class Ablation(Method):
     captum_class = captum_attr.FeatureAblation
     reference_sample = "mean"
     takes_feature_mask = True
+    classifier_probabilities = True  # the drop in class probability
 
     def kwargs(self, x, baseline):
         mask = self.settings.get("feature_mask")
@@ -259,32 +292,8 @@ class Ablation(Method):
         return kw
 
 
-#: The registry :func:`attribute` dispatches on: method name -> :class:`Method` subclass.
-METHOD_CLASSES: dict[str, type[Method]] = {}
-
-
-def register_method(cls: type[Method]) -> type[Method]:
-    """Add a :class:`Method` subclass to the registry under ``cls.name`` (a decorator).
-
-    Raises
-    ------
-    ValueError
-        A method of that name is registered already.
-    """
-    if cls.name in METHOD_CLASSES:
-        raise ValueError(f"attribution method {cls.name!r} is registered already")
-    if cls.reference_sample not in ("whole", "pair", "mean"):
-        raise ValueError(
-            f"{cls.__name__}.reference_sample must be 'whole', 'pair' or 'mean', "
-            f"got {cls.reference_sample!r}"
-        )
-    METHOD_CLASSES[cls.name] = cls
-    return cls
-
-
-for _cls in (IntegratedGradients, DeepLift, GradientShap, Saliency, InputXGradient, Ablation):
-    register_method(_cls)
-#: The built-in methods (the config schema's ``attribution.methods`` enum).
+#: The built-in methods, in registration order (the config schema's
+#: ``attribution.methods`` enum).
 METHODS = tuple(METHOD_CLASSES)
 
 

@@ -27,7 +27,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from scinterp.attribution.core import METHODS, attribute
+from scinterp.attribution.core import METHOD_CLASSES, attribute
 from scinterp.data.cells import sample_cells
 from scinterp.models.registry import MODELS, model_names
 
@@ -219,9 +219,9 @@ def attribution_anndata(
 ) -> ad.AnnData:
     """The stage's output: cells x features attributions with the cells' obs and the
     features' var carried over, and ``uns["attribution"]`` describing the run."""
-    if method not in METHODS:
+    if method not in METHOD_CLASSES:
         raise ValueError(
-            f"unknown attribution method {method!r}; valid methods: {', '.join(METHODS)}"
+            f"unknown attribution method {method!r}; valid methods: {', '.join(METHOD_CLASSES)}"
         )
     obs = obs.copy()
     obs["attribution_target"] = (
@@ -261,12 +261,16 @@ def attribute_from_files(
     normalized
         ``normalized.h5ad``; labels from the column named in ``uns["scinterp"]["label_key"]``.
     method
-        Attribution method.
+        A registered attribution method (``METHOD_CLASSES``). Classifiers are explained in
+        class probabilities by methods with ``classifier_probabilities`` (ablation), in
+        logits by the others.
     params
         The config's ``attribution`` section (``baseline``, ``n_steps``, ``n_samples``,
         ``n_reference``, ``max_cells``, ``batch_size``, ``ablation_groups``, ``sanity_cells``).
     gene_sets
-        GMT for ablation over gene-set groups.
+        GMT: methods with feature groups (``takes_feature_mask``: ablation) attribute
+        gene-set groups (:func:`gene_set_groups`) when ``ablation_groups`` is
+        ``gene_sets``.
     seed
         The training seed: the cell sample and reference draws are deterministic given it.
     device
@@ -277,6 +281,11 @@ def attribute_from_files(
     anndata.AnnData
         cells x features attributions; ``uns["attribution"]`` holds method, target,
         baseline, convergence-delta statistics and the randomization check.
+
+    Raises
+    ------
+    ValueError
+        Unknown method.
     """
     import logging
 
@@ -284,6 +293,11 @@ def attribute_from_files(
     from scinterp.models.registry import load_model
 
     log = logging.getLogger(__name__)
+    spec = METHOD_CLASSES.get(method)
+    if spec is None:
+        raise ValueError(
+            f"unknown attribution method {method!r}; valid methods: {', '.join(METHOD_CLASSES)}"
+        )
     dev = resolve_device(device)
     model, meta = load_model(model_dir, dev)
     name = meta["name"]
@@ -313,7 +327,7 @@ def attribute_from_files(
 
     mask = None
     if (
-        method == "ablation"
+        spec.takes_feature_mask
         and params.get("ablation_groups", "gene_sets") == "gene_sets"
         and gene_sets
     ):
@@ -325,10 +339,10 @@ def attribute_from_files(
         except ScinterpInputError as err:
             # Gene sets that do not fit the data (other species, Ensembl IDs) leave
             # ablation nothing to group by; it ablates gene by gene instead.
-            log.warning("ablation per gene, not per gene set: %s", err)
+            log.warning("%s per gene, not per gene set: %s", method, err)
         else:
             mask, groups = gene_set_groups(features, sets)
-            log.info("ablation over %d gene-set groups", len(groups))
+            log.info("%s over %d gene-set groups", method, len(groups))
     kw = {
         "baseline": params.get("baseline", "mean"),
         "n_steps": params.get("n_steps", 32),
@@ -336,7 +350,7 @@ def attribute_from_files(
         "n_reference": params.get("n_reference", 16),
         "batch_size": params.get("batch_size", 256),
         "feature_mask": mask,
-        "probabilities": method == "ablation" and _is_classifier(name),
+        "probabilities": spec.classifier_probabilities and _is_classifier(name),
         "device": dev,
         "seed": seed,
     }
