@@ -15,18 +15,32 @@ if not workflow.overwrite_configfiles:
 report: "workflow/report/workflow.rst"
 
 
+# What the stages share (config checks, shared inputs, models, targets), then each
+# stage: its inputs file (config, input functions, targets) right before its rules.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/inputs/qc.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/inputs/normalize.smk"
 include: "workflow/rules/normalize.smk"
+include: "workflow/rules/inputs/train.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/inputs/attribute.smk"
 include: "workflow/rules/attribute.smk"
+include: "workflow/rules/inputs/identity.smk"
 include: "workflow/rules/identity.smk"
+include: "workflow/rules/inputs/programs.smk"
 include: "workflow/rules/programs.smk"
+include: "workflow/rules/inputs/grn.smk"
 include: "workflow/rules/grn.smk"
+include: "workflow/rules/inputs/motifs.smk"
 include: "workflow/rules/motifs.smk"
+include: "workflow/rules/inputs/report.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/inputs/sweep.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/inputs/summary.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

@@ -1,6 +1,6 @@
 # Parameter sweeps (Paramspace): every point of sweep.table trains the sweep's model,
 # attributes it and ranks identity genes; sweep_summary compares the points.
-# Only defined when sweep.table is set (see the "sweeps and report" part of common.smk).
+# Only defined when sweep.table is set (workflow/rules/inputs/sweep.smk reads the table).
 if SWEEP_SPACE is not None:
 
     rule sweep_train:

@@ -1,0 +1,37 @@
+# Config, inputs and targets of rules attribute and attribution_sanity
+# (workflow/rules/attribute.smk). The identity branch reads attributed_models and
+# ATTRIBUTION_METHODS too.
+
+# The models whose spec says attributed=True; grn_sem and seq_cnn are attributed by
+# their own branches.
+ATTRIBUTED_MODELS = tuple(model_names(attributed=True))
+ATTRIBUTION_METHODS = config["attribution"]["methods"]
+
+
+def attributed_models(dataset):
+    return [m for m in models_of(dataset) if m in ATTRIBUTED_MODELS]
+
+
+def attribution_files(dataset):
+    return [
+        f"results/{dataset}/attribution/{m}/{k}.h5ad"
+        for m in attributed_models(dataset)
+        for k in ATTRIBUTION_METHODS
+    ]
+
+
+def attribution_sanity_inputs(wildcards):
+    return attribution_files(wildcards.dataset)
+
+
+def attribute_targets(dataset):
+    files = attribution_files(dataset)
+    if not files:
+        return []
+    return files + [
+        f"results/{dataset}/attribution/sanity.tsv",
+        f"results/{dataset}/attribution/sanity.png",
+    ]
+
+
+TARGETS.append(attribute_targets)

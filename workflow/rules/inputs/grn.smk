@@ -1,0 +1,83 @@
+# Branch (iii), gene regulatory networks (workflow/rules/grn.smk): our edges (grn_sem's
+# adjacency, integrated gradients, consensus) and the peers (GRNBoost2, RegDiffusion,
+# absolute Spearman), each its own rule so that each one's runtime is benchmarked;
+# evaluated when the dataset has a grn_reference. Its config, inputs and targets; the
+# summary reads grn_enabled and grn_targets.
+GRN = config["branches"]["grn"]
+
+
+def grn_enabled(dataset):
+    return (
+        GRN["enabled"]
+        and "grn_sem" in models_of(dataset)
+        and "branch grn" not in SKIPPED[dataset]
+    )
+
+
+# the peers switched on in the config, each its own rule writing grn/{peer}.tsv (the
+# names of scinterp.grn_peers.PEERS)
+_PEER_SWITCHES = ("grnboost2", "regdiffusion", "spearman")
+GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
+# what infer_grn and grn_figures read: switching a peer on or off must not rerun them
+GRN_OPTIONS = {k: v for k, v in GRN.items() if k not in _PEER_SWITCHES}
+
+
+def grn_members(dataset):
+    """model.pt of grn_sem's further ensemble members (branches.grn.ensemble)."""
+    return ensemble_members(dataset, "grn_sem", GRN["ensemble"])
+
+
+def grn_members_input(wildcards):
+    return grn_members(wildcards.dataset)
+
+
+def grn_edge_files(wildcards):
+    return [f"results/{wildcards.dataset}/grn/edges.tsv"] + [
+        f"results/{wildcards.dataset}/grn/{p}.tsv" for p in GRN_PEERS
+    ]
+
+
+def grn_benchmark_files(wildcards):
+    """Each network's job benchmarks (ours: training grn_sem and infer_grn), for the
+    runtime column of grn/metrics.tsv."""
+    d = wildcards.dataset
+    members = [
+        f"results/{d}/benchmarks/train_member/grn_sem/{Path(m).parent.name}.tsv"
+        for m in grn_members(d)
+    ]
+    return (
+        [f"results/{d}/benchmarks/train_model/grn_sem.tsv"]
+        + members
+        + [f"results/{d}/benchmarks/infer_grn.tsv"]
+        + [f"results/{d}/benchmarks/{p}.tsv" for p in GRN_PEERS]
+    )
+
+
+def grn_reference_input(wildcards):
+    return DATASETS[wildcards.dataset]["grn_reference"]
+
+
+def grn_figures_inputs(wildcards):
+    inputs = {"edges": f"results/{wildcards.dataset}/grn/edges.tsv"}
+    if DATASETS[wildcards.dataset].get("grn_reference"):
+        inputs["reference"] = grn_reference_input(wildcards)
+    return inputs
+
+
+def grn_targets(dataset):
+    if not grn_enabled(dataset):
+        return []
+    out = [
+        f"results/{dataset}/grn/{f}"
+        for f in ("edges.tsv", "top_regulators.tsv", "network.png")
+    ]
+    out += [f"results/{dataset}/grn/{p}.tsv" for p in GRN_PEERS]
+    if DATASETS[dataset].get("grn_reference"):
+        out += [
+            f"results/{dataset}/grn/{f}"
+            for f in ("metrics.tsv", "precision_recall.png")
+        ]
+    return out
+
+
+TARGETS.append(grn_targets)

@@ -1,0 +1,55 @@
+# Branch (i), identity (workflow/rules/identity.smk): ablation and Wilcoxon, fused into
+# a consensus; evaluated when ground truth is given. Its config, inputs and targets; the
+# sweep reads IDENTITY and identity_truth, the summary identity_model and
+# identity_enabled.
+IDENTITY = config["branches"]["identity"]
+
+
+def identity_model(dataset):
+    """identity.model, or another trained classifier when that one is skipped."""
+    return pick_identity_model(IDENTITY["model"], attributed_models(dataset))
+
+
+def identity_enabled(dataset):
+    return IDENTITY["enabled"] and identity_model(dataset) is not None
+
+
+def identity_members(dataset):
+    return ensemble_members(dataset, identity_model(dataset), IDENTITY["ensemble"])
+
+
+def identity_inputs(wildcards):
+    ds = wildcards.dataset
+    model = identity_model(ds)
+    inputs = {
+        "normalized": f"results/{ds}/normalized.h5ad",
+        "model": f"results/{ds}/models/{model}/model.pt",
+        "members": identity_members(ds),
+        "attributions": [
+            f"results/{ds}/attribution/{model}/{k}.h5ad"
+            for k in ATTRIBUTION_METHODS
+            if k != "ablation"
+        ],
+    }
+    if "attention_classifier" in models_of(ds):
+        inputs["attention"] = f"results/{ds}/models/attention_classifier/model.pt"
+    return inputs
+
+
+def identity_truth(wildcards):
+    return str(Path(DATASETS[wildcards.dataset]["truth"]) / "markers.tsv")
+
+
+def identity_targets(dataset):
+    if not identity_enabled(dataset):
+        return []
+    out = [
+        f"results/{dataset}/identity/{f}"
+        for f in ("genes.tsv", "methods.tsv", "dotplot.png", "heatmap.png")
+    ]
+    if DATASETS[dataset].get("truth"):
+        out += [f"results/{dataset}/identity/evaluation.{x}" for x in ("tsv", "png")]
+    return out
+
+
+TARGETS.append(identity_targets)
