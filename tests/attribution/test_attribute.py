@@ -334,3 +334,19 @@ def test_schema_method_enums_follow_the_registry():
     others = {"attention", "contrastive_ig", "pairwise_auc", "wilcoxon"}
     assert set(consensus) - others == set(METHODS)
     assert set(props["sweep"]["properties"]["methods"]["items"]["enum"]) <= set(METHOD_CLASSES)
+
+
+def test_gradient_shap_draws_follow_the_seed_only(data):
+    """Captum's GradientSHAP draws with numpy's global RNG: attribute seeds the draws
+    with ``seed`` and leaves the caller's global state as it was."""
+    m = _mlp()
+    kw = {"baseline": "reference", "n_samples": 4, "batch_size": 7, "device": "cpu"}
+    np.random.seed(1)  # noqa: NPY002
+    a = attribute(m, data, "gradient_shap", 0, seed=5, **kw)
+    after = np.random.random()  # noqa: NPY002
+    np.random.seed(2)  # noqa: NPY002
+    b = attribute(m, data, "gradient_shap", 0, seed=5, **kw)
+    np.testing.assert_array_equal(a, b)
+    np.random.seed(1)  # noqa: NPY002
+    assert np.random.random() == after  # the global state untouched  # noqa: NPY002
+    assert not np.array_equal(a, attribute(m, data, "gradient_shap", 0, seed=6, **kw))

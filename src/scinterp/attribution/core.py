@@ -92,8 +92,8 @@ class Method:
     below); :func:`register_method` makes it a method of :func:`attribute`, which tests
     no method names. ``settings`` holds ``n_steps``, ``n_samples``, ``max_rows``,
     ``feature_mask`` (a tensor of group ids or None), ``sample_size`` (the rows of a
-    reference sample the method takes whole, else 1) and ``custom_attribution_func``
-    (or None).
+    reference sample the method takes whole, else 1), ``custom_attribution_func`` (or
+    None) and ``seed`` (for a method's random draws).
     """
 
     name: ClassVar[str]
@@ -239,6 +239,21 @@ class GradientShap(Method):
     captum_class = captum_attr.GradientShap
     has_delta = True
     per_cell_references = False  # draws each cell's baselines from the whole sample
+
+    def __init__(self, model, settings):
+        super().__init__(model, settings)
+        # Captum draws the points and baselines with numpy's global RNG: the draws get a
+        # state of their own, seeded, and the caller's global state is put back after.
+        self.np_state = np.random.RandomState(settings["seed"]).get_state()
+
+    def __call__(self, x, target, baseline, delta=False):
+        outer = np.random.get_state()  # noqa: NPY002 (Captum's global RNG)
+        np.random.set_state(self.np_state)  # noqa: NPY002 (Captum's global RNG)
+        try:
+            return super().__call__(x, target, baseline, delta)
+        finally:
+            self.np_state = np.random.get_state()  # noqa: NPY002 (Captum's global RNG)
+            np.random.set_state(outer)  # noqa: NPY002 (Captum's global RNG)
 
     def rows_per_cell(self) -> int:
         return self.settings["n_samples"]
@@ -555,11 +570,12 @@ def attribute(
         "max_rows": max_rows,
         "feature_mask": mask,
         "custom_attribution_func": custom_attribution_func,
+        "seed": seed,
     }
     runner = cls(net, settings)
     want_delta = return_delta and cls.has_delta and custom_attribution_func is None
     base_t = torch.as_tensor(base, device=dev)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # torch's global RNG is left seeded, as it always was
 
     # Cells per call: bounded by batch_size and by max_rows over the rows a cell takes
     # (its references times the method's steps or samples; IG: when one cell's steps
