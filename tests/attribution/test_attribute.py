@@ -350,3 +350,27 @@ def test_gradient_shap_draws_follow_the_seed_only(data):
     np.random.seed(1)  # noqa: NPY002
     assert np.random.random() == after  # the global state untouched  # noqa: NPY002
     assert not np.array_equal(a, attribute(m, data, "gradient_shap", 0, seed=6, **kw))
+
+
+def test_output_gap_of_a_shared_sample_is_against_its_mean_output(data):
+    """DeepLiftShap's delta averages over the sample, so does the gap: also when the
+    sample has as many rows as a block has cells (5 and 5 here)."""
+    m = _mlp()
+    res = attribute(
+        m,
+        data,
+        "deeplift",
+        0,
+        baseline="reference",
+        n_reference=5,
+        batch_size=5,
+        device="cpu",
+        return_delta=True,
+    )
+    with torch.no_grad():
+        out = m(torch.as_tensor(data))[:, 0].numpy()
+    ref = data[np.sort(np.random.default_rng(0).choice(20, 5, replace=False))]
+    with torch.no_grad():
+        fb = m(torch.as_tensor(ref))[:, 0].mean().item()
+    np.testing.assert_allclose(res.output_gap, out - fb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res.values.sum(1) - res.output_gap, res.delta, atol=1e-4)

@@ -603,7 +603,7 @@ def attribute(
             with torch.no_grad():
                 fx = net(xb).gather(1, tb[:, None])[:, 0]
                 ob = net(bb)
-                if bb.shape[0] == xr.shape[0]:
+                if refs is not None:  # each cell's own references: their mean output
                     fb = ob.gather(1, tr[:, None])[:, 0]
                     fb = fb if k == 1 else fb.reshape(b, k).mean(dim=1)
                 else:  # one baseline or a sample shared by all cells: its mean output
