@@ -22,7 +22,7 @@ rule attribute:
         mem_mb=mem_mb(8000),
         runtime=120,
     params:
-        attribution=config["attribution"],
+        attribution=ATTRIBUTION_OPTIONS,
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:

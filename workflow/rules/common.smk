@@ -9,9 +9,9 @@
 # functions in separate files (and counts, as a rule, any comment or docstring line in
 # which "rule", a name and a colon follow each other). The Snakefile includes this file,
 # then each stage's inputs file right before its rules file, in pipeline order. What a
-# rule evaluates when the workflow is parsed (params=IDENTITY, wildcard_constraints)
-# must be defined above it: here or in an earlier stage's inputs file (the sweep's rules
-# read identity's IDENTITY). Input functions run later and may call any stage's (the
+# rule evaluates when the workflow is parsed (params=ATTRIBUTION_OPTIONS, the
+# wildcard_constraints on MODELS) must be defined above it: here, in its inputs file or
+# an earlier stage's. Input functions run later and may call any stage's (the
 # summary's call every branch's *_targets).
 import os
 import re
@@ -76,6 +76,15 @@ def ds_param(key):
         return DATASETS[wildcards.dataset].get(key)
 
     return get
+
+
+def branch_options(branch, *keys):
+    """The keys of branches.<branch> that one rule reads, as its params. Params are a
+    rerun trigger: a rule that lists only what it reads is not rerun when another key of
+    the section changes (a figure setting, another rule's key, the ensemble size, which
+    changes the rule's inputs instead)."""
+    section = config["branches"][branch]
+    return {k: section[k] for k in keys}
 
 
 def mem_mb(base):

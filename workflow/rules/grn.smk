@@ -30,7 +30,19 @@ rule infer_grn:
         runtime=60,
     params:
         dataset="{dataset}",
-        options=GRN_OPTIONS,
+        options=branch_options(
+            "grn",
+            "baseline",
+            "batch_size",
+            "confidence_top",
+            "consensus",
+            "max_cells",
+            "max_edges",
+            "max_edges_cell_type",
+            "min_cells_per_type",
+            "n_steps",
+            "per_cell_type",
+        ),
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:
@@ -180,7 +192,9 @@ rule grn_figures:
         runtime=20,
     params:
         dataset="{dataset}",
-        options=GRN_OPTIONS,
+        options=branch_options(
+            "grn", "n_edges_plot", "n_top_regulators", "regulator_edges"
+        ),
         seed=config["train"]["seed"],
     script:
         "../../scripts/grn_figures.py"

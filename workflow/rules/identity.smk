@@ -42,7 +42,17 @@ rule rank_identity_genes:
         mem_mb=mem_mb(8000),
         runtime=60,
     params:
-        identity=IDENTITY,
+        identity=branch_options(
+            "identity",
+            "aggregate",
+            "confidence_top",
+            "consensus",
+            "contrast",
+            "max_cells",
+            "n_candidates",
+            "n_top_plot",
+            "precision_k",
+        ),
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:

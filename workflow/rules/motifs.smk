@@ -44,7 +44,8 @@ rule motif_contributions:
         runtime=120,
     params:
         dataset="{dataset}",
-        options=motif_options(
+        options=branch_options(
+            "motifs",
             "attribution",
             "filter_activation",
             "filter_influence_z",
@@ -91,7 +92,8 @@ rule discover_motifs:
     params:
         dataset="{dataset}",
         database=motif_database,
-        options=motif_options(
+        options=branch_options(
+            "motifs",
             "jaspar_collection",
             "jaspar_tax_group",
             "max_qvalue",
@@ -137,8 +139,8 @@ rule tf_activity:
         runtime=60,
     params:
         dataset="{dataset}",
-        options=motif_options(
-            "chromvar", "chromvar_backgrounds", "insertion", "n_background"
+        options=branch_options(
+            "motifs", "chromvar", "chromvar_backgrounds", "insertion", "n_background"
         ),
         device=config["train"]["device"],
         seed=config["train"]["seed"],
@@ -179,7 +181,9 @@ rule motif_figures:
     params:
         dataset="{dataset}",
         database=motif_database,
-        options=motif_options("jaspar_collection", "jaspar_tax_group", "n_logos"),
+        options=branch_options(
+            "motifs", "jaspar_collection", "jaspar_tax_group", "n_logos"
+        ),
     script:
         "../../scripts/motif_figures.py"
 

@@ -38,7 +38,14 @@ rule program_tables:
         runtime=60,
     params:
         dataset="{dataset}",
-        options=PROGRAMS_CFG,
+        options=branch_options(
+            "programs",
+            "confidence_top",
+            "n_posterior_samples",
+            "n_top_denovo",
+            "score_genes_ctrl_size",
+            "used_threshold",
+        ),
         min_set_size=config["train"]["min_genes_per_set"],
         device=config["train"]["device"],
         seed=config["train"]["seed"],

@@ -82,7 +82,15 @@ if SWEEP_SPACE is not None:
             runtime=60,
         params:
             point=sweep_point,
-            identity=IDENTITY,
+            identity=branch_options(
+                "identity",
+                "aggregate",
+                "confidence_top",
+                "consensus",
+                "contrast",
+                "max_cells",
+                "n_candidates",
+            ),
             train=config["train"],
             attribution=config["attribution"],
         script:

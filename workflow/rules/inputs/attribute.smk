@@ -6,6 +6,9 @@
 # their own branches.
 ATTRIBUTED_MODELS = tuple(model_names(attributed=True))
 ATTRIBUTION_METHODS = config["attribution"]["methods"]
+# attribute's params: the attribution section without its list of methods (a job's
+# method is its {method} wildcard), so adding a method does not rerun the others' jobs
+ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items() if k != "methods"}
 
 
 def attributed_models(dataset):

@@ -18,8 +18,6 @@ def grn_enabled(dataset):
 # names of scinterp.grn_peers.PEERS)
 _PEER_SWITCHES = ("grnboost2", "regdiffusion", "spearman")
 GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
-# what infer_grn and grn_figures read: switching a peer on or off must not rerun them
-GRN_OPTIONS = {k: v for k, v in GRN.items() if k not in _PEER_SWITCHES}
 
 
 def grn_members(dataset):

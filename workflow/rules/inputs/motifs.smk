@@ -4,12 +4,6 @@
 MOTIFS_CFG = config["branches"]["motifs"]
 
 
-def motif_options(*keys):
-    """The branches.motifs keys that one motif step reads (its params), so that
-    changing another motif key does not rerun that step."""
-    return {k: MOTIFS_CFG[k] for k in keys}
-
-
 def motifs_enabled(dataset):
     return MOTIFS_CFG["enabled"] and "seq_cnn" in models_of(dataset)
 
