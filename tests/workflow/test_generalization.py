@@ -4,9 +4,6 @@ skipped and named in the log and in run/skipped.tsv."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -17,11 +14,8 @@ from scipy import sparse
 from scinterp.priors import default_tfs, read_tfs
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(repo, workdir, *args, timeout=1500):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+# the run_snakemake fixture's timeout (s), tests/workflow/conftest.py
+SNAKEMAKE_TIMEOUT = 1500
 
 
 def gamma_poisson(genes, n_types=4, per_type=150, depth=400.0, seed=0):
@@ -43,7 +37,7 @@ def gamma_poisson(genes, n_types=4, per_type=150, depth=400.0, seed=0):
     return ad.AnnData(sparse.csr_matrix(X), obs=obs, var=pd.DataFrame(index=genes))
 
 
-def test_panel_and_no_prior_overlap_finish(repo, tmp_path):
+def test_panel_and_no_prior_overlap_finish(tmp_path, run_snakemake):
     tfs = read_tfs(default_tfs())[:20]
     panel = gamma_poisson(tfs + [f"PANEL{i}" for i in range(80)], seed=1)
     panel.write_h5ad(tmp_path / "panel.h5ad")
@@ -63,7 +57,7 @@ def test_panel_and_no_prior_overlap_finish(repo, tmp_path):
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    res = snakemake(repo, tmp_path, "--configfile", str(path), "--cores", "2")
+    res = run_snakemake(tmp_path, "--configfile", str(path), "--cores", "2")
     log = res.stdout + res.stderr
     assert res.returncode == 0, log[-6000:]
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 import yaml
@@ -12,17 +9,14 @@ import yaml
 from scinterp.simulate import write_demo
 
 pytestmark = pytest.mark.slow
+# the run_snakemake fixture's timeout (s), tests/workflow/conftest.py
+SNAKEMAKE_TIMEOUT = 900
 
 CONTRACT_METRICS = ["method", "auprc", "auprc_ratio", "epr", "auroc"]
 
 
-def snakemake(repo, workdir, *args, timeout=900):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
-def grn_run(repo, tmp_path_factory):
+def grn_run(tmp_path_factory, run_snakemake):
     root = tmp_path_factory.mktemp("grn")
     # n_genes=600 is below what the simulator plants now (it asks for >= 809 at seed 1)
     paths = write_demo(root / "data", seed=1, n_cells=700, n_genes=900, n_peaks=600)
@@ -52,7 +46,7 @@ def grn_run(repo, tmp_path_factory):
     }
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    res = snakemake(repo, root, "--configfile", str(config), "--cores", "2")
+    res = run_snakemake(root, "--configfile", str(config), "--cores", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
     return root / "results" / "tiny", root / "logs" / "tiny", truth
 
@@ -124,7 +118,7 @@ def test_figures_and_runtimes(grn_run):
         assert bench["s"].iloc[0] > 0
 
 
-def test_krumsiek11_config_scores_a_published_network(repo, tmp_path):
+def test_krumsiek11_config_scores_a_published_network(repo, tmp_path, run_snakemake):
     """The shipped krumsiek11 config (640 simulated cells, 11 genes) runs end to end:
     log1p of the counts without normalize_total, and every method, ours and GRNBoost2,
     scored against the published myeloid network well above chance."""
@@ -137,7 +131,7 @@ def test_krumsiek11_config_scores_a_published_network(repo, tmp_path):
             cfg["datasets"]["krumsiek11"][key] = str(repo / value)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    res = snakemake(repo, tmp_path, "--configfile", str(config), "--cores", "2")
+    res = run_snakemake(tmp_path, "--configfile", str(config), "--cores", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
     out = tmp_path / "results" / "krumsiek11"
     norm = ad.read_h5ad(out / "normalized.h5ad")

@@ -5,7 +5,6 @@ data in the test (tests/layouts.py)."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,11 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from layouts import write_arc_h5, write_cellxgene_h5ad  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(repo, workdir, *args, timeout=1500):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+# the run_snakemake fixture's timeout (s), tests/workflow/conftest.py
+SNAKEMAKE_TIMEOUT = 1500
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +30,7 @@ def demo(tmp_path_factory):
     return root, paths
 
 
-def test_cellxgene_h5ad_qc_to_identity(repo, demo):
+def test_cellxgene_h5ad_qc_to_identity(demo, run_snakemake):
     root, paths = demo
     rna = ad.read_h5ad(paths["rna"])
     atlas = root / "data" / "atlas.h5ad"
@@ -63,7 +59,7 @@ def test_cellxgene_h5ad_qc_to_identity(repo, demo):
     path = root / "atlas.yaml"
     path.write_text(yaml.safe_dump(cfg))
     target = "results/atlas/identity/genes.tsv"
-    res = snakemake(repo, root, "--configfile", str(path), "--cores", "2", target)
+    res = run_snakemake(root, "--configfile", str(path), "--cores", "2", target)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
     log = (root / "logs" / "atlas" / "qc.log").read_text()
@@ -84,7 +80,7 @@ def test_cellxgene_h5ad_qc_to_identity(repo, demo):
     assert top["gene"].isin(markers["gene"]).mean() > 0.3  # the planted markers, by symbol
 
 
-def test_arc_multiome_h5_feeds_the_motif_branch(repo, demo):
+def test_arc_multiome_h5_feeds_the_motif_branch(demo, run_snakemake):
     root, paths = demo
     arc = write_arc_h5(
         root / "data" / "filtered_feature_bc_matrix.h5",
@@ -118,7 +114,7 @@ def test_arc_multiome_h5_feeds_the_motif_branch(repo, demo):
     path = root / "arc.yaml"
     path.write_text(yaml.safe_dump(cfg))
     targets = [f"results/arc/motifs/{f}" for f in ("motifs.tsv", "tf_activity.tsv")]
-    res = snakemake(repo, root, "--configfile", str(path), "--cores", "2", *targets)
+    res = run_snakemake(root, "--configfile", str(path), "--cores", "2", *targets)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
     atac = ad.read_h5ad(root / "results" / "arc" / "atac.h5ad")

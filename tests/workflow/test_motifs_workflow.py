@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import anndata as ad
 import pandas as pd
 import pytest
@@ -13,12 +10,10 @@ import yaml
 from scinterp.interpret.motifs import read_meme
 from scinterp.simulate import write_demo
 
+# the run_snakemake fixture's timeout (s), tests/workflow/conftest.py
+SNAKEMAKE_TIMEOUT = 900
+
 MOTIF_FILES = ("motifs.tsv", "motifs.meme", "tf_activity.tsv", "logos.png", "tf_activity.png")
-
-
-def snakemake(repo, workdir, *args, timeout=900):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
 
 
 def _write_config(path, datasets, **motifs):
@@ -32,7 +27,7 @@ def _write_config(path, datasets, **motifs):
     return path
 
 
-def test_atac_without_genome_is_a_config_error(repo, tmp_path):
+def test_atac_without_genome_is_a_config_error(tmp_path, run_snakemake):
     """Caught when the workflow is parsed, before any job: names dataset, key and fix."""
     paths = {"rna": tmp_path / "rna.h5ad", "atac": tmp_path / "atac.h5ad"}
     for p in paths.values():
@@ -40,14 +35,14 @@ def test_atac_without_genome_is_a_config_error(repo, tmp_path):
     cfg = _write_config(
         tmp_path / "config.yaml", {"pbmc": {"rna": str(paths["rna"]), "atac": str(paths["atac"])}}
     )
-    res = snakemake(repo, tmp_path, "--configfile", str(cfg), "-n", timeout=300)
+    res = run_snakemake(tmp_path, "--configfile", str(cfg), "-n", timeout=300)
     assert res.returncode != 0
     out = res.stdout + res.stderr
     assert "dataset 'pbmc'" in out and "datasets.pbmc.genome" in out
 
 
 @pytest.mark.slow
-def test_motif_branch_contract(repo, tmp_path):
+def test_motif_branch_contract(tmp_path, run_snakemake):
     paths = write_demo(tmp_path / "data", seed=1, n_cells=700, n_genes=900, n_peaks=600)
     ds = {
         "rna": str(paths["rna"]),
@@ -70,7 +65,7 @@ def test_motif_branch_contract(repo, tmp_path):
         chromvar_backgrounds=5,
     )
     targets = [f"results/tiny/motifs/{f}" for f in (*MOTIF_FILES, "evaluation.tsv")]
-    res = snakemake(repo, tmp_path, "--configfile", str(cfg), "--cores", "2", *targets)
+    res = run_snakemake(tmp_path, "--configfile", str(cfg), "--cores", "2", *targets)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
     out = tmp_path / "results" / "tiny" / "motifs"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 import yaml
@@ -12,11 +9,8 @@ import yaml
 from scinterp.simulate import write_demo
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(repo, workdir, *args, timeout=1800):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+# the run_snakemake fixture's timeout (s), tests/workflow/conftest.py
+SNAKEMAKE_TIMEOUT = 1800
 
 
 def _config(root, paths, table, **sweep):
@@ -53,7 +47,7 @@ def tiny(tmp_path_factory):
     return root, paths
 
 
-def test_sweep_of_four_points_completes_and_summarizes(repo, tiny):
+def test_sweep_of_four_points_completes_and_summarizes(tiny, run_snakemake):
     root, paths = tiny
     table = root / "points.tsv"
     # learning rate x seed, plus the IG steps and the classifier's hidden layers (latent size)
@@ -62,8 +56,8 @@ def test_sweep_of_four_points_completes_and_summarizes(repo, tiny):
         "0.001\t0\t8\t64-16\n0.001\t1\t8\t64-16\n0.003\t0\t8\t64-16\n0.003\t1\t8\t64-16\n"
     )
     cfg = _config(root, paths, table)
-    res = snakemake(
-        repo, root, "--configfile", str(cfg), "--cores", "2", "results/tiny/sweep/summary.tsv"
+    res = run_snakemake(
+        root, "--configfile", str(cfg), "--cores", "2", "results/tiny/sweep/summary.tsv"
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
@@ -88,12 +82,12 @@ def test_sweep_of_four_points_completes_and_summarizes(repo, tiny):
     assert '"hidden"' in meta and "64" in meta
 
 
-def test_unknown_sweep_column_fails_before_any_job(repo, tiny):
+def test_unknown_sweep_column_fails_before_any_job(tiny, run_snakemake):
     root, paths = tiny
     table = root / "bad.tsv"
     table.write_text("learning_rat\tseed\n0.001\t0\n")
     cfg = _config(root, paths, table)
-    res = snakemake(repo, root, "--configfile", str(cfg), "--cores", "1", "-n")
+    res = run_snakemake(root, "--configfile", str(cfg), "--cores", "1", "-n")
     assert res.returncode != 0
     assert (
         "learning_rat" in res.stderr + res.stdout and "rename the column" in res.stderr + res.stdout

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -14,11 +11,8 @@ import yaml
 from scinterp.simulate import write_demo
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(repo, workdir, *args, timeout=1500):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+# the run_snakemake fixture's timeout (s), tests/workflow/conftest.py
+SNAKEMAKE_TIMEOUT = 1500
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +46,7 @@ def _config(root, paths, **datasets):
     return path
 
 
-def test_qc_and_normalize_contract(repo, tiny):
+def test_qc_and_normalize_contract(tiny, run_snakemake):
     root, paths = tiny
     cfg = _config(
         root,
@@ -63,7 +57,7 @@ def test_qc_and_normalize_contract(repo, tiny):
     targets = [
         f"results/{d}/{f}" for d in ("tiny", "odd") for f in ("qc/metrics.tsv", "normalized.h5ad")
     ]
-    res = snakemake(repo, root, "--configfile", str(cfg), "--cores", "2", *targets)
+    res = run_snakemake(root, "--configfile", str(cfg), "--cores", "2", *targets)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
     truth = ad.read_h5ad(paths["rna"]).obs["quality"]
@@ -86,7 +80,7 @@ def test_qc_and_normalize_contract(repo, tiny):
     assert norm.uns["scinterp"]["label_key"] == "label"
 
 
-def test_rna_branches_end_to_end(repo, tiny):
+def test_rna_branches_end_to_end(tiny, run_snakemake):
     """Training, attribution, cell-identity genes and gene programs on tiny data: the
     contract's files and columns, weights that load with weights_only, the planted truth
     recovered, and a rerun that has nothing to do."""
@@ -116,7 +110,7 @@ def test_rna_branches_end_to_end(repo, tiny):
     }
     path = root / "rna_branches.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    res = snakemake(repo, root, "--configfile", str(path), "--cores", "2")
+    res = run_snakemake(root, "--configfile", str(path), "--cores", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
     out = root / "results" / "tiny"
 
@@ -159,14 +153,14 @@ def test_rna_branches_end_to_end(repo, tiny):
     assert pe.loc["program_vae", "auroc"] >= 0.95
     assert pe.loc["program_vae", "auroc"] >= pe.loc["score_genes", "auroc"] - 0.02
 
-    again = snakemake(repo, root, "--configfile", str(path), "--cores", "2", "-n")
+    again = run_snakemake(root, "--configfile", str(path), "--cores", "2", "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
     # A train key only the sequence CNN reads, and one more model in the list: the
     # trained models are not retrained (Snakemake reruns a job whose params changed).
     cfg["train"] = {**cfg["train"], "seq_mutate": 0.2, "models": [*models, "ldvae"]}
     path.write_text(yaml.safe_dump(cfg))
-    plan = snakemake(repo, root, "--configfile", str(path), "--cores", "2", "-n")
+    plan = run_snakemake(root, "--configfile", str(path), "--cores", "2", "-n")
     text = plan.stdout + plan.stderr
     assert plan.returncode == 0, text[-3000:]
     assert "model=ldvae" in text
