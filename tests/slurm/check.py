@@ -6,12 +6,17 @@
 output of the contract is checked, with the rules of every branch among the jobs.
 
 SQUEUE_TXT is ``squeue --states=all -h -O "JobID:|,Name:|,Partition:|,State:|,
-tres-per-job:|,tres-per-node:|,Comment:"`` captured after the run.
+tres-per-job:|,tres-per-node:|,Comment:|,MinMemory:|,TimeLimit:"`` captured after the run.
+
+Memory and time: every job asked for both, and the qc job for what rule qc computes from
+its input (workflow/rules/common.smk: 2000 MB + 1500 MB per GiB of the rna file, at the
+first attempt), not a constant of the profile.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -116,8 +121,9 @@ def main() -> None:
     if "consensus" not in set(genes["method"]):
         fail("identity/genes.tsv has no consensus rows")
 
-    # Jobs: squeue lines "id|name|partition|state|tres/job|tres/node|comment"; the plugin names jobs
-    # by the run's UUID and puts "rule_<rule>_wildcards_..." in the comment.
+    # Jobs: squeue lines "id|name|partition|state|tres/job|tres/node|comment|memory|time
+    # limit"; the plugin names jobs by the run's UUID and puts "rule_<rule>_wildcards_..."
+    # in the comment.
     jobs = [
         [f.strip() for f in line.split("|")]
         for line in a.squeue.read_text().splitlines()
@@ -146,6 +152,21 @@ def main() -> None:
                 fail(f"job {j[0]} ({rule}): TRES '{j[4]}' / '{j[5]}', partition {j[2]}")
             if (rule in GPU_RULES) != (j[2] == "gpu"):
                 fail(f"job {j[0]} ({rule}) ran in partition {j[2]}")
+    # Memory (MinMemory, e.g. "2029M") and time limit (e.g. "1:00:00") of every job, and
+    # qc's memory sized by its input: the rules' requests reach sbatch (the profile sets
+    # none that would replace them).
+    for rule, js in by_rule.items():
+        for j in js:
+            if not re.fullmatch(r"\d+[MG]", j[7]) or j[8] in ("", "UNLIMITED"):
+                fail(f"job {j[0]} ({rule}): memory '{j[7]}', time limit '{j[8]}'")
+    rna = given["datasets"][dataset]["rna"]
+    rna = rna if os.path.isabs(rna) else a.rundir / rna
+    want = int(2000 + 1500 * os.path.getsize(rna) / 2**30)
+    asked = [int(j[7][:-1]) * (1024 if j[7].endswith("G") else 1) for j in by_rule["qc"]]
+    if want not in asked:
+        fail(f"qc asked for {asked} MB, its rna input sizes it at {want} MB")
+    print(f"qc asked for {asked[0]} MB (2000 + 1500 per GiB of {os.path.getsize(rna)} bytes)")
+
     log = a.ctld_log.read_text()
     ids = [j[0] for j in jobs]
     unseen = [i for i in ids if not re.search(rf"JobId={i}\b", log)]

@@ -189,9 +189,9 @@ tail -n 5 "$WORK/snakemake.log"
 
 # --- what went through Slurm ------------------------------------------------------------
 squeue --states=all -h \
-    -O "JobID:|,Name:|,Partition:|,State:|,tres-per-job:|,tres-per-node:|,Comment:" \
+    -O "JobID:|,Name:|,Partition:|,State:|,tres-per-job:|,tres-per-node:|,Comment:|,MinMemory:|,TimeLimit:" \
     >"$WORK/squeue.txt"
-log "jobs seen by squeue (id|name|partition|state|tres per job|tres per node|comment):"
+log "jobs seen by squeue (id|name|partition|state|tres per job|tres per node|comment|memory|time limit):"
 cat "$WORK/squeue.txt"
 "$PYTHON" "$REPO/tests/slurm/check.py" "$WORK/run" "$WORK/squeue.txt" "$WORK/slurmctld.log" \
     ${SWEEP:+--sweep} ${DEMO:+--demo}

@@ -1,21 +1,33 @@
-"""The SLURM profile: every GPU rule goes to the GPU partition, its values parse."""
+"""The SLURM profile: every GPU rule goes to the GPU partition, its values parse, and the
+rules' memory and time, which grow with their input, reach the jobs."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
+import anndata as ad
+import numpy as np
 import yaml
+from scipy import sparse
+
+
+def _rule_blocks(repo) -> dict[str, str]:
+    """Rule name -> its text, from the rule files."""
+    blocks = {}
+    for smk in (repo / "workflow" / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=\s*rule \w+:)", smk.read_text()):
+            m = re.match(r"\s*rule (\w+):", block)
+            if m:
+                blocks[m.group(1)] = block
+    return blocks
 
 
 def _gpu_rules(repo) -> set[str]:
     """Rules whose resources declare gpu=1, from the rule files."""
-    rules = set()
-    for smk in (repo / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=\s*rule \w+:)", smk.read_text()):
-            m = re.match(r"\s*rule (\w+):", block)
-            if m and re.search(r"^\s*gpu=1,", block, re.M):
-                rules.add(m.group(1))
-    return rules
+    return {r for r, b in _rule_blocks(repo).items() if re.search(r"^\s*gpu=1,", b, re.M)}
 
 
 def test_gpu_rules_go_to_the_gpu_partition(repo):
@@ -32,10 +44,72 @@ def test_gpu_rules_go_to_the_gpu_partition(repo):
 
 
 def test_memory_grows_with_attempt(repo):
+    """The profile's own values (the default for a rule without resources, a site's
+    override) grow with attempt like the rules' do."""
     profile = yaml.safe_load((repo / "config/profiles/slurm/config.yaml").read_text())
-    for rule, res in profile["set-resources"].items():
+    entries = {**profile["set-resources"], "default-resources": profile["default-resources"]}
+    for rule, res in entries.items():
         if "mem_mb" in res:
             expr = str(res["mem_mb"])
             assert "attempt" in expr, rule
             first, third = eval(expr, {"attempt": 1}), eval(expr, {"attempt": 3})  # noqa: S307
             assert third > first > 0, rule
+
+
+def test_every_rule_asks_for_memory_and_time_that_grow(repo):
+    """mem_mb() and runtime() of workflow/rules/common.smk: x attempt, + per GiB of input."""
+    blocks = _rule_blocks(repo)
+    assert len(blocks) > 30
+    bad = sorted(
+        r
+        for r, b in blocks.items()
+        if not re.search(r"^\s*mem_mb=mem_mb\(\d+(, \d+)?\),$", b, re.M)
+        or not re.search(r"^\s*runtime=runtime\(\d+(, \d+)?\),$", b, re.M)
+    )
+    assert not bad, f"give {bad} `mem_mb=mem_mb(base[, per_gb])` and `runtime=runtime(...)`"
+
+
+def test_the_profile_leaves_memory_and_time_to_the_rules(repo):
+    """A constant in set-resources would replace a rule's input-sized request."""
+    profile = yaml.safe_load((repo / "config/profiles/slurm/config.yaml").read_text())
+    fixed = sorted(r for r, v in profile["set-resources"].items() if {"mem_mb", "runtime"} & set(v))
+    assert not fixed, f"{fixed}: memory and time come from the rules (common.smk)"
+
+
+def _sized_h5ad(path, gib):
+    """A valid little .h5ad that is `gib` GiB on disk (a sparse file: no disk used)."""
+    rng = np.random.default_rng(0)
+    a = ad.AnnData(sparse.csr_matrix(rng.poisson(2.0, (60, 40)).astype(np.float32)))
+    a.var_names = [f"G{i}" for i in range(40)]
+    a.write_h5ad(path)
+    os.truncate(path, int(gib * 2**30))
+
+
+def test_requests_grow_with_the_input(repo, tmp_path):
+    """Through the profile, qc asks for 2000 MB + 1500 MB and 60 min + 2 min per GiB of
+    its rna file: a 4 GiB file gets 8000 MB, a small one about 2000 MB."""
+    for name, gib in (("small", 0.001), ("big", 4)):
+        _sized_h5ad(tmp_path / f"{name}.h5ad", gib)
+    cfg = {"datasets": {n: {"rna": str(tmp_path / f"{n}.h5ad")} for n in ("small", "big")}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(tmp_path)]
+    cmd += [
+        "--profile",
+        str(repo / "config/profiles/slurm"),
+        "--configfile",
+        str(tmp_path / "config.yaml"),
+    ]
+    cmd += ["-n", "results/small/qc/metrics.tsv", "results/big/qc/metrics.tsv"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    got = {}
+    for job in re.split(r"\n(?=rule \w+:)", out):
+        m = re.search(r"wildcards: dataset=(\w+)", job)
+        if job.startswith("rule qc:") and m:
+            res_line = re.search(r"resources: (.*)", job).group(1)
+            got[m.group(1)] = dict(kv.split("=", 1) for kv in res_line.split(", "))
+    assert set(got) == {"small", "big"}, out[-3000:]
+    small, big = got["small"], got["big"]
+    assert int(big["mem_mb"]) == 2000 + 1500 * 4 and int(big["runtime"]) == 60 + 2 * 4
+    assert int(small["mem_mb"]) == 2001 and int(small["runtime"]) == 60

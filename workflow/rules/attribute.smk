@@ -19,8 +19,8 @@ rule attribute:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(8000),
-        runtime=120,
+        mem_mb=mem_mb(4000, 50),
+        runtime=runtime(120),
     params:
         attribution=ATTRIBUTION_OPTIONS,
         seed=config["train"]["seed"],
@@ -56,6 +56,6 @@ rule attribution_sanity:
     threads: 1
     resources:
         mem_mb=mem_mb(4000),
-        runtime=20,
+        runtime=runtime(20),
     script:
         "../../scripts/attribution_sanity.py"

@@ -87,15 +87,6 @@ def branch_options(branch, *keys):
     return {k: section[k] for k in keys}
 
 
-def mem_mb(base):
-    """Memory that grows with each retry, so a job killed for memory gets more."""
-
-    def get(wildcards, attempt):
-        return base * attempt
-
-    return get
-
-
 def rna_input(wildcards):
     return DATASETS[wildcards.dataset]["rna"]
 
@@ -133,6 +124,72 @@ def atac_path(dataset):
 
 def atac_input(wildcards):
     return atac_path(wildcards.dataset)
+
+
+# ----------------------------------------------------------------------- resources
+# Memory (mem_mb, MB) and time (runtime, minutes) of every job, from these two helpers:
+#
+#     (base + per_gb x GiB of the job's input files) x attempt
+#
+# attempt is 1, then 2 and 3 for the retries (the Slurm profile's retries: 2), so a job
+# killed for memory or time gets twice and three times as much. The input is every
+# file the job reads, as on disk (a folder counts the files in it). A demo job reads
+# tens of MB and asks for about `base`; on an atlas of 1M cells x 20k genes (an
+# 11.1 GiB rna .h5ad, 10.7 GiB filtered.h5ad, 21.9 GiB normalized.h5ad) per_gb is what
+# counts. It is calibrated on benchmarks/README.md "atlas.py (issue 8)" (peak memory and
+# wall time at 1M cells, 1 thread, a busy machine), with room above the measured peak:
+#
+#   rules       input at 1M  measured at 1M          mem_mb           runtime
+#   qc          11.1 GiB     12.25 GB, 340 s         2000 + 1500/GiB  60 + 2/GiB
+#   normalize   10.7 GiB     17.45 GB, 496 s         2000 + 2000/GiB  60 + 15/GiB
+#   train_*     21.9 GiB     3.48 GB, 281 s an epoch 4000 + 300/GiB   240 + 5/GiB
+#   attribute   21.9 GiB     0.86 GB, 12.5 s         4000 + 50/GiB    120
+#
+# qc ran without doublet detection, normalize without the UMAP (300 s at 100k cells),
+# and training at 1M takes 20 epochs (max_epochs auto). Not measured at 1M, the jobs
+# that hold the whole normalized matrix (X is about half of normalized.h5ad) or the
+# cells x peaks matrix get 1000 MB and 5 min per GiB: rank_identity_genes (it copies X
+# for the Wilcoxon test), program_tables, infer_grn, the GRN peers, cell_activity,
+# motif_contributions and tf_activity; GRNBoost2 30 min per GiB (62 s for the demo's
+# 0.036 GiB); summary, which reads tables, 4000 MB and 10 min per GiB of them. Jobs that
+# read a few tables or a sample of cells ask for a constant. `base` is 2000 MB for jobs
+# in the scanpy and grn envs, 4000 MB in the torch env (torch, and on a GPU node the
+# CUDA context, take 1 to 2 GB of host memory): on the demo and the generalization
+# datasets no job peaked above 1.7 GB (their benchmark files). The factors assume uncompressed files (anndata's default .h5ad): a compressed input (10x
+# .h5, .mtx.gz, a gzip .h5ad) holds more per byte and its job may need the retry.
+# Before its input exists (a dry run), a job's value shows as <TBD>.
+
+
+def input_gib(input):
+    """The size of a job's input files in GiB (a folder counts the files in it)."""
+    total = 0
+    for f in input:
+        if os.path.isdir(f):
+            total += sum(p.stat().st_size for p in Path(f).rglob("*") if p.is_file())
+        else:
+            total += os.stat(f).st_size  # not made yet: Snakemake shows <TBD>
+    return total / 2**30
+
+
+def _scaled(base, per_gb):
+    """Resource function: (base + per_gb x input GiB) x attempt, an int."""
+    if not per_gb:
+        return lambda wildcards, attempt: base * attempt
+    return lambda wildcards, input, attempt: int(
+        (base + per_gb * input_gib(input)) * attempt
+    )
+
+
+def mem_mb(base, per_gb=0):
+    """Memory (MB) that grows with the job's input (per_gb MB per GiB) and with each
+    retry, so a job killed for memory gets more."""
+    return _scaled(base, per_gb)
+
+
+def runtime(base, per_gb=0):
+    """Time limit (minutes) that grows with the job's input (per_gb minutes per GiB) and
+    with each retry, so a job stopped at its time limit gets more."""
+    return _scaled(base, per_gb)
 
 
 # ------------------------------------------------------- the models of each dataset

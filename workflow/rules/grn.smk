@@ -26,8 +26,8 @@ rule infer_grn:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(8000),
-        runtime=60,
+        mem_mb=mem_mb(4000, 1000),
+        runtime=runtime(60, 5),
     params:
         dataset="{dataset}",
         options=branch_options(
@@ -66,8 +66,8 @@ rule grnboost2:
         "../../envs/grn.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=240,
+        mem_mb=mem_mb(2000, 1000),
+        runtime=runtime(180, 30),
     params:
         dataset="{dataset}",
         peer="grnboost2",
@@ -92,8 +92,8 @@ rule regdiffusion:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(8000),
-        runtime=120,
+        mem_mb=mem_mb(4000, 1000),
+        runtime=runtime(120, 5),
     params:
         dataset="{dataset}",
         peer="regdiffusion",
@@ -116,8 +116,8 @@ rule spearman:
     conda:
         "../../envs/grn.yaml"
     resources:
-        mem_mb=mem_mb(4000),
-        runtime=30,
+        mem_mb=mem_mb(2000, 1000),
+        runtime=runtime(30, 5),
     params:
         dataset="{dataset}",
         peer="spearman",
@@ -156,7 +156,7 @@ rule evaluate_grn:
         "../../envs/grn.yaml"
     resources:
         mem_mb=mem_mb(4000),
-        runtime=20,
+        runtime=runtime(20),
     params:
         dataset="{dataset}",
     script:
@@ -189,7 +189,7 @@ rule grn_figures:
         "../../envs/grn.yaml"
     resources:
         mem_mb=mem_mb(4000),
-        runtime=20,
+        runtime=runtime(20),
     params:
         dataset="{dataset}",
         options=branch_options(
@@ -213,6 +213,9 @@ rule krumsiek11_data:
         "logs/krumsiek11_data.benchmark.tsv"
     conda:
         "../../envs/scanpy.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime(30),
     params:
         scale=100,
     script:

@@ -39,8 +39,8 @@ rule rank_identity_genes:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=60,
+        mem_mb=mem_mb(4000, 1000),
+        runtime=runtime(60, 5),
     params:
         identity=branch_options(
             "identity",
@@ -88,7 +88,7 @@ rule evaluate_identity:
     threads: 1
     resources:
         mem_mb=mem_mb(4000),
-        runtime=20,
+        runtime=runtime(20),
     params:
         k=IDENTITY["precision_k"],
     script:

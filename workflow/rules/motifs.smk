@@ -13,7 +13,7 @@ rule motif_peaks:
         "../../envs/motifs.yaml"
     resources:
         mem_mb=mem_mb(4000),
-        runtime=30,
+        runtime=runtime(30),
     params:
         dataset="{dataset}",
         width=config["train"]["seq_width"],
@@ -40,8 +40,8 @@ rule motif_contributions:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(8000),
-        runtime=120,
+        mem_mb=mem_mb(4000, 1000),
+        runtime=runtime(120),
     params:
         dataset="{dataset}",
         options=branch_options(
@@ -88,7 +88,7 @@ rule discover_motifs:
     threads: 2
     resources:
         mem_mb=mem_mb(8000),
-        runtime=60,
+        runtime=runtime(60),
     params:
         dataset="{dataset}",
         database=motif_database,
@@ -135,8 +135,8 @@ rule tf_activity:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(8000),
-        runtime=60,
+        mem_mb=mem_mb(4000, 1000),
+        runtime=runtime(60, 5),
     params:
         dataset="{dataset}",
         options=branch_options(
@@ -177,7 +177,7 @@ rule motif_figures:
         "../../envs/motifs.yaml"
     resources:
         mem_mb=mem_mb(2000),
-        runtime=20,
+        runtime=runtime(20),
     params:
         dataset="{dataset}",
         database=motif_database,
@@ -209,7 +209,7 @@ rule evaluate_motifs:
         "../../envs/motifs.yaml"
     resources:
         mem_mb=mem_mb(2000),
-        runtime=10,
+        runtime=runtime(10),
     params:
         dataset="{dataset}",
         max_qvalue=MOTIFS_CFG["max_qvalue"],

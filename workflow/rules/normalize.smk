@@ -20,8 +20,8 @@ rule normalize:
         "../../envs/scanpy.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=60,
+        mem_mb=mem_mb(2000, 2000),
+        runtime=runtime(60, 15),
     params:
         dataset="{dataset}",
         label_key=ds_param("label_key"),

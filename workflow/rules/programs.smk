@@ -34,8 +34,8 @@ rule program_tables:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=60,
+        mem_mb=mem_mb(4000, 1000),
+        runtime=runtime(60, 5),
     params:
         dataset="{dataset}",
         options=branch_options(
@@ -80,7 +80,7 @@ rule program_figures:
         "../../envs/scanpy.yaml"
     resources:
         mem_mb=mem_mb(4000),
-        runtime=20,
+        runtime=runtime(20),
     params:
         n_top=PROGRAMS_CFG["n_top_umap"],
     script:
@@ -107,6 +107,6 @@ rule program_evaluation:
         "../../envs/scanpy.yaml"
     resources:
         mem_mb=mem_mb(2000),
-        runtime=10,
+        runtime=runtime(10),
     script:
         "../../scripts/program_evaluation.py"

@@ -21,8 +21,8 @@ rule qc:
         "../../envs/scanpy.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=60,
+        mem_mb=mem_mb(2000, 1500),
+        runtime=runtime(60, 2),
     params:
         dataset="{dataset}",
         counts_layer=ds_param("counts_layer"),
@@ -50,8 +50,8 @@ rule extract_atac:
     conda:
         "../../envs/scanpy.yaml"
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=30,
+        mem_mb=mem_mb(2000, 1500),
+        runtime=runtime(30, 2),
     params:
         dataset="{dataset}",
         modality=ds_param("atac_modality"),

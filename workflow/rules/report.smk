@@ -20,6 +20,9 @@ rule run_record:
         "logs/{dataset}/run_record.log",
     conda:
         "../../envs/scanpy.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime(30),
     params:
         dataset="{dataset}",
         config=config,

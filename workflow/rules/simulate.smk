@@ -16,6 +16,9 @@ rule simulate_demo:
         "logs/simulate_demo.log",
     conda:
         "../../envs/scanpy.yaml"
+    resources:
+        mem_mb=mem_mb(4000),
+        runtime=runtime(30),
     params:
         seed=0,
     script:

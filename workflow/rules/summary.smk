@@ -20,8 +20,8 @@ rule summary:
     conda:
         "../../envs/scanpy.yaml"
     resources:
-        mem_mb=mem_mb(2000),
-        runtime=10,
+        mem_mb=mem_mb(2000, 4000),
+        runtime=runtime(10, 10),
     params:
         dataset="{dataset}",
         switched_off=summary_switched_off,
@@ -41,8 +41,8 @@ rule cell_activity:
     conda:
         "../../envs/scanpy.yaml"
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=30,
+        mem_mb=mem_mb(2000, 1000),
+        runtime=runtime(30, 5),
     params:
         dataset="{dataset}",
         n_genes=20,
@@ -69,6 +69,6 @@ rule grn_adjacencies:
         "../../envs/scanpy.yaml"
     resources:
         mem_mb=mem_mb(2000),
-        runtime=10,
+        runtime=runtime(10),
     script:
         "../../scripts/grn_adjacencies.py"

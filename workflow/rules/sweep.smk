@@ -22,8 +22,8 @@ if SWEEP_SPACE is not None:
         threads: 2
         resources:
             gpu=1,
-            mem_mb=mem_mb(16000),
-            runtime=240,
+            mem_mb=mem_mb(4000, 300),
+            runtime=runtime(240, 5),
         params:
             dataset="{dataset}",
             model=SWEEP["model"],
@@ -54,8 +54,8 @@ if SWEEP_SPACE is not None:
         threads: 2
         resources:
             gpu=1,
-            mem_mb=mem_mb(8000),
-            runtime=120,
+            mem_mb=mem_mb(4000, 50),
+            runtime=runtime(120),
         params:
             point=sweep_point,
             train=config["train"],
@@ -78,8 +78,8 @@ if SWEEP_SPACE is not None:
             "../../envs/torch.yaml"
         threads: 2
         resources:
-            mem_mb=mem_mb(8000),
-            runtime=60,
+            mem_mb=mem_mb(4000, 1000),
+            runtime=runtime(60, 5),
         params:
             point=sweep_point,
             identity=branch_options(
@@ -123,7 +123,7 @@ if SWEEP_SPACE is not None:
         threads: 1
         resources:
             mem_mb=mem_mb(4000),
-            runtime=20,
+            runtime=runtime(20),
         params:
             points=SWEEP_SPACE.dataframe.to_dict("records"),
             k=SWEEP["top_k"],

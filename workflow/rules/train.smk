@@ -24,8 +24,8 @@ rule train_model:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(16000),
-        runtime=240,
+        mem_mb=mem_mb(4000, 300),
+        runtime=runtime(240, 5),
     params:
         dataset="{dataset}",
         model="{model}",
@@ -57,8 +57,8 @@ rule train_member:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(16000),
-        runtime=240,
+        mem_mb=mem_mb(4000, 300),
+        runtime=runtime(240, 5),
     params:
         dataset="{dataset}",
         model="{model}",
