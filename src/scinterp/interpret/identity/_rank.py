@@ -1,0 +1,225 @@
+"""The ``rank_identity_genes`` rule end to end (`rank_identity_genes`) and the
+per-method summary of its table (`method_summary`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from scinterp.interpret.identity._attribution import (
+    ablation_scores,
+    aggregate_attributions,
+    attention_scores,
+)
+from scinterp.interpret.identity._contrastive import contrastive_scores
+from scinterp.interpret.identity._de import pairwise_auc_scores, wilcoxon_scores
+from scinterp.interpret.identity._fusion import (
+    DEFAULT_CONSENSUS,
+    consensus_scores,
+    ensemble_confidence,
+    ensemble_scores,
+    long_table,
+)
+
+log = logging.getLogger(__package__)
+
+
+def _ensemble_name(name: str, n: int) -> str:
+    return name if n == 1 else f"{name} x{n} seeds"
+
+
+def _check_members(loaded, dirs) -> None:
+    """Members of one ensemble must share classes and features (the same model and data)."""
+    _, first = loaded[0]
+    for (_, meta), d in zip(loaded[1:], dirs[1:], strict=True):
+        if list(meta["classes"]) != list(first["classes"]) or list(meta["features"]) != list(
+            first["features"]
+        ):
+            raise ValueError(
+                f"ensemble member {d} was trained on other classes or features than "
+                f"{dirs[0]}; members must be the same model on the same normalized.h5ad"
+            )
+
+
+def _share_confident(scores: pd.DataFrame, confidence: pd.DataFrame, top: int) -> float:
+    vals = [confidence.loc[t, row.dropna().nlargest(top).index] for t, row in scores.iterrows()]
+    vals = pd.concat(vals) if vals else pd.Series(dtype=float)
+    return float((vals >= 0.8).mean()) if len(vals) else float("nan")
+
+
+def method_summary(
+    genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = 10
+) -> pd.DataFrame:
+    """One row per method: agreement of its top-k with consensus and Wilcoxon (mean
+    Jaccard over types) and, with an evaluation, mean precision@k and AUROC."""
+    top = {
+        (m, t): set(g.nsmallest(k, "rank")["gene"])
+        for (m, t), g in genes.groupby(["method", "cell_type"])
+    }
+    rows = []
+    for m in sorted(genes["method"].unique()):
+        types = [t for (mm, t) in top if mm == m]
+
+        def jac(other, m=m, types=types):
+            vals = [
+                len(top[m, t] & top[other, t]) / max(1, len(top[m, t] | top[other, t]))
+                for t in types
+                if (other, t) in top
+            ]
+            return float(np.mean(vals)) if vals else np.nan
+
+        row = {
+            "method": m,
+            "n_cell_types": len(types),
+            f"jaccard_top{k}_vs_consensus": jac("consensus"),
+            f"jaccard_top{k}_vs_wilcoxon": jac("wilcoxon"),
+        }
+        if evaluation is not None and len(evaluation):
+            e = evaluation[evaluation["method"] == m]
+            row[f"precision_at_{k}"] = float(e["precision_at_k"].mean()) if len(e) else np.nan
+            row["auroc"] = float(e["auroc"].mean()) if len(e) else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if f"precision_at_{k}" in out:
+        out = out.sort_values(f"precision_at_{k}", ascending=False, kind="stable")
+    return out.reset_index(drop=True)
+
+
+def rank_identity_genes(
+    normalized,
+    attributions: Mapping[str, str],
+    *,
+    model_dir=None,
+    member_dirs: Sequence = (),
+    attention_dir=None,
+    params: Mapping | None = None,
+    seed: int = 0,
+    device: str = "auto",
+) -> tuple[pd.DataFrame, object, str]:
+    """The ``rank_identity_genes`` rule: every source, the consensus, one long table.
+
+    Parameters
+    ----------
+    normalized
+        ``normalized.h5ad``.
+    attributions
+        Method -> attribution h5ad of the identity model (``ablation`` files, which hold
+        gene-set-group values, are skipped: gene-level ablation is computed here).
+    model_dir
+        The identity model's directory (for contrastive IG and in-silico ablation); None
+        skips both.
+    member_dirs
+        Further members of the identity model's ensemble (the same model trained at other
+        seeds): contrastive IG and ablation average over ``model_dir`` and these, and the
+        table's ``confidence`` column gives, for the model-based methods and the
+        consensus, the share of members whose own ranking puts the gene in the type's
+        top ``confidence_top`` (:func:`ensemble_confidence`).
+    attention_dir
+        The attention classifier's directory; None skips the ``attention`` method.
+    params
+        ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``,
+        ``confidence_top``.
+    seed, device
+        Cell sampling seed and ``train.device``.
+
+    Returns
+    -------
+    (genes table, the normalized AnnData, label key)
+    """
+    import anndata as ad
+
+    from scinterp.data.cells import sample_cells
+    from scinterp.io import read_normalized
+    from scinterp.models.registry import load_model
+    from scinterp.train.loop import resolve_device
+
+    params = dict(params or {})
+    dev = resolve_device(device)
+    data = read_normalized(normalized)  # X without the counts layer
+    label_key = data.uns.get("scinterp", {}).get("label_key") or "label"
+    sources: dict[str, pd.DataFrame] = {}
+    models: dict[str, str] = {}
+    for method, path in attributions.items():
+        if method == "ablation":
+            continue
+        a = ad.read_h5ad(path)
+        sources[method] = aggregate_attributions(
+            a.X, a.obs[label_key], a.var_names, params.get("aggregate", "mean")
+        )
+        models[method] = str(a.uns["attribution"]["model"])
+    sources["wilcoxon"] = wilcoxon_scores(data, label_key)
+    models["wilcoxon"] = ""
+    labels_all = data.obs[label_key].astype(str).to_numpy()
+    cells = sample_cells(labels_all, params.get("max_cells", 2000), seed)
+    if attention_dir is not None:
+        model, meta = load_model(attention_dir, dev)
+        X = data[cells, list(meta["features"])].X
+        sources["attention"] = attention_scores(model, meta, X, labels_all[cells], dev)
+        models["attention"] = meta["name"]
+    sources["pairwise_auc"] = pairwise_auc_scores(
+        data[cells].X, labels_all[cells], list(data.var_names)
+    )
+    models["pairwise_auc"] = ""
+    include = list(params.get("consensus", DEFAULT_CONSENSUS))
+    per_member: dict[str, list[pd.DataFrame]] = {}  # model-based method -> one per member
+    if model_dir is not None:
+        loaded = [load_model(d, dev) for d in [model_dir, *member_dirs]]
+        model, meta = loaded[0]
+        _check_members(loaded, [model_dir, *member_dirs])
+        members = [m for m, _ in loaded]
+        X = data[cells, list(meta["features"])].X
+        sources["contrastive_ig"], per_member["contrastive_ig"] = contrastive_scores(
+            members,
+            X,
+            labels_all[cells],
+            meta["classes"],
+            meta["features"],
+            device=dev,
+            members_too=True,
+            contrast=params.get("contrast", "mean"),
+        )
+        models["contrastive_ig"] = _ensemble_name(meta["name"], len(members))
+    if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
+        # Candidates: the top genes of every other consensus source, per type.
+        n_cand = int(params.get("n_candidates", 50))
+        cand: dict[str, list[str]] = {}
+        for m in include:
+            if m in sources:
+                for t, row in sources[m].iterrows():
+                    cand.setdefault(t, []).extend(row.dropna().nlargest(n_cand).index)
+        per_member["ablation"] = [
+            ablation_scores(
+                member, X, labels_all[cells], meta["classes"], meta["features"], cand, device=dev
+            )
+            for member in members
+        ]
+        sources["ablation"] = ensemble_scores(per_member["ablation"])
+        models["ablation"] = _ensemble_name(meta["name"], len(members))
+    sources["consensus"] = consensus_scores(sources, include)
+    models["consensus"] = "+".join(m for m in include if m in sources)
+    confidence: dict[str, pd.DataFrame] = {}
+    n_members = len(per_member.get("contrastive_ig", []))
+    if n_members > 1:
+        top = int(params.get("confidence_top", 20))
+        for m, own in per_member.items():
+            confidence[m] = ensemble_confidence(own, top)
+        member_consensus = [
+            consensus_scores({**sources, **{m: own[i] for m, own in per_member.items()}}, include)
+            for i in range(n_members)
+        ]
+        confidence["consensus"] = ensemble_confidence(member_consensus, top)
+        log.info(
+            "identity ensemble of %d members; consensus rows with confidence >= 0.8 among "
+            "the top %d per type: %.0f%%",
+            n_members,
+            top,
+            100 * _share_confident(sources["consensus"], confidence["consensus"], top),
+        )
+    table = pd.concat(
+        [long_table(s, m, models[m], confidence.get(m)) for m, s in sources.items()],
+        ignore_index=True,
+    )
+    return table, data, label_key
