@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
@@ -98,3 +99,61 @@ def test_gene_mlp_activations():
         assert torch.isfinite(m.loss({"x": torch.randn(8, 30)})["loss"])
     with pytest.raises(ValueError, match="activation must be one of"):
         GRNSEM(30, torch.arange(5), activation="gelu")
+
+
+def _train_predictor(x, tf_index, penalty, tmp_path):
+    ds = CellDataset(x)
+    tr, va = split_indices(len(ds), 0.2, seed=0)
+    torch.manual_seed(0)
+    model = GRNSEM(x.shape[1], torch.as_tensor(tf_index), predictor_penalty=penalty)
+    model.set_standardization(x[tr].mean(0), x[tr].std(0))
+    model.n_train = len(tr)
+    fit(
+        model,
+        ds.subset(tr),
+        ds.subset(va),
+        outdir=tmp_path / f"p{penalty}",
+        max_epochs=40,
+        batch_size=32,
+        lr=3e-3,
+        patience=40,
+        seed=0,
+        progress=False,
+    )
+    return model
+
+
+def test_predictor_penalty_silences_tfs_that_regulate_nothing(tmp_path):
+    """Few cells for many TFs, most of which regulate nothing: unpenalized, the predictor
+    gives those TFs first-layer weights nearly as large as the regulators'; the sparsity
+    prior (weighted by 1 / training cells) shrinks them, and the true edges still rank
+    first. Its weight falls as cells are added."""
+    rng = np.random.default_rng(1)
+    n_cells, n_real, n_idle, n_targets = 100, 6, 34, 24
+    n_tfs = n_real + n_idle
+    tfs = rng.normal(size=(n_cells, n_tfs))
+    targets = np.zeros((n_cells, n_targets))
+    truth = np.zeros((n_tfs, n_tfs + n_targets), dtype=bool)
+    for j in range(n_targets):
+        parents = rng.choice(n_real, size=2, replace=False)
+        targets[:, j] = np.tanh(tfs[:, parents]).sum(1) + 0.5 * rng.normal(size=n_cells)
+        truth[parents, n_tfs + j] = True
+    x = (np.hstack([tfs, targets]) + 5.0).astype(np.float32)
+    tf_index = np.arange(n_tfs)
+
+    def idle_share(model):
+        norms = model.pred_in.weight.detach().norm(dim=0).numpy()
+        return norms[n_real:].mean() / norms[:n_real].mean()
+
+    plain = _train_predictor(x, tf_index, 0.0, tmp_path)
+    assert float(plain.predictor_sparsity()) == 0.0
+    sparse = _train_predictor(x, tf_index, 30.0, tmp_path)
+    assert idle_share(sparse) < 0.7 * idle_share(plain), (idle_share(plain), idle_share(sparse))
+    with torch.no_grad():
+        jac = sparse.tf_jacobian(torch.from_numpy(x)).abs().mean(1).numpy()
+    allowed = sparse.adjacency_mask.numpy()
+    assert roc_auc_score(truth[allowed], jac[allowed]) > 0.9
+
+    before = float(sparse.predictor_sparsity())
+    sparse.n_train *= 2
+    assert float(sparse.predictor_sparsity()) == pytest.approx(before / 2)

@@ -68,6 +68,14 @@ class GRNSEM(nn.Module):
         Weight of the KL term.
     predictor_hidden
         Width of the two hidden layers of the TF -> gene predictor.
+    predictor_penalty
+        Sparsity prior on the predictor's TF inputs: a group lasso over the TFs (the
+        norm of each TF's first-layer weights) plus an L1 penalty on the linear skip,
+        weighted ``predictor_penalty / n_train`` (:attr:`n_train`, the training cells, set
+        before training): a prior of fixed strength, whose weight against the data falls
+        as cells are added. With few cells per TF (hundreds of cells, a hundred TFs) the
+        unpenalized predictor spreads each target over many correlated TFs and its
+        attributions fall below a plain correlation.
 
     Notes
     -----
@@ -88,6 +96,7 @@ class GRNSEM(nn.Module):
         kl_weight: float = 1.0,
         predictor_hidden: int = 64,
         activation: str = "sigmoid",
+        predictor_penalty: float = 0.0,
     ):
         super().__init__()
         tf_index = torch.as_tensor(tf_index, dtype=torch.long).reshape(-1)
@@ -101,6 +110,12 @@ class GRNSEM(nn.Module):
         self.n_tfs = tf_index.numel()
         self.l1 = l1
         self.kl_weight = kl_weight
+        if predictor_penalty < 0:
+            raise ValueError(f"predictor_penalty must be >= 0, not {predictor_penalty}")
+        self.predictor_penalty = float(predictor_penalty)
+        #: training cells, which scale the predictor's penalty (a training-time setting,
+        #: not saved with the weights)
+        self.n_train = 1
         self.register_buffer("tf_index", tf_index)
         mask = torch.ones(self.n_tfs, n_genes, dtype=torch.bool)
         mask[torch.arange(self.n_tfs), tf_index] = False  # no self-loops
@@ -253,13 +268,24 @@ class GRNSEM(nn.Module):
         kl = (0.5 * (z_mu.pow(2) + logvar.exp() - 1.0 - logvar)).sum(dim=1).mean()
         l1 = self.l1 * a.abs().sum()
         predict = 0.5 * (self._predict(xs).float() - xs).pow(2).sum(dim=1).mean()
+        sparsity = self.predictor_sparsity()
         return {
-            "loss": recon + self.kl_weight * kl + l1 + predict,
+            "loss": recon + self.kl_weight * kl + l1 + predict + sparsity,
             "recon": recon,
             "kl": kl,
             "l1": l1,
             "predict": predict,
+            "sparsity": sparsity,
         }
+
+    def predictor_sparsity(self) -> Tensor:
+        """The predictor's penalty: ``predictor_penalty / n_train`` x (sum over TFs of the
+        norm of its first-layer weights + L1 of the linear skip)."""
+        if not self.predictor_penalty:
+            return self.pred_linear.new_zeros(())
+        group = self.pred_in.weight.norm(dim=0).sum()
+        skip = (self.pred_linear * self.adjacency_mask).abs().sum()
+        return (self.predictor_penalty / max(self.n_train, 1)) * (group + skip)
 
 
 # ------------------------------------------------------------------ spec
@@ -268,11 +294,13 @@ def _build_grn_sem(data) -> dict:
         "n_genes": data.n_genes,
         "tf_index": torch.tensor(data.tfs, dtype=torch.long),
         "l1": data.settings["l1_adjacency"],
+        "predictor_penalty": data.settings.get("predictor_penalty", 0.0),
     }
 
 
-def _standardize(module: GRNSEM, data) -> None:
+def _finish(module: GRNSEM, data) -> None:
     module.set_standardization(*data.train_moments())
+    module.n_train = len(data.train_idx)
 
 
 register_model(
@@ -283,6 +311,6 @@ register_model(
         needs=("tfs",),
         prefix="grn_",
         build=_build_grn_sem,
-        finish=_standardize,
+        finish=_finish,
     )
 )

@@ -67,7 +67,7 @@ class CellData:
         Positions of the TFs among the features (models that need TFs), else empty.
     settings
         The model settings of :func:`prepare` (``n_latent_denovo``, ``l1_denovo``,
-        ``kl_weight``, ``nonneg_programs``, ``l1_adjacency``).
+        ``kl_weight``, ``nonneg_programs``, ``l1_adjacency``, ``predictor_penalty``).
     meta
         The model's metadata (``model.json``); a builder adds its own keys.
     X, features, train_idx
@@ -264,6 +264,7 @@ def prepare(
     kl_weight: float = 0.3,
     nonneg_programs: bool = True,
     l1_adjacency: float = 1e-3,
+    predictor_penalty: float = 0.0,
     model_kwargs: Mapping[str, Any] | None = None,
     dataset: str | None = None,
 ) -> Prepared:
@@ -305,6 +306,9 @@ def prepare(
         VAEs: weight of the KL term; program VAE: non-negative gene-set loadings.
     l1_adjacency
         ``grn_sem``: L1 penalty on the adjacency.
+    predictor_penalty
+        ``grn_sem``: sparsity prior on its TF -> gene predictor (divided by the training
+        cells; see :class:`~scinterp.models.grn.GRNSEM`).
     model_kwargs
         Extra init kwargs for the model (e.g. ``d_model``, ``hidden``).
     dataset
@@ -368,6 +372,7 @@ def prepare(
         "kl_weight": kl_weight,
         "nonneg_programs": nonneg_programs,
         "l1_adjacency": l1_adjacency,
+        "predictor_penalty": predictor_penalty,
     }
     if "tfs" in spec.needs:
         features, tf_cols = _tf_features(adata, model, tfs, max_genes, dataset)

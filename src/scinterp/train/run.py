@@ -175,6 +175,7 @@ def train_from_files(
         kl_weight=params["kl_weight"],
         nonneg_programs=params["nonneg_programs"],
         l1_adjacency=params["l1_adjacency"],
+        predictor_penalty=params.get("grn_predictor_penalty", 0.0),
         model_kwargs=model_kwargs,
         dataset=dataset,
     )
