@@ -12,9 +12,11 @@ from captum.attr import IntegratedGradients
 
 from scinterp.errors import ScinterpInputError
 from scinterp.interpret.grn import (
+    CONSENSUS,
     EDGE_COLUMNS,
     TABLE_COLUMNS,
     consensus_edges,
+    consensus_weights,
     edge_confidence,
     edges_from_matrix,
     ensemble_edges,
@@ -152,6 +154,45 @@ def test_infer_grn_tables(tmp_path):
     assert deepsem[("T0", "G1")] == pytest.approx(adj[0, GENES.index("G1")])
     with pytest.raises(ScinterpInputError, match="not in the data.*retrain"):
         model_genes(adata[:, 1:3], meta, "toy", tmp_path)
+
+
+def test_consensus_weights_and_the_correlation_source(tmp_path):
+    """The consensus fuses the sources it is given at their weights: spearman alone gives
+    the correlation's ranking (globally and within a type, over that type's cells);
+    unknown sources and all-zero weights are refused before any compute."""
+    from scinterp.grn_peers import spearman_network
+
+    model = toy_model()
+    save_model(
+        model,
+        tmp_path,
+        "grn_sem",
+        {"n_genes": 5, "tf_index": model.tf_index, "hidden": 8},
+        {"features": GENES, "tfs": TFS},
+    )
+    rng = np.random.default_rng(2)
+    obs = pd.DataFrame({"ct": ["a"] * 30 + ["b"] * 30}, index=[f"c{i}" for i in range(60)])
+    X = rng.gamma(2.0, 1.0, (60, 5)).astype(np.float32)
+    X[:, 2] += 2 * X[:, 0]  # the third gene follows the first TF
+    adata = ad.AnnData(X, obs=obs, var=pd.DataFrame(index=GENES))
+    options = {"label_key": "ct", "min_cells_per_type": 10, "n_steps": 4, "max_cells": None}
+    edges = infer_grn(adata, tmp_path, consensus={"spearman": 1.0}, **options)
+    for cell_type, cells in (("all", slice(None)), ("a", slice(0, 30))):
+        fused = edges[(edges.method == "consensus") & (edges.cell_type == cell_type)]
+        corr = spearman_network(X[cells], GENES, TFS)
+        assert pairs(fused.head(3)) == pairs(corr.head(3))
+    # weights matter: integrated gradients alone rank as their own network
+    only_ig = infer_grn(adata, tmp_path, consensus={"integrated_gradients": 2}, **options)
+    glob = only_ig[only_ig.cell_type == "all"]
+    ig = glob[glob.method == "integrated_gradients"]
+    fused = glob[glob.method == "consensus"]
+    assert pairs(fused) == pairs(ig)
+    # a list weighs equally; the default fuses all three
+    assert consensus_weights(["deepsem", "spearman"]) == {"deepsem": 1.0, "spearman": 1.0}
+    assert set(consensus_weights(CONSENSUS)) == {"integrated_gradients", "deepsem", "spearman"}
+    for bad in ({"attention": 1}, {"deepsem": 0}, [], {"spearman": -1}):
+        with pytest.raises(ValueError, match="consensus"):
+            infer_grn(adata, tmp_path, consensus=bad, **options)
 
 
 def pairs(edges):

@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from scinterp.data.cells import CellDataset, split_indices
 from scinterp.models import GRNSEM
+from scinterp.models.grn import FULL_PRIOR_CELLS_PER_TF
 from scinterp.train.loop import fit
 
 
@@ -154,6 +155,10 @@ def test_predictor_penalty_silences_tfs_that_regulate_nothing(tmp_path):
     allowed = sparse.adjacency_mask.numpy()
     assert roc_auc_score(truth[allowed], jac[allowed]) > 0.9
 
+    # in full at few cells per TF (here 2): its weight halves as the cells double...
     before = float(sparse.predictor_sparsity())
     sparse.n_train *= 2
     assert float(sparse.predictor_sparsity()) == pytest.approx(before / 2)
+    # ...and fades with the square of the cells per TF above FULL_PRIOR_CELLS_PER_TF
+    sparse.n_train = int(n_tfs * 10 * FULL_PRIOR_CELLS_PER_TF)
+    assert sparse.prior_weight() == pytest.approx(30.0 / sparse.n_train / 100, rel=0.01)

@@ -25,7 +25,7 @@ def model_settings(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     Train keys of one model's own: with the spec's ``prefix`` (``seq_`` for seq_cnn,
     ``grn_`` for grn_sem), "<prefix><key>" replaces the shared "<key>" for that model
     (seq_learning_rate is seq_cnn's learning_rate); a prefixed key without a shared one
-    (seq_width) is that model's alone. workflow/rules/common.smk routes them by the same
+    (seq_width) is that model's alone. workflow/rules/inputs/train.smk routes them by the same
     prefixes, so a change to one model's keys retrains only that model.
     """
     from scinterp.models.registry import model_spec

@@ -47,6 +47,9 @@ from scinterp.interpret.grn._edges import (
 )
 from scinterp.interpret.grn._ig import integrated_gradients_grn
 from scinterp.interpret.grn._infer import (
+    CONSENSUS,
+    SOURCES,
+    consensus_weights,
     ensemble_networks,
     infer_grn,
     mean_by_group,
@@ -55,11 +58,14 @@ from scinterp.interpret.grn._infer import (
 from scinterp.interpret.grn._plots import plot_network
 
 __all__ = [
+    "CONSENSUS",
     "EDGE_COLUMNS",
+    "SOURCES",
     "GLOBAL",
     "TABLE_COLUMNS",
     "adjacency_edges",
     "consensus_edges",
+    "consensus_weights",
     "edge_confidence",
     "edges_from_matrix",
     "ensemble_edges",

@@ -80,17 +80,63 @@ def _load_grn(model_dir, device: str, dataset: str | None):
         ) from err
 
 
-def _global_networks(model, attribution, tfs, genes, consensus) -> dict[str, pd.DataFrame]:
+#: The consensus's sources and weights by default: chosen on the GRN benchmark
+#: (benchmarks/README.md, "The consensus"): weighted by the worst and the median network,
+#: integrated gradients carry it, the correlation steadies it where cells are few or the
+#: network is small, the learned adjacency adds the SEM's view.
+CONSENSUS = {"integrated_gradients": 3.0, "spearman": 2.0, "deepsem": 1.0}
+#: sources the consensus can fuse
+SOURCES = ("deepsem", "integrated_gradients", "spearman")
+
+
+def consensus_weights(consensus: Mapping[str, float] | Sequence[str]) -> dict[str, float]:
+    """Source -> weight of the consensus: a mapping as given, a list with equal weights."""
+    weights = (
+        {str(k): float(v) for k, v in consensus.items()}
+        if isinstance(consensus, Mapping)
+        else dict.fromkeys(map(str, consensus), 1.0)
+    )
+    unknown = sorted(set(weights) - set(SOURCES))
+    if unknown or not weights or any(w < 0 for w in weights.values()) or not any(weights.values()):
+        raise ValueError(
+            f"consensus: sources among {', '.join(SOURCES)} with weights >= 0, not all 0; "
+            f"got {consensus!r}"
+        )
+    return {k: w for k, w in weights.items() if w > 0}
+
+
+def _fuse(nets: Mapping[str, pd.DataFrame], weights, tfs, genes, cell_type, limit=None):
+    """The weighted consensus of the sources in ``weights`` (their networks in ``nets``)."""
+    used = [m for m in weights if m in nets]
+    return consensus_edges(
+        [nets[m] for m in used],
+        tfs,
+        genes,
+        cell_type,
+        weights=[weights[m] for m in used],
+        max_edges=limit,
+    )
+
+
+def _spearman(X, rows, genes, tfs, cell_type: str) -> pd.DataFrame:
+    from scinterp.grn_peers import spearman_network
+
+    net = spearman_network(X[rows], genes, tfs)
+    return net.assign(method="spearman", cell_type=cell_type)
+
+
+def _global_networks(model, attribution, tfs, genes, weights, spearman=None):
     """A model's global networks, every candidate edge: deepsem, integrated_gradients
-    (from ``attribution``, TFs x genes) and their consensus."""
+    (from ``attribution``, TFs x genes) and their consensus (with ``spearman``, the
+    correlation network of the same cells, when the consensus fuses it)."""
     nets = {
         "deepsem": adjacency_edges(model.adjacency().detach().cpu().numpy(), tfs, genes),
         "integrated_gradients": edges_from_matrix(
             attribution, tfs, genes, "integrated_gradients", GLOBAL
         ),
     }
-    fused = [nets[m] for m in consensus if m in nets]
-    return {"consensus": consensus_edges(fused, tfs, genes, GLOBAL), **nets}
+    sources = {**nets, "spearman": spearman} if spearman is not None else nets
+    return {"consensus": _fuse(sources, weights, tfs, genes, GLOBAL), **nets}
 
 
 def ensemble_networks(
@@ -153,7 +199,7 @@ def infer_grn(
     max_cells: int | None = 2000,
     n_steps: int = 16,
     baseline: str = "mean",
-    consensus: Sequence[str] = ("deepsem", "integrated_gradients"),
+    consensus: Mapping[str, float] | Sequence[str] = CONSENSUS,
     max_edges: int | None = None,
     max_edges_cell_type: int | None = None,
     batch_size: int = 128,
@@ -199,8 +245,12 @@ def infer_grn(
     n_steps, baseline, batch_size
         Integrated gradients (see :func:`integrated_gradients_grn`).
     consensus
-        Sources fused into the consensus (``deepsem``, ``integrated_gradients``). In a
-        cell type the global ``deepsem`` adjacency is fused with that type's attributions.
+        Sources of the consensus and their weights (a mapping; a list weighs them
+        equally): ``integrated_gradients``, ``deepsem`` and ``spearman`` (the absolute
+        Spearman correlation of each TF with each gene over the attributed cells, the
+        peer rule's floor). The consensus is their weighted mean percentile rank. In a
+        cell type: that type's attributions and correlations with the global ``deepsem``
+        adjacency. Default :data:`CONSENSUS`.
     max_edges, max_edges_cell_type
         Edges kept per global / per cell-type network (None keeps every candidate); the
         confidence is computed on the members' whole networks first.
@@ -219,6 +269,7 @@ def infer_grn(
 
     from scinterp.data.cells import sample_cells
 
+    weights = consensus_weights(consensus)
     model, meta = _load_grn(model_dir, device, dataset)
     genes, tfs, columns = model_genes(adata, meta, dataset, model_dir)
     X = adata.X
@@ -256,7 +307,8 @@ def infer_grn(
             }
         )
     # The global networks of the main model and of each further member.
-    members = [_global_networks(model, ig[GLOBAL], tfs, genes, consensus)]
+    spearman = _spearman(X, rows, genes, tfs, GLOBAL) if "spearman" in weights else None
+    members = [_global_networks(model, ig[GLOBAL], tfs, genes, weights, spearman)]
     for member_dir in member_dirs:
         member, member_meta = _load_grn(member_dir, device, dataset)
         if [str(g) for g in member_meta["features"]] != genes or [
@@ -274,7 +326,7 @@ def infer_grn(
         attribution = integrated_gradients_grn(
             member, X[rows], tf_index, baseline=baseline, **ig_options
         )[GLOBAL]
-        members.append(_global_networks(member, attribution, tfs, genes, consensus))
+        members.append(_global_networks(member, attribution, tfs, genes, weights, spearman))
     tables = ensemble_networks(
         members,
         tfs,
@@ -284,7 +336,7 @@ def infer_grn(
         max_edges=max_edges,
     )
     # The cell-type networks (the main model's): one global adjacency, fused with each
-    # type's attributions.
+    # type's attributions (and correlations).
     deepsem = members[0]["deepsem"]
     for cell_type, attribution in ig.items():
         if cell_type == GLOBAL:
@@ -292,8 +344,9 @@ def infer_grn(
         limit = max_edges_cell_type
         net = edges_from_matrix(attribution, tfs, genes, "integrated_gradients", cell_type)
         nets = {"deepsem": deepsem, "integrated_gradients": net}
-        fused = [nets[m] for m in consensus if m in nets]
-        tables.append(consensus_edges(fused, tfs, genes, cell_type, max_edges=limit))
+        if "spearman" in weights:
+            nets["spearman"] = _spearman(X, rows[groups == cell_type], genes, tfs, cell_type)
+        tables.append(_fuse(nets, weights, tfs, genes, cell_type, limit))
         tables.append(net if limit is None else net.head(limit))
     out = pd.concat(tables, ignore_index=True)
     if "confidence" not in out:
