@@ -559,8 +559,8 @@ def sergio_summary(results: pd.DataFrame, peers) -> str:
         ratio = mean.loc["consensus", "auprc_ratio"] / mean.loc[best, "auprc_ratio"]
         per_seed = wide["consensus"] / wide[[*peers]].max(axis=1)
         print(
-            f"\n=== {name} ({part['genes'].iloc[0]} genes, {part['tfs'].iloc[0]} TFs, "
-            f"{part['true_edges'].mean():.0f} true edges, {part['cells'].iloc[0]} cells; "
+            f"\n=== {name} ({_span(part['genes'])} genes, {_span(part['tfs'])} TFs, "
+            f"{_span(part['true_edges'])} true edges, {_span(part['cells'])} cells; "
             f"{len(wide)} seeds)"
         )
         print("AUPRC ratio per seed:")
@@ -586,7 +586,9 @@ def sergio_summary(results: pd.DataFrame, peers) -> str:
         row.update({f"{m} EPR": mean.loc[m, "epr"] for m in methods})
         row.update({f"{m} AUROC": mean.loc[m, "auroc"] for m in methods})
         row["ours s"] = mean.loc["consensus", "wall_s"]
+        row["ours CPU s"] = mean.loc["consensus", "cpu_s"]
         row.update({f"{p} s": mean.loc[p, "wall_s"] for p in peers})
+        row.update({f"{p} CPU s": mean.loc[p, "cpu_s"] for p in peers})
         rows.append(row)
     table = pd.DataFrame(rows).set_index("network")
     num = table.select_dtypes("number")
@@ -602,14 +604,22 @@ def sergio_summary(results: pd.DataFrame, peers) -> str:
     )
     if "grnboost2" in peers:
         for name in table.index:
-            ours, boost = table.loc[name, "ours s"], table.loc[name, "grnboost2 s"]
+            r = table.loc[name]
             print(
                 f"{name}: ours (train + infer, {int(results['threads'].iloc[0])} thread(s)) "
-                f"{ours:.1f} s, GRNBoost2 {boost:.1f} s: ours / GRNBoost2 = {ours / boost:.2f}"
+                f"{r['ours s']:.1f} s ({r['ours CPU s']:.1f} CPU-s), GRNBoost2 "
+                f"{r['grnboost2 s']:.1f} s ({r['grnboost2 CPU s']:.1f} CPU-s): ours / "
+                f"GRNBoost2 = {r['ours s'] / r['grnboost2 s']:.2f} wall, "
+                f"{r['ours CPU s'] / r['grnboost2 CPU s']:.2f} CPU"
             )
     table.loc["median"] = num.median()
     table.loc["worst"] = num.min()
     return _markdown(table, methods, peers)
+
+
+def _span(values: pd.Series) -> str:
+    lo, hi = int(values.min()), int(values.max())
+    return f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
 
 
 def _markdown(table: pd.DataFrame, methods, peers) -> str:
@@ -632,10 +642,11 @@ def _markdown(table: pd.DataFrame, methods, peers) -> str:
         cells = [f(r[f"{m} EPR"]) + " / " + f(r[f"{m} AUROC"], 3) for m in methods]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     times = ["ours", *peers]
-    out += ["", "| network | " + " | ".join(f"{m} s" for m in times) + " |"]
+    out += ["", "| network | " + " | ".join(f"{m} s (CPU-s)" for m in times) + " |"]
     out.append("| --- |" + " ---: |" * len(times))
-    for name, r in table.iterrows():
-        out.append(f"| {name} | " + " | ".join(f(r[f"{m} s"], 1) for m in times) + " |")
+    for name, r in table.drop(index=["median", "worst"]).iterrows():
+        cells = [f"{f(r[f'{m} s'], 1)} ({f(r[f'{m} CPU s'], 1)})" for m in times]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
