@@ -92,10 +92,28 @@ def _timed(fn):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def infer_global(adata, model_dir, grn: dict, seed: int):
+    """The global networks of one trained grn_sem, as rule infer_grn makes them with the
+    config's ``branches.grn`` options (no per-cell-type networks)."""
+    from scinterp.interpret.grn import infer_grn
+
+    return infer_grn(
+        adata,
+        model_dir,
+        per_cell_type=False,
+        max_cells=grn["max_cells"],
+        n_steps=grn["n_steps"],
+        baseline=grn["baseline"],
+        consensus=grn["consensus"],
+        batch_size=grn["batch_size"],
+        seed=seed,
+    )
+
+
 def run_seed(adata, normalized, ds, config, seed, threads, peers):
     from scinterp.evaluate.grn import grn_metrics, read_reference
     from scinterp.grn_peers import run_peer
-    from scinterp.interpret.grn import infer_grn, model_genes
+    from scinterp.interpret.grn import model_genes
     from scinterp.priors import default_tfs
     from scinterp.train.loop import seed_everything
     from scinterp.train.run import train_from_files
@@ -110,19 +128,7 @@ def run_seed(adata, normalized, ds, config, seed, threads, peers):
             )
         )
         seed_everything(seed)
-        edges, t_infer, c_infer = _timed(
-            lambda: infer_grn(
-                adata,
-                model_dir,
-                per_cell_type=False,
-                max_cells=grn["max_cells"],
-                n_steps=grn["n_steps"],
-                baseline=grn["baseline"],
-                consensus=grn["consensus"],
-                batch_size=grn["batch_size"],
-                seed=seed,
-            )
-        )
+        edges, t_infer, c_infer = _timed(lambda: infer_global(adata, model_dir, grn, seed))
         meta = json.loads((Path(model_dir) / "model.json").read_text())["meta"]
     genes, tfs, columns = model_genes(adata, meta)
     times = {
@@ -168,7 +174,7 @@ def run_ensembles(
     does with ``member_dirs``."""
     from scinterp.evaluate.grn import grn_metrics, read_reference
     from scinterp.grn_peers import run_peer
-    from scinterp.interpret.grn import ensemble_networks, infer_grn, model_genes
+    from scinterp.interpret.grn import ensemble_networks, model_genes
     from scinterp.priors import default_tfs
     from scinterp.train.loop import seed_everything
     from scinterp.train.run import train_from_files
@@ -190,19 +196,7 @@ def run_ensembles(
             train_wall.append(wall)
             train_cpu.append(cpu)
             seed_everything(base)
-            edges, wall, _ = _timed(
-                lambda outdir=outdir: infer_grn(
-                    adata,
-                    outdir,
-                    per_cell_type=False,
-                    max_cells=grn["max_cells"],
-                    n_steps=grn["n_steps"],
-                    baseline=grn["baseline"],
-                    consensus=grn["consensus"],
-                    batch_size=grn["batch_size"],
-                    seed=base,
-                )
-            )
+            edges, wall, _ = _timed(lambda outdir=outdir: infer_global(adata, outdir, grn, base))
             infer_wall.append(wall)
             nets[seed] = {m: _global(edges, m) for m in edges["method"].unique()}
         meta = json.loads((Path(tmp) / f"seed{seeds[0]}" / "model.json").read_text())["meta"]
@@ -424,15 +418,26 @@ def _save(net: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-def run_sergio_seed(name: str, seed: int, root: Path, threads: int, peers) -> pd.DataFrame:
+def run_sergio_seed(
+    name: str, seed: int, root: Path, threads: int, peers, peers_from: Path | None = None
+) -> pd.DataFrame:
     """One network at one seed: simulate, normalize, ours (grn_sem ensemble at the
     workflow's defaults) and every peer, all networks saved under ``root``; returns (and
-    writes to ``root/results.tsv``) one row per scored network."""
+    writes to ``root/results.tsv``) one row per scored network. With ``peers_from`` (the
+    same network-seed of an earlier run) its data, normalized matrix and peers' networks
+    and times are reused: only ours runs again (after a change to our side)."""
     import shutil
+
+    if peers_from is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "data").exists():
+            shutil.copytree(peers_from / "data", root / "data")
+        if not (root / "normalized.h5ad").exists():
+            shutil.copy2(peers_from / "normalized.h5ad", root / "normalized.h5ad")
 
     from scinterp.evaluate.grn import grn_metrics, read_reference
     from scinterp.grn_peers import run_peer
-    from scinterp.interpret.grn import ensemble_networks, infer_grn, model_genes
+    from scinterp.interpret.grn import ensemble_networks, model_genes
     from scinterp.io import read_normalized
     from scinterp.priors import default_tfs
     from scinterp.train.loop import seed_everything
@@ -472,17 +477,7 @@ def run_sergio_seed(name: str, seed: int, root: Path, threads: int, peers) -> pd
         )
         seed_everything(seed)  # the same cells for every member, as in infer_grn
         edges, w2, c2 = _timed(
-            lambda model_dir=model_dir: infer_grn(
-                adata,
-                model_dir,
-                per_cell_type=False,
-                max_cells=grn["max_cells"],
-                n_steps=grn["n_steps"],
-                baseline=grn["baseline"],
-                consensus=grn["consensus"],
-                batch_size=grn["batch_size"],
-                seed=seed,
-            )
+            lambda model_dir=model_dir: infer_global(adata, model_dir, grn, seed)
         )
         members.append({m: _global(edges, m) for m in OURS})
         wall, cpu = wall + w1 + w2, cpu + c1 + c2
@@ -498,6 +493,11 @@ def run_sergio_seed(name: str, seed: int, root: Path, threads: int, peers) -> pd
     for net in nets:  # the published networks: the ensemble's score
         rows[net["method"].iloc[0]] = (net, wall + w3, cpu + c3)
     for peer in peers:
+        if peers_from is not None:
+            old = pd.read_csv(peers_from / "results.tsv", sep="\t").set_index("method")
+            net = pd.read_csv(peers_from / "networks" / f"{peer}.tsv.gz", sep="\t")
+            rows[peer] = (net, old.loc[peer, "wall_s"], old.loc[peer, "cpu_s"])
+            continue
         net, w, c = _timed(
             lambda peer=peer: run_peer(
                 peer, adata.X[:, columns], genes, tfs, seed=seed, threads=threads
@@ -650,7 +650,9 @@ def _markdown(table: pd.DataFrame, methods, peers) -> str:
     return "\n".join(out)
 
 
-def run_sergio(names, seeds, threads, peers, out: Path, run: bool = True) -> None:
+def run_sergio(
+    names, seeds, threads, peers, out: Path, run: bool = True, peers_from: Path | None = None
+) -> None:
     tables = []
     for name in names:
         for seed in seeds:
@@ -662,7 +664,8 @@ def run_sergio(names, seeds, threads, peers, out: Path, run: bool = True) -> Non
                 continue
             print(f"\n--- {name} seed {seed}", flush=True)
             t0 = time.perf_counter()
-            tables.append(run_sergio_seed(name, seed, root, threads, peers))
+            reuse = None if peers_from is None else peers_from / name / f"seed{seed}"
+            tables.append(run_sergio_seed(name, seed, root, threads, peers, reuse))
             shown = tables[-1].set_index("method")[["auprc_ratio", "epr", "auroc", "wall_s"]]
             print(shown.round(3).to_string())
             print(f"  {name} seed {seed}: {time.perf_counter() - t0:.0f} s in all", flush=True)
@@ -714,6 +717,12 @@ def main(argv=None):
     ap.add_argument(
         "--no-run", action="store_true", help="--sergio: only the tables of what finished"
     )
+    ap.add_argument(
+        "--peers-from",
+        default=None,
+        help="--sergio: an earlier --out whose data, normalized matrices and peers' networks "
+        "(and times) are reused, so that only ours runs again",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -721,7 +730,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     if args.sergio is not None:
         names = args.sergio or list(SERGIO_NETWORKS)
-        run_sergio(names, args.seeds, args.threads, args.peers, Path(args.out), not args.no_run)
+        peers_from = None if args.peers_from is None else Path(args.peers_from)
+        run_sergio(
+            names, args.seeds, args.threads, args.peers, Path(args.out), not args.no_run, peers_from
+        )
         return
     if args.generalization is None:
         config = load_config(args.configfile)
