@@ -123,6 +123,8 @@ def test_top_regulators_and_network_plot():
     assert list(table[table.cell_type == "B cell"]["tf"]) == ["A", "B"]
     fig = plot_network(edges[edges.cell_type == "all"], reference=edges.iloc[:1])
     assert "in the reference (1)" in fig.axes[0].get_title()
+    # every node is named: TFs and targets
+    assert {t.get_text() for t in fig.axes[0].texts} == {"A", "B", "C", "x", "y", "z"}
 
 
 def test_infer_grn_tables(tmp_path):

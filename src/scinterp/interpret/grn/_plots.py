@@ -70,6 +70,17 @@ def plot_network(
         nx.draw_networkx_labels(
             graph, pos, labels={n: n for n in graph if n in tfs}, font_size=8, ax=ax
         )
+        # the targets too, smaller and under their node, so the edges can be read off
+        below = {n: (x, y - 0.03) for n, (x, y) in pos.items()}
+        nx.draw_networkx_labels(
+            graph,
+            below,
+            labels={n: n for n in graph if n not in tfs},
+            font_size=6,
+            font_color="#3f3a72",
+            verticalalignment="top",
+            ax=ax,
+        )
         style = {"arrows": True, "arrowsize": 8, "ax": ax, "node_size": 200}
         if reference is not None:
             nx.draw_networkx_edges(graph, pos, edgelist=hit, edge_color="#1b9e77", **style)
@@ -78,7 +89,7 @@ def plot_network(
             )
         else:
             nx.draw_networkx_edges(graph, pos, edge_color="#555555", **style)
-    subtitle = f"top {len(top)} edges; orange: TFs"
+    subtitle = f"top {len(top)} edges; orange: TFs, purple: targets"
     if reference is not None:
         subtitle += f"; green: in the reference ({sum(e in true for e in graph.edges)})"
     ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
