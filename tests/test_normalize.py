@@ -125,6 +125,39 @@ def test_plot_umap(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_umap_on_a_sample_keeps_every_cell_and_the_types_apart(tmp_path, monkeypatch):
+    """Above umap_max_cells UMAP is fitted on a Leiden-stratified sample and the other
+    cells are placed by their sampled neighbours: every cell gets finite coordinates, the
+    sampled ones keep theirs, the placed ones land among their own type, and the figure
+    says what it shows (and draws a sample when the cells are many)."""
+    from sklearn.metrics import silhouette_score
+
+    import scinterp.normalize as N
+
+    a = make_counts(n_cells=600, seed=3)
+    p = {"n_top_genes": 50, "n_pcs": 10, "leiden_resolution": 0.3, "umap_max_cells": 150}
+    n = run_normalize(a, p, "batch", None, DS)
+    xy = n.obsm["X_umap"]
+    info = n.uns["umap_sample"]
+    assert xy.shape == (600, 2) and np.isfinite(xy).all()
+    assert info["n_cells"] <= 150 and info["n_cells"] + info["n_placed"] == 600
+    types = n.obs["cell_type"].astype(str).to_numpy()
+    assert silhouette_score(xy, types) > 0.5
+    # a placed cell's nearest sampled cell in the embedding is mostly of its own type
+    centres = {t: xy[types == t].mean(0) for t in np.unique(types)}
+    nearest = [min(centres, key=lambda t: np.linalg.norm(xy[i] - centres[t])) for i in range(600)]
+    assert np.mean(np.asarray(nearest) == types) > 0.9
+    # without the cap the embedding is fitted on every cell (and recorded as such)
+    full = run_normalize(
+        make_counts(n_cells=600, seed=3), {**p, "umap_max_cells": None}, "batch", None, DS
+    )
+    assert "umap_sample" not in full.uns
+    monkeypatch.setattr(N, "PLOT_MAX_CELLS", 200)
+    fig_path = tmp_path / "umap.png"
+    plot_umap(n, fig_path)
+    assert fig_path.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_normalize_script(tmp_path, monkeypatch):
     a = make_counts(n_cells=80)
     qc = tmp_path / "filtered.h5ad"

@@ -25,8 +25,11 @@ NORMALIZE_DEFAULTS = {
     "n_pcs": 30,
     "n_neighbors": 15,
     "leiden_resolution": 1.0,
+    "umap_max_cells": 200_000,
     "seed": 0,
 }
+# The UMAP figure draws at most this many cells (a random sample; the embedding keeps all).
+PLOT_MAX_CELLS = 100_000
 # seurat_v3 fits a loess per batch; a batch smaller than this gives an unstable fit.
 MIN_CELLS_HVG_BATCH = 30
 LABEL_COLUMN = "label"
@@ -359,7 +362,12 @@ def _knn_transformer(n_obs: int, n_neighbors: int, seed: int):
 
 
 def embed_and_cluster(adata, params: dict | None = None) -> None:
-    """kNN graph on ``obsm["X_pca"]``, UMAP and Leiden clusters (``obs["leiden"]``), in place."""
+    """kNN graph on ``obsm["X_pca"]``, UMAP and Leiden clusters (``obs["leiden"]``), in place.
+
+    Above ``umap_max_cells`` cells (an atlas) the kNN graph and Leiden still cover every
+    cell, but UMAP, whose optimisation dominates at that size, runs on a sample stratified
+    by Leiden cluster (:func:`umap_on_sample`); ``uns["umap_sample"]`` records it.
+    """
     import scanpy as sc
 
     p = {**NORMALIZE_DEFAULTS, **(params or {})}
@@ -372,7 +380,10 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
     if knn is not None:
         rep["transformer"] = knn
     sc.pp.neighbors(adata, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=seed, **rep)
-    sc.tl.umap(adata, random_state=seed)
+    max_umap = p.get("umap_max_cells")
+    sampled = max_umap is not None and adata.n_obs > int(max_umap)
+    if not sampled:
+        sc.tl.umap(adata, random_state=seed)
     sc.tl.leiden(
         adata,
         resolution=float(p["leiden_resolution"]),
@@ -382,12 +393,68 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
         random_state=seed,
         key_added="leiden",
     )
+    if sampled:
+        umap_on_sample(adata, int(max_umap), n_neighbors, seed)
     log.info(
         "PCA %d comps, %d neighbours, Leiden (resolution %s): %d clusters",
         n_comps,
         n_neighbors,
         p["leiden_resolution"],
         adata.obs["leiden"].nunique(),
+    )
+
+
+def umap_on_sample(adata, max_cells: int, n_neighbors: int, seed: int) -> None:
+    """UMAP of a Leiden-stratified sample of ``max_cells`` cells (its own kNN graph on
+    ``X_pca``); every other cell is placed at the connectivity-weighted mean of its
+    sampled neighbours in the whole kNN graph (at its cluster's sampled centre when none
+    of its neighbours is sampled). Time and memory grow with the sample for UMAP and
+    linearly with the cells for the placement. Sets ``obsm["X_umap"]`` and
+    ``uns["umap_sample"]``."""
+    import anndata as ad
+    import scanpy as sc
+
+    from scinterp.data.cells import sample_cells
+
+    clusters = adata.obs["leiden"].astype(str).to_numpy()
+    rows = sample_cells(clusters, max_cells, seed)
+    sub = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]))
+    sub.obsm["X_pca"] = np.asarray(adata.obsm["X_pca"][rows])
+    knn = _knn_transformer(sub.n_obs, n_neighbors, seed)
+    sc.pp.neighbors(
+        sub,
+        n_neighbors=n_neighbors,
+        use_rep="X_pca",
+        random_state=seed,
+        **({"transformer": knn} if knn is not None else {}),
+    )
+    sc.tl.umap(sub, random_state=seed)
+    coords = np.zeros((adata.n_obs, 2), dtype=np.float32)
+    coords[rows] = sub.obsm["X_umap"]
+    rest = np.setdiff1d(np.arange(adata.n_obs), rows)
+    weights = adata.obsp["connectivities"][rest][:, rows].tocsr()
+    total = np.asarray(weights.sum(axis=1)).ravel()
+    placed = total > 0
+    coords[rest[placed]] = (weights[placed] @ coords[rows]) / total[placed, None]
+    lonely = rest[~placed]
+    if len(lonely):
+        centres = pd.DataFrame(coords[rows]).groupby(clusters[rows]).mean()
+        coords[lonely] = centres.loc[clusters[lonely]].to_numpy()
+    adata.obsm["X_umap"] = coords
+    adata.uns["umap_sample"] = {
+        "n_cells": len(rows),
+        "n_placed": len(rest),
+        "n_by_cluster_centre": len(lonely),
+        "note": "UMAP of a Leiden-stratified sample; the other cells at the weighted mean "
+        "of their sampled kNN neighbours",
+    }
+    log.info(
+        "UMAP on %d of %d cells (Leiden-stratified); %d placed by their sampled neighbours, "
+        "%d at their cluster's centre",
+        len(rows),
+        adata.n_obs,
+        int(placed.sum()),
+        len(lonely),
     )
 
 
@@ -404,7 +471,20 @@ def plot_umap(adata, outpath, color=None) -> None:
     color = [c for c in dict.fromkeys(color) if c is not None and c in adata.obs.columns]
     if not color:
         color = ["leiden"]
+    notes = []
+    sample = adata.uns.get("umap_sample")
+    if sample:
+        notes.append(
+            f"UMAP fitted on {sample['n_cells']:,} Leiden-stratified cells; "
+            f"{sample['n_placed']:,} placed by their sampled neighbours"
+        )
+    if adata.n_obs > PLOT_MAX_CELLS:  # an atlas: a random sample of the cells is drawn
+        notes.append(f"{PLOT_MAX_CELLS:,} of {adata.n_obs:,} cells drawn at random")
+        keep = np.sort(np.random.default_rng(0).choice(adata.n_obs, PLOT_MAX_CELLS, replace=False))
+        adata = adata[keep]
     fig = Figure(figsize=(5.5 * len(color), 4.5))
+    if notes:
+        fig.suptitle("; ".join(notes), fontsize=8)
     axes = np.atleast_1d(fig.subplots(1, len(color)))
     for ax, c in zip(axes, color, strict=True):
         with warnings.catch_warnings():
