@@ -147,7 +147,7 @@ def test_predictor_penalty_silences_tfs_that_regulate_nothing(tmp_path):
         return norms[n_real:].mean() / norms[:n_real].mean()
 
     plain = _train_predictor(x, tf_index, 0.0, tmp_path)
-    assert float(plain.predictor_sparsity()) == 0.0
+    assert float(plain.predictor_sparsity().detach()) == 0.0
     sparse = _train_predictor(x, tf_index, 30.0, tmp_path)
     assert idle_share(sparse) < 0.7 * idle_share(plain), (idle_share(plain), idle_share(sparse))
     with torch.no_grad():
@@ -156,9 +156,9 @@ def test_predictor_penalty_silences_tfs_that_regulate_nothing(tmp_path):
     assert roc_auc_score(truth[allowed], jac[allowed]) > 0.9
 
     # in full at few cells per TF (here 2): its weight halves as the cells double...
-    before = float(sparse.predictor_sparsity())
+    before = float(sparse.predictor_sparsity().detach())
     sparse.n_train *= 2
-    assert float(sparse.predictor_sparsity()) == pytest.approx(before / 2)
+    assert float(sparse.predictor_sparsity().detach()) == pytest.approx(before / 2)
     # ...and fades with the square of the cells per TF above FULL_PRIOR_CELLS_PER_TF
     sparse.n_train = int(n_tfs * 10 * FULL_PRIOR_CELLS_PER_TF)
     assert sparse.prior_weight() == pytest.approx(30.0 / sparse.n_train / 100, rel=0.01)
