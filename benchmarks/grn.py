@@ -492,11 +492,12 @@ def run_sergio_seed(
     )
     for net in nets:  # the published networks: the ensemble's score
         rows[net["method"].iloc[0]] = (net, wall + w3, cpu + c3)
+    if peers_from is not None:
+        earlier = pd.read_csv(peers_from / "results.tsv", sep="\t").set_index("method")
     for peer in peers:
         if peers_from is not None:
-            old = pd.read_csv(peers_from / "results.tsv", sep="\t").set_index("method")
             net = pd.read_csv(peers_from / "networks" / f"{peer}.tsv.gz", sep="\t")
-            rows[peer] = (net, old.loc[peer, "wall_s"], old.loc[peer, "cpu_s"])
+            rows[peer] = (net, earlier.loc[peer, "wall_s"], earlier.loc[peer, "cpu_s"])
             continue
         net, w, c = _timed(
             lambda peer=peer: run_peer(

@@ -361,6 +361,16 @@ def _knn_transformer(n_obs: int, n_neighbors: int, seed: int):
     )
 
 
+def _neighbors(adata, n_neighbors: int, seed: int, **kwargs) -> None:
+    """scanpy's kNN graph, with :func:`_knn_transformer` from its size on."""
+    import scanpy as sc
+
+    knn = _knn_transformer(adata.n_obs, n_neighbors, seed)
+    if knn is not None:
+        kwargs["transformer"] = knn
+    sc.pp.neighbors(adata, n_neighbors=n_neighbors, random_state=seed, **kwargs)
+
+
 def embed_and_cluster(adata, params: dict | None = None) -> None:
     """kNN graph on ``obsm["X_pca"]``, UMAP and Leiden clusters (``obs["leiden"]``), in place.
 
@@ -376,10 +386,7 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
     n_neighbors = int(min(p["n_neighbors"], adata.n_obs - 1))
     # use_rep: an AnnData holding only the PCA (no .X) works too
     rep = {"use_rep": "X_pca"} if adata.X is None else {}
-    knn = _knn_transformer(adata.n_obs, n_neighbors, seed)
-    if knn is not None:
-        rep["transformer"] = knn
-    sc.pp.neighbors(adata, n_neighbors=n_neighbors, n_pcs=n_comps, random_state=seed, **rep)
+    _neighbors(adata, n_neighbors, seed, n_pcs=n_comps, **rep)
     max_umap = p.get("umap_max_cells")
     sampled = max_umap is not None and adata.n_obs > int(max_umap)
     if not sampled:
@@ -420,14 +427,7 @@ def umap_on_sample(adata, max_cells: int, n_neighbors: int, seed: int) -> None:
     rows = sample_cells(clusters, max_cells, seed)
     sub = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]))
     sub.obsm["X_pca"] = np.asarray(adata.obsm["X_pca"][rows])
-    knn = _knn_transformer(sub.n_obs, n_neighbors, seed)
-    sc.pp.neighbors(
-        sub,
-        n_neighbors=n_neighbors,
-        use_rep="X_pca",
-        random_state=seed,
-        **({"transformer": knn} if knn is not None else {}),
-    )
+    _neighbors(sub, n_neighbors, seed, use_rep="X_pca")
     sc.tl.umap(sub, random_state=seed)
     coords = np.zeros((adata.n_obs, 2), dtype=np.float32)
     coords[rows] = sub.obsm["X_umap"]
