@@ -185,3 +185,15 @@ def test_cuda_without_cuda_is_a_clear_error(tmp_path):
             device="cuda",
             progress=False,
         )
+
+
+def test_auto_max_epochs_bounds_the_steps_not_the_small_data():
+    from scinterp.train.loop import AUTO_CELL_PASSES, auto_max_epochs
+
+    # small data sets keep the cap (the generalization benchmark's 234-3,815 cells)
+    assert auto_max_epochs(234) == auto_max_epochs(3815) == 400
+    # above 5,000 cells the cell passes stay flat instead of growing with the cells
+    for n in (100_000, 300_000, 1_000_000):
+        assert abs(auto_max_epochs(n) * n - AUTO_CELL_PASSES) <= n / 2
+    assert auto_max_epochs(1_000_000) == 2
+    assert auto_max_epochs(10_000_000) == 1
