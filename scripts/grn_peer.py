@@ -10,12 +10,15 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 import json  # noqa: E402
 
 from scinterp.grn_peers import run_peer  # noqa: E402
-from scinterp.interpret.grn import model_genes  # noqa: E402
+from scinterp.interpret.grn import model_genes, model_rows  # noqa: E402
 from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
 
 inp, par = snakemake.input, snakemake.params
 meta = json.loads(open(inp.meta).read())["meta"]
-adata = read_normalized(inp.normalized)
+# grn_sem's training cells (train.grn_max_cells) and genes only
+adata = read_normalized(
+    inp.normalized, var_names=meta["features"], rows=model_rows(inp.normalized, meta)
+)
 genes, tfs, columns = model_genes(adata, meta, par.dataset, inp.meta)
 device = par.device
 if device != "cpu":  # the CPU peers' env has no torch

@@ -14,7 +14,7 @@ from scinterp.io import write_tsv_atomic  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 inp, par, out = snakemake.input, snakemake.params, snakemake.output
-genes, adata, label_key = identity.rank_identity_genes(
+genes, adata, label_key, sampling = identity.rank_identity_genes(
     inp.normalized,
     {Path(p).stem: p for p in inp.attributions},
     model_dir=Path(inp.model).parent,
@@ -25,6 +25,7 @@ genes, adata, label_key = identity.rank_identity_genes(
     device=par.device,
 )
 write_tsv_atomic(genes, out.genes)
+write_tsv_atomic(sampling, out.sampling)
 write_tsv_atomic(identity.method_summary(genes, None, par.identity["precision_k"]), out.methods)
 identity.plot_top_genes(
     adata, genes, label_key, out.dotplot, out.heatmap, par.identity["n_top_plot"]

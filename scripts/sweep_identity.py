@@ -16,7 +16,7 @@ from scinterp.sweep import split_point  # noqa: E402
 torch.set_num_threads(snakemake.threads)
 inp, par = snakemake.input, snakemake.params
 train, _, _ = split_point(par.point, par.train, par.attribution)
-genes, _, _ = identity.rank_identity_genes(
+genes, *_ = identity.rank_identity_genes(
     inp.normalized,
     {Path(p).stem: p for p in inp.attributions},
     model_dir=Path(inp.model).parent,

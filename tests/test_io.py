@@ -345,6 +345,32 @@ def test_read_normalized_keeps_only_the_genes_asked_for(tmp_path, dense):
 
 
 @pytest.mark.parametrize("dense", [False, True])
+def test_read_normalized_keeps_only_the_cells_asked_for(tmp_path, dense):
+    """rows= reads those cells (and their obs, obsm) and, with var_names, those genes."""
+    from scinterp.io import read_normalized
+
+    X = sparse.random(40, 10, density=0.3, format="csr", dtype=np.float32, random_state=2)
+    a = ad.AnnData(X=X.toarray() if dense else X, layers={"counts": X.copy()})
+    a.var_names = [f"g{i}" for i in range(10)]
+    a.obs["n"] = np.arange(40)
+    a.obsm["X_pca"] = np.arange(80, dtype=float).reshape(40, 2)
+    a.write_h5ad(tmp_path / "n.h5ad")
+    rows = np.array([1, 5, 6, 30])
+    sub = read_normalized(tmp_path / "n.h5ad", ("counts",), var_names=["g7", "g0"], rows=rows)
+    assert list(sub.obs["n"]) == [1, 5, 6, 30] and list(sub.var_names) == ["g0", "g7"]
+    np.testing.assert_array_equal(sub.obsm["X_pca"], a.obsm["X_pca"][rows])
+    want = X[rows][:, [0, 7]].toarray()
+    np.testing.assert_array_equal(sub.X if dense else sub.X.toarray(), want)
+    np.testing.assert_array_equal(sub.layers["counts"].toarray(), want)
+    whole = read_normalized(tmp_path / "n.h5ad", rows=rows)
+    assert whole.n_vars == 10 and not whole.layers
+    with pytest.raises(ValueError, match="sorted"):
+        read_normalized(tmp_path / "n.h5ad", rows=[5, 1])
+    with pytest.raises(KeyError, match="nope"):
+        read_normalized(tmp_path / "n.h5ad", var_names=["nope"], rows=rows)
+
+
+@pytest.mark.parametrize("dense", [False, True])
 def test_read_rows_and_meta_read_what_is_asked_for(tmp_path, dense):
     """Rows in the order given (unsorted, repeated); obs, var and uns without matrices."""
     from scinterp.io import read_meta, read_rows

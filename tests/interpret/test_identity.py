@@ -196,3 +196,31 @@ def test_ensemble_confidence_and_scores():
         "g4": 0.0,
     }
     assert I.long_table(a, "wilcoxon")["confidence"].isna().all()
+
+
+def test_identity_reads_a_stratified_sample_above_max_cells_de(toy, tmp_path):
+    """Above max_cells_de only a stratified sample is read; the markers still come out on
+    top and sampling.tsv reports the cells used and the split-half agreement."""
+    import anndata as ad
+
+    _, X, _, types, genes, _ = toy
+    a = ad.AnnData(X=X, obs=pd.DataFrame({"cell_type": types}, index=[f"c{i}" for i in range(180)]))
+    a.var_names = genes
+    a.uns["scinterp"] = {"label_key": "cell_type"}
+    a.write_h5ad(tmp_path / "normalized.h5ad")
+    params = {"consensus": ["wilcoxon", "pairwise_auc"], "precision_k": 3}
+    table, data, key, sampling = I.rank_identity_genes(
+        tmp_path / "normalized.h5ad", {}, params={**params, "max_cells_de": 90}
+    )
+    assert key == "cell_type" and data.n_obs == 90
+    assert sampling["cells"].tolist() == [60, 60, 60]
+    assert sampling["cells_used"].tolist() == [30, 30, 30]
+    assert (sampling["split_half_overlap"] >= 2 / 3).all()  # 3 strong markers per type
+    top = table[(table["method"] == "consensus") & (table["rank"] <= 3)]
+    for k, t in enumerate(["T cell", "B cell", "NK cell"]):
+        assert set(top.loc[top["cell_type"] == t, "gene"]) == {f"G{3 * k + j}" for j in range(3)}
+    _, whole, _, unsampled = I.rank_identity_genes(
+        tmp_path / "normalized.h5ad", {}, params={**params, "max_cells_de": 1000}
+    )
+    assert whole.n_obs == 180 and unsampled["split_half_overlap"].isna().all()
+    assert unsampled["cells_used"].tolist() == [60, 60, 60]

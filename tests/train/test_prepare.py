@@ -210,3 +210,40 @@ def test_train_from_files_step_size(adata, tmp_path, monkeypatch, name):
     train_from_files(name, normalized=path, outdir=tmp_path / name, params=params, tfs=tfs)
     assert seen["lr"] == (0.02 if name == "grn_sem" else 0.002)
     assert (tmp_path / name / "model.pt").exists()
+
+
+def test_grn_sem_trains_on_a_stratified_sample_the_peers_read(adata, tmp_path):
+    """train.grn_max_cells: grn_sem trains on a stratified sample (the other models on
+    every cell, max_cells null); model_rows gives the GRN peers the same cells."""
+    import json
+
+    import yaml
+
+    from scinterp.interpret.grn import model_rows
+    from scinterp.train.run import train_from_files
+
+    root = Path(__file__).resolve().parents[2]
+    schema = yaml.safe_load((root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]["train"]["properties"]
+    params = {k: v["default"] for k, v in props.items() if "default" in v}
+    assert params["max_cells"] is None and params["grn_max_cells"] == 20000
+    n = adata.n_obs
+    params.update(grn_max_cells=n // 2, max_epochs=1, device="cpu")
+    path = tmp_path / "normalized.h5ad"
+    adata.uns["scinterp"] = {"label_key": "cell_type"}
+    adata.write_h5ad(path)
+    tfs = tmp_path / "tfs.txt"
+    tfs.write_text("G0\nG5\nG10\n")
+    meta = {}
+    for name in ("grn_sem", "mlp_classifier"):
+        train_from_files(name, normalized=path, outdir=tmp_path / name, params=params, tfs=tfs)
+        meta[name] = json.loads((tmp_path / name / "model.json").read_text())["meta"]
+    assert meta["grn_sem"]["train_cells"] == {"max_cells": n // 2, "seed": params["seed"]}
+    assert "train_cells" not in meta["mlp_classifier"]
+    assert model_rows(path, meta["mlp_classifier"]) is None
+    rows = model_rows(path, meta["grn_sem"])
+    assert len(rows) == n // 2 and np.all(np.diff(rows) > 0)
+    # stratified: every cell type keeps its share
+    share = adata.obs["cell_type"].iloc[rows].value_counts(normalize=True).sort_index()
+    whole = adata.obs["cell_type"].value_counts(normalize=True).sort_index()
+    np.testing.assert_allclose(share.to_numpy(), whole.to_numpy(), atol=0.05)

@@ -31,6 +31,7 @@ rule rank_identity_genes:
             subcategory="{dataset}",
             labels={"figure": "heatmap of top genes"},
         ),
+        sampling="results/{dataset}/identity/sampling.tsv",
     log:
         "logs/{dataset}/rank_identity_genes.log",
     benchmark:
@@ -49,6 +50,7 @@ rule rank_identity_genes:
             "consensus",
             "contrast",
             "max_cells",
+            "max_cells_de",
             "n_candidates",
             "n_top_plot",
             "precision_k",

@@ -22,6 +22,7 @@ __all__ = [
     "sample_cells",
     "split_indices",
     "take_rows",
+    "training_cells",
 ]
 
 
@@ -242,3 +243,14 @@ def sample_cells(labels, max_cells: int | None, seed: int = 0) -> np.ndarray:
         quota[k] -= 1
     picked = [rng.choice(v, size=min(len(v), quota[k]), replace=False) for k, v in groups.items()]
     return np.sort(np.concatenate(picked))
+
+
+def training_cells(obs: pd.DataFrame, uns, max_cells: int | None, seed: int = 0) -> np.ndarray:
+    """The cells a model trains on under ``train.max_cells`` (``grn_max_cells`` for
+    grn_sem): a :func:`sample_cells` sample stratified by the label column that
+    ``normalized.h5ad`` names (``uns["scinterp"]["label_key"]``), or by nothing where it
+    names none. The GRN peers call it with the model's stored ``max_cells`` and seed to
+    read the same cells."""
+    key = (uns or {}).get("scinterp", {}).get("label_key")
+    labels = obs[key].astype(str).to_numpy() if key in obs else np.zeros(len(obs))
+    return sample_cells(labels, max_cells, seed)

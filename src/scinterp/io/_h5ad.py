@@ -28,7 +28,7 @@ def read_var(path: str | os.PathLike) -> pd.DataFrame:
     return read_meta(path, ("var",))["var"]
 
 
-def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
+def read_normalized(path: str | os.PathLike, layers=(), var_names=None, rows=None):
     """``normalized.h5ad`` with only the ``layers`` asked for (``X``, obs, var, uns, obsm
     always): a model that needs no raw counts does not hold a second copy of the matrix.
 
@@ -36,6 +36,9 @@ def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
     read in row chunks and cut to those columns chunk by chunk, so an atlas's full
     cells x genes matrix is never held (a model on 2,000 of 20,000 genes holds about a
     third of it).
+
+    ``rows``: keep only these cells (sorted unique indices, e.g. a
+    :func:`scinterp.data.cells.sample_cells` sample); only their rows are read.
     """
     import anndata as ad
     import h5py
@@ -44,19 +47,41 @@ def read_normalized(path: str | os.PathLike, layers=(), var_names=None):
     with h5py.File(path, "r") as f:
         parts = {k: read_elem(f[k]) for k in ("obs", "var", "uns", "obsm") if k in f}
         present = [k for k in layers if "layers" in f and k in f["layers"]]
-        if var_names is None:
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            if np.any(np.diff(rows) <= 0):
+                raise ValueError("read_normalized: rows must be sorted and unique")
+            parts["obs"] = parts["obs"].iloc[rows]
+            parts["obsm"] = {k: v[rows] for k, v in parts.get("obsm", {}).items()}
+            cols = None
+            if var_names is not None:
+                cols = _columns(parts["var"], var_names, path)
+                parts["var"] = parts["var"].iloc[cols]
+
+            def cut(elem):
+                block = _read_rows(elem, rows)
+                return block if cols is None else block[:, cols]
+
+            parts["X"] = cut(f["X"])
+            parts["layers"] = {k: cut(f["layers"][k]) for k in present}
+        elif var_names is None:
             parts["X"] = read_elem(f["X"])
             parts["layers"] = {k: read_elem(f["layers"][k]) for k in present}
         else:
-            var = parts["var"]
-            cols = np.unique(var.index.get_indexer(pd.Index(list(var_names))))
-            if len(cols) and cols[0] < 0:
-                missing = sorted(set(map(str, var_names)) - set(map(str, var.index)))
-                raise KeyError(f"{path}: genes not in var: {missing[:5]}")
-            parts["var"] = var.iloc[cols]
+            cols = _columns(parts["var"], var_names, path)
+            parts["var"] = parts["var"].iloc[cols]
             parts["X"] = _read_columns(f["X"], cols)
             parts["layers"] = {k: _read_columns(f["layers"][k], cols) for k in present}
     return ad.AnnData(**parts)
+
+
+def _columns(var: pd.DataFrame, var_names, path) -> np.ndarray:
+    """Sorted columns of ``var_names`` in ``var``; KeyError naming the missing ones."""
+    cols = np.unique(var.index.get_indexer(pd.Index(list(var_names))))
+    if len(cols) and cols[0] < 0:
+        missing = sorted(set(map(str, var_names)) - set(map(str, var.index)))
+        raise KeyError(f"{path}: genes not in var: {missing[:5]}")
+    return cols
 
 
 def read_rows(path: str | os.PathLike, rows):
@@ -67,17 +92,21 @@ def read_rows(path: str | os.PathLike, rows):
     on an atlas it reads the counts layer whole; this reads what it is asked for.
     """
     import h5py
-    from anndata.io import sparse_dataset
 
     # h5py and the backed matrix read distinct rows in increasing order
     wanted, back = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
     with h5py.File(path, "r") as f:
-        elem = f["X"]
-        if elem.attrs.get("encoding-type", "array") in ("csr_matrix", "csc_matrix"):
-            X = sparse_dataset(elem)[wanted]
-        else:
-            X = elem[wanted] if len(wanted) else np.zeros((0, elem.shape[1]), elem.dtype)
+        X = _read_rows(f["X"], wanted)
     return X[back]
+
+
+def _read_rows(elem, wanted: np.ndarray):
+    """Rows ``wanted`` (sorted, unique) of an h5ad matrix element."""
+    from anndata.io import sparse_dataset
+
+    if elem.attrs.get("encoding-type", "array") in ("csr_matrix", "csc_matrix"):
+        return sparse_dataset(elem)[wanted]
+    return elem[wanted] if len(wanted) else np.zeros((0, elem.shape[1]), elem.dtype)
 
 
 def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):

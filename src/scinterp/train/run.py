@@ -154,10 +154,28 @@ def train_from_files(
         keep = set(var.index[var["highly_variable"].to_numpy(dtype=bool)])
         keep.update(g for genes in (sets or {}).values() for g in genes)
         keep.update(tf_list or ())
+    rows, train_cells = None, {}
+    if params.get("max_cells") is not None:
+        from scinterp.data.cells import training_cells
+        from scinterp.io import read_meta
+
+        info = read_meta(normalized, ("obs", "uns"))
+        rows = training_cells(info["obs"], info["uns"], params["max_cells"], params["seed"])
+        if len(rows) == len(info["obs"]):
+            rows = None
+        else:
+            log.info(
+                "%s trains on a stratified sample of %d of %d cells (max_cells)",
+                name,
+                len(rows),
+                len(info["obs"]),
+            )
+            train_cells = {"max_cells": int(params["max_cells"]), "seed": int(params["seed"])}
     adata = read_normalized(
         normalized,
         layers=("counts",) if "counts" in spec.needs else (),
         var_names=None if keep is None else [g for g in var.index if g in keep],
+        rows=rows,
     )
     label_key = adata.uns.get("scinterp", {}).get("label_key")
     prepared = prepare(
@@ -179,7 +197,10 @@ def train_from_files(
         model_kwargs=model_kwargs,
         dataset=dataset,
     )
-    return _fit_and_save(name, *prepared, outdir, params)
+    module, init, meta, train_ds, val_ds = prepared
+    # the sample's size and seed: the GRN peers read the same cells (training_cells)
+    meta = {**meta, "train_cells": train_cells} if train_cells else meta
+    return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params)
 
 
 @dataclass

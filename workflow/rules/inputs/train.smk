@@ -19,6 +19,7 @@ def train_inputs(wildcards):
 # models) must not retrain the others, which Snakemake does for any change of a rule's
 # params
 _EXPRESSION_ONLY = (
+    "max_cells",
     "min_genes_per_set",
     "n_latent_denovo",
     "l1_denovo",

@@ -49,11 +49,13 @@ from scinterp.interpret.grn._ig import integrated_gradients_grn
 from scinterp.interpret.grn._infer import (
     CONSENSUS,
     SOURCES,
+    attributed_cells,
     consensus_weights,
     ensemble_networks,
     infer_grn,
     mean_by_group,
     model_genes,
+    model_rows,
 )
 from scinterp.interpret.grn._plots import plot_network
 
@@ -64,6 +66,7 @@ __all__ = [
     "GLOBAL",
     "TABLE_COLUMNS",
     "adjacency_edges",
+    "attributed_cells",
     "consensus_edges",
     "consensus_weights",
     "edge_confidence",
@@ -74,6 +77,7 @@ __all__ = [
     "integrated_gradients_grn",
     "mean_by_group",
     "model_genes",
+    "model_rows",
     "plot_network",
     "top_regulators",
 ]

@@ -61,6 +61,27 @@ def model_genes(adata, meta: Mapping, dataset: str | None = None, path=None):
     return genes, tfs, np.asarray([pos[g] for g in genes])
 
 
+def model_rows(normalized, meta: Mapping):
+    """The cells of ``normalized.h5ad`` a model was trained on (its ``train_cells``
+    sample, :func:`scinterp.data.cells.training_cells`), or None for every cell."""
+    sample = meta.get("train_cells")
+    if not sample:
+        return None
+    from scinterp.data.cells import training_cells
+    from scinterp.io import read_meta
+
+    info = read_meta(normalized, ("obs", "uns"))
+    return training_cells(info["obs"], info["uns"], sample["max_cells"], sample["seed"])
+
+
+def attributed_cells(labels, n_obs: int, max_cells: int | None, seed: int) -> np.ndarray:
+    """The cells :func:`infer_grn` attributes: a sample stratified by ``labels`` (None:
+    unstratified) of at most ``max_cells``."""
+    from scinterp.data.cells import sample_cells
+
+    return sample_cells(labels if labels is not None else np.zeros(n_obs), max_cells, seed)
+
+
 def _load_grn(model_dir, device: str, dataset: str | None):
     """A saved grn_sem and its metadata; a state dict of another architecture is an
     input error that says to retrain."""
@@ -267,8 +288,6 @@ def infer_grn(
     """
     import scipy.sparse as sp
 
-    from scinterp.data.cells import sample_cells
-
     weights = consensus_weights(consensus)
     model, meta = _load_grn(model_dir, device, dataset)
     genes, tfs, columns = model_genes(adata, meta, dataset, model_dir)
@@ -277,7 +296,7 @@ def infer_grn(
     labels = None
     if per_cell_type and label_key is not None and label_key in adata.obs:
         labels = adata.obs[label_key].astype(str).to_numpy()
-    rows = sample_cells(labels if labels is not None else np.zeros(adata.n_obs), max_cells, seed)
+    rows = attributed_cells(labels, adata.n_obs, max_cells, seed)
     groups = None
     if labels is not None:
         groups = labels[rows]

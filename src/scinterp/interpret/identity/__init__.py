@@ -60,7 +60,7 @@ from scinterp.interpret.identity._fusion import (
     long_table,
 )
 from scinterp.interpret.identity._plots import plot_top_genes
-from scinterp.interpret.identity._rank import method_summary, rank_identity_genes
+from scinterp.interpret.identity._rank import method_summary, rank_identity_genes, sampling_table
 
 __all__ = [
     "COLUMNS",
@@ -81,5 +81,6 @@ __all__ = [
     "plot_evaluation",
     "plot_top_genes",
     "rank_identity_genes",
+    "sampling_table",
     "wilcoxon_scores",
 ]

@@ -121,25 +121,38 @@ def rank_identity_genes(
         The attention classifier's directory; None skips the ``attention`` method.
     params
         ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``,
-        ``confidence_top``.
+        ``max_cells_de``, ``confidence_top``, ``precision_k``.
     seed, device
         Cell sampling seed and ``train.device``.
 
     Returns
     -------
-    (genes table, the normalized AnnData, label key)
+    (genes table, the normalized AnnData read (every cell up to ``max_cells_de``, else a
+    stratified sample), label key, :func:`sampling_table`)
     """
     import anndata as ad
 
     from scinterp.data.cells import sample_cells
-    from scinterp.io import read_normalized
+    from scinterp.io import read_meta, read_normalized
     from scinterp.models.registry import load_model
     from scinterp.train.loop import resolve_device
 
     params = dict(params or {})
     dev = resolve_device(device)
-    data = read_normalized(normalized)  # X without the counts layer
-    label_key = data.uns.get("scinterp", {}).get("label_key") or "label"
+    info = read_meta(normalized, ("obs", "uns"))
+    label_key = info["uns"].get("scinterp", {}).get("label_key") or "label"
+    labels_file = info["obs"][label_key].astype(str).to_numpy()
+    max_de = params.get("max_cells_de")
+    de_rows = None
+    if max_de is not None and max_de < len(labels_file):
+        de_rows = sample_cells(labels_file, max_de, seed)
+        log.info(
+            "identity: %d of %d cells read (a sample stratified by %s, max_cells_de)",
+            len(de_rows),
+            len(labels_file),
+            label_key,
+        )
+    data = read_normalized(normalized, rows=de_rows)  # X without the counts layer
     sources: dict[str, pd.DataFrame] = {}
     models: dict[str, str] = {}
     for method, path in attributions.items():
@@ -222,4 +235,48 @@ def rank_identity_genes(
         [long_table(s, m, models[m], confidence.get(m)) for m, s in sources.items()],
         ignore_index=True,
     )
-    return table, data, label_key
+    sampling = sampling_table(
+        data, label_key, labels_file, de_rows is not None, int(params.get("precision_k", 10)), seed
+    )
+    return table, data, label_key, sampling
+
+
+def sampling_table(data, label_key: str, labels_all, sampled: bool, k: int = 10, seed: int = 0):
+    """Per cell type: its cells in the data (``cells``), the cells the branch read
+    (``cells_used``) and, where those are a sample, the sampling error of the Wilcoxon
+    ranking: the share of a type's top ``k`` genes that two halves of the sample (split
+    at random within each type) agree on (``split_half_overlap``; NaN without a sample)."""
+    labels = data.obs[label_key].astype(str).to_numpy()
+    total = pd.Series(labels_all).value_counts()
+    used = pd.Series(labels).value_counts()
+    types = sorted(used.index)
+    overlap = pd.Series(np.nan, index=types)
+    if sampled and len(types) > 1:
+        rng = np.random.default_rng(seed)
+        first = np.zeros(len(labels), dtype=bool)
+        for t in types:
+            cells = rng.permutation(np.flatnonzero(labels == t))
+            first[cells[: len(cells) // 2]] = True
+        a = wilcoxon_scores(data[first], label_key)
+        b = wilcoxon_scores(data[~first], label_key)
+        for t in types:
+            if t in a.index and t in b.index:
+                top_a = set(a.loc[t].dropna().nlargest(k).index)
+                top_b = set(b.loc[t].dropna().nlargest(k).index)
+                overlap[t] = len(top_a & top_b) / k
+        log.info(
+            "identity sample: Wilcoxon top %d per type shared by two halves of the sample: "
+            "mean %.2f, lowest %.2f (%s)",
+            k,
+            overlap.mean(),
+            overlap.min(),
+            overlap.idxmin(),
+        )
+    return pd.DataFrame(
+        {
+            "cell_type": types,
+            "cells": [int(total.get(t, 0)) for t in types],
+            "cells_used": [int(used[t]) for t in types],
+            "split_half_overlap": overlap.to_numpy(),
+        }
+    )
