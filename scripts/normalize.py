@@ -11,24 +11,22 @@ logging.basicConfig(
     format="%(asctime)s %(name)s %(levelname)s %(message)s",
 )
 
-import anndata as ad  # noqa: E402
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import scanpy as sc  # noqa: E402
 
-from scinterp.io import write_h5ad_atomic  # noqa: E402
-from scinterp.normalize import plot_umap, run_normalize  # noqa: E402
+from scinterp.normalize import normalize_to_file, plot_umap  # noqa: E402
 
 sc.settings.n_jobs = snakemake.threads
 sc.settings.logfile = sys.stderr
 par = snakemake.params
-path = snakemake.input.h5ad
-
-adata = ad.read_h5ad(path)
-adata = run_normalize(
-    adata, dict(par.normalize or {}), par.batch_key, par.label_key, par.dataset, path=path
+embedded = normalize_to_file(
+    snakemake.input.h5ad,
+    snakemake.output.h5ad,
+    dict(par.normalize or {}),
+    par.batch_key,
+    par.label_key,
+    par.dataset,
 )
-
-plot_umap(adata, snakemake.output.umap)
-write_h5ad_atomic(adata, snakemake.output.h5ad)
+plot_umap(embedded, snakemake.output.umap)

@@ -260,3 +260,29 @@ def test_lean_paths_match_scanpy(monkeypatch):
     sc.pp.normalize_total(expected, target_sum=1e4)
     sc.pp.log1p(expected)
     np.testing.assert_allclose(X.toarray(), expected.X.toarray(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("label_key", [None, "cell_type"])
+def test_normalize_to_file_embeds_after_writing_and_equals_run_normalize(tmp_path, label_key):
+    """The rule's path (matrices written first, the graph, UMAP and Leiden on the PCA
+    alone, then added to the file) gives the file run_normalize gives in memory."""
+    from scinterp.normalize import normalize_to_file
+
+    p = {"n_top_genes": 50, "n_pcs": 10, "leiden_resolution": 0.3}
+    make_counts().write_h5ad(tmp_path / "filtered.h5ad")
+    small = normalize_to_file(
+        tmp_path / "filtered.h5ad", tmp_path / "normalized.h5ad", p, "batch", label_key, DS
+    )
+    assert small.X is None and "X_umap" in small.obsm
+    got = ad.read_h5ad(tmp_path / "normalized.h5ad")
+    want = run_normalize(make_counts(), p, "batch", label_key, DS)
+    assert {f.name for f in tmp_path.iterdir()} == {"filtered.h5ad", "normalized.h5ad"}
+    assert (got.X != want.X).nnz == 0 and (got.layers["counts"] != want.layers["counts"]).nnz == 0
+    np.testing.assert_allclose(got.obsm["X_pca"], want.obsm["X_pca"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got.obsm["X_umap"], want.obsm["X_umap"], rtol=1e-4, atol=1e-4)
+    assert (got.obs["leiden"] == want.obs["leiden"]).all()
+    assert got.uns["scinterp"] == want.uns["scinterp"]
+    used = got.uns["scinterp"]["label_key"]
+    assert used == (label_key or "label") and list(got.obs[used]) == list(want.obs[used])
+    assert (got.obsp["connectivities"] != want.obsp["connectivities"]).nnz == 0
+    assert list(got.var_names) == list(want.var_names)

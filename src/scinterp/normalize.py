@@ -230,8 +230,9 @@ def run_normalize(
     dataset, path
         For messages.
     embed
-        Run `embed_and_cluster` (neighbours, UMAP, Leiden) after the PCA; False stops
-        at the PCA (benchmarks; needs ``label_key``).
+        Run `embed_and_cluster` (neighbours, UMAP, Leiden) and :func:`label_cells` after
+        the PCA; False stops at the PCA (:func:`normalize_to_file` embeds afterwards, on
+        the PCA alone).
 
     Returns
     -------
@@ -294,11 +295,20 @@ def run_normalize(
             fix="relax the qc thresholds or raise normalize.n_top_genes.",
         )
     sc.pp.pca(adata, n_comps=n_comps, mask_var="highly_variable", random_state=seed)
-    if embed:
-        embed_and_cluster(adata, p)
-    elif label_key is None:
-        raise ValueError("embed=False needs a label_key: the Leiden clusters are the labels")
+    info = dict(adata.uns.get("scinterp", {}))
+    if batch_key is not None:
+        info["batch_key"] = batch_key
+    info["normalize"] = {k: v for k, v in p.items() if v is not None}
+    adata.uns["scinterp"] = info
+    if not embed:
+        return adata if label_key is None else label_cells(adata, label_key)
+    embed_and_cluster(adata, p)
+    return label_cells(adata, label_key)
 
+
+def label_cells(adata, label_key: str | None):
+    """After :func:`embed_and_cluster`: the label column (``label_key``, or the Leiden
+    clusters as ``obs["label"]``) as a categorical, named in ``uns["scinterp"]``."""
     if label_key is None:
         if LABEL_COLUMN in adata.obs.columns:
             log.warning(
@@ -314,12 +324,7 @@ def run_normalize(
             log.warning("label_key '%s' is missing for %d cells.", label_key, n_missing)
         if not isinstance(adata.obs[label_key].dtype, pd.CategoricalDtype):
             adata.obs[label_key] = adata.obs[label_key].astype(str).astype("category")
-    info = dict(adata.uns.get("scinterp", {}))
-    info["label_key"] = used
-    if batch_key is not None:
-        info["batch_key"] = batch_key
-    info["normalize"] = {k: v for k, v in p.items() if v is not None}
-    adata.uns["scinterp"] = info
+    adata.uns["scinterp"] = {**adata.uns.get("scinterp", {}), "label_key": used}
     log.info(
         "labels: obs['%s'] with %d classes",
         used,
@@ -492,3 +497,42 @@ def plot_umap(adata, outpath, color=None) -> None:
             sc.pl.umap(adata, color=c, ax=ax, show=False, frameon=False, size=None)
     fig.tight_layout()
     write_figure_atomic(fig, outpath)
+
+
+def normalize_to_file(path, out, params: dict | None, batch_key, label_key, dataset):
+    """The normalize rule: :func:`run_normalize` of the filtered counts at ``path``,
+    written to ``out``, with the neighbour graph, UMAP, Leiden and labels computed after
+    the matrices are on disk, on an AnnData of the PCA alone: an atlas does not hold its
+    counts and normalized matrices (17 GB at 1M cells) and the kNN graph and UMAP
+    (16 GB) at once. The file is complete or absent (``atomic_path``).
+
+    Returns the embedded AnnData without matrices (obs, obsm, obsp, uns), for figures.
+    """
+    import gc
+
+    import anndata as ad
+    import h5py
+    from anndata.io import write_elem
+
+    from scinterp.io import atomic_path
+
+    adata = run_normalize(
+        ad.read_h5ad(path), params, batch_key, label_key, dataset, path=path, embed=False
+    )
+    small = ad.AnnData(
+        obs=adata.obs.copy(), obsm={"X_pca": adata.obsm["X_pca"]}, uns=dict(adata.uns)
+    )
+    small.obs_names = adata.obs_names
+    with atomic_path(out) as tmp:
+        adata.write_h5ad(tmp)
+        del adata
+        gc.collect()
+        embed_and_cluster(small, params)
+        label_cells(small, label_key)
+        with h5py.File(tmp, "r+") as f:
+            for key in ("obs", "obsm", "obsp", "uns"):
+                if key in f:
+                    del f[key]
+                elem = getattr(small, key)
+                write_elem(f, key, elem if key == "obs" else dict(elem))
+    return small
