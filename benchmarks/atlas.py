@@ -4,10 +4,13 @@
     python benchmarks/atlas.py --sizes 10000 100000 1000000     # the full ladder
     python benchmarks/atlas.py --sizes 1000000 --stages qc normalize
 
-For each size, a cells x genes count atlas (default 20k genes, 2500 UMIs and ~1.4k detected genes per
-cell: UMIs drawn from a Zipf-like gene distribution with cell-type markers, two
-batches, mitochondrial genes) is written chunk by chunk straight into an .h5ad (the
-generator never holds the whole matrix); ``--tile-from 100000`` builds a 1M atlas
+For each size, a cells x genes count atlas (default 20k genes, 2500 UMIs and ~1.5k
+detected genes per cell: UMIs drawn from a Zipf-like gene distribution with 24 cell
+types and their markers, 16 gene programs each raised in 2 to 4 types, 4 batches of
+slightly different depth, mitochondrial genes) is written chunk by chunk straight into
+an .h5ad (the generator never holds the whole matrix), with gene sets (the programs
+and decoys), TFs and the truth beside it (the inputs of benchmarks/atlas_workflow.py,
+which runs the whole workflow on it); ``--tile-from 100000`` builds a 1M atlas
 from ten copies of the 100k one instead (same sparsity, minutes instead of an hour
 on a busy machine). Then the workflow's stages run, each in its
 own subprocess so that its peak RSS is its own:
@@ -48,27 +51,124 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("qc", "normalize", "embed", "train", "attribute")
-N_TYPES = 12
+N_TYPES = 24
+N_BATCHES = 4
 N_MITO = 13
 N_MARKERS = 40
+N_PROGRAMS = 16  # planted programs: PROGRAM_SIZE genes x4 in 2 to 4 types each
+N_DECOYS = 16  # gene sets of random genes, never co-regulated
+PROGRAM_SIZE = 30
+N_TFS = 150
 # Slots of the quantized inverse CDF per type: genes rarer than ~1/_TABLE get too few
-# UMIs; the rarest of 20k Zipf genes still spans ~10 slots.
+# UMIs; the rarest of 20k Zipf genes still spans ~10 slots. The table is one int32 per
+# slot and type; _TABLE_SLOTS caps it at 24 types x 4M slots (384 MiB): with more types,
+# each gets fewer slots.
 _TABLE = 1 << 22
+_TABLE_SLOTS = 24 << 22
+
+TRUTH_README = """\
+# Ground truth of the simulated atlas (benchmarks/atlas.py simulate_atlas)
+
+Tab-separated with a header, the format scinterp.simulate writes.
+
+- `markers.tsv` (`cell_type, gene`): the identity genes planted per cell type (x8 in
+  that type only; disjoint between types).
+- `programs.tsv` (`program, cell_type, active, decoy`): every gene set of
+  `gene_sets.gmt` x every cell type; `active` is true where the program's genes are
+  raised (x4). Decoys are random genes that are never co-regulated (`active` always
+  false).
+
+`atlas.h5ad` `obs`: `cell_type`, `batch` (batch b scales each cell's UMIs by 1 + 0.1 b).
+`tfs.txt` holds two markers of each type, two genes of each program and random genes.
+"""
 
 
 # ------------------------------------------------------------------ the generator
-def _gene_probs(n_genes: int, rng) -> np.ndarray:
-    """Per cell type, gene probabilities: a shared Zipf-like profile, type markers x8."""
+def _design(n_genes: int, n_types: int, rng) -> dict:
+    """Per cell type, gene probabilities (a shared Zipf-like profile, the type's markers
+    x8, the genes of the programs active in the type x4) and what was planted: marker
+    indices per type, programs (gene indices, active types), decoy sets and TFs."""
     base = 1.0 / np.arange(1, n_genes + 1) ** 0.9
     base = base[rng.permutation(n_genes)]
     base[:N_MITO] = base.max() * 0.1  # mitochondrial genes: a few % of the UMIs
-    probs = []
-    for _ in range(N_TYPES):
+    pool = np.arange(N_MITO, n_genes)
+    need = n_types * N_MARKERS + (N_PROGRAMS + N_DECOYS) * PROGRAM_SIZE + N_TFS
+    if need > pool.size:
+        raise ValueError(f"{n_genes} genes are too few for {n_types} types' markers and sets")
+    # markers: disjoint between types, anywhere in the expression range
+    markers = rng.choice(pool, n_types * N_MARKERS, replace=False).reshape(n_types, N_MARKERS)
+    rest = np.setdiff1d(pool, markers)
+    # program genes among the better expressed half (x4 on a gene seen once in 30 cells
+    # would be no program to find), disjoint from markers and from each other
+    expressed = rest[base[rest] >= np.median(base[rest])]
+    prog_genes = rng.choice(expressed, N_PROGRAMS * PROGRAM_SIZE, replace=False)
+    prog_genes = prog_genes.reshape(N_PROGRAMS, PROGRAM_SIZE)
+    programs = [
+        (prog_genes[k], np.sort(rng.choice(n_types, rng.integers(2, 5), replace=False)))
+        for k in range(N_PROGRAMS)
+    ]
+    rest = np.setdiff1d(rest, prog_genes)
+    decoys = [rng.choice(rest, PROGRAM_SIZE, replace=False) for _ in range(N_DECOYS)]
+    probs = np.empty((n_types, n_genes))
+    for t in range(n_types):
         p = base.copy()
-        markers = rng.choice(np.arange(N_MITO, n_genes), N_MARKERS, replace=False)
-        p[markers] *= 8.0
-        probs.append(p / p.sum())
-    return np.vstack(probs)
+        p[markers[t]] *= 8.0
+        for genes, types in programs:
+            if t in types:
+                p[genes] *= 4.0
+        probs[t] = p / p.sum()
+    planted = np.concatenate([markers[:, :2].ravel(), prog_genes[:, :2].ravel()])
+    others = rng.choice(np.setdiff1d(pool, planted), max(N_TFS - planted.size, 0), replace=False)
+    tfs = np.sort(np.concatenate([planted, others]))
+    # the GMT names the sets in this order: planted programs and decoys shuffled
+    slot = rng.permutation(N_PROGRAMS + N_DECOYS)
+    return {
+        "probs": probs,
+        "markers": markers,
+        "programs": programs,
+        "decoys": decoys,
+        "tfs": tfs,
+        "slot": slot,
+    }
+
+
+def _write_side_files(outdir: Path, genes: list[str], design: dict, n_types: int) -> None:
+    """gene_sets.gmt (planted programs and decoys under shuffled names), tfs.txt and
+    truth/{markers,programs}.tsv beside the atlas."""
+    from scinterp.io import write_tsv_atomic
+    from scinterp.io._atomic import atomic_path
+
+    genes = np.asarray(genes, dtype=object)
+    types = [f"type{t}" for t in range(n_types)]
+    members = [(g, a) for g, a in design["programs"]] + [(g, None) for g in design["decoys"]]
+    names = [f"GENESET_{i + 1:02d}" for i in range(len(members))]
+    slot = design["slot"]  # a set's name says nothing of what it is
+    sets, rows = {}, []
+    for i in np.argsort(slot):
+        idx, active = members[i]
+        name = names[slot[i]]
+        sets[name] = sorted(genes[idx].tolist())
+        for t, label in enumerate(types):
+            on = active is not None and t in active
+            rows.append((name, label, str(on).lower(), str(active is None).lower()))
+    with atomic_path(outdir / "gene_sets.gmt") as tmp:
+        tmp.write_text("".join(f"{n}\tna\t" + "\t".join(g) + "\n" for n, g in sets.items()))
+    with atomic_path(outdir / "tfs.txt") as tmp:
+        tmp.write_text("".join(f"{g}\n" for g in genes[design["tfs"]]))
+    truth = outdir / "truth"
+    truth.mkdir(parents=True, exist_ok=True)
+    markers = pd.DataFrame(
+        [(types[t], genes[g]) for t in range(n_types) for g in design["markers"][t]],
+        columns=["cell_type", "gene"],
+    )
+    write_tsv_atomic(markers, truth / "markers.tsv")
+    programs = pd.DataFrame(rows, columns=["program", "cell_type", "active", "decoy"])
+    write_tsv_atomic(programs, truth / "programs.tsv")
+    with atomic_path(truth / "README.md") as tmp:
+        tmp.write_text(TRUTH_README)
+
+
+SIDE_FILES = ("gene_sets.gmt", "tfs.txt", "truth/markers.tsv", "truth/programs.tsv")
 
 
 def simulate_atlas(
@@ -78,23 +178,34 @@ def simulate_atlas(
     umis_per_cell: float = 2500.0,
     chunk: int = 2000,
     seed: int = 0,
+    n_types: int = N_TYPES,
+    n_batches: int = N_BATCHES,
 ) -> dict:
-    """Write a sparse count atlas to ``path`` (.h5ad), ``chunk`` cells at a time.
+    """Write a sparse count atlas to ``path`` (.h5ad), ``chunk`` cells at a time, and its
+    gene sets, TFs and ground truth beside it (:data:`SIDE_FILES`).
 
-    Returns figures of the written matrix: ``nnz``, ``genes_per_cell`` (mean).
+    ``n_types`` cell types of about equal size, each with N_MARKERS planted markers;
+    N_PROGRAMS programs of PROGRAM_SIZE genes raised x4 in 2 to 4 types each;
+    ``n_batches`` batches, batch b scaling a cell's UMIs by 1 + 0.1 b. Returns figures
+    of the written matrix: ``nnz``, ``genes_per_cell`` (mean).
     """
     import anndata as ad
     import h5py
     from anndata.io import write_elem
 
+    path = Path(path)
     rng = np.random.default_rng(seed)
-    probs = _gene_probs(n_genes, rng)
-    cdfs = np.cumsum(probs, axis=1)
+    design = _design(n_genes, n_types, rng)
+    cdfs = np.cumsum(design.pop("probs"), axis=1)
     cdfs[:, -1] = 1.0
-    mid = (np.arange(_TABLE) + 0.5) / _TABLE
-    table = np.concatenate([np.searchsorted(c, mid) for c in cdfs]).astype(np.int32)
-    cell_type = rng.integers(0, N_TYPES, n_cells)
-    batch = rng.integers(0, 2, n_cells)
+    slots = min(_TABLE, _TABLE_SLOTS // n_types)
+    mid = (np.arange(slots) + 0.5) / slots
+    table = np.empty(n_types * slots, dtype=np.int32)  # filled in place: int32 only
+    for t, c in enumerate(cdfs):
+        table[t * slots : (t + 1) * slots] = np.searchsorted(c, mid)
+    del mid, cdfs
+    cell_type = rng.integers(0, n_types, n_cells)
+    batch = rng.integers(0, n_batches, n_cells)
     genes = [f"MT-{i}" for i in range(N_MITO)] + [f"G{i}" for i in range(N_MITO, n_genes)]
     tmp = path.with_suffix(".tmp.h5ad")
     nnz = 0
@@ -112,13 +223,15 @@ def simulate_atlas(
         for c0 in range(0, n_cells, chunk):
             c1 = min(c0 + chunk, n_cells)
             n = c1 - c0
-            depth = rng.lognormal(np.log(umis_per_cell), 0.35, n).astype(np.int64)
+            # a mild batch effect in depth: batch b scales the cell's UMIs by 1 + 0.1 b
+            scale = 1.0 + 0.1 * batch[c0:c1]
+            depth = (rng.lognormal(np.log(umis_per_cell), 0.35, n) * scale).astype(np.int64)
             cells = np.repeat(np.arange(n, dtype=np.int64), depth)
             # Each UMI's gene from its cell's type profile by a quantized inverse CDF
             # (a lookup table: one memory access per UMI instead of a binary search).
             t_of = cell_type[c0:c1][cells].astype(np.int64)
-            slot = (rng.random(cells.size) * _TABLE).astype(np.int64)
-            g = table[t_of * _TABLE + slot]
+            slot = (rng.random(cells.size) * slots).astype(np.int64)
+            g = table[t_of * slots + slot]
             del t_of, slot
             # Counts per (cell, gene): a bincount over the chunk's cells x genes grid
             # (linear time; a sort would be 3x slower).
@@ -152,6 +265,7 @@ def simulate_atlas(
         for key in ("layers", "obsm", "varm", "obsp", "varp", "uns"):
             write_elem(f, key, {})
     os.replace(tmp, path)
+    _write_side_files(path.parent, genes, design, n_types)
     del ad  # imported to make sure the on-disk format matches the installed anndata
     return {"nnz": int(nnz), "genes_per_cell": nnz / n_cells}
 
@@ -159,10 +273,15 @@ def simulate_atlas(
 def tile_atlas(path: Path, source: Path, copies: int) -> dict:
     """Write ``copies`` copies of the atlas ``source`` one after the other (new cell
     names) to ``path``: a large atlas with the sparsity of the small one, written in
-    minutes where simulating it takes an hour on a busy machine."""
+    minutes where simulating it takes an hour on a busy machine. The gene sets, TFs and
+    truth beside ``source`` (:data:`SIDE_FILES`; the same genes) are copied beside
+    ``path``."""
+    import shutil
+
     import h5py
     from anndata.io import read_elem, write_elem
 
+    path, source = Path(path), Path(source)
     tmp = path.with_suffix(".tmp.h5ad")
     with h5py.File(source, "r") as src, h5py.File(tmp, "w") as f:
         n0, n_genes = (int(x) for x in src["X"].attrs["shape"])
@@ -192,6 +311,11 @@ def tile_atlas(path: Path, source: Path, copies: int) -> dict:
         for key in ("layers", "obsm", "varm", "obsp", "varp", "uns"):
             write_elem(f, key, {})
     os.replace(tmp, path)
+    if source.parent.resolve() != path.parent.resolve():
+        for name in (*SIDE_FILES, "truth/README.md"):
+            if (source.parent / name).exists():
+                (path.parent / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source.parent / name, path.parent / name)
     return {"nnz": nnz0 * copies, "genes_per_cell": nnz0 / n0, "tiled_from": n0}
 
 
@@ -205,7 +329,15 @@ def _stage(name: str, d: Path, args) -> dict:
         src = Path(args.workdir) / f"cells_{args.tile_from}" / "atlas.h5ad"
         if args.tile_from and args.cells % args.tile_from == 0 and src.exists():
             return tile_atlas(d / "atlas.h5ad", src, args.cells // args.tile_from)
-        return simulate_atlas(d / "atlas.h5ad", args.cells, args.genes, args.umis, seed=args.seed)
+        return simulate_atlas(
+            d / "atlas.h5ad",
+            args.cells,
+            args.genes,
+            args.umis,
+            seed=args.seed,
+            n_types=args.types,
+            n_batches=args.batches,
+        )
     if name == "qc":
         from scinterp.io import read_counts, write_h5ad_atomic, write_tsv_atomic
         from scinterp.qc import run_qc
@@ -305,6 +437,10 @@ def _run_stage(stage: str, n: int, args) -> dict:
         str(args.attr_cells),
         "--seed",
         str(args.seed),
+        "--types",
+        str(args.types),
+        "--batches",
+        str(args.batches),
     ] + (["--doublets"] if args.doublets else [])
     if args.max_gb:
         cmd += ["--max-gb", str(args.max_gb)]
@@ -331,6 +467,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--attr-cells", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--types", type=int, default=N_TYPES, help="cell types of the atlas")
+    ap.add_argument("--batches", type=int, default=N_BATCHES, help="batches of the atlas")
     ap.add_argument("--doublets", action="store_true", help="run scrublet in QC")
     ap.add_argument("--keep", action="store_true", help="keep the atlas files afterwards")
     ap.add_argument(
