@@ -197,3 +197,13 @@ def test_auto_max_epochs_bounds_the_steps_not_the_small_data():
         assert abs(auto_max_epochs(n) * n - AUTO_CELL_PASSES) <= n / 2
     assert auto_max_epochs(1_000_000) == 2
     assert auto_max_epochs(10_000_000) == 1
+
+
+def test_auto_epochs_follow_the_models_own_pass_budget():
+    from scinterp.models.registry import model_spec
+    from scinterp.train.loop import auto_max_epochs
+
+    passes = model_spec("grn_sem").auto_passes
+    assert passes is not None and model_spec("mlp_classifier").auto_passes is None
+    assert auto_max_epochs(18_000, passes=passes) == 28  # train.grn_max_cells' sample
+    assert auto_max_epochs(18_000) == 111

@@ -327,5 +327,10 @@ register_model(
         prefix="grn_",
         build=_build_grn_sem,
         finish=_finish,
+        # A cell pass costs ~20x a classifier's (an epoch of 18,000 cells x 2,061 genes,
+        # 150 TFs: 18.7 s on 2 busy cores), and the GRN benchmarks' longest training
+        # (early stopping) used 112k passes (gp_programs_sparse; sergio_1k_batches 48k):
+        # 500k bounds a 20,000-cell sample (train.grn_max_cells) at 28 epochs.
+        auto_passes=500_000,
     )
 )

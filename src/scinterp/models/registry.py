@@ -94,6 +94,10 @@ class ModelSpec:
         Optional ``finish(module, data)`` after the model is built: fills buffers that
         depend on the training data (standardization, biases) or adds ``data.meta`` keys
         that need the module.
+    auto_passes
+        Cell passes (epochs x training cells) that ``max_epochs: auto`` allows this
+        model; None: the shared budget (:data:`scinterp.train.loop.AUTO_CELL_PASSES`).
+        A model whose pass over a cell costs much more than a classifier's bounds its own.
     """
 
     name: str
@@ -108,6 +112,7 @@ class ModelSpec:
     sweep_kwargs: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     finish: Callable[[nn.Module, Any], None] | None = None
+    auto_passes: int | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

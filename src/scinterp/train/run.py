@@ -40,12 +40,13 @@ def model_settings(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) -> pd.DataFrame:
-    from scinterp.models.registry import save_model
-    from scinterp.train.loop import auto_max_epochs, fit
+    from scinterp.models.registry import model_spec, save_model
+    from scinterp.train.loop import AUTO_CELL_PASSES, auto_max_epochs, fit
 
     max_epochs = params["max_epochs"]
     if max_epochs == "auto":
-        max_epochs = auto_max_epochs(len(train_ds))
+        passes = model_spec(name).auto_passes or AUTO_CELL_PASSES
+        max_epochs = auto_max_epochs(len(train_ds), passes=passes)
         log.info("%s: max_epochs auto -> %d (%d training items)", name, max_epochs, len(train_ds))
     meta = {**meta, "max_epochs": int(max_epochs)}
     history = fit(
