@@ -10,12 +10,13 @@ import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scinterp.export import cell_activity  # noqa: E402
-from scinterp.io import read_normalized, write_h5ad_atomic  # noqa: E402
+from scinterp.io import write_h5ad_atomic  # noqa: E402
 
 inp, par = snakemake.input, snakemake.params
 keys = list(inp.keys())
+# the path, not the AnnData: X is read in row chunks (an atlas's matrix is never held)
 adata = cell_activity(
-    read_normalized(inp.normalized),
+    inp.normalized,
     genes=pd.read_csv(inp.genes, sep="\t", keep_default_na=False) if "genes" in keys else None,
     programs=ad.read_h5ad(inp.programs) if "programs" in keys else None,
     motifs=ad.read_h5ad(inp.motifs) if "motifs" in keys else None,

@@ -10,7 +10,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 import torch  # noqa: E402
 
 from scinterp.interpret.programs import compute_programs  # noqa: E402
-from scinterp.io import read_normalized, write_h5ad_atomic, write_tsv_atomic  # noqa: E402
+from scinterp.io import write_h5ad_atomic, write_tsv_atomic  # noqa: E402
 from scinterp.train.loop import resolve_device  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
@@ -22,8 +22,9 @@ members = {
     for k, v in inp.items()
     if k.startswith("members_")
 }
+# the path, not the AnnData: X is read in row chunks (an atlas's matrix is never held)
 res = compute_programs(
-    read_normalized(inp.normalized),
+    inp.normalized,
     inp.gene_sets,
     models,
     min_set_size=par.min_set_size,

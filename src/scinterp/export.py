@@ -59,19 +59,25 @@ def identity_scores(
     method: str = "consensus",
     ctrl_size: int = 50,
     seed: int = 0,
+    chunk_rows: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Per cell, a score for each cell type from the type's top identity genes.
 
     The score is scanpy's ``score_genes``: the mean log-expression of the type's top
     ``n_genes`` genes of ``method`` (``identity/genes.tsv``, genes absent from ``adata``
     dropped) minus the mean of ``ctrl_size`` reference genes drawn from the same
-    expression bins (Satija et al. 2015), seeded.
+    expression bins (Satija et al. 2015), seeded. ``adata`` is an AnnData or the path of
+    ``normalized.h5ad``, whose ``X`` is then read in row chunks of ``chunk_rows`` cells
+    (:func:`scinterp.interpret.programs.score_gene_sets`, equal to scanpy's).
 
     Returns
     -------
     (DataFrame cells x cell types, dict cell type -> the genes used)
     """
-    import scanpy as sc
+    import os
+
+    from scinterp.interpret.programs import score_gene_sets
+    from scinterp.io import read_meta
 
     sub = genes[genes["method"].astype(str) == method]
     if sub.empty:
@@ -80,16 +86,13 @@ def identity_scores(
             f"(methods: {', '.join(sorted(set(genes['method'].astype(str))))}).",
             fix="re-run rank_identity_genes, which writes the consensus ranking.",
         )
-    import anndata as ad
-
-    present = set(map(str, adata.var_names))
-    scores, used = {}, {}
-    # a shell around the same X (no copy): score_genes writes only to its obs
-    tmp = ad.AnnData(
-        X=adata.X,
-        obs=pd.DataFrame(index=adata.obs_names),
-        var=pd.DataFrame(index=adata.var_names),
-    )
+    if isinstance(adata, str | os.PathLike):
+        meta = read_meta(adata, ("obs", "var"))
+        obs_names, var_names = meta["obs"].index, meta["var"].index
+    else:
+        obs_names, var_names = adata.obs_names, adata.var_names
+    present = set(map(str, var_names))
+    sets, sizes = {}, {}
     for cell_type, grp in sub.sort_values(["cell_type", "rank"], kind="stable").groupby(
         "cell_type", sort=True
     ):
@@ -97,17 +100,12 @@ def identity_scores(
         if not top:
             log.warning("cell type '%s': none of its identity genes is in the data", cell_type)
             continue
-        sc.tl.score_genes(
-            tmp,
-            top,
-            ctrl_size=min(ctrl_size, max(1, tmp.n_vars - len(top))),
-            score_name="_score",
-            random_state=seed,
-            use_raw=False,
-        )
-        scores[str(cell_type)] = tmp.obs["_score"].to_numpy(dtype=np.float64)
-        used[str(cell_type)] = top
-    return pd.DataFrame(scores, index=adata.obs_names), used
+        sets[str(cell_type)] = top
+        sizes[str(cell_type)] = min(ctrl_size, max(1, len(var_names) - len(top)))
+    if not sets:
+        return pd.DataFrame(index=obs_names), {}
+    scores = score_gene_sets(adata, sets, ctrl_size=sizes, seed=seed, chunk_rows=chunk_rows)
+    return scores, sets
 
 
 def cell_activity(
@@ -119,6 +117,7 @@ def cell_activity(
     n_genes: int = 20,
     seed: int = 0,
     dataset: str | None = None,
+    chunk_rows: int | None = None,
 ):
     """Cells x scores AnnData for scanpy and CELLxGENE.
 
@@ -126,7 +125,9 @@ def cell_activity(
     ----------
     adata
         ``normalized.h5ad``: log-normalized ``X``; its ``obs``, the ``X_*`` embeddings of
-        ``obsm`` and the ``*_colors`` of ``uns`` are kept.
+        ``obsm`` and the ``*_colors`` of ``uns`` are kept. The AnnData, or the file's
+        path: ``X`` is then read in row chunks (``chunk_rows`` cells each) for the
+        identity scores, and never held whole.
     genes
         ``identity/genes.tsv``: one ``identity:<cell type>`` score per type
         (:func:`identity_scores`), and obs ``identity_top``, the type scoring highest.
@@ -142,13 +143,22 @@ def cell_activity(
     AnnData with float32 ``X``; ``var`` columns ``kind, name, method, genes`` (an
     identity score's genes), ``tf`` (a motif's database match).
     """
+    import os
+
     import anndata as ad
 
+    from scinterp.io import read_annotations
+
+    source = adata
+    if isinstance(adata, str | os.PathLike):
+        adata = read_annotations(adata)  # obs, var, uns, obsm; X streamed from `source`
     blocks, var_rows = [], []
     uns = {"dataset": dataset or "", "identity_n_genes": int(n_genes)}
     obs = adata.obs.copy()
     if genes is not None:
-        scores, used = identity_scores(adata, genes, n_genes=n_genes, seed=seed)
+        scores, used = identity_scores(
+            source, genes, n_genes=n_genes, seed=seed, chunk_rows=chunk_rows
+        )
         blocks.append(scores.to_numpy())
         var_rows += [
             (

@@ -13,8 +13,8 @@ The subpackage, one module per job (this module re-exports their public names):
 ``_read`` `read_counts` and `read_atac`; ``_formats`` format detection, 10x ``.h5``,
 Matrix Market and ``.h5mu`` modalities; ``_counts`` where the raw counts are and their
 checks (and `validate_obs_keys`); ``_symbols`` gene symbols and the species check;
-``_h5ad`` partial readers of the workflow's ``.h5ad`` files; ``_atomic`` atomic
-writers; ``_util`` helpers of the readers.
+``_h5ad`` partial readers of the workflow's ``.h5ad`` files (`iter_row_chunks` streams
+a matrix in row chunks); ``_atomic`` atomic writers; ``_util`` helpers of the readers.
 """
 
 from scinterp.io._atomic import (
@@ -37,7 +37,14 @@ from scinterp.io._formats import (
     h5mu_modalities,
     require_h5mu_modality,
 )
-from scinterp.io._h5ad import read_meta, read_normalized, read_rows, read_var
+from scinterp.io._h5ad import (
+    iter_row_chunks,
+    read_annotations,
+    read_meta,
+    read_normalized,
+    read_rows,
+    read_var,
+)
 from scinterp.io._read import read_atac, read_counts
 from scinterp.io._symbols import (
     MIN_SYMBOLS_FOR_SPECIES,
@@ -64,6 +71,8 @@ __all__ = [
     "detect_format",
     "h5_feature_types",
     "h5mu_modalities",
+    "iter_row_chunks",
+    "read_annotations",
     "read_atac",
     "read_counts",
     "read_meta",

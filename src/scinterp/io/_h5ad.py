@@ -132,3 +132,90 @@ def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):
             [elem[r : r + step][:, cols] for r in range(0, max(n_rows, 1), step)], axis=0
         )
     return read_elem(elem)[:, cols]  # CSC or other encodings: whole, then cut
+
+
+def read_annotations(path: str | os.PathLike, obsm_keys=None):
+    """An AnnData of an .h5ad's annotations (``obs``, ``var``, ``uns``, ``obsm``) with no
+    ``X``: what a job that streams the matrix with :func:`iter_row_chunks` keeps of it.
+    ``obsm_keys``: only these embeddings (all when None)."""
+    import anndata as ad
+    import h5py
+    from anndata.io import read_elem
+
+    parts = read_meta(path, ("obs", "var", "uns"))
+    with h5py.File(path, "r") as f:
+        keys = list(f["obsm"]) if "obsm" in f else []
+        wanted = [k for k in keys if obsm_keys is None or k in obsm_keys]
+        parts["obsm"] = {k: read_elem(f["obsm"][k]) for k in wanted}
+    return ad.AnnData(**parts)
+
+
+def iter_row_chunks(
+    data,
+    var_names=None,
+    *,
+    layer: str | None = None,
+    chunk_rows: int | None = None,
+    chunk_values: int = 1 << 22,
+    row_multiple: int = 1,
+):
+    """``(rows, block)`` over the cells of an .h5ad (a path) or an AnnData, in row order.
+
+    ``rows`` is a ``slice`` of cells; ``block`` the matrix (``X``, or ``layer``) on those
+    rows, restricted to the columns of ``var_names`` in the order given (every column
+    when None): CSR stays CSR, with each row's values in their stored order, dense stays
+    dense. Only one chunk of a file's matrix is in memory at a time.
+
+    ``chunk_rows``: cells per chunk; by default as many as hold about ``chunk_values``
+    stored values (sparse) or values (dense), rounded down to a multiple of
+    ``row_multiple`` (a model's batch size, so that its batches are those of one pass
+    over the whole matrix).
+    """
+    import h5py
+    from anndata.io import read_elem, sparse_dataset
+
+    if isinstance(data, str | os.PathLike):
+        with h5py.File(data, "r") as f:
+            var_index = read_elem(f["var"]).index
+            cols = None if var_names is None else _positions(var_index, var_names, data)
+            elem = f["X"] if layer is None else f["layers"][layer]
+            encoding = elem.attrs.get("encoding-type", "array")
+            if encoding in ("csr_matrix", "csc_matrix"):
+                matrix = sparse_dataset(elem)
+                stored = elem["data"].shape[0]
+            else:
+                matrix, stored = elem, int(np.prod(elem.shape))
+            yield from _chunks_of(matrix, cols, stored, chunk_rows, chunk_values, row_multiple)
+        return
+    matrix = data.X if layer is None else data.layers[layer]
+    cols = None if var_names is None else _positions(data.var_names, var_names, "AnnData")
+    stored = matrix.nnz if sparse.issparse(matrix) else int(np.prod(matrix.shape))
+    yield from _chunks_of(matrix, cols, stored, chunk_rows, chunk_values, row_multiple)
+
+
+def _positions(index: pd.Index, var_names, where) -> np.ndarray:
+    """Positions of ``var_names`` in ``index``, in the order given; KeyError if missing."""
+    names = pd.Index([str(g) for g in var_names])
+    pos = pd.Index(index.astype(str)).get_indexer(names)
+    if (pos < 0).any():
+        raise KeyError(f"{where}: genes not in var: {list(names[pos < 0][:5])}")
+    return pos.astype(np.int64)
+
+
+def _chunks_of(matrix, cols, stored: int, chunk_rows, chunk_values: int, row_multiple: int):
+    n_rows, n_cols = matrix.shape
+    if chunk_rows is None:
+        per_row = max(1.0, stored / max(1, n_rows))
+        multiple = max(1, int(row_multiple))
+        chunk_rows = max(multiple, int(chunk_values / per_row) // multiple * multiple)
+    step = max(1, int(chunk_rows))
+    if cols is not None and np.array_equal(cols, np.arange(n_cols)):
+        cols = None  # every column in the file's order: no copy
+    for start in range(0, n_rows, step):
+        rows = slice(start, min(start + step, n_rows))
+        block = matrix[rows]
+        if isinstance(block, np.ndarray):
+            block = np.asarray(block)
+        elif sparse.issparse(block) and block.format != "csr":
+            block = sparse.csr_matrix(block)
+        yield rows, (block if cols is None else block[:, cols])

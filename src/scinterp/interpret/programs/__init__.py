@@ -16,7 +16,7 @@ Methods (the ``method`` column of ``programs/activity.tsv``):
     kept in the column ``bayes_factor``.
 ``score_genes``
     Baseline: scanpy ``score_genes`` per gene set (mean expression of the set minus a
-    matched control set).
+    matched control set), computed in row chunks with scanpy's arithmetic (``_score``).
 ``capsule``
     Capsule classifier: mean routing coupling of each gene-set capsule to each cell type,
     over the cells of that type (scCapsNet's interpretation).
@@ -39,12 +39,13 @@ and Benjamini-Hochberg adjusted p-values.
 """
 
 from ._activity import (
+    CapsuleTables,
+    ModelActivity,
     capsule_activity,
     decoder_scores,
     latent_directions,
     model_activity,
     program_gene_rows,
-    score_gene_sets,
 )
 from ._attribution import classifier_attribution
 from ._compute import (
@@ -57,10 +58,15 @@ from ._compute import (
 from ._enrichment import denovo_enrichment, denovo_matches, enrichment
 from ._loadings import program_loadings
 from ._plots import plot_activity_heatmap, plot_program_umap, top_programs
+from ._score import GeneMeans, GeneSetScorer, feed_chunks, gene_means, score_gene_sets
 from ._stats import ACTIVITY_COLUMNS, benjamini_hochberg, differential_scores
 
 __all__ = [
     "ACTIVITY_COLUMNS",
+    "CapsuleTables",
+    "GeneMeans",
+    "GeneSetScorer",
+    "ModelActivity",
     "benjamini_hochberg",
     "capsule_activity",
     "check_features",
@@ -72,6 +78,8 @@ __all__ = [
     "differential_scores",
     "enrichment",
     "ensemble_rows",
+    "feed_chunks",
+    "gene_means",
     "label_column",
     "latent_directions",
     "model_activity",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -139,29 +138,32 @@ def model_activity(
     return mu, (np.concatenate(sds) if sds else None)
 
 
-def score_gene_sets(
-    adata, gene_sets: Mapping[str, Sequence[str]], ctrl_size: int = 50, seed: int = 0
-) -> pd.DataFrame:
-    """scanpy ``score_genes`` for every gene set: cells x sets (log-normalized ``X``)."""
-    import scanpy as sc
+class ModelActivity:
+    """:func:`model_activity` over row chunks (a consumer of
+    :func:`~scinterp.interpret.programs._score.feed_chunks`): ``add(rows, block)`` with
+    ``block`` the cells ``rows`` x the model's ``genes``, then :meth:`result`. Chunks of a
+    multiple of ``batch_size`` cells give the batches, and so the numbers, of one call."""
 
-    scores = {}
-    tmp = sc.AnnData(
-        X=adata.X, obs=pd.DataFrame(index=adata.obs_names), var=pd.DataFrame(index=adata.var_names)
-    )
-    for name, genes in gene_sets.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc.tl.score_genes(
-                tmp,
-                list(genes),
-                ctrl_size=ctrl_size,
-                random_state=seed,
-                score_name="_s",
-                use_raw=False,
-            )
-        scores[name] = tmp.obs["_s"].to_numpy(dtype=np.float64)
-    return pd.DataFrame(scores, index=adata.obs_names)
+    def __init__(
+        self, model, genes: Sequence[str], n_cells: int, batch_size: int = 512, device: str = "cpu"
+    ):
+        self.model, self.genes, self.n_cells = model, list(genes), int(n_cells)
+        self.batch_size, self.device = batch_size, device
+        self.mu = self.sd = None
+
+    def add(self, rows, block) -> None:
+        mu, sd = model_activity(self.model, block, batch_size=self.batch_size, device=self.device)
+        if self.mu is None:
+            self.mu = np.empty((self.n_cells, mu.shape[1]), dtype=mu.dtype)
+            if sd is not None:
+                self.sd = np.empty((self.n_cells, sd.shape[1]), dtype=sd.dtype)
+        self.mu[rows] = mu
+        if sd is not None:
+            self.sd[rows] = sd
+
+    def result(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(means, sds) of every cell, as :func:`model_activity` returns them."""
+        return (np.zeros((0, 0)) if self.mu is None else self.mu), self.sd
 
 
 def capsule_activity(
@@ -178,38 +180,83 @@ def capsule_activity(
     ``score`` is the mean routing coupling of each capsule to each cell type over the cells
     of that type; ``contribution`` the mean length of the coupled vote
     (:meth:`~scinterp.models.capsule.CapsuleClassifier.contribution`). Cells whose label is
-    not among the model's ``classes`` are ignored.
+    not among the model's ``classes`` are ignored. :class:`CapsuleTables` computes the same
+    chunk by chunk.
     """
-    import torch
+    tables = CapsuleTables(model, None, labels, classes, batch_size=batch_size, device=device)
+    tables.add(slice(0, X.shape[0]), X)
+    return tables.table(capsule_names)
 
-    classes = [str(c) for c in classes]
-    pos = {c: i for i, c in enumerate(classes)}
-    labels = np.asarray(labels, dtype=object).astype(str)
-    keep = np.flatnonzero([lab in pos for lab in labels])
-    if keep.size == 0:
-        raise ValueError("no cell carries one of the capsule classifier's classes")
-    y = torch.as_tensor([pos[lab] for lab in labels[keep]], dtype=torch.long)
-    Xk = X[keep]
-    x = torch.from_numpy(_dense_rows(Xk, 0, Xk.shape[0]))
-    model = model.to(device).eval()
-    coupling = model.capsule_class_table(x, y, kind="coupling", batch_size=batch_size).numpy()
-    contrib = model.capsule_class_table(x, y, kind="contribution", batch_size=batch_size).numpy()
-    n_cells = np.bincount(y.numpy(), minlength=len(classes))
-    if coupling.shape[0] != len(capsule_names):
-        raise ValueError(f"{coupling.shape[0]} capsules but {len(capsule_names)} capsule names")
-    rows = [
-        (
-            capsule_names[k],
-            classes[j],
-            float(coupling[k, j]),
-            "capsule",
-            float(contrib[k, j]),
-            int(n_cells[j]),
+
+class CapsuleTables:
+    """:func:`capsule_activity` over row chunks (a consumer of
+    :func:`~scinterp.interpret.programs._score.feed_chunks`): ``add(rows, block)`` with
+    ``block`` the cells ``rows`` x the model's ``genes``, then :meth:`table`. Several
+    chunks give the means of one call to float32 rounding (each chunk's means are float32)."""
+
+    def __init__(
+        self,
+        model,
+        genes: Sequence[str] | None,
+        labels: Sequence[str] | np.ndarray,
+        classes: Sequence[str],
+        batch_size: int = 512,
+        device: str = "cpu",
+    ):
+        self.genes = None if genes is None else list(genes)
+        self.classes = [str(c) for c in classes]
+        pos = {c: i for i, c in enumerate(self.classes)}
+        labels = np.asarray(labels, dtype=object).astype(str)
+        self.codes = np.asarray([pos.get(lab, -1) for lab in labels], dtype=np.int64)
+        if not (self.codes >= 0).any():
+            raise ValueError("no cell carries one of the capsule classifier's classes")
+        self.model = model.to(device).eval()
+        self.batch_size = batch_size
+        self.totals = {"coupling": None, "contribution": None}
+        self.n_cells = np.zeros(len(self.classes), dtype=np.int64)
+
+    def add(self, rows, block) -> None:
+        import torch
+
+        codes = self.codes[rows]
+        keep = np.flatnonzero(codes >= 0)
+        if keep.size == 0:
+            return
+        Xk = block[keep] if keep.size < block.shape[0] else block
+        x = torch.from_numpy(_dense_rows(Xk, 0, Xk.shape[0]))
+        y = torch.as_tensor(codes[keep], dtype=torch.long)
+        n = np.bincount(codes[keep], minlength=len(self.classes))
+        for kind in self.totals:
+            # the chunk's per-type means, weighted by the chunk's cells of the type
+            mean = self.model.capsule_class_table(x, y, kind=kind, batch_size=self.batch_size)
+            part = np.where(n > 0, mean.numpy().astype(np.float64) * n, 0.0)
+            total = self.totals[kind]
+            self.totals[kind] = part if total is None else total + part
+        self.n_cells += n
+
+    def table(self, capsule_names: Sequence[str]) -> pd.DataFrame:
+        """The long table of :func:`capsule_activity`."""
+        n = self.n_cells
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coupling, contrib = (
+                (self.totals[k] / np.where(n > 0, n, np.nan)).astype(np.float32)
+                for k in ("coupling", "contribution")
+            )
+        if coupling.shape[0] != len(capsule_names):
+            raise ValueError(f"{coupling.shape[0]} capsules but {len(capsule_names)} capsule names")
+        rows = [
+            (
+                capsule_names[k],
+                self.classes[j],
+                float(coupling[k, j]),
+                "capsule",
+                float(contrib[k, j]),
+                int(n[j]),
+            )
+            for k in range(coupling.shape[0])
+            for j in range(len(self.classes))
+            if n[j] > 0
+        ]
+        return pd.DataFrame(
+            rows, columns=["program", "cell_type", "score", "method", "contribution", "n_cells"]
         )
-        for k in range(coupling.shape[0])
-        for j in range(len(classes))
-        if n_cells[j] > 0
-    ]
-    return pd.DataFrame(
-        rows, columns=["program", "cell_type", "score", "method", "contribution", "n_cells"]
-    )

@@ -12,16 +12,16 @@ from scipy import sparse
 from scinterp.errors import ScinterpInputError
 
 from ._activity import (
-    capsule_activity,
+    CapsuleTables,
+    ModelActivity,
     decoder_scores,
     latent_directions,
-    model_activity,
     program_gene_rows,
-    score_gene_sets,
 )
 from ._attribution import classifier_attribution
 from ._enrichment import denovo_enrichment, denovo_matches
 from ._loadings import program_loadings
+from ._score import GeneMeans, GeneSetScorer, feed_chunks
 from ._stats import ACTIVITY_COLUMNS, differential_scores
 
 log = logging.getLogger(__name__)
@@ -117,13 +117,18 @@ def compute_programs(
     score_trim: float = 0.2,
     member_dirs: Mapping[str, Sequence[str]] | None = None,
     confidence_top: int = 5,
+    chunk_rows: int | None = None,
 ) -> dict:
     """Every table of the programs branch from a normalized AnnData and trained models.
 
     Parameters
     ----------
     adata
-        ``normalized.h5ad`` (log-normalized ``X``, label column, ``obsm["X_umap"]``).
+        ``normalized.h5ad`` (log-normalized ``X``, label column, ``obsm["X_umap"]``): the
+        AnnData, or the file's path. From a path ``X`` is read in row chunks, twice: once
+        for the genes' means (``score_genes`` bins), the models' activities and the
+        capsule table, once for the ``score_genes`` scores; the cells x genes matrix is
+        never held, only cells x programs.
     gene_sets_path
         GMT file of prior gene sets (genes absent from the data are dropped and counted in
         the log; sets with fewer than ``min_set_size`` genes are skipped with a warning;
@@ -149,6 +154,8 @@ def compute_programs(
         loadings and the per-cell activities are the first model's.
     confidence_top
         See ``member_dirs``.
+    chunk_rows
+        Cells per chunk (default: about 4M stored values, a multiple of 512 cells).
 
     Returns
     -------
@@ -157,11 +164,18 @@ def compute_programs(
         and ``cell_activity`` (AnnData: cells x programs of the main method, labels in obs,
         ``X_umap`` carried, ``uns["method"]``).
     """
+    import os
+
     import anndata as ad
 
+    from scinterp.io import read_annotations
     from scinterp.models.registry import model_names
     from scinterp.priors import read_gmt
 
+    source = adata
+    if isinstance(adata, str | os.PathLike):
+        # obs, var, uns and the UMAP; X is streamed from `source`
+        adata = read_annotations(adata, obsm_keys=("X_umap",))
     model_dirs = dict(model_dirs or {})
     member_dirs = {k: list(v) for k, v in (member_dirs or {}).items()}
     label_key = label_column(adata)
@@ -169,21 +183,49 @@ def compute_programs(
     sets = read_gmt(gene_sets_path, genes=adata.var_names, min_size=min_set_size, dataset=dataset)
     log.info("%d gene sets with >= %d genes in the data", len(sets), min_set_size)
 
+    # pass 1: the genes' means and every model's activities (models read their features)
+    means = GeneMeans(adata.n_vars)
+    runs: dict[str, list] = {}  # VAE -> (module, meta, ModelActivity) of each member
+    for name in model_names(program_vae=True):
+        for d in [model_dirs[name], *member_dirs.get(name, [])] if name in model_dirs else []:
+            module_i, meta_i, genes_i = _load_model(d, adata, device, dataset)
+            act_i = ModelActivity(module_i, genes_i, adata.n_obs, device=device)
+            runs.setdefault(name, []).append((module_i, meta_i, act_i))
+    capsule = None
+    if "capsule_classifier" in model_dirs:
+        module, meta, genes = _load_model(model_dirs["capsule_classifier"], adata, device, dataset)
+        capsule = (
+            module,
+            meta,
+            CapsuleTables(module, genes, labels, meta["classes"], device=device),
+        )
+    consumers = (
+        ([means] if sets else [])
+        + [run[-1] for members in runs.values() for run in members]
+        + ([capsule[-1]] if capsule else [])
+    )
+    feed_chunks(source, consumers, chunk_rows=chunk_rows, row_multiple=512)
+    # pass 2: the score_genes baseline, on the sets' genes and their control genes
+    if sets:
+        scorer = GeneSetScorer(
+            adata.var_names, means.result(), sets, ctrl_size=ctrl_size, seed=seed
+        )
+        feed_chunks(source, [scorer], chunk_rows=chunk_rows, row_multiple=512)
+        sg = scorer.result(adata.obs_names)
+    else:
+        sg = pd.DataFrame(index=adata.obs_names)
+
     activities = []
     loadings = []
     cell_act, cell_method = None, None
-
-    sg = score_gene_sets(adata, sets, ctrl_size=ctrl_size, seed=seed)
     activities.append(differential_scores(sg.to_numpy(), labels, list(sg.columns), "score_genes"))
 
     main_activity = None
-    for name in model_names(program_vae=True):
-        if name not in model_dirs:
-            continue
+    for name, members in runs.items():
         member_tables = []
-        for i, d in enumerate([model_dirs[name], *member_dirs.get(name, [])]):
-            module_i, meta_i, X_i = _load(d, adata, device, dataset)
-            mu_i, sd_i = model_activity(module_i, X_i, device=device)
+        for i, (module_i, meta_i, act_i) in enumerate(members):
+            mu_i, sd_i = act_i.result()
+            act_i.mu = act_i.sd = None  # released as the members are scored
             weights_i = module_i.decoder_weights().cpu().numpy()
             directions_i = latent_directions(weights_i)
             mu_i = mu_i * directions_i[None, :]
@@ -228,14 +270,12 @@ def compute_programs(
     mu, programs, cell_method = main_activity
     activities.append(classifier_attribution(mu, labels, programs, seed=seed))
 
-    if "capsule_classifier" in model_dirs:
-        module, meta, X = _load(model_dirs["capsule_classifier"], adata, device, dataset)
+    if capsule is not None:
+        module, meta, tables = capsule
         names = list(meta.get("capsule_names") or meta.get("gene_sets", {}))
         if len(names) < module.n_primary:
             names += ["remaining_genes"] * (module.n_primary - len(names))
-        activities.append(
-            capsule_activity(module, X, labels, meta["classes"], names, device=device)
-        )
+        activities.append(tables.table(names))
 
     activity = pd.concat(activities, ignore_index=True)
     if "confidence" not in activity:
@@ -283,12 +323,20 @@ def _features(model_dir) -> list[str]:
     return [str(g) for g in meta.get("features", [])]
 
 
-def _load(model_dir, adata, device, dataset):
+def _load_model(model_dir, adata, device, dataset):
+    """A trained model, its meta and its features (checked against ``adata``'s genes)."""
     from scinterp.models.registry import load_model
 
     module, meta = load_model(model_dir, device)
-    cols = check_features(adata, [str(g) for g in meta["features"]], model_dir, dataset)
-    X = adata.X[:, cols]
+    features = [str(g) for g in meta["features"]]
+    check_features(adata, features, model_dir, dataset)
+    return module, meta, features
+
+
+def _load(model_dir, adata, device, dataset):
+    """A trained model, its meta and ``adata.X`` on its features (in memory)."""
+    module, meta, features = _load_model(model_dir, adata, device, dataset)
+    X = adata.X[:, check_features(adata, features, model_dir, dataset)]
     if sparse.issparse(X):
         X = sparse.csr_matrix(X)
     return module, meta, X

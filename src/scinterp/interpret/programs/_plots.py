@@ -53,8 +53,13 @@ def top_programs(activity: pd.DataFrame, method: str, n: int = 6) -> list[str]:
     return best.index[:n].tolist()
 
 
-def plot_program_umap(cell_activity, programs: Sequence[str]):
+def plot_program_umap(cell_activity, programs: Sequence[str], max_cells: int | None = None):
     """UMAP of the cells coloured by the activity of each given program.
+
+    At most ``max_cells`` cells are drawn (default: the normalize rule's UMAP figure cap,
+    :data:`scinterp.normalize.PLOT_MAX_CELLS`), a random sample drawn as that figure
+    draws it and named in the title; the points are rasterized. The colour range (1st to
+    99th percentile) is that of the cells drawn.
 
     Returns
     -------
@@ -62,22 +67,42 @@ def plot_program_umap(cell_activity, programs: Sequence[str]):
     """
     import matplotlib.pyplot as plt
 
+    from scinterp.normalize import PLOT_MAX_CELLS
+
+    max_cells = PLOT_MAX_CELLS if max_cells is None else max_cells
     programs = [p for p in programs if p in cell_activity.var_names]
     if "X_umap" not in cell_activity.obsm or not programs:
         fig, ax = plt.subplots(figsize=(4, 2))
         ax.text(0.5, 0.5, "no UMAP or no program to show", ha="center", va="center")
         ax.axis("off")
         return fig
-    xy = np.asarray(cell_activity.obsm["X_umap"])
+    n_obs = cell_activity.n_obs
+    title = f"program activity ({cell_activity.uns.get('method', '')})"
+    keep = np.arange(n_obs)
+    if n_obs > max_cells:  # an atlas: a random sample, as the normalize rule's figure
+        keep = np.sort(np.random.default_rng(0).choice(n_obs, max_cells, replace=False))
+        title += f"; {max_cells:,} of {n_obs:,} cells drawn at random"
+    xy = np.asarray(cell_activity.obsm["X_umap"])[keep]
     ncol = min(3, len(programs))
     nrow = int(np.ceil(len(programs) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 3.0 * nrow), squeeze=False)
     order = np.random.default_rng(0).permutation(xy.shape[0])  # no type drawn on top of all
-    for ax, prog in zip(axes.ravel(), programs, strict=False):
-        val = np.asarray(cell_activity[:, prog].X).ravel()
+    X = cell_activity.X
+    for ax, prog, col in zip(
+        axes.ravel(), programs, cell_activity.var_names.get_indexer(programs), strict=False
+    ):
+        val = X[:, col]
+        val = np.asarray(val.toarray() if hasattr(val, "toarray") else val).ravel()[keep]
         lo, hi = np.percentile(val, [1, 99])
         sc_ = ax.scatter(
-            xy[order, 0], xy[order, 1], c=val[order], s=2, cmap="viridis", vmin=lo, vmax=hi
+            xy[order, 0],
+            xy[order, 1],
+            c=val[order],
+            s=2,
+            cmap="viridis",
+            vmin=lo,
+            vmax=hi,
+            rasterized=True,
         )
         ax.set_title(prog, fontsize=8)
         ax.set_xticks([])
@@ -85,6 +110,6 @@ def plot_program_umap(cell_activity, programs: Sequence[str]):
         fig.colorbar(sc_, ax=ax, shrink=0.7)
     for ax in axes.ravel()[len(programs) :]:
         ax.axis("off")
-    fig.suptitle(f"program activity ({cell_activity.uns.get('method', '')})", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
