@@ -79,9 +79,16 @@ def consensus_edges(
 ) -> pd.DataFrame:
     """Rank aggregation of several networks over the same TF x gene universe.
 
-    Each network's scores become percentile ranks in (0, 1] over the whole universe
-    (unlisted candidate edges share the lowest rank), and the consensus score is their
-    weighted mean (Borda count), so no method dominates through its scale.
+    Each network's scores become ranks over the whole universe (unlisted candidate
+    edges share the lowest rank), and the consensus score is the weighted mean of
+    -log(rank from the top / n candidates) (a weighted rank product), so no method
+    dominates through its scale. Chosen over the mean percentile rank (Borda count) on
+    the GRN benchmark (benchmarks/README.md, "A log-rank consensus"): the top 100 of
+    tens of thousands of candidates lie within 0.3% of each other in percentile, so the
+    least stable source decided their order; in log ranks the order at the top is what
+    counts. Median AUPRC ratio over the best peer 1.22 -> 1.38 (5 networks), top-100
+    overlap between seeds 0.61 -> 0.75 (sergio_mouse_small), 0.58 -> 0.78 (sergio_ecoli)
+    with 2 members.
 
     Parameters
     ----------
@@ -106,8 +113,10 @@ def consensus_edges(
     weights = np.ones(len(networks)) if weights is None else np.asarray(weights, dtype=float)
     index = pd.MultiIndex.from_product([list(tfs), list(genes)], names=["tf", "target"])
     total = np.zeros(len(index))
+    n = len(index)
     for net, w in zip(networks, weights, strict=True):
-        total += w * _percentile_ranks(net, index)
+        # rank from the top: 1 - pct + 1/n; half a rank of offset keeps the top finite
+        total += w * -np.log(1.0 - _percentile_ranks(net, index) + 0.5 / n)
     total /= weights.sum()
     return edges_from_matrix(
         total.reshape(len(tfs), len(genes)), tfs, genes, "consensus", cell_type, max_edges

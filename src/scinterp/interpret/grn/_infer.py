@@ -249,7 +249,7 @@ def infer_grn(
     ensemble_score
         With members, the global networks' ``score`` is the ensemble's: the mean over
         members of each member's percentile rank of the edge in that method's network
-        (for the consensus: of its consensus, itself a mean percentile rank), in (0, 1].
+        (for the consensus: of its consensus, itself a weighted mean log rank), in (0, 1].
         False keeps the main model's scores (and ranking). The default (True) is the
         choice of the GRN benchmark (benchmarks/README.md, "Edge confidence from
         seeds"): the ensemble's mean was more accurate than the main model's score on
@@ -269,7 +269,8 @@ def infer_grn(
         Sources of the consensus and their weights (a mapping; a list weighs them
         equally): ``integrated_gradients``, ``deepsem`` and ``spearman`` (the absolute
         Spearman correlation of each TF with each gene over the attributed cells, the
-        peer rule's floor). The consensus is their weighted mean percentile rank. In a
+        peer rule's floor). The consensus is their weighted mean log rank
+        (:func:`consensus_edges`). In a
         cell type: that type's attributions and correlations with the global ``deepsem``
         adjacency. Default :data:`CONSENSUS`.
     max_edges, max_edges_cell_type
