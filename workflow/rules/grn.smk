@@ -10,13 +10,9 @@ rule infer_grn:
         meta="results/{dataset}/models/grn_sem/model.json",
         members=grn_members_input,
     output:
-        edges=report(
-            "results/{dataset}/grn/edges.tsv",
-            caption="../report/grn_edges.rst",
-            category="7. Gene regulatory network",
-            subcategory="{dataset}",
-            labels={"table": "edges"},
-        ),
+        # not embedded in the report (up to 100,000 edges per network: 41 MB on the
+        # atlas); the top edges are on the summary page, the network figure, top_regulators
+        edges="results/{dataset}/grn/edges.tsv",
     log:
         "logs/{dataset}/infer_grn.log",
     benchmark:

@@ -3,13 +3,9 @@ rule rank_identity_genes:
     input:
         unpack(identity_inputs),
     output:
-        genes=report(
-            "results/{dataset}/identity/genes.tsv",
-            caption="../report/identity_genes.rst",
-            category="5. Cell-identity genes",
-            subcategory="{dataset}",
-            labels={"figure": "ranked genes (table)"},
-        ),
+        # not embedded in the report (every gene x type x method: 98 MB on a 24-type,
+        # 20k-gene atlas); its top genes are on the summary page and in the dotplot
+        genes="results/{dataset}/identity/genes.tsv",
         methods=report(
             "results/{dataset}/identity/methods.tsv",
             caption="../report/identity_methods.rst",
