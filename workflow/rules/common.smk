@@ -145,14 +145,17 @@ def atac_input(wildcards):
 #   train_*     21.9 GiB     3.48 GB, 281 s an epoch 4000 + 300/GiB   240 + 5/GiB
 #   attribute   21.9 GiB     0.86 GB, 12.5 s         4000 + 50/GiB    120
 #
-# qc ran without doublet detection, normalize without the UMAP (300 s at 100k cells),
-# and training at 1M takes 20 epochs (max_epochs auto). Not measured at 1M, the jobs
-# that hold the whole normalized matrix (X is about half of normalized.h5ad) or the
-# cells x peaks matrix get 1000 MB and 5 min per GiB: rank_identity_genes (it copies X
-# for the Wilcoxon test), program_tables, infer_grn, the GRN peers, cell_activity,
-# motif_contributions and tf_activity; GRNBoost2 30 min per GiB (62 s for the demo's
-# 0.036 GiB); summary, which reads tables, 4000 MB and 10 min per GiB of them. Jobs that
-# read a few tables or a sample of cells ask for a constant. `base` is 2000 MB for jobs
+# qc ran without doublet detection. The whole workflow at 1M cells through snakemake
+# (benchmarks/README.md "The whole workflow on an atlas", config/atlas.yaml) peaked at
+# 12.8 GB (qc) and 19.9 GB (normalize, which embeds after writing its matrices). The
+# jobs that read the whole normalized matrix in row chunks get 200-300 MB per GiB
+# (program_tables, cell_activity); the jobs that read a sample of cells (infer_grn
+# 1.4 GB at 1M, the GRN peers on train.grn_max_cells: spearman 1.0 GB, and
+# rank_identity_genes on max_cells_de: 2.7 GB at 100k) a constant; motif_contributions
+# and tf_activity, which hold the cells x peaks matrix, 1000 MB and 5 min per GiB;
+# GRNBoost2 30 min per GiB (62 s for the demo's 0.036 GiB); summary, which reads
+# tables, 4000 MB and 10 min per GiB of them. Jobs that
+# read a few tables ask for a constant. `base` is 2000 MB for jobs
 # in the scanpy and grn envs, 4000 MB in the torch env (torch, and on a GPU node the
 # CUDA context, take 1 to 2 GB of host memory): on the demo and the generalization
 # datasets no job peaked above 1.7 GB (their benchmark files). The factors assume uncompressed files (anndata's default .h5ad): a compressed input (10x

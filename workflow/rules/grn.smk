@@ -22,7 +22,7 @@ rule infer_grn:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(4000, 1000),
+        mem_mb=mem_mb(4000),
         runtime=runtime(60, 5),
     params:
         dataset="{dataset}",
@@ -62,7 +62,7 @@ rule grnboost2:
         "../../envs/grn.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(2000, 1000),
+        mem_mb=mem_mb(4000),
         runtime=runtime(180, 30),
     params:
         dataset="{dataset}",
@@ -88,7 +88,7 @@ rule regdiffusion:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=mem_mb(4000, 1000),
+        mem_mb=mem_mb(4000),
         runtime=runtime(120, 5),
     params:
         dataset="{dataset}",
@@ -112,7 +112,7 @@ rule spearman:
     conda:
         "../../envs/grn.yaml"
     resources:
-        mem_mb=mem_mb(2000, 1000),
+        mem_mb=mem_mb(2000),
         runtime=runtime(30, 5),
     params:
         dataset="{dataset}",

@@ -36,7 +36,7 @@ rule rank_identity_genes:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(4000, 1000),
+        mem_mb=mem_mb(6000),
         runtime=runtime(60, 5),
     params:
         identity=branch_options(
