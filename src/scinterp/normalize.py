@@ -528,7 +528,8 @@ def normalize_to_file(path, out, params: dict | None, batch_key, label_key, data
         del adata
         gc.collect()
         embed_and_cluster(small, params)
-        label_cells(small, label_key)
+        if label_key is None:  # the given labels were set by run_normalize
+            label_cells(small, None)
         with h5py.File(tmp, "r+") as f:
             for key in ("obs", "obsm", "obsp", "uns"):
                 if key in f:

@@ -77,11 +77,7 @@ def read_normalized(path: str | os.PathLike, layers=(), var_names=None, rows=Non
 
 def _columns(var: pd.DataFrame, var_names, path) -> np.ndarray:
     """Sorted columns of ``var_names`` in ``var``; KeyError naming the missing ones."""
-    cols = np.unique(var.index.get_indexer(pd.Index(list(var_names))))
-    if len(cols) and cols[0] < 0:
-        missing = sorted(set(map(str, var_names)) - set(map(str, var.index)))
-        raise KeyError(f"{path}: genes not in var: {missing[:5]}")
-    return cols
+    return np.unique(_positions(var.index, var_names, path))
 
 
 def read_rows(path: str | os.PathLike, rows):
@@ -110,27 +106,25 @@ def _read_rows(elem, wanted: np.ndarray):
 
 
 def _read_columns(elem, cols: np.ndarray, chunk_values: int = 1 << 25):
-    """Columns ``cols`` (sorted) of an h5ad matrix element, read in row chunks."""
+    """Columns ``cols`` (sorted) of an h5ad matrix element, read in row chunks
+    (:func:`_chunks_of`) and stacked."""
     from anndata.io import read_elem, sparse_dataset
 
     encoding = elem.attrs.get("encoding-type", "array")
     if encoding == "csr_matrix":
-        backed = sparse_dataset(elem)
-        n_rows = backed.shape[0]
-        per_row = max(1.0, elem["data"].shape[0] / max(1, n_rows))
-        step = max(1, int(chunk_values / per_row))
-        blocks = [backed[r : r + step][:, cols] for r in range(0, n_rows, step)]
+        chunks = _chunks_of(
+            sparse_dataset(elem), cols, elem["data"].shape[0], None, chunk_values, 1
+        )
+        blocks = [block for _, block in chunks]
         if not blocks:
             return sparse.csr_matrix((0, len(cols)), dtype=elem["data"].dtype)
         out = sparse.vstack(blocks, format="csr")
         out.sort_indices()
         return out
     if encoding == "array":
-        n_rows, n_cols = elem.shape
-        step = max(1, chunk_values // max(1, n_cols))
-        return np.concatenate(
-            [elem[r : r + step][:, cols] for r in range(0, max(n_rows, 1), step)], axis=0
-        )
+        chunks = _chunks_of(elem, cols, int(np.prod(elem.shape)), None, chunk_values, 1)
+        blocks = [block for _, block in chunks]
+        return np.concatenate(blocks, axis=0) if blocks else np.zeros((0, len(cols)), elem.dtype)
     return read_elem(elem)[:, cols]  # CSC or other encodings: whole, then cut
 
 
