@@ -53,7 +53,9 @@ def test_panel_and_no_prior_overlap_finish(tmp_path, run_snakemake):
             "max_epochs": 3,
         },
         "attribution": {"max_cells": 120, "n_steps": 8, "methods": ["integrated_gradients"]},
-        "branches": {"grn": {"grnboost2": False}},
+        # one model each: the ensembles are tested in test_workflow / test_grn_workflow,
+        # and their members (snakemake jobs) were most of this test's time
+        "branches": {"grn": {"grnboost2": False, "ensemble": 1}, "identity": {"ensemble": 1}},
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
