@@ -7,7 +7,9 @@ Edge sources, each its own ``method`` in ``grn/edges.tsv``:
   TF -> gene predictor, ``GRNSEM.forward``) with respect to the TF inputs, mean
   ``|attribution|`` over cells: globally against the mean cell, and within each cell type
   against that type's mean cell;
-* ``consensus``: rank aggregation of the sources above (equal weights by default).
+* ``consensus``: the weighted mean log rank of the sources above and of the absolute
+  Spearman correlation over the same cells (:data:`CONSENSUS`: integrated gradients 3,
+  spearman 2, deepsem 1; :func:`consensus_edges`).
 
 Edge confidence from seeds: with further ensemble members (the same ``grn_sem`` trained at
 other seeds, rule ``train_member``) every global edge gets a ``confidence``, the share of
