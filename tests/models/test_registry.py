@@ -158,5 +158,7 @@ def test_spec_rejects_unknown_kind_and_needs():
         ModelSpec(name="x", cls=_Toy, kind="regressor", build=dict)
     with pytest.raises(ValueError, match="unknown data needs"):
         ModelSpec(name="x", cls=_Toy, kind="latent", needs=("proteins",), build=dict)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        ModelSpec(name="x", cls=_Toy, kind="latent", build=dict, threads=0)
     with pytest.raises(TypeError, match="ModelSpec"):
         register_model("mod:Cls")

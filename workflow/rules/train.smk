@@ -21,7 +21,7 @@ rule train_model:
         model="|".join(MODELS),
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: train_threads
     resources:
         gpu=1,
         mem_mb=mem_mb(4000, 300),
@@ -54,7 +54,7 @@ rule train_member:
         member=r"seed\d+",
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: train_threads
     resources:
         gpu=1,
         mem_mb=mem_mb(4000, 300),

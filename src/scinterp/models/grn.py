@@ -333,5 +333,10 @@ register_model(
         # (early stopping) used 112k passes (gp_programs_sparse; sergio_1k_batches 48k):
         # 500k bounds a 20,000-cell sample (train.grn_max_cells) at 28 epochs.
         auto_passes=500_000,
+        # its per-gene MLPs and TF masking are many small operations: with 2 threads a
+        # training used 1.3 cores (sergio_1k_batches: 68 CPU-s in 54-65 s) and at the atlas
+        # 1.0 (476 CPU-s in 471 s), so each job takes one core and the ensemble's members
+        # train two at a time on 2 cores
+        threads=1,
     )
 )

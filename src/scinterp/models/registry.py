@@ -98,6 +98,10 @@ class ModelSpec:
         Cell passes (epochs x training cells) that ``max_epochs: auto`` allows this
         model; None: the shared budget (:data:`scinterp.train.loop.AUTO_CELL_PASSES`).
         A model whose pass over a cell costs much more than a classifier's bounds its own.
+    threads
+        CPU threads of its training jobs (rules ``train_model`` and ``train_member``):
+        a model whose operations are too small to keep a second thread busy asks for
+        one, so that its ensemble members train side by side.
     """
 
     name: str
@@ -113,6 +117,7 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     finish: Callable[[nn.Module, Any], None] | None = None
     auto_passes: int | None = None
+    threads: int = 2
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -123,6 +128,8 @@ class ModelSpec:
                 f"model {self.name!r}: unknown data needs {sorted(unknown)}; "
                 f"known: {', '.join(DATA_NEEDS)}"
             )
+        if self.threads < 1:
+            raise ValueError(f"model {self.name!r}: threads must be >= 1, not {self.threads}")
 
     @property
     def target(self) -> str:

@@ -46,6 +46,11 @@ def train_settings(wildcards):
     }
 
 
+def train_threads(wildcards):
+    """CPU threads of a training job: the model spec's (scinterp.models.registry)."""
+    return model_spec(wildcards.model).threads
+
+
 def member_train_settings(wildcards):
     """train_settings of the model, with the member's seed."""
     return {**train_settings(wildcards), "seed": int(wildcards.member.removeprefix("seed"))}
