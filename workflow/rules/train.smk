@@ -35,8 +35,8 @@ rule train_model:
         "../../scripts/train_model.py"
 
 
-# The identity model's further ensemble members (branches.identity.ensemble): the same
-# model and data at other seeds; only rank_identity_genes reads them.
+# Further ensemble members of a model (branches.identity/programs/grn.ensemble): the same
+# model and data at other seeds; the branch that reads the model reads them too.
 rule train_member:
     input:
         unpack(train_inputs),
