@@ -19,7 +19,7 @@ if SWEEP_SPACE is not None:
             params="[^/]+",
         conda:
             "../../envs/torch.yaml"
-        threads: 2
+        threads: model_spec(SWEEP["model"]).threads
         resources:
             gpu=1,
             mem_mb=mem_mb(4000, 300),

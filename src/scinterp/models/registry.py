@@ -99,7 +99,8 @@ class ModelSpec:
         model; None: the shared budget (:data:`scinterp.train.loop.AUTO_CELL_PASSES`).
         A model whose pass over a cell costs much more than a classifier's bounds its own.
     threads
-        CPU threads of its training jobs (rules ``train_model`` and ``train_member``):
+        CPU threads of its training jobs (rules ``train_model``, ``train_member`` and
+        ``sweep_train``):
         a model whose operations are too small to keep a second thread busy asks for
         one, so that its ensemble members train side by side.
     """
