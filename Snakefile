@@ -27,14 +27,14 @@ include: "workflow/rules/inputs/train.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/inputs/attribute.smk"
 include: "workflow/rules/attribute.smk"
-include: "workflow/rules/inputs/identity.smk"
-include: "workflow/rules/identity.smk"
-include: "workflow/rules/inputs/programs.smk"
-include: "workflow/rules/programs.smk"
-include: "workflow/rules/inputs/grn.smk"
-include: "workflow/rules/grn.smk"
-include: "workflow/rules/inputs/motifs.smk"
-include: "workflow/rules/motifs.smk"
+# The interpretation branches, as registered (scinterp.interpret.branches, in their
+# order: identity, programs, grn, motifs, ...): each one's inputs file, then its rules.
+for _branch in branches():
+    for _rules in _branch.rules:
+
+        include: _rules
+
+
 include: "workflow/rules/inputs/report.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/inputs/sweep.smk"

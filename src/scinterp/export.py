@@ -12,6 +12,7 @@ gene (``sc.pl.umap(adata, color="identity:B cell")``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,36 @@ from scinterp.errors import ScinterpInputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ADJACENCY_COLUMNS", "cell_activity", "grn_adjacencies", "identity_scores"]
+__all__ = [
+    "ADJACENCY_COLUMNS",
+    "Columns",
+    "cell_activity",
+    "grn_adjacencies",
+    "identity_columns",
+    "identity_scores",
+    "program_columns",
+    "read_contribution",
+    "tf_activity_columns",
+]
 
 ADJACENCY_COLUMNS = ["TF", "target", "importance"]
+# the var columns of cell_activity.h5ad (the feature name is the index)
+VAR_COLUMNS = ["feature", "kind", "name", "method", "genes", "tf"]
+
+
+@dataclass
+class Columns:
+    """A branch's columns of ``cell_activity.h5ad`` (the return of ``Branch.columns``).
+
+    ``X`` is cells x columns in the order of the cells given; ``var`` one row per
+    column, the tuple of :data:`VAR_COLUMNS` (``feature`` as ``"<kind>:<name>"``);
+    ``obs`` and ``uns`` are added to the AnnData's obs and ``uns["scinterp"]``.
+    """
+
+    X: np.ndarray
+    var: list[tuple[str, str, str, str, str, str]]
+    obs: dict = field(default_factory=dict)
+    uns: dict = field(default_factory=dict)
 
 
 def grn_adjacencies(edges: pd.DataFrame, method: str = "consensus") -> pd.DataFrame:
@@ -111,13 +139,11 @@ def identity_scores(
 def cell_activity(
     adata,
     *,
-    genes: pd.DataFrame | None = None,
-    programs=None,
-    motifs=None,
     n_genes: int = 20,
     seed: int = 0,
     dataset: str | None = None,
     chunk_rows: int | None = None,
+    **contributions,
 ):
     """Cells x scores AnnData for scanpy and CELLxGENE.
 
@@ -128,15 +154,22 @@ def cell_activity(
         ``obsm`` and the ``*_colors`` of ``uns`` are kept. The AnnData, or the file's
         path: ``X`` is then read in row chunks (``chunk_rows`` cells each) for the
         identity scores, and never held whole.
-    genes
-        ``identity/genes.tsv``: one ``identity:<cell type>`` score per type
-        (:func:`identity_scores`), and obs ``identity_top``, the type scoring highest.
-    programs
-        ``programs/cell_activity.h5ad`` (cells x programs of the branch's main method):
-        one ``program:<program>`` column each.
-    motifs
-        ``motifs/cell_activity.h5ad`` (ATAC cells x motifs): ``tf_activity:<motif>``
-        columns, only when every cell of ``adata`` is an ATAC cell (multiome).
+    **contributions
+        The branches' per-cell files by their ``Branch.cell_activity`` key, each turned
+        into columns by its branch's ``columns`` function, in registry order
+        (:func:`scinterp.interpret.branches.branches`); None or absent: left out. The
+        built-in ones:
+
+        ``genes``
+            ``identity/genes.tsv``: one ``identity:<cell type>`` score per type
+            (:func:`identity_columns`), and obs ``identity_top``, the type scoring highest.
+        ``programs``
+            ``programs/cell_activity.h5ad`` (cells x programs of the branch's main
+            method): one ``program:<program>`` column each (:func:`program_columns`).
+        ``motifs``
+            ``motifs/cell_activity.h5ad`` (ATAC cells x motifs): ``tf_activity:<motif>``
+            columns, only when every cell of ``adata`` is an ATAC cell (multiome)
+            (:func:`tf_activity_columns`).
 
     Returns
     -------
@@ -147,63 +180,44 @@ def cell_activity(
 
     import anndata as ad
 
+    from scinterp.interpret.branches import branches, resolve
     from scinterp.io import read_annotations
 
     source = adata
     if isinstance(adata, str | os.PathLike):
         adata = read_annotations(adata)  # obs, var, uns, obsm; X streamed from `source`
+    known = {key: spec for spec in branches() for key in spec.cell_activity}
+    unknown = sorted(set(contributions) - set(known))
+    if unknown:
+        raise TypeError(
+            f"cell_activity: no branch contributes {unknown}; the branches' keys: "
+            f"{', '.join(known)}"
+        )
     blocks, var_rows = [], []
     uns = {"dataset": dataset or "", "identity_n_genes": int(n_genes)}
     obs = adata.obs.copy()
-    if genes is not None:
-        scores, used = identity_scores(
-            source, genes, n_genes=n_genes, seed=seed, chunk_rows=chunk_rows
+    for key, spec in known.items():
+        value = contributions.get(key)
+        if value is None:
+            continue
+        cols = resolve(spec.columns)(
+            value,
+            cells=adata,
+            source=source,
+            n_genes=n_genes,
+            seed=seed,
+            chunk_rows=chunk_rows,
+            dataset=dataset,
         )
-        blocks.append(scores.to_numpy())
-        var_rows += [
-            (
-                "identity:" + t,
-                "identity",
-                t,
-                "score_genes of consensus genes",
-                ",".join(used[t]),
-                "",
-            )
-            for t in scores.columns
-        ]
-        if scores.shape[1]:
-            best = scores.columns[np.argmax(scores.to_numpy(), axis=1)]
-            obs["identity_top"] = pd.Categorical(best, categories=list(scores.columns))
-    if programs is not None:
-        block = _aligned(programs, adata.obs_names, "programs/cell_activity.h5ad", dataset)
-        method = str(programs.uns.get("method", ""))
-        blocks.append(block)
-        var_rows += [
-            ("program:" + str(p), "program", str(p), method, "", "") for p in programs.var_names
-        ]
-        uns["programs_method"] = method
-    if motifs is not None and motifs.n_vars:
-        missing = ~adata.obs_names.isin(motifs.obs_names)
-        if missing.any():
-            log.warning(
-                "TF activity left out of cell_activity.h5ad: %d of %d cells have no ATAC "
-                "profile (not a multiome data set)",
-                int(missing.sum()),
-                adata.n_obs,
-            )
-        else:
-            blocks.append(np.asarray(motifs[adata.obs_names].X, dtype=np.float64))
-            tf = (
-                motifs.var["tf"].astype(str)
-                if "tf" in motifs.var
-                else pd.Series("", motifs.var_names)
-            )
-            var_rows += [
-                ("tf_activity:" + str(m), "tf_activity", str(m), "seq_cnn", "", t)
-                for m, t in zip(motifs.var_names, tf, strict=True)
-            ]
+        if cols is None:
+            continue
+        blocks.append(cols.X)
+        var_rows += cols.var
+        for name, column in cols.obs.items():
+            obs[name] = column
+        uns.update(cols.uns)
     X = np.hstack(blocks) if blocks else np.zeros((adata.n_obs, 0))
-    var = pd.DataFrame(var_rows, columns=["feature", "kind", "name", "method", "genes", "tf"])
+    var = pd.DataFrame(var_rows, columns=VAR_COLUMNS)
     var = var.set_index("feature")
     var.index.name = None
     out = ad.AnnData(X=X.astype(np.float32), obs=obs, var=var)
@@ -215,6 +229,78 @@ def cell_activity(
             out.uns[key] = val
     out.uns["scinterp"] = uns
     return out
+
+
+def read_contribution(path):
+    """A branch's per-cell file for :func:`cell_activity`: a ``.tsv`` as a DataFrame
+    (empty strings kept), an ``.h5ad`` as an AnnData."""
+    import anndata as ad
+
+    path = str(path)
+    if path.endswith(".h5ad"):
+        return ad.read_h5ad(path)
+    if path.endswith(".tsv"):
+        return pd.read_csv(path, sep="\t", keep_default_na=False)
+    raise ScinterpInputError(
+        f"cell_activity reads .tsv and .h5ad files, not {path}",
+        path=path,
+        fix="declare a .tsv or .h5ad file in the branch's Branch.cell_activity",
+    )
+
+
+# ------------------------------------------------ the built-in branches' columns
+def identity_columns(genes: pd.DataFrame, *, cells, source, n_genes, seed, chunk_rows, **_):
+    """``identity:<cell type>`` columns (:func:`identity_scores` on ``source``) and obs
+    ``identity_top``, the type scoring highest."""
+    scores, used = identity_scores(source, genes, n_genes=n_genes, seed=seed, chunk_rows=chunk_rows)
+    var = [
+        (
+            "identity:" + t,
+            "identity",
+            t,
+            "score_genes of consensus genes",
+            ",".join(used[t]),
+            "",
+        )
+        for t in scores.columns
+    ]
+    obs = {}
+    if scores.shape[1]:
+        best = scores.columns[np.argmax(scores.to_numpy(), axis=1)]
+        obs["identity_top"] = pd.Categorical(best, categories=list(scores.columns))
+    return Columns(scores.to_numpy(), var, obs=obs)
+
+
+def program_columns(programs, *, cells, dataset=None, **_):
+    """``program:<program>`` columns from ``programs/cell_activity.h5ad``; every cell of
+    ``cells`` must be in it."""
+    block = _aligned(programs, cells.obs_names, "programs/cell_activity.h5ad", dataset)
+    method = str(programs.uns.get("method", ""))
+    var = [("program:" + str(p), "program", str(p), method, "", "") for p in programs.var_names]
+    return Columns(block, var, uns={"programs_method": method})
+
+
+def tf_activity_columns(motifs, *, cells, **_):
+    """``tf_activity:<motif>`` columns from ``motifs/cell_activity.h5ad`` when every cell
+    of ``cells`` is an ATAC cell (multiome); None otherwise (logged)."""
+    if not motifs.n_vars:
+        return None
+    missing = ~cells.obs_names.isin(motifs.obs_names)
+    if missing.any():
+        log.warning(
+            "TF activity left out of cell_activity.h5ad: %d of %d cells have no ATAC "
+            "profile (not a multiome data set)",
+            int(missing.sum()),
+            cells.n_obs,
+        )
+        return None
+    block = np.asarray(motifs[cells.obs_names].X, dtype=np.float64)
+    tf = motifs.var["tf"].astype(str) if "tf" in motifs.var else pd.Series("", motifs.var_names)
+    var = [
+        ("tf_activity:" + str(m), "tf_activity", str(m), "seq_cnn", "", t)
+        for m, t in zip(motifs.var_names, tf, strict=True)
+    ]
+    return Columns(block, var)
 
 
 def _aligned(other, obs_names, what: str, dataset) -> np.ndarray:

@@ -30,6 +30,7 @@ __all__ = [
     "Figure",
     "Section",
     "Table",
+    "branch_section",
     "build_summary",
     "grn_section",
     "identity_section",
@@ -44,7 +45,6 @@ __all__ = [
 
 # the program-activity method shown first: the interpretable models, then the baseline
 PROGRAM_METHODS = ("program_vae", "ldvae", "score_genes", "classifier_attribution", "capsule")
-BRANCHES = ("identity", "programs", "grn", "motifs")
 
 
 @dataclass(frozen=True)
@@ -359,15 +359,26 @@ def not_run_section(
 
 
 # ------------------------------------------------------------------------- the page
+# the figures of the page's first part; each branch's are in its Branch.summary_figures
 _FIGURES = {
     "qc_plot": "QC metrics, kept and removed cells",
     "umap": "UMAP of the normalized data",
-    "identity_dotplot": "top identity genes per cell type",
-    "programs_heatmap": "program activity per cell type",
-    "grn_network": "strongest edges of the consensus network",
-    "motifs_logos": "learned motifs beside their database match",
-    "motifs_heatmap": "TF activity per cell type",
 }
+
+
+def branch_section(spec, paths: Mapping[str, str | os.PathLike]) -> Section | None:
+    """A branch's section (:class:`scinterp.interpret.branches.Branch`) from the files
+    present in ``paths``: its ``section`` function called with its tables (in
+    ``summary_tables`` order, None where missing) and its figures; None without its
+    main table."""
+    from scinterp.interpret.branches import resolve
+
+    p = {k: Path(v) for k, v in paths.items() if v}
+    if spec.main_table is None or spec.main_table not in p:
+        return None
+    tables = [_read(p[k]) if k in p else None for k in spec.summary_tables]
+    figures = [(p[k], caption) for k, (_, caption) in spec.summary_figures.items() if k in p]
+    return resolve(spec.section)(*tables, figures=figures)
 
 
 def build_summary(
@@ -380,12 +391,11 @@ def build_summary(
     Parameters
     ----------
     paths
-        Key -> file: ``qc_metrics`` (required), ``skipped``, ``qc_plot``, ``umap``,
-        ``identity_genes``, ``identity_evaluation``, ``identity_dotplot``,
-        ``programs_activity``, ``programs_evaluation``, ``programs_heatmap``,
-        ``grn_regulators``, ``grn_metrics``, ``grn_network``, ``motifs_table``,
-        ``motifs_activity``, ``motifs_evaluation``, ``motifs_logos``, ``motifs_heatmap``.
-        A branch without its main table is left out of the page (and should be named in
+        Key -> file: ``qc_metrics`` (required), ``skipped``, ``qc_plot``, ``umap``, and
+        each registered branch's keys (``Branch.summary_tables`` and
+        ``summary_figures``: ``identity_genes``, ``grn_regulators``, ...), its section
+        in registry order (:func:`scinterp.interpret.branches.branches`). A branch
+        without its main table is left out of the page (and should be named in
         ``switched_off`` or ``skipped``).
     switched_off
         Branch -> why it did not run (config switches, missing ATAC data...).
@@ -402,50 +412,20 @@ def build_summary(
     def figs(*keys):
         return [(p[k], _FIGURES[k]) for k in keys if k in p]
 
+    from scinterp.interpret.branches import branches
+
     sections = [qc_section(_read(p["qc_metrics"]), figs("qc_plot", "umap"))]
-    if "identity_genes" in p:
-        sections.append(
-            identity_section(
-                _read(p["identity_genes"]),
-                table("identity_evaluation"),
-                figures=figs("identity_dotplot"),
-            )
-        )
-    if "programs_activity" in p:
-        sections.append(
-            programs_section(
-                _read(p["programs_activity"]),
-                table("programs_evaluation"),
-                figures=figs("programs_heatmap"),
-            )
-        )
-    if "grn_regulators" in p:
-        sections.append(
-            grn_section(
-                _read(p["grn_regulators"]), table("grn_metrics"), figures=figs("grn_network")
-            )
-        )
-    if "motifs_table" in p:
-        sections.append(
-            motifs_section(
-                _read(p["motifs_table"]),
-                table("motifs_activity"),
-                table("motifs_evaluation"),
-                figures=figs("motifs_logos", "motifs_heatmap"),
-            )
-        )
-    not_run = not_run_section(table("skipped"), switched_off)
-    if not_run is not None:
-        sections.append(not_run)
     files = [
         "`cell_activity.h5ad`: per-cell identity scores and program activity (scanpy, CELLxGENE)"
     ]
-    if "grn_regulators" in p:
-        files.append(
-            "`grn/adjacencies.tsv`: the consensus network as `TF, target, importance` (pySCENIC)"
-        )
-    if "motifs_table" in p:
-        files.append("`motifs/motifs.meme`: the learned motifs as PWMs (MEME suite)")
+    for spec in branches():
+        sec = branch_section(spec, p)
+        if sec is not None:
+            sections.append(sec)
+            files += spec.other_tools
+    not_run = not_run_section(table("skipped"), switched_off)
+    if not_run is not None:
+        sections.append(not_run)
     sections.append(Section("Files for other tools", ["\n".join(f"- {f}" for f in files)]))
     return sections
 

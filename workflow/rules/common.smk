@@ -25,7 +25,8 @@ from scinterp.errors import ScinterpInputError
 from scinterp.applicability import pick_identity_model, skipped_models
 from scinterp.priors import SPECIES_GENE_SETS
 from scinterp.qc import check_qc_params
-from scinterp.models.registry import model_names, model_spec
+from scinterp.models.registry import model_names, model_spec, models_providing
+from scinterp.interpret.branches import branch, branches
 
 # Types, defaults and unknown keys first: a typo stops the run before any job.
 validate(config, schema="../schemas/config.schema.yaml")
@@ -243,6 +244,65 @@ def ensemble_members(dataset, model, size):
         f"results/{dataset}/models/{model}/members/seed{seed + i}/model.pt"
         for i in range(1, int(size))
     ]
+
+
+# ------------------------------------------------------------------- the branches
+# Each branch is declared once, as a scinterp.interpret.branches.Branch: the Snakefile
+# includes its two files, these helpers answer from its declaration (the models it reads
+# by role, why it is off), the summary's inputs loop over the registry.
+for _b in branches():
+    if _b.name not in config["branches"]:
+        raise ScinterpInputError(
+            f"branch {_b.name!r} is registered but the config has no {_b.config_key} section",
+            path=str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+            fix=f"add {_b.config_key} (enabled and its options, with defaults) to the schema",
+        )
+
+
+def branch_models(name, dataset):
+    """The dataset's trained models that the branch reads (Branch.reads: by role, not by
+    name), in train.models order."""
+    roles = set(branch(name).reads)
+    return [m for m in models_of(dataset) if roles & set(model_spec(m).provides)]
+
+
+def branch_model(name, dataset):
+    """The model the branch reads on the dataset: the first of branch_models."""
+    models = branch_models(name, dataset)
+    return models[0] if models else None
+
+
+def branch_model_file(name, filename):
+    """Input function: results/{dataset}/models/<the branch's model>/<filename>."""
+
+    def get(wildcards):
+        d = wildcards.dataset
+        return f"results/{d}/models/{branch_model(name, d)}/{filename}"
+
+    return get
+
+
+def branch_off(name, dataset):
+    """Why the branch does not run on the dataset (Branch.off_reason: the config
+    switch, missing data, a reason of run/skipped.tsv, no model), None when it runs."""
+    b = branch(name)
+    return b.off_reason(
+        enabled=config["branches"][name]["enabled"],
+        dataset=DATASETS[dataset],
+        models=branch_models(name, dataset),
+        registered=list(dict.fromkeys(m for r in b.reads for m in models_providing(r))),
+        skipped=SKIPPED[dataset],
+    )
+
+
+def branch_on(name, dataset):
+    return branch_off(name, dataset) is None
+
+
+def branch_targets(name, dataset):
+    """The branch's final outputs on the dataset: `<name>_targets(dataset)` of its
+    inputs file (workflow/rules/inputs/<name>.smk), empty when it is off."""
+    return globals()[f"{name}_targets"](dataset)
 
 
 # ------------------------------------------------------------------ final targets

@@ -1,4 +1,5 @@
-# Branch (iii): gene regulatory networks. Our edges come from the trained grn_sem model
+# Branch (iii): gene regulatory networks. Our edges come from the trained network model
+# (branch_model_file: the first trained model providing a network, grn_sem)
 # (learned adjacency, integrated gradients, consensus) and its seed ensemble (rule
 # train_member, branches.grn.ensemble: the edges' confidence); the peers (GRNBoost2,
 # RegDiffusion, absolute Spearman) each in its own rule so that the benchmark files time
@@ -6,8 +7,8 @@
 rule infer_grn:
     input:
         normalized="results/{dataset}/normalized.h5ad",
-        model="results/{dataset}/models/grn_sem/model.pt",
-        meta="results/{dataset}/models/grn_sem/model.json",
+        model=branch_model_file("grn", "model.pt"),
+        meta=branch_model_file("grn", "model.json"),
         members=grn_members_input,
     output:
         # not embedded in the report (up to 100,000 edges per network: 41 MB on the
@@ -51,7 +52,7 @@ rule infer_grn:
 rule grnboost2:
     input:
         normalized="results/{dataset}/normalized.h5ad",
-        meta="results/{dataset}/models/grn_sem/model.json",
+        meta=branch_model_file("grn", "model.json"),
     output:
         edges="results/{dataset}/grn/grnboost2.tsv",
     log:
@@ -76,7 +77,7 @@ rule grnboost2:
 rule regdiffusion:
     input:
         normalized="results/{dataset}/normalized.h5ad",
-        meta="results/{dataset}/models/grn_sem/model.json",
+        meta=branch_model_file("grn", "model.json"),
     output:
         edges="results/{dataset}/grn/regdiffusion.tsv",
     log:
@@ -102,7 +103,7 @@ rule regdiffusion:
 rule spearman:
     input:
         normalized="results/{dataset}/normalized.h5ad",
-        meta="results/{dataset}/models/grn_sem/model.json",
+        meta=branch_model_file("grn", "model.json"),
     output:
         edges="results/{dataset}/grn/spearman.tsv",
     log:
@@ -128,7 +129,7 @@ rule evaluate_grn:
         edges=grn_edge_files,
         benchmarks=grn_benchmark_files,
         reference=grn_reference_input,
-        meta="results/{dataset}/models/grn_sem/model.json",
+        meta=branch_model_file("grn", "model.json"),
     output:
         metrics=report(
             "results/{dataset}/grn/metrics.tsv",

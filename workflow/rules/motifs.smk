@@ -24,8 +24,8 @@ rule motif_peaks:
 
 rule motif_contributions:
     input:
-        model="results/{dataset}/models/seq_cnn/model.pt",
-        meta="results/{dataset}/models/seq_cnn/model.json",
+        model=branch_model_file("motifs", "model.pt"),
+        meta=branch_model_file("motifs", "model.json"),
         sequences="results/{dataset}/motifs/sequences.npz",
         atac=atac_input,
     output:
@@ -110,8 +110,8 @@ rule discover_motifs:
 
 rule tf_activity:
     input:
-        model="results/{dataset}/models/seq_cnn/model.pt",
-        meta="results/{dataset}/models/seq_cnn/model.json",
+        model=branch_model_file("motifs", "model.pt"),
+        meta=branch_model_file("motifs", "model.json"),
         motifs="results/{dataset}/motifs/motifs.tsv",
         meme="results/{dataset}/motifs/motifs.meme",
         peaks="results/{dataset}/motifs/peaks.tsv",

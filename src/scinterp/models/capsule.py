@@ -254,5 +254,6 @@ register_model(
         sweep_kwargs=("primary_dim", "class_dim", "routing_iters", "include_remainder", "dropout"),
         build=_build_capsule,
         finish=_name_capsules,
+        provides=("cell_types", "programs"),
     )
 )

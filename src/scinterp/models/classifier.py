@@ -217,6 +217,7 @@ register_model(
         sweep_kwargs=("d_model", "n_heads", "n_layers", "dropout"),
         build=_build_attention,
         finish=_name_tokens,
+        provides=("cell_types", "attention"),
     )
 )
 register_model(

@@ -36,12 +36,14 @@ from scinterp.io import atomic_path
 __all__ = [
     "KINDS",
     "MODELS",
+    "ROLES",
     "ModelSpec",
     "build_model",
     "load_model",
     "model_class",
     "model_names",
     "model_spec",
+    "models_providing",
     "register_model",
     "save_model",
 ]
@@ -50,6 +52,19 @@ KINDS = ("classifier", "latent", "grn", "sequence")
 # What a model may need (or use) from the data: a GMT of gene sets, a TF list, cell labels,
 # raw counts (layers["counts"]), a batch column, ATAC peaks with their genome FASTA.
 DATA_NEEDS = ("gene_sets", "tfs", "labels", "counts", "batch", "atac")
+# What a branch may read from a model (scinterp.interpret.branches.Branch.reads): the cell
+# types a classifier tells apart, its attention weights over genes, gene programs (latent
+# units or capsules), a regulatory network, what a sequence model learned from DNA. A
+# branch finds its models by role, so a second model of a role is read without touching
+# the branch.
+ROLES = ("cell_types", "attention", "programs", "network", "sequence")
+# the roles a kind provides when the spec names none
+_KIND_ROLES = {
+    "classifier": ("cell_types",),
+    "latent": (),
+    "grn": ("network",),
+    "sequence": ("sequence",),
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,12 @@ class ModelSpec:
         Cell passes (epochs x training cells) that ``max_epochs: auto`` allows this
         model; None: the shared budget (:data:`scinterp.train.loop.AUTO_CELL_PASSES`).
         A model whose pass over a cell costs much more than a classifier's bounds its own.
+    provides
+        What branches may read from it (:data:`ROLES`); None (the default): what its kind
+        provides (a classifier ``cell_types``, a ``grn`` model ``network``, a
+        ``sequence`` model ``sequence``), plus ``programs`` for a ``program_vae``. The
+        capsule classifier names ``cell_types`` and ``programs`` (its capsules are gene
+        sets); the attention classifier ``cell_types`` and ``attention``.
     threads
         CPU threads of its training jobs (rules ``train_model``, ``train_member`` and
         ``sweep_train``):
@@ -119,6 +140,7 @@ class ModelSpec:
     finish: Callable[[nn.Module, Any], None] | None = None
     auto_passes: int | None = None
     threads: int = 2
+    provides: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -131,6 +153,14 @@ class ModelSpec:
             )
         if self.threads < 1:
             raise ValueError(f"model {self.name!r}: threads must be >= 1, not {self.threads}")
+        if self.provides is None:
+            roles = _KIND_ROLES[self.kind] + (("programs",) if self.program_vae else ())
+            object.__setattr__(self, "provides", roles)
+        unknown = set(self.provides) - set(ROLES)
+        if unknown:
+            raise ValueError(
+                f"model {self.name!r}: unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}"
+            )
 
     @property
     def target(self) -> str:
@@ -166,6 +196,14 @@ def model_names(**where: Any) -> list[str]:
     """Registered model names, in registration order, whose spec fields equal ``where``
     (``model_names(kind="classifier")``, ``model_names(attributed=True)``)."""
     return [s.name for s in MODELS.values() if all(getattr(s, k) == v for k, v in where.items())]
+
+
+def models_providing(role: str) -> list[str]:
+    """Registered model names, in registration order, that provide ``role``
+    (:data:`ROLES`): the models a branch that reads ``role`` may read."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known roles: {', '.join(ROLES)}")
+    return [s.name for s in MODELS.values() if role in s.provides]
 
 
 def _import(target: str) -> type[nn.Module]:

@@ -1,17 +1,19 @@
-# Branch (iii), gene regulatory networks (workflow/rules/grn.smk): our edges (grn_sem's
-# adjacency, integrated gradients, consensus) and the peers (GRNBoost2, RegDiffusion,
-# absolute Spearman), each its own rule so that each one's runtime is benchmarked;
-# evaluated when the dataset has a grn_reference. Its config, inputs and targets; the
-# summary reads grn_enabled and grn_targets.
+# Branch (iii), gene regulatory networks (workflow/rules/grn.smk; declared in
+# scinterp/interpret/grn/_branch.py): our edges (the network model's adjacency,
+# integrated gradients, consensus; the model is the first trained one providing a
+# network, grn_sem) and the peers (GRNBoost2, RegDiffusion, absolute Spearman), each its
+# own rule so that each one's runtime is benchmarked; evaluated when the dataset has a
+# grn_reference. Its config, inputs and targets.
 GRN = config["branches"]["grn"]
 
 
 def grn_enabled(dataset):
-    return (
-        GRN["enabled"]
-        and "grn_sem" in models_of(dataset)
-        and "branch grn" not in SKIPPED[dataset]
-    )
+    return branch_on("grn", dataset)
+
+
+def grn_model(dataset):
+    """The network model the branch reads (grn_sem)."""
+    return branch_model("grn", dataset)
 
 
 # the peers switched on in the config, each its own rule writing grn/{peer}.tsv (the
@@ -21,8 +23,8 @@ GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
 
 
 def grn_members(dataset):
-    """model.pt of grn_sem's further ensemble members (branches.grn.ensemble)."""
-    return ensemble_members(dataset, "grn_sem", GRN["ensemble"])
+    """model.pt of the network model's further ensemble members (branches.grn.ensemble)."""
+    return ensemble_members(dataset, grn_model(dataset), GRN["ensemble"])
 
 
 def grn_members_input(wildcards):
@@ -36,15 +38,16 @@ def grn_edge_files(wildcards):
 
 
 def grn_benchmark_files(wildcards):
-    """Each network's job benchmarks (ours: training grn_sem and infer_grn), for the
-    runtime column of grn/metrics.tsv."""
+    """Each network's job benchmarks (ours: training the network model and infer_grn),
+    for the runtime column of grn/metrics.tsv."""
     d = wildcards.dataset
+    model = grn_model(d)
     members = [
-        f"results/{d}/benchmarks/train_member/grn_sem/{Path(m).parent.name}.tsv"
+        f"results/{d}/benchmarks/train_member/{model}/{Path(m).parent.name}.tsv"
         for m in grn_members(d)
     ]
     return (
-        [f"results/{d}/benchmarks/train_model/grn_sem.tsv"]
+        [f"results/{d}/benchmarks/train_model/{model}.tsv"]
         + members
         + [f"results/{d}/benchmarks/infer_grn.tsv"]
         + [f"results/{d}/benchmarks/{p}.tsv" for p in GRN_PEERS]

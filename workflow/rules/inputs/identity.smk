@@ -1,17 +1,20 @@
-# Branch (i), identity (workflow/rules/identity.smk): ablation and Wilcoxon, fused into
-# a consensus; evaluated when ground truth is given. Its config, inputs and targets; the
-# sweep reads IDENTITY and identity_truth, the summary identity_model and
-# identity_enabled.
+# Branch (i), identity (workflow/rules/identity.smk; declared in
+# scinterp/interpret/identity/_branch.py): ablation and Wilcoxon, fused into a consensus;
+# evaluated when ground truth is given. Its config, inputs and targets; the sweep reads
+# IDENTITY and identity_truth.
 IDENTITY = config["branches"]["identity"]
 
 
 def identity_model(dataset):
-    """identity.model, or another trained classifier when that one is skipped."""
-    return pick_identity_model(IDENTITY["model"], attributed_models(dataset))
+    """identity.model, or another trained classifier (a model providing cell_types)
+    when that one is skipped."""
+    attributed = attributed_models(dataset)
+    readable = [m for m in branch_models("identity", dataset) if m in attributed]
+    return pick_identity_model(IDENTITY["model"], readable)
 
 
 def identity_enabled(dataset):
-    return IDENTITY["enabled"] and identity_model(dataset) is not None
+    return branch_on("identity", dataset) and identity_model(dataset) is not None
 
 
 def identity_members(dataset):
@@ -31,8 +34,12 @@ def identity_inputs(wildcards):
             if k != "ablation"
         ],
     }
-    if "attention_classifier" in models_of(ds):
-        inputs["attention"] = f"results/{ds}/models/attention_classifier/model.pt"
+    # the attention weights of a model providing them (attention_classifier)
+    attention = [
+        m for m in branch_models("identity", ds) if "attention" in model_spec(m).provides
+    ]
+    if attention:
+        inputs["attention"] = f"results/{ds}/models/{attention[0]}/model.pt"
     return inputs
 
 

@@ -1,11 +1,12 @@
-# Branch (iv), TF motifs (workflow/rules/motifs.smk): motifs learned by seq_cnn from the
-# peaks of datasets with atac; evaluated with truth. Its config, inputs and targets; the
-# summary reads motifs_enabled and motifs_targets.
+# Branch (iv), TF motifs (workflow/rules/motifs.smk; declared in
+# scinterp/interpret/motifs/_branch.py): motifs learned by the sequence model (the first
+# trained one providing sequence, seq_cnn) from the peaks of datasets with atac;
+# evaluated with truth. Its config, inputs and targets.
 MOTIFS_CFG = config["branches"]["motifs"]
 
 
 def motifs_enabled(dataset):
-    return MOTIFS_CFG["enabled"] and "seq_cnn" in models_of(dataset)
+    return branch_on("motifs", dataset)
 
 
 def motif_peaks_inputs(wildcards):

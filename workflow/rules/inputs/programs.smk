@@ -1,15 +1,16 @@
-# Branch (ii), gene programs (workflow/rules/programs.smk): its config, inputs and
-# targets; the summary reads programs_targets.
+# Branch (ii), gene programs (workflow/rules/programs.smk; declared in
+# scinterp/interpret/programs/_branch.py): its config, inputs and targets.
 PROGRAMS_CFG = config["branches"]["programs"]
 PROGRAM_VAES = tuple(model_names(program_vae=True))
 
 
 def program_models(dataset):
-    """Trained models the branch reads: the gene-program VAEs, the capsule classifier."""
-    trained = models_of(dataset)
-    models = [m for m in PROGRAM_VAES if m in trained]
-    if PROGRAMS_CFG["capsule"] and "capsule_classifier" in trained:
-        models.append("capsule_classifier")
+    """Trained models the branch reads (those providing programs): the gene-program
+    VAEs, then the classifiers whose capsules are gene sets (branches.programs.capsule)."""
+    readable = branch_models("programs", dataset)
+    models = [m for m in PROGRAM_VAES if m in readable]
+    if PROGRAMS_CFG["capsule"]:
+        models += [m for m in readable if m not in PROGRAM_VAES]
     return models
 
 
@@ -32,7 +33,7 @@ def program_truth_input(wildcards):
 
 
 def programs_targets(dataset):
-    if not PROGRAMS_CFG["enabled"] or "branch programs" in SKIPPED[dataset]:
+    if not branch_on("programs", dataset):
         return []
     out = [
         f"results/{dataset}/programs/{name}"
