@@ -1,14 +1,22 @@
 """Config checks that run when the workflow is parsed, before any job starts.
 
-The JSON schema (workflow/schemas/config.schema.yaml) checks types and unknown keys;
-this module checks what a schema cannot: that files exist, that the obs columns and
-layers named in the config are in the h5ad, that an ATAC dataset has a genome.
-Nothing here reads a matrix: only names stored in the h5ad's metadata.
+The JSON schema (workflow/schemas/config.schema.yaml) checks types and unknown keys
+(`check_schema` reports every violation in one short line, with "did you mean" for a
+misspelt key); this module checks what a schema cannot, once per dataset
+(`DATASET_CHECKS`): that files exist, that the obs columns and layers named in the
+config are in the h5ad, that an ATAC dataset has a genome, and the input itself before
+compute (scinterp.io._check: the sparse matrix's structure on a backed read of its
+index blocks, raw counts on a sample of values, empty and all-zero matrices,
+duplicated names, labels and batches). Every problem of every dataset is reported in
+one run (`config_problems`, `format_problems`); with snakemake --keep-going the
+broken datasets are skipped and the others run (`skip_broken_datasets`).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from scinterp.errors import ScinterpInputError
@@ -19,17 +27,11 @@ RNA_SUFFIXES = (".h5ad", ".h5", ".h5mu")
 ATAC_FROM_RNA = "from_rna"
 
 
-def _columns(group) -> list[str]:
-    if "column-order" in group.attrs:
-        return [str(c) for c in group.attrs["column-order"]]
-    # older layouts: every member except the index is a column
-    index = group.attrs.get("_index", "_index")
-    return [k for k in group.keys() if k not in (index, "__categories")]
-
-
 def h5ad_names(path: str | Path, modality: str | None = None) -> dict[str, list[str]]:
     """Column names of obs and var, names of layers, and whether there is a ``.raw``, of
-    an h5ad (or of one modality of an .h5mu), without reading data.
+    an h5ad (or of one modality of an .h5mu), without reading data. Reads the current
+    layout and the legacy one (anndata < 0.7: obs and var as compound datasets, raw as
+    ``raw.X``).
 
     Parameters
     ----------
@@ -43,14 +45,16 @@ def h5ad_names(path: str | Path, modality: str | None = None) -> dict[str, list[
     """
     import h5py
 
+    from scinterp.io._h5ad import frame_columns
+
     with h5py.File(path, "r") as f:
         root = f[f"mod/{modality}"] if modality else f
         layers = list(root["layers"].keys()) if "layers" in root else []
         return {
-            "obs": _columns(root["obs"]),
-            "var": _columns(root["var"]),
+            "obs": frame_columns(root["obs"]),
+            "var": frame_columns(root["var"]),
             "layers": layers,
-            "raw": "raw" in root,
+            "raw": "raw" in root or "raw.X" in root,
         }
 
 
@@ -59,10 +63,11 @@ def gene_names(path: str | Path, symbol_key: str | None = None, modality: str | 
     where a symbol is missing) or the var names; reads only ``var``."""
     import h5py
     import pandas as pd
-    from anndata.io import read_elem
+
+    from scinterp.io._h5ad import read_frame
 
     with h5py.File(path, "r") as f:
-        var = read_elem(f[f"mod/{modality}/var" if modality else "var"])
+        var = read_frame(f[f"mod/{modality}/var" if modality else "var"])
     names = pd.Series(var.index.astype(str), index=var.index)
     if symbol_key is not None and symbol_key in var.columns:
         sym = var[symbol_key].astype(object)
@@ -79,6 +84,210 @@ def is_rna_h5ad(path) -> bool:
 def rna_modality(ds: dict) -> str | None:
     """The modality to read of an .h5mu rna file (None for other files)."""
     return (ds.get("rna_modality") or "rna") if str(ds.get("rna", "")).endswith(".h5mu") else None
+
+
+@dataclass
+class DatasetInput:
+    """One dataset as the checks see it: its name and config, and what earlier checks
+    found (``names``: `h5ad_names` of the rna file once it could be read)."""
+
+    name: str
+    ds: dict
+    producible: Callable[[str], bool] = lambda p: False
+    motif_releases: frozenset = frozenset()
+    names: dict | None = None
+    stop: bool = False  # a check found the input unusable: the later checks do not run
+
+    @property
+    def rna(self) -> str:
+        return self.ds["rna"]
+
+    def error(self, problem: str, fix: str, path=None) -> ScinterpInputError:
+        return ScinterpInputError(
+            problem, dataset=self.name, path=self.rna if path is None else path, fix=fix
+        )
+
+
+def _check_files(d: DatasetInput):
+    for key in FILE_KEYS:
+        path = d.ds.get(key)
+        if path is None or d.producible(path) or (key == "atac" and path == ATAC_FROM_RNA):
+            continue
+        if not Path(path).exists():
+            if key == "rna":
+                d.stop = True
+            yield d.error(
+                f"the {key} file does not exist.",
+                f"correct datasets.{d.name}.{key} in the config (paths are relative "
+                "to the working directory) or remove the key.",
+                path,
+            )
+
+
+def _check_rna_format(d: DatasetInput):
+    rna = d.rna
+    if not (Path(rna).is_dir() or str(rna).endswith(RNA_SUFFIXES)) and not d.producible(rna):
+        d.stop = True
+        yield d.error(
+            "the rna input is neither an .h5ad, an .h5mu, a 10x .h5 nor a Matrix Market "
+            "directory.",
+            "convert it to .h5ad (anndata) or point to a 10x output.",
+        )
+
+
+def _check_atac(d: DatasetInput):
+    ds, name = d.ds, d.name
+    if ds.get("atac") and not ds.get("genome"):
+        yield d.error(
+            "an atac dataset needs the genome FASTA its peaks refer to.",
+            f"add datasets.{name}.genome: path/to/genome.fa (or remove atac).",
+            ds["atac"],
+        )
+    db = ds.get("motif_database", "JASPAR2024")
+    if ds.get("atac") and db not in d.motif_releases and not Path(db).exists():
+        yield d.error(
+            f"motif_database '{db}' is neither a JASPAR release shipped with pyjaspar "
+            f"({', '.join(sorted(d.motif_releases)) or 'none found'}) nor an existing MEME file.",
+            "use e.g. JASPAR2024 or the path of a MEME-format motif file.",
+            db,
+        )
+    if ds.get("atac") == ATAC_FROM_RNA:
+        _check_atac_from_rna(name, ds, d.rna, d.producible)
+
+
+def _check_rna_h5ad(d: DatasetInput):
+    """Names in the h5ad's metadata (obs columns, layers, var columns, species)."""
+    if not (is_rna_h5ad(d.rna) and Path(d.rna).exists()):
+        return []
+    d.stop = True  # until the file could be read
+    d.names, problems = _check_h5ad_names(d.name, d.ds, d.rna)
+    d.stop = False
+    return problems
+
+
+def _check_rna_matrix(d: DatasetInput):
+    """The matrix, names, labels and batches on a backed read (scinterp.io._check)."""
+    if d.names is None:
+        return []
+    from scinterp.io._check import h5ad_input_problems
+
+    ds = d.ds
+    return h5ad_input_problems(
+        d.rna,
+        dataset=d.name,
+        counts_layer=ds.get("counts_layer"),
+        symbol_key=ds.get("symbol_key"),
+        label_key=ds.get("label_key"),
+        batch_key=ds.get("batch_key"),
+        modality=rna_modality(ds),
+    )
+
+
+#: The checks of one dataset, in order: ``check(d: DatasetInput)`` returns or yields
+#: `ScinterpInputError`s (or raises one). A check that finds the input unusable sets
+#: ``d.stop`` and the later ones do not run. A new config key's check is one function
+#: appended here (it may read ``d.names`` and the file; see `_check_rna_matrix`).
+DATASET_CHECKS: list[Callable[[DatasetInput], Iterable[ScinterpInputError] | None]] = [
+    _check_files,
+    _check_rna_format,
+    _check_atac,
+    _check_rna_h5ad,
+    _check_rna_matrix,
+]
+
+
+def dataset_problems(
+    name: str,
+    ds: dict,
+    *,
+    producible: Callable[[str], bool] = lambda p: False,
+    motif_releases: Iterable[str] = (),
+) -> list[ScinterpInputError]:
+    """Every problem of one dataset's config and input found by `DATASET_CHECKS`."""
+    d = DatasetInput(name, ds, producible, frozenset(motif_releases))
+    problems: list[ScinterpInputError] = []
+    for check in DATASET_CHECKS:
+        try:
+            problems += list(check(d) or ())
+        except ScinterpInputError as err:
+            problems.append(err)
+        if d.stop:
+            break
+    return problems
+
+
+def _input_stamp(name: str, ds: dict) -> str:
+    """The dataset's config and the size and time of its files: a dataset found sound
+    with the same stamp need not be read again (every job of a cluster run parses the
+    workflow, and the matrix check reads the index blocks)."""
+    import hashlib
+    import json
+
+    stats = {}
+    for key in FILE_KEYS:
+        path = ds.get(key)
+        if path and Path(path).exists():
+            st = Path(path).stat()
+            stats[key] = [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+    text = json.dumps([name, ds, stats], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_problems(
+    datasets: dict,
+    *,
+    producible: Callable[[str], bool] = lambda p: False,
+    motif_releases: Iterable[str] = (),
+    cache: str | Path | None = None,
+) -> dict[str, list[ScinterpInputError]]:
+    """The problems of every dataset (`dataset_problems`), by dataset; datasets without
+    problems are left out. ``cache``: a JSON file of the stamps of datasets found sound,
+    which are not checked again while their config and files are unchanged."""
+    import json
+
+    seen: set[str] = set()
+    if cache is not None and Path(cache).exists():
+        try:
+            seen = set(json.loads(Path(cache).read_text()))
+        except (ValueError, OSError):
+            seen = set()
+    problems, sound = {}, set()
+    for name, ds in datasets.items():
+        stamp = _input_stamp(name, ds)
+        if stamp in seen:
+            sound.add(stamp)
+            continue
+        found = dataset_problems(
+            name, ds, producible=producible, motif_releases=motif_releases
+        )
+        if found:
+            problems[name] = found
+        elif Path(ds["rna"]).exists():
+            sound.add(stamp)
+    if cache is not None and sound:
+        try:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            Path(cache).write_text(json.dumps(sorted(seen | sound)))
+        except OSError:
+            pass  # a read-only working directory: check again next time
+    return problems
+
+
+def format_problems(problems: dict[str, list[ScinterpInputError]]) -> str:
+    """The problems of a config as the terminal shows them: per dataset and file, one
+    line for what is wrong and one for the fix."""
+    lines = []
+    for name, errs in problems.items():
+        by_file: dict[str | None, list[ScinterpInputError]] = {}
+        for err in errs:
+            by_file.setdefault(err.path, []).append(err)
+        for path, group in by_file.items():
+            lines.append(f"dataset '{name}'" + (f", file '{path}':" if path else ":"))
+            for err in group:
+                lines.append(f"  - {err.problem}")
+                if err.fix:
+                    lines.append(f"    Fix: {err.fix}")
+    return "\n".join(lines)
 
 
 def check_datasets(
@@ -103,51 +312,102 @@ def check_datasets(
     Raises
     ------
     ScinterpInputError
-        On the first problem found, naming the dataset, the file and the fix.
+        Naming every problem found (`config_problems`): dataset, file and fix of each.
     """
-    releases = set(motif_releases)
-    for name, ds in datasets.items():
-        for key in FILE_KEYS:
-            path = ds.get(key)
-            if path is None or producible(path) or (key == "atac" and path == ATAC_FROM_RNA):
-                continue
-            if not Path(path).exists():
-                raise ScinterpInputError(
-                    f"the {key} file does not exist.",
-                    dataset=name,
-                    path=path,
-                    fix=f"correct datasets.{name}.{key} in the config (paths are relative "
-                    "to the working directory) or remove the key.",
+    problems = config_problems(datasets, producible=producible, motif_releases=motif_releases)
+    if not problems:
+        return
+    errs = [e for found in problems.values() for e in found]
+    if len(errs) == 1:
+        raise errs[0]
+    raise ScinterpConfigError(format_problems(problems), problems)
+
+
+class ScinterpConfigError(ScinterpInputError):
+    """Several problems of a config at once (``problems``: dataset -> errors)."""
+
+    def __init__(self, message: str, problems: dict[str, list[ScinterpInputError]]):
+        self.problems = problems
+        ValueError.__init__(self, message)
+        self.problem, self.dataset, self.path, self.fix = message, None, None, None
+
+
+def skip_broken_datasets(
+    datasets: dict, problems: dict[str, list[ScinterpInputError]], *, keep_going: bool
+) -> dict:
+    """The datasets to run. Without problems: all. Otherwise every problem is reported;
+    with ``keep_going`` (snakemake --keep-going) the broken datasets are skipped and the
+    others run (the report goes to stderr), else `ScinterpConfigError` is raised."""
+    import sys
+
+    if not problems:
+        return datasets
+    report = format_problems(problems)
+    left = {k: v for k, v in datasets.items() if k not in problems}
+    if keep_going and left:
+        print(
+            f"scinterp: {len(problems)} dataset(s) skipped for bad input (--keep-going), "
+            f"running {', '.join(left)}:\n{report}",
+            file=sys.stderr,
+        )
+        return left
+    hint = "" if keep_going else "\n(with --keep-going the other datasets run, these are skipped)"
+    if len(datasets) == 1:
+        hint = ""
+    raise ScinterpConfigError(f"the input is not usable; nothing was run.\n{report}{hint}", problems)
+
+
+def schema_problems(config: dict, schema: dict) -> list[str]:
+    """Every violation of the config schema, one short line each: where, what, and for an
+    unknown key the closest known one ("did you mean"); never the schema itself."""
+    import difflib
+
+    from jsonschema import Draft202012Validator
+
+    out = []
+    validator = Draft202012Validator(schema)
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        where = ".".join(str(p) for p in err.absolute_path) or "the top level"
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            known = list(err.schema.get("properties", {}))
+            for key in err.instance:
+                if key in known:
+                    continue
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                guess = f"; did you mean '{close[0]}'?" if close else ""
+                out.append(
+                    f"unknown key '{key}' in {where}{guess} (known: {', '.join(known)})"
                 )
-        rna = ds["rna"]
-        if not (Path(rna).is_dir() or str(rna).endswith(RNA_SUFFIXES)) and not producible(rna):
-            raise ScinterpInputError(
-                "the rna input is neither an .h5ad, an .h5mu, a 10x .h5 nor a Matrix Market "
-                "directory.",
-                dataset=name,
-                path=rna,
-                fix="convert it to .h5ad (anndata) or point to a 10x output.",
+        elif err.validator == "propertyNames":
+            out.append(
+                f"dataset name '{err.instance}' in {where}: a name may hold only letters, "
+                "digits, '_' and '-' (it names the results/ folder); rename it, e.g. "
+                f"'{'_'.join(str(err.instance).split())}'"
             )
-        if ds.get("atac") and not ds.get("genome"):
-            raise ScinterpInputError(
-                "an atac dataset needs the genome FASTA its peaks refer to.",
-                dataset=name,
-                path=ds["atac"],
-                fix=f"add datasets.{name}.genome: path/to/genome.fa (or remove atac).",
-            )
-        db = ds.get("motif_database", "JASPAR2024")
-        if ds.get("atac") and db not in releases and not Path(db).exists():
-            raise ScinterpInputError(
-                f"motif_database '{db}' is neither a JASPAR release shipped with pyjaspar "
-                f"({', '.join(sorted(releases)) or 'none found'}) nor an existing MEME file.",
-                dataset=name,
-                path=db,
-                fix="use e.g. JASPAR2024 or the path of a MEME-format motif file.",
-            )
-        if ds.get("atac") == ATAC_FROM_RNA:
-            _check_atac_from_rna(name, ds, rna, producible)
-        if is_rna_h5ad(rna) and Path(rna).exists():
-            _check_h5ad_names(name, ds, rna)
+        elif err.validator == "required":
+            out.append(f"{where}: {err.message}")
+        elif err.validator == "minProperties" and not err.instance:
+            out.append(f"{where} is empty: list at least one")
+        else:
+            msg = err.message if len(err.message) <= 160 else err.message[:157] + "..."
+            out.append(f"{where}: {msg}")
+    return out
+
+
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """Raise `ScinterpInputError` listing every schema violation of ``config`` in short
+    lines (`schema_problems`); snakemake's validate would print the whole schema."""
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    problems = schema_problems(config, schema)
+    if problems:
+        raise ScinterpInputError(
+            "the config does not follow the schema:\n  - "
+            + "\n  - ".join(problems)
+            + "\n",
+            fix="correct these keys (config/README.md lists every option).",
+        )
 
 
 def _check_atac_from_rna(name: str, ds: dict, rna: str, producible) -> None:
@@ -179,7 +439,9 @@ def _check_atac_from_rna(name: str, ds: dict, rna: str, producible) -> None:
         )
 
 
-def _check_h5ad_names(name: str, ds: dict, path: str) -> None:
+def _check_h5ad_names(name: str, ds: dict, path: str) -> tuple[dict, list[ScinterpInputError]]:
+    """The names of the h5ad (`h5ad_names`) and the problems of the keys that name its
+    columns and layers; raises when the file cannot be read at all."""
     from scinterp.io import RAW, check_species
 
     modality = rna_modality(ds)
@@ -194,40 +456,48 @@ def _check_h5ad_names(name: str, ds: dict, path: str) -> None:
             f"cannot be read as h5ad ({err}).",
             dataset=name,
             path=path,
-            fix="check the file is a complete AnnData .h5ad (anndata.read_h5ad).",
+            fix="the file is incomplete (an interrupted download or copy) or not an "
+            "AnnData .h5ad: copy it again, or write it with anndata (adata.write_h5ad).",
         ) from err
+    problems = []
+
+    def add(problem, fix):
+        problems.append(ScinterpInputError(problem, dataset=name, path=path, fix=fix))
+
     for key in ("label_key", "batch_key"):
         col = ds.get(key)
         if col is not None and col not in names["obs"]:
-            raise ScinterpInputError(
-                f"{key} '{col}' is not a column of obs (columns: {', '.join(names['obs']) or 'none'}).",
-                dataset=name,
-                path=path,
-                fix=f"set datasets.{name}.{key} to one of the obs columns, or null.",
+            close = difflib.get_close_matches(col, names["obs"], n=1)
+            add(
+                f"{key} '{col}' is not a column of obs"
+                + (f"; did you mean '{close[0]}'?" if close else "")
+                + f" (columns: {', '.join(names['obs']) or 'none'}).",
+                f"set datasets.{name}.{key} to one of the obs columns, or null.",
             )
     layer = ds.get("counts_layer")
     if layer is not None and layer not in names["layers"] and not (layer == RAW and names["raw"]):
-        raise ScinterpInputError(
+        add(
             f"counts_layer '{layer}' is not a layer (layers: {', '.join(names['layers']) or 'none'}"
             f"; .raw {'present' if names['raw'] else 'absent'}).",
-            dataset=name,
-            path=path,
-            fix=f"set datasets.{name}.counts_layer to the layer with raw counts, 'raw' for "
+            f"set datasets.{name}.counts_layer to the layer with raw counts, 'raw' for "
             ".raw.X, or null to let scinterp find them.",
         )
     symbol_key = ds.get("symbol_key")
     if symbol_key is not None and symbol_key not in names["var"]:
-        raise ScinterpInputError(
+        add(
             f"symbol_key '{symbol_key}' is not a column of var (columns: "
             f"{', '.join(names['var']) or 'none'}).",
-            dataset=name,
-            path=path,
-            fix=f"set datasets.{name}.symbol_key to the var column of gene symbols "
+            f"set datasets.{name}.symbol_key to the var column of gene symbols "
             "(CELLxGENE: feature_name), or null.",
         )
-    check_species(
-        gene_names(path, symbol_key, modality), ds.get("species"), dataset=name, path=path
-    )
+        symbol_key = None
+    try:
+        check_species(
+            gene_names(path, symbol_key, modality), ds.get("species"), dataset=name, path=path
+        )
+    except ScinterpInputError as err:
+        problems.append(err)
+    return names, problems
 
 
 def schema_to_markdown(schema: dict) -> str:

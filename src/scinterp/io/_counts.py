@@ -129,9 +129,15 @@ def _select_counts(adata, counts_layer, *, dataset, path):
             + ", or any name holding 'count')"
         )
     others = [k for k in layers if k not in candidates]
+    # negative integers are not log-normalized data: name them as what they are
+    what = (
+        f".X {problem}: counts are never negative, so the matrix looks batch-corrected, "
+        "scaled or centred, not raw counts"
+        if "negative" in problem
+        else "the file looks log-normalized or scaled throughout"
+    )
     raise ScinterpInputError(
-        "no raw integer counts were found: the file looks log-normalized or scaled "
-        "throughout. Looked in: "
+        f"no raw integer counts were found: {what}. Looked in: "
         + "; ".join(looked)
         + (f". Other layers (not searched): {_fmt_list(others)}." if others else "."),
         dataset=dataset,

@@ -213,3 +213,65 @@ def _chunks_of(matrix, cols, stored: int, chunk_rows, chunk_values: int, row_mul
         elif sparse.issparse(block) and block.format != "csr":
             block = sparse.csr_matrix(block)
         yield rows, (block if cols is None else block[:, cols])
+
+
+def read_frame(elem) -> pd.DataFrame:
+    """An obs/var element as a DataFrame: the current layout (a group, anndata >= 0.7) or
+    the legacy one (a compound HDF5 dataset whose first field is the index, anndata
+    < 0.7, e.g. 10x PBMC3k as many 2019-2020 datasets ship it), read by anndata's own
+    legacy reader. Legacy categorical columns are integer codes whose categories sit in
+    ``uns/<column>_categories``: they are decoded as anndata.read_h5ad does."""
+    import warnings
+
+    import h5py
+    from anndata.io import read_elem
+
+    if not (isinstance(elem, h5py.Dataset) and elem.dtype.names):
+        return read_elem(elem)
+    from anndata._io.h5ad import read_dataframe_legacy
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*very old version of AnnData.*")
+        df = read_dataframe_legacy(elem)
+    df.index = df.index.astype(str)
+    uns = elem.file[elem.parent.name].get("uns")
+    for col in df.columns:
+        key = f"{col}_categories"
+        if uns is not None and key in uns and np.issubdtype(df[col].dtype, np.integer):
+            cats = [c.decode() if isinstance(c, bytes) else str(c) for c in uns[key][()]]
+            df[col] = pd.Categorical.from_codes(df[col].to_numpy(), cats)
+    return df
+
+
+def frame_columns(elem) -> list[str]:
+    """Column names of an obs/var element (current or legacy layout) without its values."""
+    import h5py
+
+    if isinstance(elem, h5py.Dataset):
+        return [str(c) for c in (elem.dtype.names or ())[1:]]  # the first field is the index
+    if "column-order" in elem.attrs:
+        return [str(c) for c in elem.attrs["column-order"]]
+    index = elem.attrs.get("_index", "_index")
+    return [k for k in elem.keys() if k not in (index, "__categories")]
+
+
+def read_index(elem) -> pd.Index:
+    """The names (index) of an obs/var element (current or legacy layout), alone."""
+    import h5py
+    from anndata.io import read_elem
+
+    if isinstance(elem, h5py.Dataset):
+        values = elem.fields(elem.dtype.names[0])[()]
+    else:
+        values = read_elem(elem[elem.attrs.get("_index", "_index")])
+    return pd.Index([v.decode() if isinstance(v, bytes) else str(v) for v in values])
+
+
+def read_obs_column(elem, column: str) -> pd.Series:
+    """One column of an obs element (current or legacy layout)."""
+    import h5py
+    from anndata.io import read_elem
+
+    if isinstance(elem, h5py.Dataset):
+        return read_frame(elem)[column]
+    return pd.Series(read_elem(elem[column]))

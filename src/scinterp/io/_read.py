@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from scipy import sparse
 
 from scinterp.errors import ScinterpInputError
 from scinterp.io._counts import _check_names, _select_counts, check_counts
@@ -89,6 +90,9 @@ def read_counts(
     layers_present: list[str] = []
     where = None
     if fmt in ("h5ad", "h5mu"):
+        from scinterp.io._check import check_h5ad_structure
+
+        check_h5ad_structure(p, dataset=dataset, modality=modality if fmt == "h5mu" else None)
         try:
             with warnings.catch_warnings():
                 # duplicated names get our own error below, with the fix
@@ -154,6 +158,17 @@ def read_counts(
             )
             adata.var_names_make_unique()
 
+    try:  # indices in range, indptr monotone: a broken matrix must not reach native code
+        if sparse.issparse(adata.X) and hasattr(adata.X, "check_format"):
+            adata.X.check_format(full_check=True)
+    except ValueError as err:
+        raise ScinterpInputError(
+            f"the count matrix is broken ({err}).",
+            dataset=dataset,
+            path=p,
+            fix="the file is damaged (an interrupted copy or a faulty writer): download or "
+            "write it again, then rerun.",
+        ) from err
     adata.X = _as_csr_float32(adata.X)
     check_counts(
         adata.X,

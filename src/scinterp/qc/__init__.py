@@ -5,7 +5,10 @@ the scater convention: a cell is an outlier when it lies more than ``n_mads``
 *scaled* MADs (1.4826 x MAD, a consistent estimate of the SD) from the median of
 its batch, on log1p(total counts) and log1p(genes) on both sides and on the
 mitochondrial percentage above. Thresholds are computed per batch, so a batch
-sequenced deeper is not removed wholesale.
+sequenced deeper is not removed wholesale; a batch of fewer than `MIN_BATCH_CELLS`
+(50) cells takes the thresholds of all cells. A cell without counts is always
+removed (low_counts), and no kept cell has a mitochondrial share above
+``qc.max_pct_mito``.
 
 The subpackage, one module per job (this module re-exports their public names):
 ``_params`` the ``qc`` section's defaults and checks; ``_metrics`` per-cell metrics and
@@ -21,6 +24,7 @@ from scinterp.qc._plots import plot_qc
 from scinterp.qc._run import run_qc
 from scinterp.qc._subset import INPLACE_MIN_NNZ, subset, subset_csr_inplace
 from scinterp.qc._thresholds import (
+    MIN_BATCH_CELLS,
     MIN_GENES_MEDIAN_FRACTION,
     adaptive_thresholds,
     fixed_thresholds,
@@ -30,6 +34,7 @@ from scinterp.qc._thresholds import (
 __all__ = [
     "ALL_BATCHES",
     "INPLACE_MIN_NNZ",
+    "MIN_BATCH_CELLS",
     "MIN_CELLS_SCRUBLET",
     "MIN_GENES_MEDIAN_FRACTION",
     "QC_DEFAULTS",

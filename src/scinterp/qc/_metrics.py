@@ -59,8 +59,10 @@ def qc_metrics(
             "cell": adata.obs_names.astype(str),
             "total_counts": obs["total_counts"].to_numpy(dtype=float),
             "n_genes": obs["n_genes_by_counts"].to_numpy(dtype=int),
-            "pct_mito": obs["pct_counts_mito"].to_numpy(dtype=float),
-            "pct_ribo": obs["pct_counts_ribo"].to_numpy(dtype=float),
+            # 0 / 0 for a cell without counts: 0, not NaN (such a cell is flagged
+            # low_counts; a NaN share would make its batch's threshold NaN)
+            "pct_mito": np.nan_to_num(obs["pct_counts_mito"].to_numpy(dtype=float), nan=0.0),
+            "pct_ribo": np.nan_to_num(obs["pct_counts_ribo"].to_numpy(dtype=float), nan=0.0),
             "batch": batch,
         }
     )
