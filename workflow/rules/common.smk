@@ -8,7 +8,8 @@
 # `<stage>_targets(dataset)`, appended to TARGETS. Snakemake's linter wants rules and
 # functions in separate files (and counts, as a rule, any comment or docstring line in
 # which "rule", a name and a colon follow each other). The Snakefile includes this file,
-# then each stage's inputs file right before its rules file, in pipeline order. What a
+# then each stage's inputs file right before its rules file, in pipeline order (the
+# branches' in a loop over their registry, scinterp.interpret.branches). What a
 # rule evaluates when the workflow is parsed (params=ATTRIBUTION_OPTIONS, the
 # wildcard_constraints on MODELS) must be defined above it: here, in its inputs file or
 # an earlier stage's. Input functions run later and may call any stage's (the
