@@ -62,6 +62,8 @@ class Branch:
         registered models of its roles (``"grn_sem"``, ``"seq_cnn or toy_cnn"``).
     data
         Dataset keys (``datasets.<name>.<key>``) it cannot run without (``atac``).
+    no_data
+        The reason shown when one is unset; ``{key}`` is replaced by the key.
     summary_tables
         Summary input key -> table path, in the order of the section function's
         positional arguments; the first is the main table: the section is on the page
@@ -97,6 +99,7 @@ class Branch:
     needs_model: bool = True
     no_model: str = "no model of {models} was trained on this dataset"
     data: tuple[str, ...] = ()
+    no_data: str = "the dataset has no {key} data"
     summary_tables: Mapping[str, str] = field(default_factory=dict)
     summary_figures: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     section: str | Callable[..., Any] | None = None
@@ -158,7 +161,7 @@ class Branch:
             return f"{self.config_key}.enabled is false"
         for key in self.data:
             if not dataset.get(key):
-                return f"the dataset has no {key} data"
+                return self.no_data.format(key=key)
         part = f"branch {self.name}"
         if skipped and part in skipped:
             return skipped[part]
