@@ -38,11 +38,11 @@ def model_needs(model: str) -> tuple[str, ...]:
 def _label_counts(path, key: str, modality: str | None = None) -> dict[str, int]:
     """Cells per non-empty label of obs[key] (labels as strings)."""
     import h5py
-    import pandas as pd
-    from anndata.io import read_elem
+
+    from scinterp.io._h5ad import read_obs_column  # current and legacy (< 0.7) layouts
 
     with h5py.File(path, "r") as f:
-        values = pd.Series(read_elem(f[f"mod/{modality}/obs" if modality else "obs"][key]))
+        values = read_obs_column(f[f"mod/{modality}/obs" if modality else "obs"], key)
     labels = values.dropna().astype(str).str.strip()
     labels = labels[labels != ""]
     return labels.value_counts().to_dict()

@@ -357,6 +357,33 @@ def skip_broken_datasets(
     raise ScinterpConfigError(f"the input is not usable; nothing was run.\n{report}{hint}", problems)
 
 
+def keep_going_requested(argv: list[str], environ: dict | None = None) -> bool:
+    """Whether snakemake was started with --keep-going (``-k``), on the command line or
+    in the profile (``--profile`` or ``$SNAKEMAKE_PROFILE``, its config.yaml's
+    ``keep-going``). The workflow is parsed before snakemake hands its execution
+    settings over, so the config check reads them here."""
+    import os
+
+    import yaml
+
+    if "--keep-going" in argv or "-k" in argv:
+        return True
+    environ = os.environ if environ is None else environ
+    profile = environ.get("SNAKEMAKE_PROFILE")
+    for i, arg in enumerate(argv):
+        if arg == "--profile" and i + 1 < len(argv):
+            profile = argv[i + 1]
+        elif arg.startswith("--profile="):
+            profile = arg.split("=", 1)[1]
+    if profile and (Path(profile) / "config.yaml").exists():
+        try:
+            conf = yaml.safe_load((Path(profile) / "config.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            return False
+        return bool(conf.get("keep-going", conf.get("keep_going", False)))
+    return False
+
+
 def schema_problems(config: dict, schema: dict) -> list[str]:
     """Every violation of the config schema, one short line each: where, what, and for an
     unknown key the closest known one ("did you mean"); never the schema itself."""
@@ -375,10 +402,9 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
                     continue
                 close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
                 guess = f"; did you mean '{close[0]}'?" if close else ""
-                out.append(
-                    f"unknown key '{key}' in {where}{guess} (known: {', '.join(known)})"
-                )
-        elif err.validator == "propertyNames":
+                at = "at" if where == "the top level" else "in"
+                out.append(f"unknown key '{key}' {at} {where}{guess} (known: {', '.join(known)})")
+        elif "propertyNames" in list(err.schema_path):
             out.append(
                 f"dataset name '{err.instance}' in {where}: a name may hold only letters, "
                 "digits, '_' and '-' (it names the results/ folder); rename it, e.g. "

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from scinterp.config import ATAC_FROM_RNA, check_datasets
+from scinterp.config import (
+    ATAC_FROM_RNA,
+    check_schema,
+    config_problems,
+    keep_going_requested,
+    skip_broken_datasets,
+)
 from scinterp.errors import ScinterpInputError
 from scinterp.applicability import pick_identity_model, skipped_models
 from scinterp.priors import SPECIES_GENE_SETS
@@ -29,7 +35,9 @@ from scinterp.qc import check_qc_params
 from scinterp.models.registry import model_names, model_spec, models_providing
 from scinterp.interpret.branches import branch, branches
 
-# Types, defaults and unknown keys first: a typo stops the run before any job.
+# Types, defaults and unknown keys first: a typo stops the run before any job, with one
+# short line per mistake (check_schema; snakemake's validate would print the schema).
+check_schema(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
@@ -58,7 +66,21 @@ def _made_by_a_rule(path):
     return str(path).startswith(DEMO_DIR)
 
 
-check_datasets(DATASETS, producible=_made_by_a_rule, motif_releases=JASPAR_RELEASES)
+# Every problem of every dataset's input, found before compute (scinterp.config): the
+# whole list on the terminal; with --keep-going the broken datasets are skipped and the
+# others run. Only the main process checks (a cluster job parses the workflow again);
+# datasets found sound are remembered by their files' size and time.
+if workflow.is_main_process:
+    DATASETS = skip_broken_datasets(
+        DATASETS,
+        config_problems(
+            DATASETS,
+            producible=_made_by_a_rule,
+            motif_releases=JASPAR_RELEASES,
+            cache=".snakemake/scinterp/inputs_checked.json",
+        ),
+        keep_going=keep_going_requested(sys.argv),
+    )
 check_qc_params(config["qc"])
 
 
@@ -202,7 +224,7 @@ MODELS = config["train"]["models"]
 
 
 def _skipped(dataset):
-    """What cannot run on the dataset and why (scinterp.applicability), printed once."""
+    """What cannot run on the dataset and why (scinterp.applicability, which warns)."""
     ds = DATASETS[dataset]
     return skipped_models(
         ds,
@@ -214,10 +236,8 @@ def _skipped(dataset):
     )
 
 
+# skipped_models itself warns once per part left out (its logger reaches the terminal)
 SKIPPED = {ds: _skipped(ds) for ds in DATASETS}
-for _ds, _why in SKIPPED.items():
-    for _part, _reason in _why.items():
-        print(f"scinterp: dataset '{_ds}': {_part} skipped: {_reason}.", file=sys.stderr)
 
 
 def models_of(dataset):
