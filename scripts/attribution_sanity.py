@@ -1,10 +1,10 @@
 """Rule attribution_sanity: randomization check and convergence delta of every run."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 from scinterp.attribution.stage import plot_sanity, sanity_table  # noqa: E402
 from scinterp.io import write_tsv_atomic  # noqa: E402

@@ -2,10 +2,10 @@
 AnnData."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 from scinterp.export import cell_activity, read_contribution  # noqa: E402
 from scinterp.io import write_h5ad_atomic  # noqa: E402

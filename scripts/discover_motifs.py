@@ -1,10 +1,9 @@
 """Rule discover_motifs: TF-MoDISco and filter motifs, named by Tomtom against JASPAR."""
 
-import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import numpy as np  # noqa: E402
 

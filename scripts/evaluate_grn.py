@@ -1,10 +1,10 @@
 """Rule evaluate_grn: AUPRC, AUPRC ratio, EPR, AUROC of every network against the reference."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import json  # noqa: E402
 

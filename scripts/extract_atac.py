@@ -1,15 +1,10 @@
 """Rule extract_atac: the peaks of a multiome rna file (10x ARC .h5, .h5mu) as an h5ad."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    force=True,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 from scinterp.io import read_atac, write_h5ad_atomic  # noqa: E402
 

@@ -1,8 +1,9 @@
 """Rule grn_adjacencies: the consensus network as GRNBoost2/pySCENIC adjacencies."""
 
-import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import pandas as pd  # noqa: E402
 

@@ -1,11 +1,10 @@
 """Rules grnboost2, regdiffusion, spearman: a peer network (scinterp.grn_peers) on
 grn_sem's TFs, genes and cells."""
 
-import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import json  # noqa: E402
 

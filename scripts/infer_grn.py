@@ -1,12 +1,11 @@
 """Rule infer_grn: TF -> target edges from grn_sem (adjacency, integrated gradients, consensus),
 with a confidence from its seed ensemble."""
 
-import logging
-import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import json  # noqa: E402
 

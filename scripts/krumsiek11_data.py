@@ -1,10 +1,10 @@
 """Rule krumsiek11_data: scanpy's krumsiek11 as pseudo-counts, its network, its TF list."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 from scinterp.evaluate.grn import krumsiek11  # noqa: E402
 from scinterp.io import atomic_path, write_h5ad_atomic, write_tsv_atomic  # noqa: E402

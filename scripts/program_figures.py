@@ -1,10 +1,9 @@
 """Rule program_figures: heatmap program x cell type, UMAP coloured by the top programs."""
 
-import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import anndata as ad  # noqa: E402
 import matplotlib  # noqa: E402

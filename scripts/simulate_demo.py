@@ -1,11 +1,10 @@
 """Rule simulate_demo: write the demo datasets with ground truth."""
 
-import logging
-import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 from scinterp.simulate import write_demo  # noqa: E402
 

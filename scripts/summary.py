@@ -1,10 +1,10 @@
 """Rule summary: the one-page findings summary of a dataset, as Markdown and HTML."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 from scinterp.summary import write_summary  # noqa: E402
 

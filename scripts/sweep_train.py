@@ -1,10 +1,10 @@
 """Rule sweep_train: train the sweep's model at one point of the parameter space."""
 
 import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (append: resumed runs)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0], mode="a")  # stderr, logging and faulthandler to the job's log (append: resumed runs)
 
 import torch  # noqa: E402
 

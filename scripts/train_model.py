@@ -1,10 +1,9 @@
 """Rule train_model: train one model on one dataset (resumes a killed run)."""
 
-import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (append: resumed runs)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0], mode="a")  # stderr, logging and faulthandler to the job's log (append: resumed runs)
 
 import torch  # noqa: E402
 
