@@ -236,7 +236,7 @@ def test_a_registered_branch_runs_through_the_workflow(toy_repo):
     assert "toy:total" not in ad.read_h5ad(out / "cell_activity.h5ad").var_names
 
     # no model of its role trained: off, and the reason names the models that could be
-    _run(root, env, config("nomodel", models=()), str(out / "summary.md"))
+    _run(root, env, config("nomodel", models=()), "results/ds/summary.md")
     summary = (out / "summary.md").read_text()
     reason = re.search(r"\| branch toy \| (.*) \|", summary).group(1)
     assert reason.startswith("no model of ") and "mlp_classifier" in reason
