@@ -25,6 +25,8 @@ genes, adata, label_key, sampling = identity.rank_identity_genes(
 )
 write_tsv_atomic(genes, out.genes)
 write_tsv_atomic(sampling, out.sampling)
+# labels that are no cell type or that the model did not learn, and why
+write_tsv_atomic(genes.attrs["not_ranked"], out.not_ranked)
 write_tsv_atomic(identity.method_summary(genes, None, par.identity["precision_k"]), out.methods)
 identity.plot_top_genes(
     adata, genes, label_key, out.dotplot, out.heatmap, par.identity["n_top_plot"]

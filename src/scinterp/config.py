@@ -129,8 +129,7 @@ def _check_rna_format(d: DatasetInput):
     if not (Path(rna).is_dir() or str(rna).endswith(RNA_SUFFIXES)) and not d.producible(rna):
         d.stop = True
         yield d.error(
-            "the rna input is neither an .h5ad, an .h5mu, a 10x .h5 nor a Matrix Market "
-            "directory.",
+            "the rna input is neither an .h5ad, an .h5mu, a 10x .h5 nor a Matrix Market directory.",
             "convert it to .h5ad (anndata) or point to a 10x output.",
         )
 
@@ -257,9 +256,7 @@ def config_problems(
         if stamp in seen:
             sound.add(stamp)
             continue
-        found = dataset_problems(
-            name, ds, producible=producible, motif_releases=motif_releases
-        )
+        found = dataset_problems(name, ds, producible=producible, motif_releases=motif_releases)
         if found:
             problems[name] = found
         elif Path(ds["rna"]).exists():
@@ -354,7 +351,9 @@ def skip_broken_datasets(
     hint = "" if keep_going else "\n(with --keep-going the other datasets run, these are skipped)"
     if len(datasets) == 1:
         hint = ""
-    raise ScinterpConfigError(f"the input is not usable; nothing was run.\n{report}{hint}", problems)
+    raise ScinterpConfigError(
+        f"the input is not usable; nothing was run.\n{report}{hint}", problems
+    )
 
 
 def keep_going_requested(argv: list[str], environ: dict | None = None) -> bool:
@@ -429,9 +428,7 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
     problems = schema_problems(config, schema)
     if problems:
         raise ScinterpInputError(
-            "the config does not follow the schema:\n  - "
-            + "\n  - ".join(problems)
-            + "\n",
+            "the config does not follow the schema:\n  - " + "\n  - ".join(problems) + "\n",
             fix="correct these keys (config/README.md lists every option).",
         )
 

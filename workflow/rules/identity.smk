@@ -28,6 +28,8 @@ rule rank_identity_genes:
             labels={"figure": "heatmap of top genes"},
         ),
         sampling="results/{dataset}/identity/sampling.tsv",
+        # labels not ranked as cell types (no label, too few cells to learn), and why
+        not_ranked="results/{dataset}/identity/not_ranked.tsv",
     log:
         "logs/{dataset}/rank_identity_genes.log",
     benchmark:

@@ -60,7 +60,12 @@ from scinterp.interpret.identity._fusion import (
     long_table,
 )
 from scinterp.interpret.identity._plots import plot_top_genes
-from scinterp.interpret.identity._rank import method_summary, rank_identity_genes, sampling_table
+from scinterp.interpret.identity._rank import (
+    method_summary,
+    not_ranked_types,
+    rank_identity_genes,
+    sampling_table,
+)
 
 __all__ = [
     "COLUMNS",
@@ -77,6 +82,7 @@ __all__ = [
     "evaluate_identity",
     "long_table",
     "method_summary",
+    "not_ranked_types",
     "pairwise_auc_scores",
     "plot_evaluation",
     "plot_top_genes",

@@ -178,11 +178,18 @@ def rank_identity_genes(
     models["pairwise_auc"] = ""
     include = list(params.get("consensus", DEFAULT_CONSENSUS))
     per_member: dict[str, list[pd.DataFrame]] = {}  # model-based method -> one per member
+    classes = None
     if model_dir is not None:
         loaded = [load_model(d, dev) for d in [model_dir, *member_dirs]]
         model, meta = loaded[0]
         _check_members(loaded, [model_dir, *member_dirs])
         members = [m for m, _ in loaded]
+        classes = list(meta["classes"])
+    # cells without a label are no cell type, and a type the model did not learn has no
+    # model-based evidence: neither is ranked (identity/not_ranked.tsv says why)
+    not_ranked = not_ranked_types(labels_file, classes)
+    sources = _without_types(sources, not_ranked["cell_type"])
+    if model_dir is not None:
         X = data[cells, list(meta["features"])].X
         sources["contrastive_ig"], per_member["contrastive_ig"] = contrastive_scores(
             members,
@@ -211,6 +218,7 @@ def rank_identity_genes(
         ]
         sources["ablation"] = ensemble_scores(per_member["ablation"])
         models["ablation"] = _ensemble_name(meta["name"], len(members))
+    sources = _without_types(sources, not_ranked["cell_type"])
     sources["consensus"] = consensus_scores(sources, include)
     models["consensus"] = "+".join(m for m in include if m in sources)
     confidence: dict[str, pd.DataFrame] = {}
@@ -224,6 +232,10 @@ def rank_identity_genes(
             for i in range(n_members)
         ]
         confidence["consensus"] = ensemble_confidence(member_consensus, top)
+        # a type the members did not rank has no ensemble evidence: no confidence above 0
+        learned = per_member["contrastive_ig"][0].index
+        for m in confidence:
+            confidence[m] = confidence[m][confidence[m].index.isin(learned)]
         log.info(
             "identity ensemble of %d members; consensus rows with confidence >= 0.8 among "
             "the top %d per type: %.0f%%",
@@ -238,7 +250,58 @@ def rank_identity_genes(
     sampling = sampling_table(
         data, label_key, labels_file, de_rows is not None, int(params.get("precision_k", 10)), seed
     )
+    table.attrs["not_ranked"] = not_ranked
+    if len(not_ranked):
+        log.warning(
+            "identity: not ranked as cell types: %s",
+            "; ".join(
+                f"{r.cell_type} ({r.n_cells} cells): {r.reason}" for r in not_ranked.itertuples()
+            ),
+        )
     return table, data, label_key, sampling
+
+
+#: cells per type below which a classifier does not learn the type (the default of
+#: scinterp.train.prepare's ``min_cells_per_class``), for the reason text
+MIN_CELLS_TRAINED = 3
+
+
+def not_ranked_types(labels, classes=None) -> pd.DataFrame:
+    """The labels of ``labels`` that are not ranked as cell types, with why: missing
+    labels (NaN, empty, 'unknown', ... as training reads them) and, given the classes the
+    identity model learned, the types it left out (too few cells to learn); without a
+    model, the types of fewer than `MIN_CELLS_TRAINED` cells.
+
+    Returns
+    -------
+    DataFrame
+        ``cell_type, n_cells, reason``; the label as the table would have shown it.
+    """
+    from scinterp.train.prepare import MISSING_LABELS
+
+    text = pd.Series(np.asarray(labels, dtype=object)).astype(str).str.strip()
+    counts = text.value_counts()
+    rows = []
+    for label, n in counts.items():
+        if label.lower() in MISSING_LABELS:
+            rows.append((label, int(n), "no label: these cells are no cell type"))
+        elif (label not in set(classes)) if classes is not None else n < MIN_CELLS_TRAINED:
+            rows.append(
+                (
+                    label,
+                    int(n),
+                    f"too few cells for the classifier to learn it ({int(n)}; training "
+                    f"leaves out types under {MIN_CELLS_TRAINED} labelled cells and "
+                    "unlabelled cells)",
+                )
+            )
+    return pd.DataFrame(rows, columns=["cell_type", "n_cells", "reason"])
+
+
+def _without_types(sources: dict, types) -> dict:
+    """Every source's types x genes table without the rows of ``types``."""
+    types = set(types)
+    return {m: s[~s.index.astype(str).isin(types)] for m, s in sources.items()}
 
 
 def sampling_table(data, label_key: str, labels_all, sampled: bool, k: int = 10, seed: int = 0):
