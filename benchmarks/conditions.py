@@ -909,16 +909,20 @@ def designs_for(args) -> list[Design]:
             Design("synthetic", 3, False, 0, n_genes=200, cells_per_sample=250),
             Design("semi", 3, True, 0, n_genes=200),
         ]
+    # more null replicates than signal ones: "<= 5% of (run, type) with a discovery" needs
+    # about 20 (run, type) pairs per design to be told from 10%
     out = []
-    for seed in range(args.seeds):
-        for n in args.designs:
-            for null in (False, True):
-                out.append(Design("synthetic", n, null, seed, args.genes, args.cells))
+    for n in args.designs:
+        out += [Design("synthetic", n, False, s, args.genes, args.cells) for s in range(args.seeds)]
+        out += [
+            Design("synthetic", n, True, s, args.genes, args.cells) for s in range(args.null_seeds)
+        ]
     if not args.no_semi:
-        for seed in range(args.semi_seeds):
-            for n in args.semi_designs:
-                for null in (False, True):
-                    out.append(Design("semi", n, null, seed, args.semi_genes))
+        for n in args.semi_designs:
+            out += [Design("semi", n, False, s, args.semi_genes) for s in range(args.semi_seeds)]
+            out += [
+                Design("semi", n, True, s, args.semi_genes) for s in range(args.semi_null_seeds)
+            ]
     return out
 
 
@@ -933,12 +937,14 @@ def main(argv=None) -> dict:
         default=[3, 5, 10],
         help="samples per condition (synthetic)",
     )
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="replicates per signal design")
+    ap.add_argument("--null-seeds", type=int, default=6, help="replicates per null design")
     ap.add_argument("--genes", type=int, default=1000)
     ap.add_argument("--cells", type=int, default=600, help="cells per sample (all types)")
     ap.add_argument("--no-semi", action="store_true")
     ap.add_argument("--semi-designs", type=int, nargs="+", default=[3, 5])
     ap.add_argument("--semi-seeds", type=int, default=2)
+    ap.add_argument("--semi-null-seeds", type=int, default=4)
     ap.add_argument("--semi-genes", type=int, default=1500)
     ap.add_argument("--no-ours", action="store_true", help="peers only")
     ap.add_argument(
