@@ -57,6 +57,15 @@ def run_qc(
     """
     p = check_qc_params(params, dataset=dataset)
     metrics = qc_metrics(adata, p["mito_prefix"], p["ribo_prefixes"], batch_key)
+    if len(metrics) and not (metrics["total_counts"] > 0).any():
+        # no threshold can help (and such a matrix crashes scanpy's seurat_v3 HVGs)
+        raise ScinterpInputError(
+            f"every one of the {len(metrics)} cells has 0 counts: the matrix holds no counts.",
+            dataset=dataset,
+            path=path,
+            fix="give the count matrix of the cells (check that the file is the one meant, "
+            "and counts_layer); lowering QC thresholds cannot help.",
+        )
     if p["mode"] == "adaptive":
         flags, thresholds = adaptive_thresholds(
             metrics, p["n_mads"], max_pct_mito=p["max_pct_mito"], min_genes=p["min_genes"]
