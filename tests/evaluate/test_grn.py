@@ -247,3 +247,7 @@ def test_network_runtimes_from_benchmark_files(tmp_path):
     files.append(bench("train_member/grn_sem/seed1", [6.0]))
     times = network_runtimes(files)
     assert times["consensus"] == 16.0 and set(times) == {"spearman", *OURS}
+    # another network model (not grn_sem): its training is ours all the same
+    other = [bench("toy_grn", [3.0]), bench("infer_grn", [2.5]), bench("grnboost2", [5.0])]
+    times = network_runtimes(other)
+    assert times == {"grnboost2": 5.0, **dict.fromkeys(OURS, 5.5)}

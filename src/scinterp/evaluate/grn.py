@@ -56,7 +56,8 @@ METRIC_COLUMNS = [
     "n_candidates",
     "runtime_s",
 ]
-# Methods computed from the trained grn_sem model: their runtime is training + infer_grn.
+# Methods computed from the trained network model (grn_sem): their runtime is training +
+# infer_grn.
 OUR_METHODS = ("deepsem", "integrated_gradients", "consensus")
 
 
@@ -324,24 +325,31 @@ def grn_metrics(
     return out.drop(columns="_global").reset_index(drop=True)
 
 
-def network_runtimes(benchmarks: Iterable[str | os.PathLike]) -> dict[str, float]:
+def network_runtimes(
+    benchmarks: Iterable[str | os.PathLike], peers: Iterable[str] | None = None
+) -> dict[str, float]:
     """Wall seconds per network method from Snakemake ``benchmark:`` files.
 
     A file named after a peer's rule (``grnboost2.tsv``, ``regdiffusion.tsv``,
-    ``spearman.tsv``) times that peer; ``grn_sem.tsv`` (training), the files of grn_sem's
-    ensemble members (``train_member/grn_sem/seed*.tsv``) and ``infer_grn.tsv`` add up to
-    the time of each of our methods (:data:`OUR_METHODS`). The ``s`` column of a file's
-    last row is used (the last run of the job).
+    ``spearman.tsv``; ``peers``, default the names of :data:`scinterp.grn_peers.PEERS`)
+    times that peer; every other file is ours and they add up to the time of each of our
+    methods (:data:`OUR_METHODS`): the network model's training (``grn_sem.tsv``, whatever
+    the model's name), its ensemble members' (``train_member/grn_sem/seed*.tsv``) and
+    ``infer_grn.tsv``. The ``s`` column of a file's last row is used (the last run of the
+    job).
     """
+    if peers is None:
+        from scinterp.grn_peers import PEERS as peers
+    peers = set(peers)
     times: dict[str, float] = {}
     ours = 0.0
     for path in benchmarks:
         path = Path(path)
         seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[-1])
-        if path.stem in ("grn_sem", "infer_grn") or path.parent.name == "grn_sem":
-            ours += seconds
-        else:
+        if path.stem in peers:
             times[path.stem] = seconds
+        else:
+            ours += seconds
     if ours:
         times.update(dict.fromkeys(OUR_METHODS, ours))
     return times
