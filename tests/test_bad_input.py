@@ -147,6 +147,20 @@ def test_a_job_killed_by_a_signal_leaves_the_step_in_its_log(tmp_path):
     assert "normalize_step" in text
 
 
+def test_a_job_stopped_by_bad_input_prints_the_message_on_the_terminal(tmp_path):
+    log = tmp_path / "job.log"
+    code = (
+        "from scinterp.errors import ScinterpInputError\n"
+        "from scinterp.joblog import job_log\n"
+        f"job_log({str(log)!r})\n"
+        "raise ScinterpInputError('no cell is left', dataset='d', path='x.h5ad', fix='relax')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "scinterp: dataset 'd', file 'x.h5ad': no cell is left Fix: relax"
+    assert "Traceback" in log.read_text() and "no cell is left" in log.read_text()
+
+
 # ------------------------------------------------- 3. unlabelled cells as a cell type
 def test_unlabelled_cells_and_tiny_types_are_not_ranked(tmp_path):
     from scinterp.interpret.identity import not_ranked_types, rank_identity_genes
