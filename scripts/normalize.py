@@ -1,4 +1,5 @@
-"""Rule normalize: log-normalization, HVGs, PCA, neighbours, UMAP, Leiden labels."""
+"""Rule normalize: log-normalization, HVGs, PCA, integration over batches (with a
+batch_key), neighbours, UMAP, Leiden labels."""
 
 import logging
 import sys
@@ -28,5 +29,6 @@ embedded = normalize_to_file(
     par.batch_key,
     par.label_key,
     par.dataset,
+    condition_key=par.condition_key,
 )
 plot_umap(embedded, snakemake.output.umap)

@@ -168,7 +168,11 @@ def test_normalize_script(tmp_path, monkeypatch):
             h5ad=str(tmp_path / "normalized.h5ad"), umap=str(tmp_path / "normalize/umap.png")
         ),
         params=SimpleNamespace(
-            dataset=DS, label_key=None, batch_key="batch", normalize={"n_top_genes": 50}
+            dataset=DS,
+            label_key=None,
+            batch_key="batch",
+            condition_key=None,
+            normalize={"n_top_genes": 50},
         ),
         log=[str(tmp_path / "normalize.log")],
         threads=1,
@@ -181,6 +185,10 @@ def test_normalize_script(tmp_path, monkeypatch):
     n = ad.read_h5ad(tmp_path / "normalized.h5ad")
     assert "counts" in n.layers and n.var["highly_variable"].sum() == 50
     assert n.uns["scinterp"]["label_key"] == "label" and "label" in n.obs
+    # a batch: the embedding ran on the Harmony-integrated PCA, the PCA itself is kept
+    assert n.uns["scinterp"]["integration"]["method"] == "harmony"
+    assert n.obsm["X_integrated"].shape == n.obsm["X_pca"].shape
+    assert not np.allclose(n.obsm["X_integrated"], n.obsm["X_pca"])
     assert (tmp_path / "normalize/umap.png").exists()
     assert "HVGs" in (tmp_path / "normalize.log").read_text()
 

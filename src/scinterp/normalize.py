@@ -26,6 +26,7 @@ NORMALIZE_DEFAULTS = {
     "n_neighbors": 15,
     "leiden_resolution": 1.0,
     "umap_max_cells": 200_000,
+    "integration": "harmony",
     "seed": 0,
 }
 # The UMAP figure draws at most this many cells (a random sample; the embedding keeps all).
@@ -215,6 +216,7 @@ def run_normalize(
     *,
     path=None,
     embed: bool = True,
+    condition_key: str | None = None,
 ):
     """Normalize, flag HVGs, embed and cluster (in place; also returned).
 
@@ -226,7 +228,11 @@ def run_normalize(
         The config's ``normalize`` section; missing keys take the schema defaults.
     batch_key, label_key
         obs columns or None. Without ``label_key``, Leiden clusters become
-        ``obs["label"]``.
+        ``obs["label"]``. With ``batch_key``, the PCA is integrated over it
+        (``normalize.integration``, :func:`scinterp.integrate.integrate`) into
+        ``obsm["X_integrated"]``, which neighbours, UMAP and Leiden then use.
+    condition_key
+        obs column or None; only checked for confounding with the batch.
     dataset, path
         For messages.
     embed
@@ -243,6 +249,7 @@ def run_normalize(
     import scanpy as sc
     from scipy import sparse
 
+    from scinterp.integrate import integrate
     from scinterp.io import validate_obs_keys
 
     p = {**NORMALIZE_DEFAULTS, **(params or {})}
@@ -300,6 +307,16 @@ def run_normalize(
         info["batch_key"] = batch_key
     info["normalize"] = {k: v for k, v in p.items() if v is not None}
     adata.uns["scinterp"] = info
+    integrate(
+        adata,
+        batch_key,
+        str(p["integration"]),
+        seed=seed,
+        label_key=label_key,
+        condition_key=condition_key,
+        dataset=dataset,
+        n_jobs=sc.settings.n_jobs if sc.settings.n_jobs and sc.settings.n_jobs > 0 else None,
+    )
     if not embed:
         return adata if label_key is None else label_cells(adata, label_key)
     embed_and_cluster(adata, p)
@@ -376,8 +393,17 @@ def _neighbors(adata, n_neighbors: int, seed: int, **kwargs) -> None:
     sc.pp.neighbors(adata, n_neighbors=n_neighbors, random_state=seed, **kwargs)
 
 
+def embedding_key(adata) -> str:
+    """The representation neighbours, UMAP and Leiden run on: ``obsm["X_integrated"]``
+    when the PCA was integrated over batches, else ``obsm["X_pca"]``."""
+    from scinterp.integrate import INTEGRATED_KEY
+
+    return INTEGRATED_KEY if INTEGRATED_KEY in adata.obsm else "X_pca"
+
+
 def embed_and_cluster(adata, params: dict | None = None) -> None:
-    """kNN graph on ``obsm["X_pca"]``, UMAP and Leiden clusters (``obs["leiden"]``), in place.
+    """kNN graph on ``obsm["X_integrated"]`` (with a batch) or ``obsm["X_pca"]``, UMAP and
+    Leiden clusters (``obs["leiden"]``), in place.
 
     Above ``umap_max_cells`` cells (an atlas) the kNN graph and Leiden still cover every
     cell, but UMAP, whose optimisation dominates at that size, runs on a sample stratified
@@ -387,11 +413,10 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
 
     p = {**NORMALIZE_DEFAULTS, **(params or {})}
     seed = int(p["seed"])
-    n_comps = adata.obsm["X_pca"].shape[1]
+    use_rep = embedding_key(adata)
+    n_comps = adata.obsm[use_rep].shape[1]
     n_neighbors = int(min(p["n_neighbors"], adata.n_obs - 1))
-    # use_rep: an AnnData holding only the PCA (no .X) works too
-    rep = {"use_rep": "X_pca"} if adata.X is None else {}
-    _neighbors(adata, n_neighbors, seed, n_pcs=n_comps, **rep)
+    _neighbors(adata, n_neighbors, seed, n_pcs=n_comps, use_rep=use_rep)
     max_umap = p.get("umap_max_cells")
     sampled = max_umap is not None and adata.n_obs > int(max_umap)
     if not sampled:
@@ -408,7 +433,8 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
     if sampled:
         umap_on_sample(adata, int(max_umap), n_neighbors, seed)
     log.info(
-        "PCA %d comps, %d neighbours, Leiden (resolution %s): %d clusters",
+        "%s %d comps, %d neighbours, Leiden (resolution %s): %d clusters",
+        use_rep,
         n_comps,
         n_neighbors,
         p["leiden_resolution"],
@@ -418,7 +444,7 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
 
 def umap_on_sample(adata, max_cells: int, n_neighbors: int, seed: int) -> None:
     """UMAP of a Leiden-stratified sample of ``max_cells`` cells (its own kNN graph on
-    ``X_pca``); every other cell is placed at the connectivity-weighted mean of its
+    ``X_pca``, or ``X_integrated`` with a batch); every other cell is placed at the connectivity-weighted mean of its
     sampled neighbours in the whole kNN graph (at its cluster's sampled centre when none
     of its neighbours is sampled). Time and memory grow with the sample for UMAP and
     linearly with the cells for the placement. Sets ``obsm["X_umap"]`` and
@@ -430,9 +456,10 @@ def umap_on_sample(adata, max_cells: int, n_neighbors: int, seed: int) -> None:
 
     clusters = adata.obs["leiden"].astype(str).to_numpy()
     rows = sample_cells(clusters, max_cells, seed)
+    use_rep = embedding_key(adata)
     sub = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]))
-    sub.obsm["X_pca"] = np.asarray(adata.obsm["X_pca"][rows])
-    _neighbors(sub, n_neighbors, seed, use_rep="X_pca")
+    sub.obsm[use_rep] = np.asarray(adata.obsm[use_rep][rows])
+    _neighbors(sub, n_neighbors, seed, use_rep=use_rep)
     sc.tl.umap(sub, random_state=seed)
     coords = np.zeros((adata.n_obs, 2), dtype=np.float32)
     coords[rows] = sub.obsm["X_umap"]
@@ -499,7 +526,9 @@ def plot_umap(adata, outpath, color=None) -> None:
     write_figure_atomic(fig, outpath)
 
 
-def normalize_to_file(path, out, params: dict | None, batch_key, label_key, dataset):
+def normalize_to_file(
+    path, out, params: dict | None, batch_key, label_key, dataset, condition_key=None
+):
     """The normalize rule: :func:`run_normalize` of the filtered counts at ``path``,
     written to ``out``, with the neighbour graph, UMAP, Leiden and labels computed after
     the matrices are on disk, on an AnnData of the PCA alone: an atlas does not hold its
@@ -517,11 +546,16 @@ def normalize_to_file(path, out, params: dict | None, batch_key, label_key, data
     from scinterp.io import atomic_path
 
     adata = run_normalize(
-        ad.read_h5ad(path), params, batch_key, label_key, dataset, path=path, embed=False
+        ad.read_h5ad(path),
+        params,
+        batch_key,
+        label_key,
+        dataset,
+        path=path,
+        embed=False,
+        condition_key=condition_key,
     )
-    small = ad.AnnData(
-        obs=adata.obs.copy(), obsm={"X_pca": adata.obsm["X_pca"]}, uns=dict(adata.uns)
-    )
+    small = ad.AnnData(obs=adata.obs.copy(), obsm=dict(adata.obsm), uns=dict(adata.uns))
     small.obs_names = adata.obs_names
     with atomic_path(out) as tmp:
         adata.write_h5ad(tmp)

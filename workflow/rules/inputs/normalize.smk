@@ -11,8 +11,20 @@ def normalize_params():
     return params
 
 
+def integration_outputs(dataset):
+    """With a batch_key: the integration's metrics, figure and warnings, else none."""
+    if DATASETS[dataset].get("batch_key") is None:
+        return []
+    r = f"results/{dataset}/normalize"
+    return [
+        f"{r}/integration.tsv",
+        f"{r}/integration.png",
+        f"{r}/integration_warnings.txt",
+    ]
+
+
 def normalize_targets(dataset):
-    return [f"results/{dataset}/normalized.h5ad"]
+    return [f"results/{dataset}/normalized.h5ad"] + integration_outputs(dataset)
 
 
 TARGETS.append(normalize_targets)

@@ -1,0 +1,185 @@
+"""Batch integration (scinterp.integrate): Harmony removes a planted batch effect and keeps
+the cell types, the scIB metrics rank embeddings, the confounding warning, and the
+integration outputs are planned only for datasets with a batch."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import sparse
+from sklearn.metrics import adjusted_rand_score
+
+from scinterp.errors import ScinterpInputError
+from scinterp.integrate import (
+    INTEGRATED_KEY,
+    aggregate,
+    confounding_warnings,
+    embedding_metrics,
+    integrate,
+    integration_metrics_to_file,
+)
+from scinterp.normalize import normalize_to_file, run_normalize
+
+DS = "toy"
+P = {"n_top_genes": 100, "n_pcs": 10, "leiden_resolution": 0.3}
+
+
+def batched_counts(n_cells=400, n_genes=200, n_types=3, seed=0, only_in_batch0=None):
+    """Poisson counts of cell types (20 markers each, 8x) in two batches with a strong
+    planted batch effect: gene-wise log-normal factors (sd 0.5) and a 2x depth shift.
+    ``only_in_batch0``: a type index whose cells all sit in batch b0."""
+    rng = np.random.default_rng(seed)
+    profiles = np.tile(rng.gamma(0.6, 1.0, n_genes), (n_types, 1))
+    for t in range(n_types):
+        profiles[t, 20 * t + np.arange(20)] *= 8
+    batch = np.arange(n_cells) % 2
+    ctype = rng.integers(0, n_types, n_cells)
+    if only_in_batch0 is not None:
+        batch[ctype == only_in_batch0] = 0
+    factor = rng.lognormal(0, 0.5, (2, n_genes))
+    mu = profiles[ctype] * factor[batch]
+    mu /= mu.sum(1, keepdims=True)
+    lib = rng.lognormal(np.log(2000), 0.3, n_cells) * np.where(batch == 1, 2.0, 1.0)
+    X = rng.poisson(mu * lib[:, None]).astype(np.float32)
+    obs = pd.DataFrame(
+        {"cell_type": [f"type{t}" for t in ctype], "batch": [f"b{b}" for b in batch]},
+        index=[f"cell{i}" for i in range(n_cells)],
+    )
+    return ad.AnnData(
+        sparse.csr_matrix(X), obs=obs, var=pd.DataFrame(index=[f"G{i}" for i in range(n_genes)])
+    )
+
+
+def test_harmony_removes_a_planted_batch_effect_and_keeps_the_types():
+    none = run_normalize(batched_counts(), {**P, "integration": "none"}, "batch", "cell_type", DS)
+    harm = run_normalize(batched_counts(), P, "batch", "cell_type", DS)
+    batch_none = adjusted_rand_score(none.obs["batch"], none.obs["leiden"])
+    batch_harm = adjusted_rand_score(harm.obs["batch"], harm.obs["leiden"])
+    type_harm = adjusted_rand_score(harm.obs["cell_type"], harm.obs["leiden"])
+    # unintegrated, Leiden splits every type by batch; after Harmony the batches mix
+    assert batch_none > 0.3
+    assert batch_harm < 0.05
+    assert type_harm > 0.9
+    assert harm.uns["scinterp"]["integration"]["method"] == "harmony"
+    # counts and normalized values are never corrected
+    assert (harm.X != none.X).nnz == 0
+    np.testing.assert_allclose(harm.obsm["X_pca"], none.obsm["X_pca"], rtol=1e-5, atol=1e-5)
+
+
+def test_none_leaves_the_pca_and_no_batch_leaves_no_integration():
+    a = run_normalize(batched_counts(), {**P, "integration": "none"}, "batch", "cell_type", DS)
+    assert a.uns["scinterp"]["integration"]["method"] == "none"
+    np.testing.assert_array_equal(a.obsm[INTEGRATED_KEY], a.obsm["X_pca"])
+    b = run_normalize(batched_counts(), P, None, "cell_type", DS)
+    assert INTEGRATED_KEY not in b.obsm and "integration" not in b.uns["scinterp"]
+
+
+def test_unknown_method_is_an_input_error():
+    a = ad.AnnData(obs=pd.DataFrame({"batch": ["a", "b"] * 5}, index=[str(i) for i in range(10)]))
+    a.obsm["X_pca"] = np.zeros((10, 3), dtype=np.float32)
+    with pytest.raises(ScinterpInputError, match="harmony, none"):
+        integrate(a, "batch", "scanorama", dataset=DS)
+
+
+def _blobs(mixed: bool, seed=0):
+    """Three well separated types in two batches: batches overlapping (mixed) or each
+    type split into one blob per batch (unmixed)."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    labels = np.repeat(["t0", "t1", "t2"], n // 3)
+    batches = np.tile(["b0", "b1"], n // 2)
+    centres = {"t0": 0.0, "t1": 10.0, "t2": 20.0}
+    X = rng.normal(0, 1, (n, 5))
+    X[:, 0] += [centres[x] for x in labels]
+    if not mixed:
+        X[:, 1] += np.where(batches == "b1", 5.0, 0.0)
+    return X.astype(np.float32), batches, labels
+
+
+def test_metrics_are_in_range_and_rank_a_mixed_embedding_above_an_unmixed_one():
+    X_un, batches, labels = _blobs(mixed=False)
+    X_mix, _, _ = _blobs(mixed=True)
+    clusters = labels  # a perfect clustering: ARI 1
+    un = embedding_metrics(X_un, batches, labels, clusters=clusters)
+    mix = embedding_metrics(X_mix, batches, labels, X_pre=X_un, clusters=clusters)
+    for m in (un, mix):
+        m.update(aggregate(m))
+        for k, v in m.items():
+            lo = -0.5 if "ari" in k else 0.0
+            assert lo <= v <= 1.0 + 1e-6, (k, v)
+    assert mix["ilisi"] > un["ilisi"] + 0.3
+    assert mix["silhouette_batch"] > un["silhouette_batch"]
+    assert mix["pcr_batch"] > 0.5 and un["pcr_batch"] == 0.0
+    assert mix["batch_correction"] > un["batch_correction"]
+    assert mix["overall"] > un["overall"]
+    assert mix["overall"] == pytest.approx(
+        0.4 * mix["batch_correction"] + 0.6 * mix["bio_conservation"]
+    )
+    # without labels: only the label-free batch metrics
+    assert set(embedding_metrics(X_mix, batches)) == {"ilisi", "pcr_batch"}
+
+
+def test_confounded_label_warns_in_the_log_and_in_the_file(tmp_path, caplog):
+    a = batched_counts(only_in_batch0=2)
+    w = confounding_warnings(a.obs, "batch", {"label": "cell_type"})
+    assert len(w) == 1 and "label 'type2'" in w[0] and "batch 'b0'" in w[0]
+    assert confounding_warnings(batched_counts().obs, "batch", {"label": "cell_type"}) == []
+    a.write_h5ad(tmp_path / "filtered.h5ad")
+    with caplog.at_level(logging.WARNING, logger="scinterp.integrate"):
+        normalize_to_file(
+            tmp_path / "filtered.h5ad", tmp_path / "normalized.h5ad", P, "batch", "cell_type", DS
+        )
+    assert "batch and label are confounded" in caplog.text
+    out = tmp_path / "normalize"
+    table = integration_metrics_to_file(
+        tmp_path / "normalized.h5ad",
+        out / "integration.tsv",
+        out / "integration.png",
+        out / "integration_warnings.txt",
+        P,
+        "batch",
+        "cell_type",
+    )
+    lines = (out / "integration_warnings.txt").read_text().splitlines()
+    assert len(lines) == 1 and "type2" in lines[0]
+    read = pd.read_csv(out / "integration.tsv", sep="\t")
+    assert list(read.columns) == ["method", "metric", "value"]
+    assert set(read["method"]) == {"unintegrated", "harmony"}
+    wide = table.pivot(index="metric", columns="method", values="value")
+    assert wide.loc["ilisi", "harmony"] > wide.loc["ilisi", "unintegrated"]
+    # the type in one batch only is not merged away (no over-correction)
+    assert (
+        wide.loc["isolated_labels", "harmony"] >= wide.loc["isolated_labels", "unintegrated"] - 0.05
+    )
+    assert (out / "integration.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_integration_outputs_are_planned_only_with_a_batch(repo, tmp_path):
+    path = tmp_path / "a.h5ad"
+    batched_counts(n_cells=60).write_h5ad(path)
+    cfg = {
+        "datasets": {
+            "with": {"rna": str(path), "label_key": "cell_type", "batch_key": "batch"},
+            "without": {"rna": str(path), "label_key": "cell_type"},
+        }
+    }
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(tmp_path)]
+        + ["-n", "--configfile", str(tmp_path / "my.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "results/with/normalize/integration.tsv" in out
+    assert "results/without/normalize/integration" not in out
+    assert "results/without/normalized.h5ad" in out
