@@ -129,6 +129,18 @@ def test_corrupted_index_block_is_caught_before_native_code(tmp_path):
         assert sparse_structure_problem(f["X"], chunk=7) is None  # many small blocks
 
 
+def test_corrupted_10x_h5_is_caught_before_scanpy_reads_it(tmp_path):
+    from layouts import write_arc_h5
+
+    a = counts(n_cells=50, n_genes=40, seed=3)
+    path = write_arc_h5(tmp_path / "filtered_feature_bc_matrix.h5", a, None)
+    assert read_counts(path, dataset="d").shape == (50, 40)
+    with h5py.File(path, "r+") as f:
+        f["matrix/indices"][10:20] = 40  # genes are the rows of 10x's CSC: 0..39
+    with pytest.raises(ScinterpInputError, match="10x matrix '/matrix' is broken"):
+        read_counts(path, dataset="d")
+
+
 def test_a_job_killed_by_a_signal_leaves_the_step_in_its_log(tmp_path):
     log = tmp_path / "job.log"
     code = (

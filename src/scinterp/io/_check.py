@@ -59,21 +59,24 @@ def matrix_shape(elem) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def sparse_structure_problem(elem, chunk: int = INDEX_CHUNK) -> str | None:
+def sparse_structure_problem(
+    elem, chunk: int = INDEX_CHUNK, *, fmt: str | None = None, shape=None
+) -> str | None:
     """Why a sparse matrix element is structurally broken (None when it is sound).
 
     ``indptr`` must have one entry per row (CSR; per column for CSC) plus one, start at
     0, never decrease and end at the number of stored values (``len(indices)`` and
     ``len(data)``); every index must lie in ``[0, n_columns)``. ``indices`` is read in
-    blocks of ``chunk`` values.
+    blocks of ``chunk`` values. ``fmt`` and ``shape`` describe a group without anndata's
+    attributes (a 10x .h5 ``matrix``: CSC, genes x cells).
     """
-    fmt = sparse_format(elem)
+    fmt = fmt or sparse_format(elem)
     if fmt is None:
         return None
     for part in ("data", "indices", "indptr"):
         if part not in elem:
             return f"the sparse matrix has no '{part}' array"
-    n_rows, n_cols = matrix_shape(elem)
+    n_rows, n_cols = (int(shape[0]), int(shape[1])) if shape is not None else matrix_shape(elem)
     major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
     indptr = elem["indptr"][()]
     indices = elem["indices"]
@@ -333,4 +336,28 @@ def check_h5ad_structure(path, *, dataset: str | None, modality: str | None = No
                     dataset=dataset,
                     path=path,
                     fix=_REWRITE,
+                )
+
+
+def check_10x_structure(path, *, dataset: str | None) -> None:
+    """Raise `ScinterpInputError` when the matrix of a Cell Ranger .h5 (v3 ``matrix``
+    group, or v2's one group per genome) is structurally broken, before scanpy reads it."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        return  # the reader names an unreadable file itself
+    with f:
+        groups = [f["matrix"]] if "matrix" in f else [g for g in f.values() if "indptr" in g]
+        for g in groups:
+            if "shape" not in g:
+                continue
+            broken = sparse_structure_problem(g, fmt="csc", shape=g["shape"][()])
+            if broken:
+                raise ScinterpInputError(
+                    f"the 10x matrix '{g.name}' is broken: {broken}.",
+                    dataset=dataset,
+                    path=path,
+                    fix="the file is damaged: copy it again from the Cell Ranger output.",
                 )

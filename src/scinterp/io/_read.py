@@ -132,6 +132,9 @@ def read_counts(
                     fmt,
                 )
         if fmt == "10x_h5":
+            from scinterp.io._check import check_10x_structure
+
+            check_10x_structure(p, dataset=dataset)
             adata = _read_10x_h5(p, dataset)
         elif fmt == "mtx":
             adata = _read_mtx_dir(p if p.is_dir() else p.parent, dataset)
