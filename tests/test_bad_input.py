@@ -129,6 +129,20 @@ def test_corrupted_index_block_is_caught_before_native_code(tmp_path):
         assert sparse_structure_problem(f["X"], chunk=7) is None  # many small blocks
 
 
+def test_corrupted_atac_matrix_is_found_by_the_config_check(tmp_path):
+    rna = _write(counts(n_cells=60, n_genes=40), tmp_path / "rna.h5ad")
+    peaks = _write(counts(n_cells=60, n_genes=50, seed=9), tmp_path / "atac.h5ad")
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr1\nACGT\n")
+    ds = {"rna": rna, "atac": str(peaks), "genome": str(genome)}
+    assert dataset_problems("d", ds, motif_releases=["JASPAR2024"]) == []
+    corrupt_indices(peaks, tmp_path / "bad_atac.h5ad")
+    found = dataset_problems(
+        "d", {**ds, "atac": str(tmp_path / "bad_atac.h5ad")}, motif_releases=["JASPAR2024"]
+    )
+    assert len(found) == 1 and "bad_atac.h5ad" in str(found[0]) and "broken" in str(found[0])
+
+
 def test_corrupted_10x_h5_is_caught_before_scanpy_reads_it(tmp_path):
     from layouts import write_arc_h5
 

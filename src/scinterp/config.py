@@ -182,6 +182,17 @@ def _check_rna_matrix(d: DatasetInput):
     )
 
 
+def _check_atac_matrix(d: DatasetInput):
+    """A cells x peaks .h5ad whose sparse matrix is broken (scinterp.io._check)."""
+    atac = d.ds.get("atac")
+    if not atac or atac == ATAC_FROM_RNA or d.producible(atac) or not is_rna_h5ad(atac):
+        return
+    if Path(atac).exists():
+        from scinterp.io._check import check_h5ad_structure
+
+        check_h5ad_structure(atac, dataset=d.name)
+
+
 #: The checks of one dataset, in order: ``check(d: DatasetInput)`` returns or yields
 #: `ScinterpInputError`s (or raises one). A check that finds the input unusable sets
 #: ``d.stop`` and the later ones do not run. A new config key's check is one function
@@ -192,6 +203,7 @@ DATASET_CHECKS: list[Callable[[DatasetInput], Iterable[ScinterpInputError] | Non
     _check_atac,
     _check_rna_h5ad,
     _check_rna_matrix,
+    _check_atac_matrix,
 ]
 
 
