@@ -240,7 +240,14 @@ def _input_stamp(name: str, ds: dict) -> str:
         if path and Path(path).exists():
             st = Path(path).stat()
             stats[key] = [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
-    text = json.dumps([name, ds, stats], sort_keys=True, default=str)
+    # the checks themselves: a changed or added check reads the file again
+    import importlib
+
+    code = [f"{c.__module__}.{c.__qualname__}" for c in DATASET_CHECKS]
+    for module in ("scinterp.config", "scinterp.io._check"):
+        source = Path(importlib.import_module(module).__file__).read_bytes()
+        code.append(hashlib.sha256(source).hexdigest())
+    text = json.dumps([name, ds, stats, code], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
