@@ -279,6 +279,24 @@ def test_every_problem_of_a_config_in_one_run(tmp_path):
     assert len(msg.splitlines()) <= 10
 
 
+def test_a_new_check_is_one_function_in_the_list(tmp_path, monkeypatch):
+    import scinterp.config as C
+
+    path = _write(counts(n_cells=40, n_genes=30), tmp_path / "ok.h5ad")
+
+    def check_sample_key(d):
+        key = d.ds.get("label_key")
+        if d.names is not None and key and d.obs_column(key).nunique() < 4:
+            yield d.error(f"'{key}' has fewer than 4 values.", "choose another column.")
+
+    monkeypatch.setattr(C, "DATASET_CHECKS", [*C.DATASET_CHECKS, check_sample_key])
+    found = dataset_problems("d", {"rna": path, "label_key": "cell_type"})
+    assert [str(e) for e in found] == [
+        "dataset 'd', file '" + path + "': 'cell_type' has fewer than 4 values. "
+        "Fix: choose another column."
+    ]
+
+
 def test_sound_datasets_are_not_read_again(tmp_path, monkeypatch):
     import scinterp.config as C
 

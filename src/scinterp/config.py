@@ -102,6 +102,17 @@ class DatasetInput:
     def rna(self) -> str:
         return self.ds["rna"]
 
+    def obs_column(self, key: str):
+        """One obs column of the rna file (h5ad or the .h5mu modality; current or legacy
+        layout) as a Series, for a check of the column's values (e.g. sample_key)."""
+        import h5py
+
+        from scinterp.io._h5ad import read_obs_column
+
+        modality = rna_modality(self.ds)
+        with h5py.File(self.rna, "r") as f:
+            return read_obs_column(f[f"mod/{modality}/obs" if modality else "obs"], key)
+
     def error(self, problem: str, fix: str, path=None) -> ScinterpInputError:
         return ScinterpInputError(
             problem, dataset=self.name, path=self.rna if path is None else path, fix=fix
