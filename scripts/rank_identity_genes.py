@@ -6,6 +6,7 @@ from scinterp.joblog import job_log  # noqa: E402
 
 job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from scinterp.interpret import identity  # noqa: E402
@@ -26,7 +27,7 @@ genes, adata, label_key, sampling = identity.rank_identity_genes(
 write_tsv_atomic(genes, out.genes)
 write_tsv_atomic(sampling, out.sampling)
 # labels that are no cell type or that the model did not learn, and why
-write_tsv_atomic(genes.attrs["not_ranked"], out.not_ranked)
+write_tsv_atomic(pd.DataFrame(genes.attrs.pop("not_ranked")), out.not_ranked)
 write_tsv_atomic(identity.method_summary(genes, None, par.identity["precision_k"]), out.methods)
 identity.plot_top_genes(
     adata, genes, label_key, out.dotplot, out.heatmap, par.identity["n_top_plot"]

@@ -250,7 +250,9 @@ def rank_identity_genes(
     sampling = sampling_table(
         data, label_key, labels_file, de_rows is not None, int(params.get("precision_k", 10)), seed
     )
-    table.attrs["not_ranked"] = not_ranked
+    # who was not ranked and why (not_ranked_types), as plain lists: pandas compares
+    # attrs when it concatenates, which a DataFrame there would break
+    table.attrs["not_ranked"] = not_ranked.to_dict("list")
     if len(not_ranked):
         log.warning(
             "identity: not ranked as cell types: %s",
