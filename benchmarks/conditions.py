@@ -573,8 +573,16 @@ def _ours():
     return conditions if all(hasattr(conditions, n) for n in need) else None
 
 
-def run_ours(mod, a: ad.AnnData, acts: pd.DataFrame | None, seed: int, timings: dict):
-    opts = mod.ConditionsOptions(seed=seed)
+def run_ours(
+    mod,
+    a: ad.AnnData,
+    acts: pd.DataFrame | None,
+    seed: int,
+    timings: dict,
+    options: dict | None = None,
+):
+    """The library's four tests at its defaults (``options`` overrides some, by name)."""
+    opts = mod.ConditionsOptions(seed=seed, **(options or {}))
     contrasts = mod.contrasts_of(a.obs, "condition", reference=REF)
     out = {}
     for name, call in (
@@ -590,6 +598,8 @@ def run_ours(mod, a: ad.AnnData, acts: pd.DataFrame | None, seed: int, timings: 
         ),
         ("abundance", lambda: mod.test_abundance(a.obs, contrasts=contrasts, options=opts, **KEYS)),
     ):
+        if acts is None and name in ("programs", "abundance"):
+            continue  # semi-synthetic data: no programs, no abundance change planted
         t0 = time.perf_counter()
         try:
             out[name] = call()
@@ -692,7 +702,12 @@ def abundance_metrics(res: pd.DataFrame, null: bool) -> dict:
 
 # ------------------------------------------------------------------ one dataset
 def run_design(
-    design: Design, mod, peers: bool = True, direct_peer: bool = False, tables: Path | None = None
+    design: Design,
+    mod,
+    peers: bool = True,
+    direct_peer: bool = False,
+    tables: Path | None = None,
+    options: dict | None = None,
 ) -> dict:
     """Simulate one dataset, run ours and the peers on it, score them against the truth.
 
@@ -735,7 +750,7 @@ def run_design(
         else None
     )
     if mod is not None:
-        ours = run_ours(mod, a, acts, design.seed, timings)
+        ours = run_ours(mod, a, acts, design.seed, timings, options)
         for k, v in ours.items():
             if k.endswith("_error"):
                 out["errors"][k] = v
@@ -836,6 +851,99 @@ def _f(x, nd=3):
     return "–" if x is None else f"{x:.{nd}f}"
 
 
+def _ours_of(section: dict, prefer: str | None = None) -> str | None:
+    names = [m for m in section if m.startswith("ours_")]
+    if prefer and f"ours_{prefer}" in section:
+        return f"ours_{prefer}"
+    return names[0] if names else None
+
+
+def targets(agg: dict) -> list[dict]:
+    """Every target of the issue, per design: value, threshold, met (None: not measured)."""
+    rows = []
+
+    def add(target, design, method, value, limit, met):
+        rows.append(
+            dict(target=target, design=design, method=method, value=value, limit=limit, met=met)
+        )
+
+    for name, d in agg.items():
+        g = d["genes"]
+        ours = _ours_of(g, "consensus")
+        peer = "ours_pseudobulk" if "ours_pseudobulk" in g else "pydeseq2"
+        n = int(name.split("_")[1].split("v")[0])
+        for meth in [m for m in (ours, peer) if m]:
+            e = g[meth]
+            if name.endswith("null"):
+                v = e["runs_types_with_discovery"]
+                add(
+                    "null: share of (run, type) with any call <= 0.05",
+                    name,
+                    meth,
+                    v,
+                    0.05,
+                    v <= 0.05,
+                )
+                continue
+            add("realized FDR <= 0.05", name, meth, e["fdr"], 0.05, e["fdr"] <= 0.05)
+            add(
+                "trap genes called <= 0.05",
+                name,
+                meth,
+                e["trap_called"],
+                0.05,
+                e["trap_called"] is not None and e["trap_called"] <= 0.05,
+            )
+        if ours and peer in g and not name.endswith("null"):
+            de, pde = g[ours]["auprc_de"], g[peer]["auprc_de"]
+            add("DE AUPRC >= pydeseq2 - 0.02", name, ours, de, pde - 0.02, de >= pde - 0.02)
+            if n >= 5:
+                x, px = g[ours]["auprc_dp_dm"], g[peer]["auprc_dp_dm"]
+                add("DP+DM AUPRC >= pydeseq2 + 0.10", name, ours, x, px + 0.10, x >= px + 0.10)
+        p = d["programs"]
+        po = _ours_of(p)
+        if po and name == "synthetic_5v5_signal":
+            e, pe = p[po], p.get("score_genes_ttest", {})
+            add("programs AUPRC >= 0.9 at 5 vs 5", name, po, e["auprc"], 0.9, e["auprc"] >= 0.9)
+            add("programs FDR <= 0.05 at 5 vs 5", name, po, e["fdr"], 0.05, e["fdr"] <= 0.05)
+            if pe:
+                add(
+                    "programs AUPRC >= score_genes + t-test",
+                    name,
+                    po,
+                    e["auprc"],
+                    pe["auprc"],
+                    e["auprc"] >= pe["auprc"],
+                )
+        c = d["celltypes"].get("ours")
+        if c and not name.endswith("null"):
+            add(
+                "responding types Spearman >= 0.8",
+                name,
+                "ours",
+                c["spearman"],
+                0.8,
+                c["spearman"] is not None and c["spearman"] >= 0.8,
+            )
+            ranks = [r for r in c["rare_rank"] if r is not None]
+            up = sum(r < c["rare_true_rank"] for r in ranks)
+            add(
+                "rare type not ranked above its true rank (runs ranked up)",
+                name,
+                "ours",
+                up,
+                0,
+                up == 0,
+            )
+        ab = _ours_of(d["abundance"])
+        if ab:
+            e = d["abundance"][ab]
+            if e["found"] is not None:
+                add("abundance: changed type found", name, ab, e["found"], 1.0, e["found"] == 1.0)
+            add("abundance FDR <= 0.05", name, ab, e["fdr"], 0.05, e["fdr"] <= 0.05)
+    return rows
+
+
 def markdown(agg: dict) -> str:
     lines = [
         "### Genes (calls: adj. p <= 0.05; FDR = mean false-discovery proportion over seeds)",
@@ -895,6 +1003,20 @@ def markdown(agg: dict) -> str:
                 f"| {name} | {meth} | {_f(e['found'], 2)} | {_f(e['fdr'], 2)} "
                 f"| {e['false_calls']} |"
             )
+    tg = targets(agg)
+    if tg:
+        lines += [
+            "",
+            "### Targets",
+            "",
+            "| target | design | method | value | limit | met |",
+            "| --- | --- | --- | ---: | ---: | --- |",
+        ]
+        for t in tg:
+            lines.append(
+                f"| {t['target']} | {t['design']} | {t['method']} | {_f(t['value'])} "
+                f"| {_f(t['limit'])} | {'yes' if t['met'] else 'NO'} |"
+            )
     errs = {n: d["errors"] for n, d in agg.items() if d["errors"]}
     if errs:
         lines += ["", "### Errors from the library", ""]
@@ -948,6 +1070,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--semi-genes", type=int, default=1500)
     ap.add_argument("--no-ours", action="store_true", help="peers only")
     ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        help="key=value (JSON value) for ConditionsOptions, e.g. n_permutations=50; repeatable",
+    )
+    ap.add_argument(
         "--direct-peer",
         action="store_true",
         help="run pydeseq2 here even when the library returns its pseudobulk rows",
@@ -958,6 +1086,15 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mod = None if args.no_ours else _ours()
+    options = {}
+    for kv in args.option:
+        k, v = kv.split("=", 1)
+        options[k] = json.loads(v)
+    if args.quick and mod is not None:
+        # the smoke test's smallest case: fewer permutations than a user's run
+        fields = getattr(mod.ConditionsOptions, "__dataclass_fields__", {})
+        if "n_permutations" in fields:
+            options.setdefault("n_permutations", 20)
     print(
         f"ours: {'scinterp.interpret.conditions' if mod else 'not available (peers only)'}",
         flush=True,
@@ -965,7 +1102,7 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     runs = []
     for d in designs_for(args):
-        r = run_design(d, mod, direct_peer=args.direct_peer, tables=out / "tables")
+        r = run_design(d, mod, direct_peer=args.direct_peer, tables=out / "tables", options=options)
         runs.append(r)
         g = r["genes"]
         brief = ", ".join(f"{k} FDP {v['fdp']:.2f} ({v['n_called']})" for k, v in g.items())
@@ -973,9 +1110,11 @@ def main(argv=None) -> dict:
     agg = aggregate(runs)
     result = {
         "args": vars(args),
+        "options": options,
         "ours": mod is not None,
         "seconds": round(time.perf_counter() - t0, 1),
         "aggregate": agg,
+        "targets": targets(agg),
         "runs": runs,
     }
     (out / "results.json").write_text(json.dumps(result, indent=1, default=str))
