@@ -183,3 +183,29 @@ def test_integration_outputs_are_planned_only_with_a_batch(repo, tmp_path):
     assert "results/with/normalize/integration.tsv" in out
     assert "results/without/normalize/integration" not in out
     assert "results/without/normalized.h5ad" in out
+
+
+def test_findings_page_shows_the_integration_and_its_warning(tmp_path):
+    from scinterp.summary import build_summary, to_markdown
+
+    qc = tmp_path / "metrics.tsv"
+    pd.DataFrame({"cell": ["a", "b"], "total_counts": [10, 20], "keep": [True, True]}).to_csv(
+        qc, sep="\t", index=False
+    )
+    tsv = tmp_path / "integration.tsv"
+    pd.DataFrame(
+        {
+            "method": ["unintegrated", "unintegrated", "harmony", "harmony"],
+            "metric": ["overall", "leiden_batch_ari", "overall", "leiden_batch_ari"],
+            "value": [0.61, 0.19, 0.9, 0.0],
+        }
+    ).to_csv(tsv, sep="\t", index=False)
+    warn = tmp_path / "integration_warnings.txt"
+    warn.write_text("label 'type2' (obs['cell_type'], 9 cells) occurs only in batch 'b0'\n")
+    paths = {"qc_metrics": qc, "integration": tsv, "integration_warnings": warn}
+    md = to_markdown(build_summary(paths), "t")
+    assert "## Batch integration" in md
+    assert "integrated with harmony" in md and "scIB overall: 0.61 -> 0.9" in md
+    assert "**Warning**: label 'type2'" in md
+    # no batch, no section
+    assert "Batch integration" not in to_markdown(build_summary({"qc_metrics": qc}), "t")

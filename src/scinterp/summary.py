@@ -415,6 +415,7 @@ def build_summary(
     from scinterp.interpret.branches import branches
 
     sections = [qc_section(_read(p["qc_metrics"]), figs("qc_plot", "umap"))]
+    sections += integration_section(p)  # with a batch_key: normalize/integration.tsv
     files = [
         "`cell_activity.h5ad`: per-cell identity scores and program activity (scanpy, CELLxGENE)"
     ]
@@ -538,3 +539,38 @@ def write_summary(
     _write_text_atomic(to_markdown(sections, title, base=Path(md_path).parent), md_path)
     _write_text_atomic(to_html(sections, title), html_path)
     return sections
+
+
+def integration_section(paths: Mapping[str, Path]) -> list[Section]:
+    """[the batch-integration section] when ``paths`` holds ``integration``
+    (normalize/integration.tsv), else []: the method, the scIB scores before and after,
+    the confounding warnings (``integration_warnings``) and the UMAPs
+    (``integration_umap``)."""
+    if "integration" not in paths:
+        return []
+    metrics = _read(paths["integration"])
+    wide = metrics.pivot(index="metric", columns="method", values="value")
+    methods = ["unintegrated"] + [m for m in wide.columns if m != "unintegrated"]
+    wide = wide[[m for m in methods if m in wide.columns]]
+    after = methods[-1]
+    sec = Section("Batch integration")
+    text = (
+        f"Neighbours, UMAP and Leiden ran on the PCA integrated with {after} (models and "
+        "branches read the uncorrected counts)."
+        if after != "unintegrated"
+        else "The PCA was not integrated (normalize.integration: none)."
+    )
+    for key, name in (("overall", "scIB overall"), ("leiden_batch_ari", "Leiden vs batch ARI")):
+        if key in wide.index:
+            text += f" {name}: " + " -> ".join(_fmt(wide.loc[key, m]) for m in wide.columns) + "."
+    sec.blocks.append(text)
+    warn = paths.get("integration_warnings")
+    lines = Path(warn).read_text().splitlines() if warn and Path(warn).exists() else []
+    sec.blocks += [f"**Warning**: {w}" for w in lines if w.strip()]
+    frame = wide.reset_index().astype(object)
+    sec.blocks.append(Table(frame.map(lambda x: _fmt(x) if isinstance(x, float) else x)))
+    if "integration_umap" in paths:
+        sec.blocks.append(
+            Figure(Path(paths["integration_umap"]), "UMAP before and after integration")
+        )
+    return [sec]

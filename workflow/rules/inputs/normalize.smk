@@ -11,6 +11,10 @@ def normalize_params():
     return params
 
 
+# summary_inputs' names of integration_outputs' files, in their order
+INTEGRATION_KEYS = ("integration", "integration_umap", "integration_warnings")
+
+
 def integration_outputs(dataset):
     """With a batch_key: the integration's metrics, figure and warnings, else none."""
     if DATASETS[dataset].get("batch_key") is None:

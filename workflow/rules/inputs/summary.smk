@@ -43,6 +43,7 @@ def summary_inputs(wildcards):
         "umap": f"{r}/normalize/umap.png",
         "skipped": f"{r}/run/skipped.tsv",
     }
+    inputs.update(zip(INTEGRATION_KEYS, integration_outputs(d)))
     for b in branches():
         on = set(branch_targets(b.name, d))
         inputs.update(
