@@ -153,6 +153,7 @@ def test_corrupted_10x_h5_is_caught_before_scanpy_reads_it(tmp_path):
         f["matrix/indices"][10:20] = 40  # genes are the rows of 10x's CSC: 0..39
     with pytest.raises(ScinterpInputError, match="10x matrix '/matrix' is broken"):
         read_counts(path, dataset="d")
+    assert "10x matrix '/matrix' is broken" in _problems(path)  # before compute too
 
 
 def test_a_job_killed_by_a_signal_leaves_the_step_in_its_log(tmp_path):

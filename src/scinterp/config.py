@@ -193,6 +193,14 @@ def _check_rna_matrix(d: DatasetInput):
     )
 
 
+def _check_rna_10x(d: DatasetInput):
+    """A Cell Ranger .h5 whose matrix is broken (scinterp.io._check)."""
+    if str(d.rna).endswith(".h5") and Path(d.rna).exists() and not d.producible(d.rna):
+        from scinterp.io._check import check_10x_structure
+
+        check_10x_structure(d.rna, dataset=d.name)
+
+
 def _check_atac_matrix(d: DatasetInput):
     """A cells x peaks .h5ad whose sparse matrix is broken (scinterp.io._check)."""
     atac = d.ds.get("atac")
@@ -214,6 +222,7 @@ DATASET_CHECKS: list[Callable[[DatasetInput], Iterable[ScinterpInputError] | Non
     _check_atac,
     _check_rna_h5ad,
     _check_rna_matrix,
+    _check_rna_10x,
     _check_atac_matrix,
 ]
 
