@@ -209,3 +209,20 @@ def test_findings_page_shows_the_integration_and_its_warning(tmp_path):
     assert "**Warning**: label 'type2'" in md
     # no batch, no section
     assert "Batch integration" not in to_markdown(build_summary({"qc_metrics": qc}), "t")
+
+
+def test_a_method_that_leaves_the_batches_apart_is_flagged():
+    from scinterp.integrate import unmixed_warning
+
+    def table(after):
+        return pd.DataFrame(
+            {
+                "method": ["unintegrated", "harmony"],
+                "metric": ["ilisi", "ilisi"],
+                "value": [0.01, after],
+            }
+        )
+
+    assert "harmony did not mix the batches" in unmixed_warning(table(0.02), "harmony")[0]
+    assert unmixed_warning(table(0.8), "harmony") == []
+    assert unmixed_warning(table(0.02), "none") == []

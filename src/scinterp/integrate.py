@@ -384,6 +384,24 @@ def plot_integration(obs, umap_before, umap_after, batch_key, label_key, method,
     write_figure_atomic(fig, outpath)
 
 
+def unmixed_warning(table: pd.DataFrame, method: str, margin: float = 0.05) -> list[str]:
+    """[a warning] when the integrated iLISI is within ``margin`` of the unintegrated one:
+    the method left the batches apart (Harmony does so when the batch effect outweighs
+    the cell types, e.g. gene-wise factors on every gene), else []."""
+    if method in ("none", UNINTEGRATED):
+        return []
+    ilisi = table[table["metric"] == "ilisi"].set_index("method")["value"]
+    if method not in ilisi.index or ilisi[method] > ilisi[UNINTEGRATED] + margin:
+        return []
+    msg = (
+        f"{method} did not mix the batches (iLISI {ilisi[UNINTEGRATED]:.2f} unintegrated, "
+        f"{ilisi[method]:.2f} after): Leiden clusters may still follow the batch; check "
+        "leiden_batch_ari in normalize/integration.tsv"
+    )
+    log.warning("integration: %s", msg)
+    return [msg]
+
+
 def _read_embedding(path):
     """obs, obsm and uns of an h5ad without its matrices (an atlas' normalized.h5ad)."""
     import h5py
@@ -429,6 +447,7 @@ def integration_metrics_to_file(
         out_png,
     )
     warned = [w for w in str(info.get("warnings", "")).splitlines() if w.strip()]
+    warned += unmixed_warning(table, method)
     with atomic_path(out_warnings) as tmp:
         with open(tmp, "w") as fh:
             fh.write("".join(f"{w}\n" for w in warned))
