@@ -56,7 +56,7 @@ def test_qc_and_normalize_contract(tiny, run_snakemake):
     )
     targets = [
         f"results/{d}/{f}" for d in ("tiny", "odd") for f in ("qc/metrics.tsv", "normalized.h5ad")
-    ]
+    ] + ["results/tiny/normalize/integration.tsv"]
     res = run_snakemake(root, "--configfile", str(cfg), "--cores", "2", *targets)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-6000:]
 
@@ -78,6 +78,12 @@ def test_qc_and_normalize_contract(tiny, run_snakemake):
     # Without a label_key, Leiden clusters are the labels.
     norm = ad.read_h5ad(root / "results" / "odd" / "normalized.h5ad")
     assert norm.uns["scinterp"]["label_key"] == "label"
+    # With a batch_key: Harmony, and the scIB metrics before and after (issue 31).
+    integration = pd.read_csv(root / "results/tiny/normalize/integration.tsv", sep="\t")
+    assert list(integration.columns) == ["method", "metric", "value"]
+    wide = integration.pivot(index="metric", columns="method", values="value")
+    assert wide.loc["ilisi", "harmony"] > wide.loc["ilisi", "unintegrated"]
+    assert (root / "results/tiny/normalize/integration.png").exists()
 
 
 def test_rna_branches_end_to_end(tiny, run_snakemake):
