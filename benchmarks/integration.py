@@ -200,7 +200,8 @@ def run_scanorama(a: ad.AnnData) -> np.ndarray:
     import scanpy as sc
 
     order = np.argsort(a.obs["batch"].astype(str).to_numpy(), kind="stable")
-    b = ad.AnnData(obs=a.obs.iloc[order][["batch"]].copy())
+    # scanpy's wrapper counts the cells on .X: an empty sparse matrix serves
+    b = ad.AnnData(sparse.csr_matrix((a.n_obs, 1)), obs=a.obs.iloc[order][["batch"]].copy())
     b.obsm["X_pca"] = np.asarray(a.obsm["X_pca"])[order]
     sc.external.pp.scanorama_integrate(b, "batch", verbose=0)
     out = np.empty_like(b.obsm["X_scanorama"])
