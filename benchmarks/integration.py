@@ -361,13 +361,14 @@ def targets(results: pd.DataFrame) -> pd.DataFrame:
                 "dataset": ds,
                 "default_overall": d["overall"],
                 "best_harmony_scvi": best_peer,
-                "overall_ok": d["overall"] >= best_peer - 0.02,
+                "overall_ok": str(d["overall"] >= best_peer - 0.02),
                 "isolated_default": d["isolated_labels"],
                 "isolated_unintegrated": m.loc["unintegrated", "isolated_labels"],
-                "isolated_ok": d["isolated_labels"]
-                >= m.loc["unintegrated", "isolated_labels"] - 0.05,
+                "isolated_ok": str(
+                    d["isolated_labels"] >= m.loc["unintegrated", "isolated_labels"] - 0.05
+                ),
                 "leiden_ari_default": d["leiden_ari"],
-                "leiden_ari_ok": (d["leiden_ari"] >= 0.8) if ds not in ISOLATED else None,
+                "leiden_ari_ok": "-" if ds in ISOLATED else str(d["leiden_ari"] >= 0.8),
             }
         )
     return pd.DataFrame(rows)
