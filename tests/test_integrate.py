@@ -226,3 +226,22 @@ def test_a_method_that_leaves_the_batches_apart_is_flagged():
     assert "harmony did not mix the batches" in unmixed_warning(table(0.02), "harmony")[0]
     assert unmixed_warning(table(0.8), "harmony") == []
     assert unmixed_warning(table(0.02), "none") == []
+
+
+def test_metrics_without_labels_are_the_label_free_batch_metrics(tmp_path):
+    batched_counts(n_cells=200).write_h5ad(tmp_path / "filtered.h5ad")
+    normalize_to_file(tmp_path / "filtered.h5ad", tmp_path / "n.h5ad", P, "batch", None, DS)
+    out = tmp_path / "normalize"
+    table = integration_metrics_to_file(
+        tmp_path / "n.h5ad",
+        out / "integration.tsv",
+        out / "integration.png",
+        out / "integration_warnings.txt",
+        P,
+        "batch",
+        None,
+    )
+    assert set(table["metric"]) == {"ilisi", "pcr_batch", "leiden_batch_ari", "batch_correction"}
+    wide = table.pivot(index="metric", columns="method", values="value")
+    assert wide.loc["leiden_batch_ari", "harmony"] < wide.loc["leiden_batch_ari", "unintegrated"]
+    assert (out / "integration_warnings.txt").read_text() == ""
