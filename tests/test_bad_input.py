@@ -265,6 +265,19 @@ def test_counts_in_raw_are_found_and_a_sound_file_has_no_problem(tmp_path):
     assert _problems(_write(a, tmp_path / "raw.h5ad")) == ""
 
 
+def test_dense_matrices_are_sampled_by_rows(tmp_path):
+    from scinterp.io._check import value_sample
+
+    a = counts(n_cells=100, n_genes=50, seed=8)
+    a.X = a.X.toarray()
+    a.X[:, 3] = -1  # every row holds one negative value
+    path = _write(a, tmp_path / "dense.h5ad")
+    with h5py.File(path) as f:
+        sample = value_sample(f["X"], n=500)  # 10 rows of 50 values
+        assert sample.size == 500 and (sample == -1).sum() == 10
+    assert "holds negative values" in _problems(path)
+
+
 def test_every_problem_of_a_config_in_one_run(tmp_path):
     a = counts(n_cells=60, n_genes=30)
     a.var_names = ["GENE1"] * 2 + list(a.var_names[2:])
