@@ -1,16 +1,10 @@
 """Rule integration_metrics: scIB metrics of the PCA before and after integration,
 the UMAPs before and after, and the batch/label confounding warnings."""
 
-import logging
-import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # the job's log
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    force=True,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import matplotlib  # noqa: E402
 

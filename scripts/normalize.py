@@ -1,16 +1,11 @@
 """Rule normalize: log-normalization, HVGs, PCA, integration over batches (with a
 batch_key), neighbours, UMAP, Leiden labels."""
 
-import logging
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # the job's log
-logging.basicConfig(
-    stream=sys.stderr,
-    level=logging.INFO,
-    force=True,
-    format="%(asctime)s %(name)s %(levelname)s %(message)s",
-)
+from scinterp.joblog import job_log  # noqa: E402
+
+job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import matplotlib  # noqa: E402
 
