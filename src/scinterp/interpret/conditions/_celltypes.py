@@ -1,0 +1,183 @@
+"""Which cell types respond (``conditions/celltypes.tsv``): a condition classifier per cell
+type, trained and scored across held-out samples, with a sample-permutation p-value."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ._common import adjust, design_of, eligible
+from ._options import DEFAULT_OPTIONS, ConditionsOptions
+from ._pseudobulk import _matrix, groups_of
+
+TYPE_COLUMNS = [
+    "cell_type",
+    "contrast",
+    "score",
+    "p_value",
+    "adj_p_value",
+    "n_cells",
+    "n_samples_test",
+    "n_samples_ref",
+    "method",
+]
+N_GENES = 2000  # most variable genes of a type that its classifier's PCA reads
+
+
+def sample_folds(in_test: np.ndarray, n_folds: int, rng) -> list[np.ndarray]:
+    """Held-out sample indices per fold: test and reference samples dealt separately in a
+    random order, so every fold holds out at least one sample of each condition (with
+    ``n_folds`` <= the smaller condition's sample count) and no sample is in two folds."""
+    folds: list[list[int]] = [[] for _ in range(n_folds)]
+    for side in (True, False):
+        idx = rng.permutation(np.flatnonzero(in_test == side))
+        for i, s in enumerate(idx):
+            folds[i % n_folds].append(int(s))
+    return [np.array(sorted(f)) for f in folds]
+
+
+def equal_take(n_cells: np.ndarray, total: int) -> np.ndarray:
+    """Cells to take per sample: ``total`` spread as evenly as the samples allow."""
+    take = np.zeros(len(n_cells), dtype=int)
+    left = min(int(total), int(n_cells.sum()))
+    while left > 0:
+        room = np.flatnonzero(take < n_cells)
+        share = max(left // room.size, 1)
+        for i in room:
+            add = min(share, n_cells[i] - take[i], left)
+            take[i] += add
+            left -= add
+            if left == 0:
+                break
+    return take
+
+
+def _cv_auroc(z, cell_sample, labels_by_sample, folds, c):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    y = labels_by_sample[cell_sample]
+    prob = np.empty(len(y))
+    for held in folds:
+        test = np.isin(cell_sample, held)
+        model = LogisticRegression(C=c, max_iter=1000)
+        model.fit(z[~test], y[~test])
+        prob[test] = model.predict_proba(z[test])[:, 1]
+    return float(roc_auc_score(y, prob))
+
+
+def _labelings(in_test: np.ndarray, n: int, rng) -> tuple[list[np.ndarray], bool]:
+    s, k = len(in_test), int(in_test.sum())
+    if math.comb(s, k) <= n:
+        out = []
+        for chosen in itertools.combinations(range(s), k):
+            lab = np.zeros(s, dtype=bool)
+            lab[list(chosen)] = True
+            out.append(lab)
+        return out, True
+    return [rng.permutation(in_test) for _ in range(n)], False
+
+
+def test_celltypes(
+    adata,
+    label_key: str,
+    sample_key: str,
+    condition_key: str,
+    contrasts,
+    options: ConditionsOptions = DEFAULT_OPTIONS,
+    *,
+    layer: str = "counts",
+) -> pd.DataFrame:
+    """Per cell type and contrast: ``score`` = AUROC of held-out cells' predicted test
+    probability, from an L2 logistic regression on ``n_components`` principal components
+    of the type's log-normalized counts (the 2,000 most variable genes; PCA fitted without
+    labels), cross-validated by sample (no sample in both training and testing; folds in
+    ``attrs['splits']``). Every type gets the same number of cells (``max_cells_per_type``
+    or the smallest eligible type's count), spread evenly over its samples, so every
+    sample weighs alike and abundance does not set the score. ``p_value``: the share of
+    sample labelings (condition labels permuted between samples; all of them when there
+    are at most ``n_permutations``) scoring at least as high. Method ``classifier``; BH
+    within (method, contrast)."""
+    from sklearn.decomposition import PCA
+
+    per_sample = design_of(adata.obs, sample_key, condition_key)
+    codes, meta = groups_of(adata.obs, label_key, sample_key)
+    matrix = _matrix(adata, layer)
+    rows, skipped, splits = [], [], {}
+    for test, ref in contrasts:
+        name = f"{test}_vs_{ref}"
+        ok = {}
+        for cell_type in sorted(meta["cell_type"].unique()):
+            m, reason = eligible(meta, per_sample, cell_type, (test, ref), options)
+            if reason:
+                skipped.append(reason)
+            else:
+                ok[cell_type] = m
+        if not ok:
+            continue
+        n_eq = min(options.max_cells_per_type, *(int(m["n_cells"].sum()) for m in ok.values()))
+        for cell_type, m in ok.items():
+            rng = np.random.default_rng([options.seed, sorted(ok).index(cell_type)])
+            take = equal_take(m["n_cells"].to_numpy(), n_eq)
+            group_pos = meta.index.get_indexer(m.index)
+            cells, cell_sample = [], []
+            for j, (g, k) in enumerate(zip(group_pos, take, strict=True)):
+                idx = np.flatnonzero(codes == g)
+                cells.append(np.sort(rng.choice(idx, k, replace=False)))
+                cell_sample.append(np.full(k, j))
+            cells = np.concatenate(cells)
+            cell_sample = np.concatenate(cell_sample)
+            order = np.argsort(cells)
+            cells, cell_sample = cells[order], cell_sample[order]
+            x = matrix[cells]
+            x = sparse.csr_matrix(x, dtype=np.float64)
+            lib = np.asarray(x.sum(1)).ravel()
+            x = (sparse.diags(1e4 / np.maximum(lib, 1.0)) @ x).tocsr()
+            x.data = np.log1p(x.data)
+            x = x.toarray()
+            var = x.var(0)
+            top = np.argsort(-var, kind="stable")[: min(N_GENES, int((var > 0).sum()))]
+            x = x[:, top]
+            x -= x.mean(0)
+            nc = max(1, min(options.n_components, x.shape[0] - 1, x.shape[1]))
+            z = PCA(n_components=nc, random_state=options.seed).fit_transform(x)
+            in_test = m["in_test"].to_numpy()
+            k = max(2, min(options.n_folds, int(in_test.sum()), int((~in_test).sum())))
+            folds = sample_folds(in_test, k, rng)
+            samples = m["sample"].to_numpy()
+            splits[(cell_type, name)] = [
+                (sorted(set(samples) - set(samples[f])), sorted(samples[f])) for f in folds
+            ]
+            score = _cv_auroc(z, cell_sample, in_test, folds, options.classifier_c)
+            labelings, exact = _labelings(in_test, options.n_permutations, rng)
+            null = []
+            for lab in labelings:
+                kk = sample_folds(lab, k, rng)
+                null.append(_cv_auroc(z, cell_sample, lab, kk, options.classifier_c))
+            null = np.array(null)
+            if exact:
+                p = float(np.mean(null >= score - 1e-12))
+            else:
+                p = float((1 + np.sum(null >= score - 1e-12)) / (1 + len(null)))
+            rows.append(
+                dict(
+                    cell_type=cell_type,
+                    contrast=name,
+                    score=score,
+                    p_value=p,
+                    n_cells=int(len(cells)),
+                    n_samples_test=int(in_test.sum()),
+                    n_samples_ref=int((~in_test).sum()),
+                    method="classifier",
+                )
+            )
+    out = pd.DataFrame(rows, columns=[c for c in TYPE_COLUMNS if c != "adj_p_value"])
+    out["adj_p_value"] = adjust(out)
+    out = out[TYPE_COLUMNS]
+    out.attrs["skipped"] = skipped
+    out.attrs["splits"] = splits
+    return out

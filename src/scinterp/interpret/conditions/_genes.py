@@ -1,0 +1,221 @@
+"""Which genes change between conditions, per cell type, with samples as replicates.
+
+Three ``method`` rows per gene, cell type and contrast (``conditions/genes.tsv``):
+
+* ``pseudobulk``: pydeseq2 (DESeq2's negative binomial GLM, Wald test) on the count sums
+  per sample x cell type; ``log_fc`` (log2, test over reference) comes from it.
+* ``distribution``: per-cell features of each gene's expression (log1p of counts per
+  10,000, computed here from the raw counts) aggregated per sample x type: the share of
+  expressing cells (arcsine square root), the mean level among the expressing cells and
+  the standard deviation among them. Each is tested across samples with the moderated t
+  (``_moderated``; variances shrunk across genes) and the three p-values are combined
+  (Cauchy). It sees what a mean misses: a subpopulation switching on, a share of
+  expressing cells, a wider or narrower distribution.
+* ``consensus``: the row to read first: Cauchy combination of the pseudobulk p-value
+  (weight 1/2) and the three feature p-values (1/6 each); valid under dependence.
+  ``stat`` is the signed ``-log10`` of its p-value (sign of ``log_fc``).
+
+``adj_p_value``: Benjamini-Hochberg within (method, contrast) over every cell type and
+gene tested. ``confidence`` (every row): the share of test-condition samples whose own
+log CPM of the gene, minus the reference samples' mean, has the sign of ``log_fc``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ._common import adjust, cauchy_combine, design_of, eligible
+from ._moderated import moderated_t
+from ._options import DEFAULT_OPTIONS, ConditionsOptions
+from ._pseudobulk import _matrix, groups_of, stream_group_sums
+
+GENE_COLUMNS = [
+    "cell_type",
+    "gene",
+    "contrast",
+    "log_fc",
+    "stat",
+    "p_value",
+    "adj_p_value",
+    "method",
+    "confidence",
+]
+FEATURES = ("detection", "level", "spread")
+
+
+def _cell_features(block: sparse.csr_matrix) -> dict:
+    block = block.astype(np.float64)
+    lib = np.asarray(block.sum(1)).ravel()
+    scale = sparse.diags(1e4 / np.maximum(lib, 1.0))
+    logn = (scale @ block).tocsr()
+    logn.data = np.log1p(logn.data)
+    expr = logn.copy()
+    expr.data = (expr.data > 0).astype(np.float64)
+    sq = logn.copy()
+    sq.data = sq.data**2
+    return {"expr": expr, "log": logn, "log2": sq}
+
+
+def gene_sums(adata, label_key, sample_key, layer="counts", chunk_rows=10000):
+    """One streamed pass: count sums and the per-cell feature sums per sample x type."""
+    codes, meta = groups_of(adata.obs, label_key, sample_key)
+    sums = stream_group_sums(
+        _matrix(adata, layer), codes, len(meta), chunk_rows, features=_cell_features
+    )
+    return sums, meta
+
+
+def _deseq(counts: pd.DataFrame, in_test: np.ndarray, seed: int) -> pd.DataFrame:
+    """pydeseq2 Wald test of test vs reference: log2FoldChange, stat, pvalue per gene."""
+    import logging
+
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.default_inference import DefaultInference
+    from pydeseq2.ds import DeseqStats
+
+    logging.getLogger("pydeseq2").setLevel(logging.ERROR)
+    meta = pd.DataFrame({"condition": np.where(in_test, "test", "reference")}, index=counts.index)
+    inference = DefaultInference(n_cpus=1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dds = DeseqDataSet(
+            counts=counts,
+            metadata=meta,
+            design="~condition",
+            refit_cooks=True,
+            inference=inference,
+            quiet=True,
+        )
+        dds.deseq2()
+        ds = DeseqStats(
+            dds, contrast=["condition", "test", "reference"], inference=inference, quiet=True
+        )
+        ds.summary()
+    return ds.results_df.reindex(counts.columns)
+
+
+def _per_sample_sign(counts: np.ndarray, in_test: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    lib = counts.sum(1, keepdims=True)
+    logcpm = np.log2((counts + 0.5) / (np.maximum(lib, 1) + 1.0) * 1e6)
+    diff = logcpm[in_test] - logcpm[~in_test].mean(0)
+    return (np.sign(diff) == sign[None, :]).mean(0)
+
+
+def test_genes(
+    adata,
+    label_key: str,
+    sample_key: str,
+    condition_key: str,
+    contrasts,
+    options: ConditionsOptions = DEFAULT_OPTIONS,
+    *,
+    layer: str = "counts",
+    sums=None,
+) -> pd.DataFrame:
+    """``conditions/genes.tsv`` (module docstring); ``attrs['skipped']`` lists the cell
+    types and contrasts left out and why. ``sums``: ``gene_sums``' result, to reuse."""
+    per_sample = design_of(adata.obs, sample_key, condition_key)
+    sums, meta = sums or gene_sums(adata, label_key, sample_key, layer, options.chunk_rows)
+    genes = np.asarray(adata.var_names.astype(str))
+    pos = pd.Series(np.arange(len(meta)), index=meta.index)
+    frames, skipped = [], []
+    for contrast in contrasts:
+        name = f"{contrast[0]}_vs_{contrast[1]}"
+        for cell_type in sorted(meta["cell_type"].unique()):
+            m, reason = eligible(meta, per_sample, cell_type, contrast, options)
+            if reason:
+                skipped.append(reason)
+                continue
+            rows = pos[m.index].to_numpy()
+            in_test = m["in_test"].to_numpy()
+            n = m["n_cells"].to_numpy(dtype=float)[:, None]
+            counts = sums["sum"][rows]
+            expr = sums["expr"][rows]
+            share_all = expr.sum(0) / n.sum()
+            keep = counts.sum(0) > 0
+            frames.append(
+                _one_type(
+                    counts,
+                    expr,
+                    sums["log"][rows],
+                    sums["log2"][rows],
+                    n,
+                    in_test,
+                    keep,
+                    share_all >= options.min_expressing,
+                    genes,
+                    cell_type,
+                    name,
+                    options,
+                )
+            )
+    cols = GENE_COLUMNS
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    out["adj_p_value"] = adjust(out)
+    out = out[cols]
+    out.attrs["skipped"] = skipped
+    return out
+
+
+def _one_type(
+    counts, expr, logsum, log2sum, n, in_test, keep, testable, genes, cell_type, contrast, options
+):
+    g = len(genes)
+    pb = pd.DataFrame(np.nan, index=genes, columns=["log2FoldChange", "stat", "pvalue"])
+    if keep.any():
+        res = _deseq(
+            pd.DataFrame(counts[:, keep].astype(np.int64), columns=genes[keep]),
+            in_test,
+            options.seed,
+        )
+        pb.loc[genes[keep], ["log2FoldChange", "stat", "pvalue"]] = res[
+            ["log2FoldChange", "stat", "pvalue"]
+        ].to_numpy()
+    feats = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = expr / n
+        level = np.where(expr >= 3, logsum / expr, np.nan)
+        var = np.where(expr >= 3, (log2sum - expr * level**2) / (expr - 1), np.nan)
+        feats["detection"] = np.arcsin(np.sqrt(share))
+        feats["level"] = level
+        feats["spread"] = np.sqrt(np.maximum(var, 0))
+    fp, fstat = {}, {}
+    for f, v in feats.items():
+        r = moderated_t(v[:, testable].T, in_test)
+        p = np.full(g, np.nan)
+        t = np.full(g, np.nan)
+        p[testable] = r["p_value"].to_numpy()
+        t[testable] = r["stat"].to_numpy()
+        fp[f], fstat[f] = p, t
+    fmat = np.column_stack([fp[f] for f in FEATURES])
+    dist_p = cauchy_combine(fmat)
+    best = np.nanargmin(np.where(np.isfinite(fmat), fmat, np.inf), axis=1)
+    dist_stat = np.column_stack([fstat[f] for f in FEATURES])[np.arange(g), best]
+    dist_stat = np.where(np.isfinite(dist_p), dist_stat, np.nan)
+    pb_p = pb["pvalue"].to_numpy(dtype=float)
+    cons_p = cauchy_combine(np.column_stack([pb_p, fmat]), np.array([0.5, 1 / 6, 1 / 6, 1 / 6]))
+    lfc = pb["log2FoldChange"].to_numpy(dtype=float)
+    sign = np.sign(np.nan_to_num(lfc))
+    conf = _per_sample_sign(counts.astype(float), in_test, sign)
+    conf = np.where(np.isfinite(lfc), conf, np.nan)
+    with np.errstate(divide="ignore"):
+        cons_stat = sign * -np.log10(np.clip(cons_p, 1e-300, 1))
+    base = dict(cell_type=cell_type, gene=genes, contrast=contrast, log_fc=lfc, confidence=conf)
+    parts = [
+        pd.DataFrame(
+            {
+                **base,
+                "stat": pb["stat"].to_numpy(dtype=float),
+                "p_value": pb_p,
+                "method": "pseudobulk",
+            }
+        ),
+        pd.DataFrame({**base, "stat": dist_stat, "p_value": dist_p, "method": "distribution"}),
+        pd.DataFrame({**base, "stat": cons_stat, "p_value": cons_p, "method": "consensus"}),
+    ]
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["p_value"].notna()].assign(adj_p_value=np.nan)

@@ -1,0 +1,60 @@
+"""Options of the conditions branch, each with its one default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConditionsOptions:
+    """Options of :mod:`scinterp.interpret.conditions`.
+
+    Attributes
+    ----------
+    min_cells
+        A sample x cell type pseudobulk needs this many cells, else that sample is left
+        out of that cell type (every test of that type).
+    min_samples
+        Samples per condition a cell type needs after ``min_cells``, else the type and
+        contrast are skipped (the reason is kept in the table's ``attrs['skipped']``).
+    fdr
+        The false discovery rate a finding is called at (``adj_p_value <= fdr``).
+    n_permutations
+        Condition labels permuted between samples for the cell-type p-value; when the
+        samples allow fewer distinct labelings, every labeling is used once (exact test).
+    max_cells_per_type
+        Cells per cell type the classifier sees, the same number for every type (the
+        smallest eligible type's count when that is lower), split evenly over samples,
+        so that abundance does not set the score.
+    seed
+        Seed of every random draw (subsampling, permutations).
+    n_components
+        Principal components of a type's log-normalized expression (fitted without the
+        labels) that the condition classifier reads.
+    n_folds
+        Folds of the grouped cross-validation by sample (at most the number of samples
+        of the smaller condition).
+    classifier_c
+        Inverse L2 strength of the classifier's logistic regression.
+    min_expressing
+        A gene enters the model-based tests in a type when at least this share of the
+        type's cells expresses it (count > 0); rarer genes carry too little to test.
+    chunk_rows
+        Rows read at a time when streaming sums over the count matrix.
+    """
+
+    min_cells: int = 10
+    min_samples: int = 2
+    fdr: float = 0.05
+    n_permutations: int = 200
+    max_cells_per_type: int = 500
+    seed: int = 0
+    n_components: int = 20
+    n_folds: int = 5
+    classifier_c: float = 0.1
+    min_expressing: float = 0.01
+    chunk_rows: int = 10000
+
+
+#: the defaults, the functions' default argument
+DEFAULT_OPTIONS = ConditionsOptions()
