@@ -9,4 +9,4 @@ job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 from scinterp.simulate import write_demo  # noqa: E402
 
 outdir = Path(snakemake.output.rna).parent
-write_demo(outdir, seed=snakemake.params.seed)
+write_demo(outdir, seed=snakemake.params.seed, conditions=snakemake.params.conditions)

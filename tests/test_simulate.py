@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -254,3 +255,75 @@ def test_too_small_inputs_are_refused(tmp_path):
         simulate.simulate(seed=0, n_cells=100, n_genes=300, n_peaks=100, chrom_length=100_000)
     with pytest.raises(ValueError, match="chrom_length"):
         simulate.simulate(seed=0, n_cells=100, n_genes=1000, n_peaks=400, chrom_length=50_000)
+
+
+# ---- donors, conditions and their planted changes -----------------------------------------
+@pytest.fixture(scope="module")
+def truth_conditions(demo):
+    return {
+        k: pd.read_csv(demo[1][k], sep="\t") for k in ("conditions_genes", "conditions_abundance")
+    }
+
+
+def test_conditions_change_only_the_planted_genes(rna, atac):
+    """The conditions have their own random stream: without them, every other draw and
+    every other gene's counts are the same (the other branches' truth is untouched)."""
+    plain = simulate.simulate(seed=0, conditions=False, **SMALL)
+    assert "donor" not in plain.rna.obs and "conditions_genes" not in plain.truth
+    assert (plain.rna.obs_names == rna.obs_names).all()
+    assert (plain.rna.var_names == rna.var_names).all()
+    changed = set(rna.var_names[np.flatnonzero((_dense(rna.X) != _dense(plain.rna.X)).any(0))])
+    planted = simulate.simulate(seed=0, **SMALL).truth["conditions_genes"]
+    assert changed == set(planted["gene"]) and len(changed) == len(planted)
+    assert (_dense(plain.atac.X) == _dense(atac.X)).all()
+
+
+def test_planted_genes_avoid_the_other_truth(demo, truth, truth_conditions):
+    genes = set(truth_conditions["conditions_genes"]["gene"])
+    assert not genes & set(truth["markers"]["gene"])
+    assert not genes & (set(truth["grn"]["tf"]) | set(truth["grn"]["target"]))
+    gmt = Path(demo[1]["gene_sets"]).read_text().split()
+    assert not genes & set(gmt)
+    assert not genes & set(Path(demo[1]["tfs"]).read_text().split())
+
+
+def test_donors_are_nested_in_batches_with_both_conditions(rna):
+    obs = rna.obs
+    per_donor = obs.groupby("donor", observed=True)[["condition", "batch"]].nunique()
+    assert (per_donor == 1).all().all() and len(per_donor) == 8
+    donors = obs[["donor", "condition", "batch"]].drop_duplicates()
+    assert (donors.groupby(["batch", "condition"], observed=True).size() == 2).all()
+
+
+def test_planted_condition_changes_are_in_the_counts(rna, truth_conditions):
+    X = _dense(rna.X)
+    X = X / X.sum(1, keepdims=True) * 1e4
+    obs = rna.obs
+    genes = truth_conditions["conditions_genes"]
+    col = {g: i for i, g in enumerate(rna.var_names)}
+    good = (obs["quality"] == "good").to_numpy()
+    for _, r in genes.iterrows():
+        in_t = good & (obs["cell_type"] == r["cell_type"]).to_numpy()
+        dis, ref = (
+            in_t & (obs["condition"] == "disease").to_numpy(),
+            in_t & (obs["condition"] == "healthy").to_numpy(),
+        )
+        x = X[:, col[r["gene"]]]
+        if r["kind"] == "DE":
+            lfc = np.log2((x[dis].mean() + 1e-3) / (x[ref].mean() + 1e-3))
+            assert np.sign(lfc) == np.sign(r["log2_fc"]) and abs(lfc) > 0.4, (r["gene"], lfc)
+        else:  # a share of the disease cells switches the gene on
+            assert (x[dis] > 0).mean() > (x[ref] > 0).mean() + 0.05, r["gene"]
+            assert x[dis].mean() > 1.5 * x[ref].mean(), r["gene"]
+    # non-responding types get nothing
+    assert not set(genes["cell_type"]) & {"Dendritic cell", "Erythroid"}
+
+
+def test_planted_abundance_change(rna, truth_conditions):
+    ab = truth_conditions["conditions_abundance"]
+    share = pd.crosstab(rna.obs["donor"], rna.obs["cell_type"], normalize="index")
+    cond = rna.obs.groupby("donor", observed=True)["condition"].first()
+    for _, r in ab.iterrows():
+        s = share[r["cell_type"]]
+        dis, ref = s[cond == "disease"], s[cond == "healthy"]
+        assert r["direction"] == "up" and dis.mean() > ref.mean() + 0.05, (dis, ref)

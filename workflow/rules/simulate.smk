@@ -12,6 +12,8 @@ rule simulate_demo:
         programs="resources/demo/truth/programs.tsv",
         grn="resources/demo/truth/grn.tsv",
         motifs="resources/demo/truth/motifs.tsv",
+        conditions_genes="resources/demo/truth/conditions_genes.tsv",
+        conditions_abundance="resources/demo/truth/conditions_abundance.tsv",
     log:
         "logs/simulate_demo.log",
     conda:
@@ -21,5 +23,6 @@ rule simulate_demo:
         runtime=runtime(30),
     params:
         seed=0,
+        conditions=True,  # donors and conditions (a params change reruns an older demo)
     script:
         "../../scripts/simulate_demo.py"

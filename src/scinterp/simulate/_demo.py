@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scinterp.io import atomic_path, write_h5ad_atomic, write_tsv_atomic
+from scinterp.simulate._conditions import plant_conditions
 from scinterp.simulate._design import _BASES, TYPE_MOTIFS
 from scinterp.simulate._genome import _simulate_atac, _simulate_genome, load_jaspar_matrix
 from scinterp.simulate._rna import _simulate_rna
@@ -54,6 +55,7 @@ def simulate(
     n_chroms: int = 3,
     frac_low_quality: float = 0.06,
     frac_doublets: float = 0.06,
+    conditions: bool = True,
 ) -> DemoData:
     """Simulate the demo data set in memory.
 
@@ -73,12 +75,17 @@ def simulate(
         Number of chromosomes (``chr1`` ...).
     frac_low_quality, frac_doublets
         Fractions of all cells that are low-quality cells and doublets.
+    conditions
+        Add donors and two conditions with planted changes (:mod:`scinterp.simulate.
+        _conditions`), drawn from a stream of their own: without them every other draw,
+        and every gene's counts but the planted genes', are the same.
 
     Returns
     -------
     DemoData
     """
-    rna_seq, atac_seq, genome_seq = np.random.SeedSequence(seed).spawn(3)
+    # the first 3 children are the same whatever the number spawned
+    rna_seq, atac_seq, genome_seq, conditions_seq = np.random.SeedSequence(seed).spawn(4)
     rna, gene_sets, tfs, truth = _simulate_rna(
         np.random.default_rng(rna_seq), n_cells, n_genes, frac_low_quality, frac_doublets
     )
@@ -97,6 +104,11 @@ def simulate(
             "consensus": [_consensus(motifs[t][1]) for t in TYPE_MOTIFS],
         }
     )
+    if conditions:
+        rna, planted = plant_conditions(
+            np.random.default_rng(conditions_seq), rna, truth, gene_sets
+        )
+        truth.update(planted)
     truth["motif_sites"] = sites
     truth["peaks"] = peaks.rename_axis("peak").reset_index()
     return DemoData(rna=rna, atac=atac, genome=genome, gene_sets=gene_sets, tfs=tfs, truth=truth)
@@ -112,6 +124,7 @@ def write_demo(
     n_chroms: int = 3,
     frac_low_quality: float = 0.06,
     frac_doublets: float = 0.06,
+    conditions: bool = True,
 ) -> dict[str, Path]:
     """Simulate the demo data set and write it under ``outdir``.
 
@@ -122,14 +135,16 @@ def write_demo(
     ----------
     outdir
         Output folder (created if needed).
-    seed, n_cells, n_genes, n_peaks, chrom_length, n_chroms, frac_low_quality, frac_doublets
+    seed, n_cells, n_genes, n_peaks, chrom_length, n_chroms, frac_low_quality, frac_doublets,
+    conditions
         See :func:`simulate`.
 
     Returns
     -------
     dict
         Key -> path for ``rna, atac, genome, gene_sets, tfs, markers, programs, grn,
-        motifs, motif_sites, peaks, readme``.
+        motifs, conditions_genes, conditions_abundance`` (with ``conditions``),
+        ``motif_sites, peaks, readme``.
     """
     data = simulate(
         seed=seed,
@@ -140,6 +155,7 @@ def write_demo(
         n_chroms=n_chroms,
         frac_low_quality=frac_low_quality,
         frac_doublets=frac_doublets,
+        conditions=conditions,
     )
     out = Path(outdir)
     paths = {
@@ -152,6 +168,8 @@ def write_demo(
         "programs": out / "truth" / "programs.tsv",
         "grn": out / "truth" / "grn.tsv",
         "motifs": out / "truth" / "motifs.tsv",
+        "conditions_genes": out / "truth" / "conditions_genes.tsv",
+        "conditions_abundance": out / "truth" / "conditions_abundance.tsv",
         "motif_sites": out / "truth" / "motif_sites.tsv",
         "peaks": out / "truth" / "peaks.tsv",
         "readme": out / "truth" / "README.md",
@@ -168,6 +186,11 @@ def write_demo(
     with atomic_path(paths["tfs"]) as tmp:
         tmp.write_text("".join(f"{tf}\n" for tf in data.tfs))
     for key in ("markers", "programs", "grn", "motifs", "motif_sites", "peaks"):
+        write_tsv_atomic(data.truth[key], paths[key])
+    for key in ("conditions_genes", "conditions_abundance"):
+        if key not in data.truth:
+            paths.pop(key)
+            continue
         write_tsv_atomic(data.truth[key], paths[key])
     with atomic_path(paths["readme"]) as tmp:
         tmp.write_text(_TRUTH_README)
@@ -210,7 +233,16 @@ All tables are tab-separated with a header. Coordinates are 0-based, end-exclusi
 - `peaks.tsv` (`peak, chrom, start, end, group`): group is the cell type whose
   peaks these are, `shared` (open in all types) or `background`.
 
-`rna.h5ad` `obs`: `cell_type`, `batch`, `quality` (`good`, `low_quality`, `doublet`) and
+- `conditions_genes.tsv` (`cell_type, gene, contrast, kind, log2_fc`): genes changed in
+  the disease donors' cells of that type (contrast `disease_vs_healthy`): `DE` a mean
+  shift of `log2_fc` (each donor's drawn around it), `DP` switched on in 30% of the
+  cells (a subpopulation). Only background genes: no marker, gene-set, GRN gene or TF.
+  Dendritic cells and erythroid cells do not respond.
+- `conditions_abundance.tsv` (`cell_type, contrast, direction, log2_odds_ratio`): cell
+  types whose cells come more often from disease donors (their share changes).
+
+`rna.h5ad` `obs`: `cell_type`, `batch`, `quality` (`good`, `low_quality`, `doublet`),
 `doublet_of` (the two parent types of a doublet; `cell_type` of a doublet is its first
-parent's). `atac.h5ad` holds the good cells only.
+parent's), `donor` (8 donors, 4 per batch) and `condition` (`healthy`, `disease`: 2
+donors of each in each batch). `atac.h5ad` holds the good cells only.
 """
