@@ -1,0 +1,258 @@
+"""Conditions branch (issue 30): what changes between conditions, per cell type, with the
+sample as the unit. Small data simulated here, with planted changes of known kind."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse, stats
+
+from scinterp.errors import ScinterpInputError
+from scinterp.interpret import conditions as cond
+
+KEYS = dict(label_key="cell_type", sample_key="sample", condition_key="condition")
+N_GENES = 150
+DE = [f"g{i:03d}" for i in range(0, 10)]  # T cells: x3 in every test sample's cells
+SHARE = [f"g{i:03d}" for i in range(10, 20)]  # T cells: more expressing cells, same mean
+TRAP = [f"g{i:03d}" for i in range(20, 25)]  # T cells: x8 in one test sample only
+OPTIONS = cond.ConditionsOptions(n_permutations=30, seed=0)
+
+
+def _simulate(seed: int, null: bool = False, n_per_condition: int = 4) -> ad.AnnData:
+    """Two cell types (T, M) in ``2 n`` samples; raw counts in layers['counts'] and
+    log-normalized .X. Unless ``null``: in the test condition (``disease``) T cells carry
+    the DE, SHARE and TRAP changes above and M cells are twice as many (abundance); with
+    ``null`` the samples are alike and the condition labels are drawn at random."""
+    rng = np.random.default_rng(seed)
+    genes = [f"g{i:03d}" for i in range(N_GENES)]
+    base = rng.gamma(1.0, 1.5, N_GENES) + 0.3
+    base[10:20] = 0.8  # SHARE genes: 0.8 counts a cell on average in either condition
+    labels = np.array(["disease"] * n_per_condition + ["healthy"] * n_per_condition)
+    if null:
+        rng.shuffle(labels)
+    blocks, rows = [], []
+    for s, label in enumerate(labels):
+        test = label == "disease" and not null
+        z = rng.normal(0, 0.2, N_GENES)  # the sample's own deviation, every gene
+        for t in ("T", "M"):
+            n = int(rng.poisson(300 if (t == "M" and test) else 150))
+            mean = base * np.exp(z + (0.0 if t == "T" else rng.normal(0, 0.5, N_GENES)))
+            lib = rng.lognormal(0, 0.2, n)
+            lam = lib[:, None] * mean[None, :] * rng.gamma(10, 0.1, (n, N_GENES))
+            if t == "T":
+                # SHARE genes: 10% of cells at 8 (healthy) vs 40% at 2 (disease): same mean
+                on = rng.random((n, 10)) < (0.4 if test else 0.1)
+                lam[:, 10:20] = np.where(on, 2.0 if test else 8.0, 0.0) * lib[:, None]
+                if test:
+                    lam[:, 0:10] *= 3.0
+                if test and s == 0:
+                    lam[:, 20:25] *= 8.0
+            blocks.append(sparse.csr_matrix(rng.poisson(lam)))
+            rows += [(t, f"s{s}", label)] * n
+    counts = sparse.vstack(blocks).tocsr().astype(np.float32)
+    obs = pd.DataFrame(rows, columns=["cell_type", "sample", "condition"])
+    obs.index = [f"c{i}" for i in range(len(obs))]
+    obs = obs.astype("category")
+    a = ad.AnnData(counts.copy(), obs=obs, var=pd.DataFrame(index=genes))
+    a.layers["counts"] = counts
+    lib = np.asarray(counts.sum(1)).ravel()
+    a.X = sparse.csr_matrix(counts.multiply(1e4 / np.maximum(lib, 1)[:, None]))
+    a.X.data = np.log1p(a.X.data)
+    return a
+
+
+def _contrasts(a):
+    return cond.contrasts_of(a.obs, "condition", reference="healthy")
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return _simulate(1)
+
+
+@pytest.fixture(scope="module")
+def planted_genes(planted):
+    return cond.test_genes(planted, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
+
+
+def _called(genes: pd.DataFrame, method: str, cell_type: str = "T") -> set[str]:
+    g = genes[(genes["method"] == method) & (genes["cell_type"] == cell_type)]
+    return set(g.loc[g["adj_p_value"] <= 0.05, "gene"].astype(str))
+
+
+def test_contrasts_every_level_against_the_reference():
+    obs = pd.DataFrame({"condition": ["a", "b", "c", "a"]})
+    assert cond.contrasts_of(obs, "condition", reference="a") == [("b", "a"), ("c", "a")]
+    assert cond.contrasts_of(obs, "condition", contrasts=[["c", "b"]]) == [("c", "b")]
+    with pytest.raises(ScinterpInputError, match="'z'"):
+        cond.contrasts_of(obs, "condition", reference="z")
+
+
+def test_pseudobulk_sums_equal_a_dense_groupby_sum(planted):
+    counts, meta = cond.pseudobulk(planted, "cell_type", "sample")
+    dense = pd.DataFrame(
+        planted.layers["counts"].toarray(), columns=planted.var_names, index=planted.obs_names
+    )
+    key = planted.obs["sample"].astype(str) + "|" + planted.obs["cell_type"].astype(str)
+    expected = dense.groupby(key.to_numpy()).sum()
+    assert sorted(counts.index) == sorted(expected.index)
+    assert np.array_equal(counts.loc[expected.index].to_numpy(), expected.to_numpy())
+    assert counts.to_numpy().dtype.kind == "i"
+    n = planted.obs.groupby(key.to_numpy(), observed=True).size()
+    assert meta.loc[n.index, "n_cells"].tolist() == n.tolist()
+    assert (meta["sample"] + "|" + meta["cell_type"]).tolist() == meta.index.tolist()
+    # streamed in chunks of a few rows: the same sums
+    small, _ = cond.pseudobulk(planted, "cell_type", "sample", chunk_rows=97)
+    assert small.equals(counts)
+
+
+def test_pseudobulk_recovers_planted_de_genes(planted_genes):
+    called = _called(planted_genes, "pseudobulk")
+    assert set(DE) <= called
+    assert len(called - set(DE) - set(SHARE)) <= 1  # no trap gene nor null gene (at most one)
+    de = planted_genes[
+        (planted_genes["method"] == "pseudobulk")
+        & (planted_genes["cell_type"] == "T")
+        & planted_genes["gene"].isin(DE)
+    ]
+    assert de["log_fc"].between(1.0, 2.2).all()  # planted log2(3) = 1.58
+    assert (de["confidence"] == 1.0).all()  # every test sample moved up
+    assert list(planted_genes.columns) == [
+        "cell_type", "gene", "contrast", "log_fc", "stat", "p_value", "adj_p_value",
+        "method", "confidence",
+    ]  # fmt: skip
+    assert set(planted_genes["contrast"]) == {"disease_vs_healthy"}
+
+
+def test_share_of_expressing_cells_found_by_model_row_not_by_pseudobulk(planted_genes):
+    g = planted_genes[planted_genes["cell_type"] == "T"]
+    methods = set(g["method"])
+    assert {"pseudobulk", "consensus"} <= methods
+    model = methods - {"pseudobulk", "consensus"}
+    assert model, "no model-based row"
+    found_model = set().union(*(_called(planted_genes, m) for m in model)) & set(SHARE)
+    found_consensus = _called(planted_genes, "consensus") & set(SHARE)
+    found_pb = _called(planted_genes, "pseudobulk") & set(SHARE)
+    assert len(found_model) >= 8 and len(found_consensus) >= 8
+    assert len(found_pb) <= 2
+    p = g[g["gene"].isin(SHARE)].pivot_table(index="gene", columns="method", values="p_value")
+    assert (p["consensus"] < p["pseudobulk"]).mean() >= 0.9
+    # the planted mean shifts stay found by the consensus (the row read first)
+    assert set(DE) <= _called(planted_genes, "consensus")
+
+
+def test_one_sample_shift_is_not_called(planted_genes):
+    for method in set(planted_genes["method"]):
+        assert not (_called(planted_genes, method) & set(TRAP)), method
+
+
+def test_null_data_gives_no_discovery():
+    a = _simulate(7, null=True)
+    contrasts = _contrasts(a)
+    genes = cond.test_genes(a, contrasts=contrasts, options=OPTIONS, **KEYS)
+    assert len(genes) > 0 and genes["p_value"].notna().all()
+    assert (genes["adj_p_value"] > 0.05).all(), genes.nsmallest(3, "adj_p_value")
+    # the p-values of the consensus are about uniform on null data
+    p = genes.loc[genes["method"] == "consensus", "p_value"]
+    assert 0.02 <= (p <= 0.05).mean() <= 0.12
+    ab = cond.test_abundance(a.obs, contrasts=contrasts, options=OPTIONS, **KEYS)
+    assert (ab["adj_p_value"] > 0.05).all()
+
+
+def test_a_sample_in_two_conditions_raises_naming_the_column_and_the_fix():
+    obs = pd.DataFrame(
+        {
+            "donor": ["d1", "d1", "d2", "d3", "d4"],
+            "status": ["healthy", "disease", "healthy", "disease", "disease"],
+        }
+    )
+    with pytest.raises(ScinterpInputError) as e:
+        cond.check_design(obs, "donor", "status", reference="healthy", dataset="pbmc")
+    msg = str(e.value)
+    assert "'d1'" in msg and "'donor'" in msg and "'status'" in msg and "pbmc" in msg
+    assert "Fix:" in msg and e.value.fix
+    with pytest.raises(ScinterpInputError, match="sample_key"):
+        cond.check_design(obs, None, "status", dataset="pbmc")
+    with pytest.raises(ScinterpInputError, match="'sick'"):
+        cond.check_design(obs.iloc[1:], "donor", "status", reference="sick", dataset="pbmc")
+    # a condition with one sample is no error: the contrast is skipped, and why is said
+    reasons = cond.check_design(obs.iloc[1:], "donor", "status", reference="healthy")
+    assert len(reasons) == 1 and "healthy" in reasons[0]
+
+
+def test_abundance_finds_the_planted_proportion_change(planted):
+    ab = cond.test_abundance(planted.obs, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
+    ab = ab.set_index("cell_type")
+    assert list(ab.columns) == ["contrast", "log_fc", "p_value", "adj_p_value", "method"]
+    assert ab.loc["M", "adj_p_value"] <= 0.05 and ab.loc["M", "log_fc"] > 0.3
+    # two types whose shares sum to one: T's share falls by as much
+    assert ab.loc["T", "log_fc"] < 0
+
+
+def test_celltypes_splits_by_sample_and_ranks_the_responding_type_first(planted):
+    res = cond.test_celltypes(planted, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
+    assert list(res.columns) == [
+        "cell_type", "contrast", "score", "p_value", "adj_p_value", "n_cells",
+        "n_samples_test", "n_samples_ref", "method",
+    ]  # fmt: skip
+    r = res.set_index("cell_type")
+    assert r.loc["T", "score"] > r.loc["M", "score"]
+    assert r.loc["T", "p_value"] < r.loc["M", "p_value"]
+    assert r.loc["T", "score"] > 0.8
+    assert (r["n_samples_test"] == 4).all() and (r["n_samples_ref"] == 4).all()
+    splits = res.attrs["splits"]
+    assert splits
+    folds = splits.values() if isinstance(splits, dict) else [splits]
+    seen = 0
+    for entry in folds:
+        for f in entry:
+            train, test = (f["train"], f["test"]) if isinstance(f, dict) else f
+            assert set(train).isdisjoint(test)  # never a sample in both
+            assert set(test) and set(train)
+            seen += 1
+    assert seen >= 2 * 2  # at least two folds per type
+
+
+def test_programs_finds_a_program_active_in_the_test_samples(planted):
+    rng = np.random.default_rng(5)  # noise activity (seed 3 gives one chance call, p 0.001)
+    obs = planted.obs
+    act = pd.DataFrame(rng.normal(0, 1, (planted.n_obs, 6)), index=planted.obs_names)
+    act.columns = [f"P{i}" for i in range(6)]
+    moved = (obs["condition"] == "disease").to_numpy() & (obs["cell_type"] == "T").to_numpy()
+    act.loc[moved, "P0"] += 0.5
+    res = cond.test_programs(act, obs, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
+    called = res[res["adj_p_value"] <= 0.05]
+    assert set(zip(called["cell_type"], called["program"], strict=True)) == {("T", "P0")}
+    row = res[(res["cell_type"] == "T") & (res["program"] == "P0")].iloc[0]
+    assert 0.35 < row["effect"] < 0.65
+
+
+def test_moderated_t_is_the_ordinary_t_without_moderation_and_shrinks_variances():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (300, 8))
+    group = np.array([True] * 4 + [False] * 4)
+    x[:20, :4] += 2.0
+    plain = cond.moderated_t(x, group, moderate=False)
+    ref = stats.ttest_ind(x[:, group], x[:, ~group], axis=1)
+    assert np.allclose(plain["stat"], ref.statistic) and np.allclose(plain["p_value"], ref.pvalue)
+    # genes with one true variance: the prior df is large and every variance moves
+    # toward the prior; the moderated test has more power on the shifted genes
+    mod = cond.moderated_t(x, group)
+    s2 = x[:, group].var(1, ddof=1) * 3 / 6 + x[:, ~group].var(1, ddof=1) * 3 / 6
+    post = mod["s2_post"].to_numpy()
+    prior = mod.attrs["s2_prior"]
+    assert mod.attrs["df_prior"] > 20
+    assert np.all(np.abs(post - prior) <= np.abs(s2 - prior) + 1e-12)
+    assert (mod["p_value"][:20] < 0.01).sum() >= (plain["p_value"][:20] < 0.01).sum()
+
+
+def test_squeeze_var_recovers_the_prior_of_scaled_chi_square_variances():
+    rng = np.random.default_rng(1)
+    d, d0, s0 = 4, 6.0, 2.0
+    sigma2 = s0 * d0 / rng.chisquare(d0, 20000)  # inverse scaled chi-square prior
+    s2 = sigma2 * rng.chisquare(d, 20000) / d
+    post, s0_hat, d0_hat = cond.squeeze_var(s2, np.full(s2.size, d))
+    assert abs(s0_hat / s0 - 1) < 0.1 and 4.0 < d0_hat < 9.0
+    assert np.allclose(post, (d0_hat * s0_hat + d * s2) / (d0_hat + d))
