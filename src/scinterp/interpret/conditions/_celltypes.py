@@ -71,13 +71,16 @@ def _cv_auroc(z, cell_sample, labels_by_sample, folds, c):
 
 
 def _labelings(in_test: np.ndarray, n: int, rng) -> tuple[list[np.ndarray], bool]:
+    """Permuted sample labelings (group sizes kept): every distinct one but the observed
+    when there are at most ``n + 1`` (exact test), else ``n`` random ones."""
     s, k = len(in_test), int(in_test.sum())
-    if math.comb(s, k) <= n:
+    if math.comb(s, k) <= n + 1:
         out = []
         for chosen in itertools.combinations(range(s), k):
             lab = np.zeros(s, dtype=bool)
             lab[list(chosen)] = True
-            out.append(lab)
+            if not np.array_equal(lab, in_test):
+                out.append(lab)
         return out, True
     return [rng.permutation(in_test) for _ in range(n)], False
 
@@ -153,16 +156,14 @@ def test_celltypes(
                 (sorted(set(samples) - set(samples[f])), sorted(samples[f])) for f in folds
             ]
             score = _cv_auroc(z, cell_sample, in_test, folds, options.classifier_c)
-            labelings, exact = _labelings(in_test, options.n_permutations, rng)
+            labelings, _ = _labelings(in_test, options.n_permutations, rng)
             null = []
             for lab in labelings:
                 kk = sample_folds(lab, k, rng)
                 null.append(_cv_auroc(z, cell_sample, lab, kk, options.classifier_c))
             null = np.array(null)
-            if exact:
-                p = float(np.mean(null >= score - 1e-12))
-            else:
-                p = float((1 + np.sum(null >= score - 1e-12)) / (1 + len(null)))
+            # the observed labeling counts once: (1 + k) / (1 + n), exact or sampled
+            p = float((1 + np.sum(null >= score - 1e-12)) / (1 + len(null)))
             rows.append(
                 dict(
                     cell_type=cell_type,

@@ -11,10 +11,16 @@ from scinterp.interpret.programs._stats import benjamini_hochberg
 from ._design import sample_conditions
 
 
+#: largest p-value the Cauchy combination reads (see :func:`cauchy_combine`)
+P_CLIP_HIGH = 0.99
+
+
 def cauchy_combine(pvalues: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Cauchy combination (ACAT; Liu & Xie 2020) of p-values per row (NaN skipped, the
     weights of the others renormalized): a valid p-value under any dependence between the
-    combined tests for small p. A row of NaN gives NaN."""
+    combined tests for small p. A row of NaN gives NaN. P-values above ``P_CLIP_HIGH``
+    count as ``P_CLIP_HIGH`` (a p of 1 would otherwise cancel any evidence of the others;
+    the combined p-value of a row of large p-values stays large)."""
     p = np.atleast_2d(np.asarray(pvalues, dtype=float))
     w = np.ones(p.shape[1]) if weights is None else np.asarray(weights, dtype=float)
     ok = np.isfinite(p)
@@ -22,7 +28,9 @@ def cauchy_combine(pvalues: np.ndarray, weights: np.ndarray | None = None) -> np
     tot = wt.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         wt = wt / tot[:, None]
-        pc = np.clip(np.where(ok, p, 0.5), 1e-300, 1 - 1e-16)
+        # p-values above P_CLIP_HIGH are read as P_CLIP_HIGH: tan() of a p-value near 1 is an
+        # unbounded negative number that would cancel every other test's evidence
+        pc = np.clip(np.where(ok, p, 0.5), 1e-300, P_CLIP_HIGH)
         # tan(pi (0.5 - p)) loses precision for tiny p: 1 / (pi p) is its limit there
         t = np.where(pc < 1e-15, 1 / (pc * np.pi), np.tan((0.5 - pc) * np.pi))
         stat = (wt * t).sum(1)
