@@ -10,7 +10,6 @@ from scinterp.interpret.programs._stats import benjamini_hochberg
 
 from ._design import sample_conditions
 
-
 #: largest p-value the Cauchy combination reads (see :func:`cauchy_combine`)
 P_CLIP_HIGH = 0.99
 
