@@ -256,3 +256,30 @@ def test_squeeze_var_recovers_the_prior_of_scaled_chi_square_variances():
     post, s0_hat, d0_hat = cond.squeeze_var(s2, np.full(s2.size, d))
     assert abs(s0_hat / s0 - 1) < 0.1 and 4.0 < d0_hat < 9.0
     assert np.allclose(post, (d0_hat * s0_hat + d * s2) / (d0_hat + d))
+
+
+def test_run_reads_the_files_and_returns_the_four_tables(planted, tmp_path):
+    path = tmp_path / "normalized.h5ad"
+    planted.write_h5ad(path)
+    rng = np.random.default_rng(0)
+    act = pd.DataFrame(
+        rng.normal(0, 1, (planted.n_obs, 3)), index=planted.obs_names, columns=["P0", "P1", "P2"]
+    )
+    act.to_csv(tmp_path / "activity.tsv", sep="\t")
+    tables = cond.run(
+        {"normalized": str(path), "activity": str(tmp_path / "activity.tsv")},
+        OPTIONS,
+        dataset="toy",
+        reference="healthy",
+        **KEYS,
+    )
+    assert set(tables) == {"genes", "programs", "celltypes", "abundance"}
+    assert set(DE) <= _called(tables["genes"], "consensus")
+    assert set(tables["programs"]["program"]) == {"P0", "P1", "P2"}
+    assert set(tables["celltypes"]["cell_type"]) == {"T", "M"}
+    ab = tables["abundance"].set_index("cell_type")
+    assert ab.loc["M", "adj_p_value"] <= 0.05
+    # a reference that is not a level: an error naming the dataset and the file
+    with pytest.raises(ScinterpInputError) as e:
+        cond.run({"normalized": str(path)}, OPTIONS, dataset="toy", reference="sick", **KEYS)
+    assert "toy" in str(e.value) and "normalized.h5ad" in str(e.value)
