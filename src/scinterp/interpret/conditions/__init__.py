@@ -19,6 +19,7 @@ from ._celltypes import TYPE_COLUMNS, sample_folds, test_celltypes
 from ._common import cauchy_combine
 from ._design import check_design, contrasts_of, sample_conditions
 from ._genes import GENE_COLUMNS, gene_sums, test_genes
+from ._io import LazyCells, open_cells
 from ._moderated import fit_f_dist, moderated_t, squeeze_var, trigamma_inverse
 from ._options import DEFAULT_OPTIONS, ConditionsOptions
 from ._programs import ABUNDANCE_COLUMNS, PROGRAM_COLUMNS, test_abundance, test_programs
@@ -27,6 +28,7 @@ from ._pseudobulk import pseudobulk
 __all__ = [
     "ABUNDANCE_COLUMNS",
     "GENE_COLUMNS",
+    "LazyCells",
     "PROGRAM_COLUMNS",
     "TYPE_COLUMNS",
     "ConditionsOptions",
@@ -36,6 +38,7 @@ __all__ = [
     "fit_f_dist",
     "gene_sums",
     "moderated_t",
+    "open_cells",
     "pseudobulk",
     "read_activity",
     "run",
@@ -80,24 +83,55 @@ def run(
     """The four tables of one dataset: ``{"genes", "programs", "celltypes", "abundance"}``.
 
     ``inputs``: ``normalized`` (path of ``normalized.h5ad`` or an AnnData: obs with the
-    label, sample and condition columns, raw counts in ``layers['counts']``) and optional
-    ``activity`` (program activity per cell, see :func:`read_activity`; without it the
-    programs table is empty). The keys may be given as arguments or in ``inputs`` under
-    the same names. The design is checked first (:func:`check_design`); skipped cell
+    label, sample and condition columns, raw counts in ``layers['counts']``; a path is
+    read lazily, :class:`LazyCells`: the counts stay on disk and stream in row chunks)
+    and optional ``activity`` (or ``programs``: program activity per cell, see
+    :func:`read_activity`; without it the programs table is empty). The keys may be given
+    as arguments or in ``inputs`` under the same names (``label_key`` defaults to
+    ``leiden``, the normalize step's clusters). The design is checked first (:func:`check_design`); skipped cell
     types and contrasts are listed in each table's ``attrs['skipped']``.
     """
-    import anndata as ad
-
     keys = dict(
-        label_key=label_key or inputs.get("label_key"),
+        label_key=label_key or inputs.get("label_key") or "leiden",
         sample_key=sample_key or inputs.get("sample_key"),
         condition_key=condition_key or inputs.get("condition_key"),
     )
     reference = reference if reference is not None else inputs.get("reference")
     contrasts = contrasts if contrasts is not None else inputs.get("contrasts")
     src = inputs["normalized"]
-    path = None if isinstance(src, ad.AnnData) else src
-    adata = src if isinstance(src, ad.AnnData) else ad.read_h5ad(src)
+    path = None if hasattr(src, "obs") else src
+    with open_cells(src) as adata:
+        return _run(adata, inputs, options, keys, reference, contrasts, dataset, path)
+
+
+def _run(adata, inputs, options, keys, reference, contrasts, dataset, path):
+    from scinterp.errors import ScinterpInputError
+
+    if options.min_samples < 2:
+        raise ScinterpInputError(
+            f"branches.conditions.min_samples is {options.min_samples}: a test across "
+            "samples needs at least 2 samples per condition.",
+            dataset=dataset,
+            fix="set branches.conditions.min_samples to 2 or more.",
+        )
+    missing = [k for k in ("label_key",) if keys[k] not in adata.obs.columns]
+    if missing:
+        raise ScinterpInputError(
+            f"the cell-type column '{keys['label_key']}' is not in the cells' metadata "
+            f"(columns: {', '.join(map(str, adata.obs.columns))}).",
+            dataset=dataset,
+            path=path,
+            fix="set datasets.<name>.label_key to the obs column of cell types (or leave it "
+            "unset: the normalize step's 'leiden' clusters are used).",
+        )
+    if "counts" not in adata.layers:
+        raise ScinterpInputError(
+            "layers['counts'] (the raw integer counts the tests sum per sample) is missing "
+            f"(layers: {', '.join(adata.layers.keys()) or 'none'}).",
+            dataset=dataset,
+            path=path,
+            fix="run the normalize step, which keeps the raw counts in layers['counts'].",
+        )
     skipped = check_design(
         adata.obs,
         keys["sample_key"],
@@ -110,7 +144,7 @@ def run(
     pairs = contrasts_of(adata.obs, keys["condition_key"], reference, contrasts)
     blocked = {r.split(":")[0] for r in skipped}
     pairs = [p for p in pairs if f"contrast {p[0]} vs {p[1]} skipped" not in blocked]
-    activity = read_activity(inputs.get("activity"))
+    activity = read_activity(inputs.get("activity", inputs.get("programs")))
     out = {
         "genes": test_genes(adata, contrasts=pairs, options=options, **keys),
         "celltypes": test_celltypes(adata, contrasts=pairs, options=options, **keys),

@@ -11,8 +11,13 @@ Three ``method`` rows per gene, cell type and contrast (``conditions/genes.tsv``
   (``_moderated``; variances shrunk across genes) and the three p-values are combined
   (Cauchy). It sees what a mean misses: a subpopulation switching on, a share of
   expressing cells, a wider or narrower distribution.
-* ``consensus``: the row to read first: Cauchy combination of the pseudobulk p-value
-  (weight 1/2) and the three feature p-values (1/6 each); valid under dependence.
+* ``consensus``: the row to read first: Cauchy combination of the pseudobulk test
+  (weight 1/2) and the three feature p-values (1/6 each); valid under dependence. The
+  pseudobulk part is pydeseq2's Wald statistic read on a t distribution with (samples - 2)
+  degrees of freedom (DESeq2's ``useT``), not on the normal: with a few samples the
+  normal tail, which ignores that the dispersion is estimated, calls genes on null data.
+  A gene pydeseq2 leaves without a p-value (no counts; a Cook's outlier sample) is
+  combined from its features alone.
   ``stat`` is the signed ``-log10`` of its p-value (sign of ``log_fc``).
 
 ``adj_p_value``: Benjamini-Hochberg within (method, contrast) over every cell type and
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import sparse, stats
 
 from ._common import adjust, cauchy_combine, design_of, eligible
 from ._moderated import moderated_t
@@ -197,7 +202,14 @@ def _one_type(
     dist_stat = np.column_stack([fstat[f] for f in FEATURES])[np.arange(g), best]
     dist_stat = np.where(np.isfinite(dist_p), dist_stat, np.nan)
     pb_p = pb["pvalue"].to_numpy(dtype=float)
-    cons_p = cauchy_combine(np.column_stack([pb_p, fmat]), np.array([0.5, 1 / 6, 1 / 6, 1 / 6]))
+    # the consensus reads pydeseq2's Wald statistic on a t distribution with (samples - 2)
+    # degrees of freedom (DESeq2's useT): the normal tail ignores that the dispersion is
+    # estimated from a few samples, and called genes on null data (5 vs 5) with it
+    df = max(len(in_test) - 2, 1)
+    pb_t = np.where(
+        np.isfinite(pb_p), 2 * stats.t.sf(np.abs(pb["stat"].to_numpy(float)), df), np.nan
+    )
+    cons_p = cauchy_combine(np.column_stack([pb_t, fmat]), np.array([0.5, 1 / 6, 1 / 6, 1 / 6]))
     lfc = pb["log2FoldChange"].to_numpy(dtype=float)
     sign = np.sign(np.nan_to_num(lfc))
     conf = _per_sample_sign(counts.astype(float), in_test, sign)
