@@ -212,6 +212,70 @@ def _check_atac_matrix(d: DatasetInput):
         check_h5ad_structure(atac, dataset=d.name)
 
 
+def _check_conditions(d: DatasetInput):
+    """sample_key, condition_key, reference and contrasts: the columns exist and the
+    design holds (scinterp.interpret.conditions.check_design: condition_key needs
+    sample_key, a sample in one condition, known levels). A condition with fewer than 2
+    samples is no error: the branch is skipped (workflow/rules/inputs/conditions.smk)."""
+    ds = d.ds
+    sample_key, condition_key = ds.get("sample_key"), ds.get("condition_key")
+    if condition_key is None:
+        if ds.get("reference") is not None or ds.get("contrasts"):
+            yield d.error(
+                "reference/contrasts are set but condition_key is not.",
+                f"set datasets.{d.name}.condition_key to the obs column of the conditions "
+                "(or remove reference and contrasts).",
+            )
+        return
+    if sample_key is None:
+        yield d.error(
+            f"condition_key '{condition_key}' is set without sample_key: conditions are "
+            "compared across samples (donors, mice), never with cells as replicates.",
+            f"set datasets.{d.name}.sample_key to the obs column naming each cell's "
+            "sample (donor, mouse, replicate), or remove condition_key.",
+        )
+        return
+    if d.producible(d.rna):  # the demo: written again by its rule when it predates a key
+        return
+    if d.names is None:  # not an h5ad/h5mu (or unreadable): no obs columns to check
+        if not d.producible(d.rna) and Path(d.rna).exists() and not is_rna_h5ad(d.rna):
+            yield d.error(
+                "condition_key and sample_key name obs columns, but the rna input has none "
+                "(a 10x .h5 or Matrix Market folder).",
+                "convert the data to .h5ad with the sample and condition columns in obs.",
+            )
+        return
+    missing = False
+    for key, col in (("sample_key", sample_key), ("condition_key", condition_key)):
+        if col not in d.names["obs"]:
+            missing = True
+            close = difflib.get_close_matches(col, d.names["obs"], n=1)
+            yield d.error(
+                f"{key} '{col}' is not a column of obs"
+                + (f"; did you mean '{close[0]}'?" if close else "")
+                + f" (columns: {', '.join(d.names['obs']) or 'none'}).",
+                f"set datasets.{d.name}.{key} to one of the obs columns.",
+            )
+    if missing:
+        return
+    import pandas as pd
+
+    from scinterp.interpret.conditions import check_design
+
+    obs = pd.DataFrame(
+        {k: d.obs_column(k).to_numpy() for k in dict.fromkeys((sample_key, condition_key))}
+    )
+    check_design(
+        obs,
+        sample_key,
+        condition_key,
+        reference=ds.get("reference"),
+        contrasts=ds.get("contrasts"),
+        dataset=d.name,
+        path=d.rna,
+    )
+
+
 #: The checks of one dataset, in order: ``check(d: DatasetInput)`` returns or yields
 #: `ScinterpInputError`s (or raises one). A check that finds the input unusable sets
 #: ``d.stop`` and the later ones do not run. A new config key's check is one function
@@ -224,6 +288,7 @@ DATASET_CHECKS: list[Callable[[DatasetInput], Iterable[ScinterpInputError] | Non
     _check_rna_matrix,
     _check_rna_10x,
     _check_atac_matrix,
+    _check_conditions,
 ]
 
 

@@ -337,6 +337,92 @@ def motifs_section(
     return sec
 
 
+def conditions_section(
+    genes: pd.DataFrame,
+    celltypes: pd.DataFrame | None = None,
+    programs: pd.DataFrame | None = None,
+    abundance: pd.DataFrame | None = None,
+    *,
+    fdr: float = 0.05,
+    n_genes: int = 5,
+    figures=(),
+) -> Section:
+    """What changes between conditions (``conditions/*.tsv``): per contrast, how strongly
+    each cell type responds, its top changed genes (consensus) and programs with their
+    adjusted p-values, and the cell types whose share changes; the sample is the unit."""
+    sec = Section("What changes between conditions")
+    sec.blocks.append(
+        "Every test compares samples (donors), never cells: a change with adjusted "
+        f"p-value <= {fdr} holds across samples. Genes: method **consensus** (pseudobulk "
+        "and model-based evidence combined), every method in `conditions/genes.tsv`."
+    )
+
+    def num(df, col):
+        return pd.to_numeric(df[col], errors="coerce")
+
+    def top(df, name_col, effect_col, n):
+        df = df.assign(_p=num(df, "adj_p_value")).sort_values("_p", kind="stable")
+        hits = df[df["_p"] <= fdr].head(n)
+        return ", ".join(
+            f"{r[name_col]} ({'+' if float(r[effect_col]) > 0 else '-'}; {_fmt(float(r['_p']))})"
+            for _, r in hits.iterrows()
+        )
+
+    g = genes
+    if "method" in g and (g["method"].astype(str) == "consensus").any():
+        g = g[g["method"].astype(str) == "consensus"]
+    contrasts = list(dict.fromkeys(g["contrast"].astype(str))) if "contrast" in g else []
+    if celltypes is not None and len(celltypes):
+        contrasts += [c for c in celltypes["contrast"].astype(str) if c not in contrasts]
+    if not contrasts:
+        sec.blocks.append("No cell type had enough samples per condition to be tested.")
+    for contrast in contrasts:
+        sec.blocks.append(f"**{contrast}**")
+        gc = g[g["contrast"].astype(str) == contrast] if len(g) else g
+        pc = None
+        if programs is not None and len(programs):
+            pc = programs[programs["contrast"].astype(str) == contrast]
+        cell_types = list(dict.fromkeys(gc["cell_type"].astype(str))) if len(gc) else []
+        resp = None
+        if celltypes is not None and len(celltypes):
+            resp = celltypes[celltypes["contrast"].astype(str) == contrast].copy()
+            resp = resp.assign(_s=num(resp, "score")).sort_values(
+                "_s", ascending=False, kind="stable"
+            )
+            cell_types = list(dict.fromkeys([*resp["cell_type"].astype(str), *cell_types]))
+        rows = []
+        for t in cell_types:
+            row = {"cell type": t}
+            if resp is not None:
+                r = resp[resp["cell_type"].astype(str) == t]
+                if len(r):
+                    r = r.iloc[0]
+                    row["response (adj. p)"] = (
+                        f"{_fmt(float(r['score']))} ({_fmt(float(r['adj_p_value']))})"
+                    )
+                    row["samples test/ref"] = f"{r['n_samples_test']}/{r['n_samples_ref']}"
+            gt = gc[gc["cell_type"].astype(str) == t]
+            n_sig = int((num(gt, "adj_p_value") <= fdr).sum())
+            row["changed genes"] = str(n_sig)
+            row["top genes (direction; adj. p)"] = top(gt, "gene", "log_fc", n_genes) or "-"
+            if pc is not None:
+                pt = pc[pc["cell_type"].astype(str) == t]
+                row["programs (direction; adj. p)"] = top(pt, "program", "effect", 3) or "-"
+            rows.append(row)
+        if rows:
+            sec.blocks.append(Table(pd.DataFrame(rows).fillna("-")))
+        if abundance is not None and len(abundance):
+            ab = abundance[abundance["contrast"].astype(str) == contrast]
+            changed = top(ab, "cell_type", "log_fc", len(ab))
+            sec.blocks.append(
+                "Abundance (share of cells per sample): "
+                + (f"changed: {changed}." if changed else f"no cell type changes at FDR {fdr}.")
+            )
+    for path, caption in figures:
+        sec.blocks.append(Figure(Path(path), caption))
+    return sec
+
+
 def not_run_section(
     skipped: pd.DataFrame | None = None, switched_off: Mapping[str, str] | None = None
 ) -> Section | None:
