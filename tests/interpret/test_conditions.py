@@ -283,3 +283,13 @@ def test_run_reads_the_files_and_returns_the_four_tables(planted, tmp_path):
     with pytest.raises(ScinterpInputError) as e:
         cond.run({"normalized": str(path)}, OPTIONS, dataset="toy", reference="sick", **KEYS)
     assert "toy" in str(e.value) and "normalized.h5ad" in str(e.value)
+
+
+def test_pseudobulk_streams_a_backed_matrix(planted, tmp_path):
+    b = ad.AnnData(planted.layers["counts"].copy(), obs=planted.obs, var=planted.var)
+    b.write_h5ad(tmp_path / "counts.h5ad")
+    backed = ad.read_h5ad(tmp_path / "counts.h5ad", backed="r")
+    streamed, meta = cond.pseudobulk(backed, "cell_type", "sample", layer=None, chunk_rows=256)
+    in_memory, _ = cond.pseudobulk(planted, "cell_type", "sample")
+    assert streamed.equals(in_memory) and meta["n_cells"].sum() == planted.n_obs
+    backed.file.close()
