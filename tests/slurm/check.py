@@ -41,6 +41,9 @@ CONTRACT = {
     "identity/genes.tsv": ["cell_type", "gene", "score", "rank", "method"],
     "models/mlp_classifier/history.tsv": ["epoch", "train_loss", "val_loss"],
     "run/versions.tsv": ["package", "version"],
+    "conditions/genes.tsv": ["cell_type", "gene", "contrast", "log_fc", "adj_p_value", "method"],
+    "conditions/celltypes.tsv": ["cell_type", "contrast", "score", "adj_p_value"],
+    "conditions/abundance.tsv": ["cell_type", "contrast", "log_fc", "adj_p_value", "method"],
 }
 # the rest of the contract's tables, written by the demo's other branches
 CONTRACT_DEMO = {
@@ -60,6 +63,7 @@ DEMO_RULES = {
     "evaluate_grn",
     "discover_motifs",
     "tf_activity",
+    "test_conditions",
 }
 
 

@@ -35,6 +35,10 @@ def main() -> None:
                 "gene_sets": str(paths["gene_sets"]),
                 "tfs": str(paths["tfs"]),
                 "truth": str(paths["markers"].parent),
+                # the demo's 8 donors in two conditions: the conditions branch runs too
+                "sample_key": "donor",
+                "condition_key": "condition",
+                "reference": "healthy",
             }
         },
         "normalize": {"n_top_genes": 300, "n_pcs": 15},
