@@ -7,6 +7,8 @@ from scinterp.joblog import job_log  # noqa: E402
 
 job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
+import pandas as pd  # noqa: E402
+
 from scinterp.interpret.conditions import ConditionsOptions, run  # noqa: E402
 from scinterp.io import read_meta, write_tsv_atomic  # noqa: E402
 
@@ -23,7 +25,10 @@ tables = run(
     label_key=label_key or "leiden",
     **design,
 )
+skipped = []  # what was not tested and why: the findings page lists it
 for name, table in tables.items():
     for reason in table.attrs.get("skipped", []):
         logging.info("%s: %s", name, reason)
+        skipped.append((name, str(reason)))
     write_tsv_atomic(table, snakemake.output[name])
+write_tsv_atomic(pd.DataFrame(skipped, columns=["table", "reason"]), snakemake.output.skipped)

@@ -173,10 +173,14 @@ def test_section_names_responding_types_genes_and_abundance():
             "method": "propeller",
         }
     )
-    md = to_markdown([conditions_section(_genes_table(), celltypes, None, abundance)], "t")
+    skipped = pd.DataFrame(
+        {"table": ["genes"], "reason": ["cell type C: 1 sample(s) in condition 'disease'"]}
+    )
+    md = to_markdown([conditions_section(_genes_table(), celltypes, None, abundance, skipped)], "t")
     assert "## What changes between conditions" in md
     assert "g0 (+; 0.01)" in md and "| B | 0.5 (0.6) | 4/4 | 0 | - |" in md
     assert "changed: A (+; 0.002)" in md
+    assert "Not tested: cell type C: 1 sample(s) in condition 'disease'." in md
 
 
 def test_cell_scores_are_higher_in_cells_expressing_the_raised_genes():

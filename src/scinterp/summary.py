@@ -342,6 +342,7 @@ def conditions_section(
     celltypes: pd.DataFrame | None = None,
     programs: pd.DataFrame | None = None,
     abundance: pd.DataFrame | None = None,
+    skipped: pd.DataFrame | None = None,
     *,
     fdr: float = 0.05,
     n_genes: int = 5,
@@ -349,7 +350,8 @@ def conditions_section(
 ) -> Section:
     """What changes between conditions (``conditions/*.tsv``): per contrast, how strongly
     each cell type responds, its top changed genes (consensus) and programs with their
-    adjusted p-values, and the cell types whose share changes; the sample is the unit."""
+    adjusted p-values, the cell types whose share changes, and what was not tested and
+    why (``conditions/skipped.tsv``); the sample is the unit."""
     sec = Section("What changes between conditions")
     sec.blocks.append(
         "Every test compares samples (donors), never cells: a change with adjusted "
@@ -418,6 +420,9 @@ def conditions_section(
                 "Abundance (share of cells per sample): "
                 + (f"changed: {changed}." if changed else f"no cell type changes at FDR {fdr}.")
             )
+    if skipped is not None and len(skipped):
+        reasons = list(dict.fromkeys(skipped["reason"].astype(str)))
+        sec.blocks.append("Not tested: " + "; ".join(reasons) + ".")
     for path, caption in figures:
         sec.blocks.append(Figure(Path(path), caption))
     return sec

@@ -112,6 +112,8 @@ def test_tables_follow_the_contract(conditions_run):
     assert {"pseudobulk", "consensus"} <= set(genes["method"])
     programs = pd.read_csv(out / "programs.tsv", sep="\t")
     assert len(programs)  # the programs branch's score_genes activity per cell
+    skipped = pd.read_csv(out / "skipped.tsv", sep="\t")
+    assert list(skipped.columns) == ["table", "reason"]
     for name in ("volcano", "heatmap", "abundance"):
         assert (out / f"{name}.png").stat().st_size > 10_000, name
 

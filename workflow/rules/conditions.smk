@@ -33,6 +33,7 @@ rule test_conditions:
             subcategory="{dataset}",
             labels={"table": "abundance"},
         ),
+        skipped="results/{dataset}/conditions/skipped.tsv",
     log:
         "logs/{dataset}/test_conditions.log",
     benchmark:

@@ -69,6 +69,7 @@ def conditions_targets(dataset):
             "programs.tsv",
             "celltypes.tsv",
             "abundance.tsv",
+            "skipped.tsv",
             "volcano.png",
             "heatmap.png",
             "abundance.png",

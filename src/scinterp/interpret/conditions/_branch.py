@@ -105,6 +105,7 @@ BRANCH = register_branch(
             "conditions_celltypes": "conditions/celltypes.tsv",
             "conditions_programs": "conditions/programs.tsv",
             "conditions_abundance": "conditions/abundance.tsv",
+            "conditions_skipped": "conditions/skipped.tsv",
         },
         summary_figures={
             "conditions_volcano": (
