@@ -108,7 +108,10 @@ plt.close("all")
 
 # --- abundance: share of each cell type per sample, samples grouped by condition
 share = pd.crosstab(samples, labels, normalize="index")
-order = sorted(share.index, key=lambda s: (str(cond_of.get(s, "")), s))
+reference = design.get("reference")
+order = sorted(
+    share.index, key=lambda s: (str(cond_of.get(s, "")) != reference, str(cond_of.get(s, "")), s)
+)
 share = share.loc[order]
 ab = pd.read_csv(snakemake.input.abundance, sep="\t")
 adj = {}
@@ -116,14 +119,16 @@ if len(ab):
     for _, r in ab.iterrows():
         p = pd.to_numeric(r["adj_p_value"], errors="coerce")
         adj.setdefault(str(r["cell_type"]), []).append(f"{r['contrast']} adj. p {p:.2g}")
-fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(order), 4.0))
+fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(order), 4.5))
 bottom = np.zeros(len(order))
 cmap = plt.get_cmap("tab20")
 for i, t in enumerate(share.columns):
     label = t + (f" ({'; '.join(adj[t])})" if t in adj else "")
     ax.bar(range(len(order)), share[t].to_numpy(), bottom=bottom, color=cmap(i % 20), label=label)
     bottom += share[t].to_numpy()
-ax.set_xticks(range(len(order)), [f"{s}\n{cond_of.get(s, '')}" for s in order], fontsize=7)
+ax.set_xticks(
+    range(len(order)), [f"{s} ({cond_of.get(s, '')})" for s in order], rotation=90, fontsize=7
+)
 ax.set_ylabel("share of the sample's cells")
 ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
 fig.tight_layout()
