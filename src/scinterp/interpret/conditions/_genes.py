@@ -8,16 +8,17 @@ Three ``method`` rows per gene, cell type and contrast (``conditions/genes.tsv``
   10,000, computed here from the raw counts) aggregated per sample x type: the share of
   expressing cells (arcsine square root), the mean level among the expressing cells and
   the standard deviation among them. Each is tested across samples with the moderated t
-  (``_moderated``; variances shrunk across genes) and the three p-values are combined
+  (``_moderated``; variances shrunk across genes toward a prior that follows a trend in
+  the gene's log mean count, as limma-trend) and the three p-values are combined
   (Cauchy). It sees what a mean misses: a subpopulation switching on, a share of
   expressing cells, a wider or narrower distribution.
-* ``consensus``: the row to read first: Cauchy combination of the pseudobulk test
-  (weight 1/2) and the three feature p-values (1/6 each); valid under dependence. The
-  pseudobulk part is pydeseq2's Wald statistic read on a t distribution with (samples - 2)
-  degrees of freedom (DESeq2's ``useT``), not on the normal: with a few samples the
-  normal tail, which ignores that the dispersion is estimated, calls genes on null data.
-  A gene pydeseq2 leaves without a p-value (no counts; a Cook's outlier sample) is
-  combined from its features alone.
+* ``consensus``: the row to read first: Cauchy combination of a mean test (weight 1/2)
+  and the three feature p-values (1/6 each); valid under their dependence. The mean test
+  is limma-trend on the pseudobulk log-CPM (moderated t, the prior following the genes'
+  average log-CPM), not pydeseq2's Wald p-value: that one reads its statistic on the
+  normal, which ignores that the dispersion comes from a few samples, and called genes on
+  null data (5 vs 5 samples). A gene with counts that pydeseq2 leaves without a p-value (a
+  Cook's-distance outlier: one sample carries the change) has no consensus row.
   ``stat`` is the signed ``-log10`` of its p-value (sign of ``log_fc``).
 
 ``adj_p_value``: Benjamini-Hochberg within (method, contrast) over every cell type and
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse
 
 from ._common import adjust, cauchy_combine, design_of, eligible
 from ._moderated import moderated_t
@@ -189,8 +190,11 @@ def _one_type(
         feats["level"] = level
         feats["spread"] = np.sqrt(np.maximum(var, 0))
     fp, fstat = {}, {}
+    # the variance of every feature depends on the gene's level (counting noise, and the
+    # samples' own effects at high counts): the prior follows a trend in log mean count
+    level_cov = np.log(counts.sum(0) / n.sum() + 1e-3)[testable]
     for f, v in feats.items():
-        r = moderated_t(v[:, testable].T, in_test)
+        r = moderated_t(v[:, testable].T, in_test, covariate=level_cov)
         p = np.full(g, np.nan)
         t = np.full(g, np.nan)
         p[testable] = r["p_value"].to_numpy()
@@ -202,14 +206,20 @@ def _one_type(
     dist_stat = np.column_stack([fstat[f] for f in FEATURES])[np.arange(g), best]
     dist_stat = np.where(np.isfinite(dist_p), dist_stat, np.nan)
     pb_p = pb["pvalue"].to_numpy(dtype=float)
-    # the consensus reads pydeseq2's Wald statistic on a t distribution with (samples - 2)
-    # degrees of freedom (DESeq2's useT): the normal tail ignores that the dispersion is
-    # estimated from a few samples, and called genes on null data (5 vs 5) with it
-    df = max(len(in_test) - 2, 1)
-    pb_t = np.where(
-        np.isfinite(pb_p), 2 * stats.t.sf(np.abs(pb["stat"].to_numpy(float)), df), np.nan
-    )
-    cons_p = cauchy_combine(np.column_stack([pb_t, fmat]), np.array([0.5, 1 / 6, 1 / 6, 1 / 6]))
+    # the consensus's mean test: limma-trend on the pseudobulk log-CPM (moderated t, prior
+    # following the genes' average log-CPM). pydeseq2's Wald test reads its statistic on
+    # the normal, which ignores that the dispersion comes from a few samples: on null data
+    # it called genes (5 vs 5); the moderated t is calibrated there. A gene pydeseq2 leaves
+    # without a p-value although it has counts (a Cook's outlier: one sample carries it)
+    # gets no consensus: a change in one sample is not a change between conditions.
+    mean_p = np.full(g, np.nan)
+    if keep.sum() >= 2:
+        c = counts[:, keep].astype(float)
+        logcpm = np.log2((c + 0.5) / (c.sum(1, keepdims=True) + 1.0) * 1e6)
+        r = moderated_t(logcpm.T, in_test, covariate=logcpm.mean(0))
+        mean_p[keep] = r["p_value"].to_numpy()
+    cons_p = cauchy_combine(np.column_stack([mean_p, fmat]), np.array([0.5, 1 / 6, 1 / 6, 1 / 6]))
+    cons_p[keep & ~np.isfinite(pb_p)] = np.nan
     lfc = pb["log2FoldChange"].to_numpy(dtype=float)
     sign = np.sign(np.nan_to_num(lfc))
     conf = _per_sample_sign(counts.astype(float), in_test, sign)

@@ -35,55 +35,103 @@ def trigamma_inverse(x: np.ndarray | float) -> np.ndarray:
     return y
 
 
-def fit_f_dist(s2: np.ndarray, df: np.ndarray) -> tuple[float, float]:
+#: the prior degrees of freedom are capped at this many times a feature's residual df
+D0_MAX_FACTOR = 5.0
+
+
+def trend_basis(x: np.ndarray, n: int) -> np.ndarray:
+    """Linear-spline basis of a covariate (intercept, slope, hinges at quantiles) with
+    limma's number of degrees of freedom for ``n`` values: 1 + (n >= 3) + (n >= 6) +
+    (n >= 30), at most the covariate's distinct values."""
+    x = np.asarray(x, dtype=float)
+    k = min(1 + (n >= 3) + (n >= 6) + (n >= 30), np.unique(x).size)
+    cols = [np.ones_like(x)]
+    if k >= 2:
+        cols.append(x)
+    for q in np.linspace(0, 1, k)[1:-1]:
+        cols.append(np.maximum(x - np.quantile(x, q), 0.0))
+    return np.column_stack(cols)
+
+
+def fit_f_dist(s2: np.ndarray, df: np.ndarray, covariate=None):
     """Prior variance ``s0^2`` and prior degrees of freedom ``d0`` of sample variances
-    ``s2`` on ``df`` degrees of freedom (limma's ``fitFDist`` without covariate):
-    ``d0 = inf`` when the variances vary no more than sampling explains."""
-    s2 = np.asarray(s2, dtype=float)
-    df = np.broadcast_to(np.asarray(df, dtype=float), s2.shape)
-    ok = np.isfinite(s2) & (df > 0)
-    s2, df = s2[ok], df[ok]
+    ``s2`` on ``df`` degrees of freedom (limma's ``fitFDist``): ``d0 = inf`` when the
+    variances vary no more than sampling explains. With ``covariate`` (e.g. a feature's
+    average expression; limma's ``trend=TRUE``) the prior's log-variance is a linear
+    spline of it (:func:`trend_basis`) and ``s0^2`` is an array (NaN where ``s2`` or the
+    covariate is not finite); without, a float."""
+    s2_all = np.asarray(s2, dtype=float)
+    df_all = np.broadcast_to(np.asarray(df, dtype=float), s2_all.shape)
+    ok = np.isfinite(s2_all) & (df_all > 0)
+    if covariate is not None:
+        cov_all = np.broadcast_to(np.asarray(covariate, dtype=float), s2_all.shape)
+        ok &= np.isfinite(cov_all)
+    s2, df = s2_all[ok], df_all[ok]
     if s2.size == 0:
-        return np.nan, 0.0
+        return (np.full(s2_all.shape, np.nan) if covariate is not None else np.nan), 0.0
     pos = s2[s2 > 0]
     floor = 1e-5 * (np.median(pos) if pos.size else 1.0)
     s2 = np.maximum(s2, floor)
     e = np.log(s2) - special.digamma(df / 2) + np.log(df / 2)
-    emean = e.mean()
-    if s2.size < 2:
-        return float(np.exp(emean)), 0.0
-    evar = ((e - emean) ** 2).sum() / (s2.size - 1) - special.polygamma(1, df / 2).mean()
-    if evar > 0:
-        d0 = float(2 * trigamma_inverse(evar)[0])
-        s0 = float(np.exp(emean + special.digamma(d0 / 2) - np.log(d0 / 2)))
+    if covariate is None or s2.size < 3:
+        basis = np.ones((s2.size, 1))
     else:
-        d0, s0 = np.inf, float(np.exp(emean))
-    return s0, d0
+        basis = trend_basis(cov_all[ok], s2.size)
+    coef = np.linalg.lstsq(basis, e, rcond=None)[0]
+    emean = basis @ coef
+    if s2.size <= basis.shape[1]:
+        d0, s0 = 0.0, np.exp(emean)
+    else:
+        resid = ((e - emean) ** 2).sum() / (s2.size - basis.shape[1])
+        evar = resid - special.polygamma(1, df / 2).mean()
+        if evar > 0:
+            d0 = float(2 * trigamma_inverse(evar)[0])
+            s0 = np.exp(emean + special.digamma(d0 / 2) - np.log(d0 / 2))
+        else:
+            d0, s0 = np.inf, np.exp(emean)
+    if covariate is None:
+        return float(np.mean(s0)), d0
+    out = np.full(s2_all.shape, np.nan)
+    out[ok] = s0
+    return out, d0
 
 
-def squeeze_var(s2: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, float, float]:
+def squeeze_var(s2: np.ndarray, df: np.ndarray, covariate=None):
     """Posterior variances ``(d0 s0^2 + d s^2) / (d0 + d)`` (limma's ``squeezeVar``),
-    with the prior ``s0^2`` and ``d0``."""
+    with the prior ``s0^2`` (an array with ``covariate``) and ``d0`` (at most
+    ``D0_MAX_FACTOR`` times the median residual df)."""
     s2 = np.asarray(s2, dtype=float)
     df = np.broadcast_to(np.asarray(df, dtype=float), s2.shape)
-    s0, d0 = fit_f_dist(s2, df)
-    if not np.isfinite(s0):
+    s0, d0 = fit_f_dist(s2, df, covariate)
+    # a feature's own variance keeps at least 1 / (1 + D0_MAX_FACTOR) of the weight: with
+    # d0 = inf (limma's answer when the variances vary less than chi-square predicts) a
+    # feature whose spread comes from one outlier sample would be read with the prior's
+    # small variance and called
+    finite_df = df[np.isfinite(s2) & (df > 0)]
+    if finite_df.size:
+        d0 = min(d0, D0_MAX_FACTOR * float(np.median(finite_df)))
+    if not np.all(np.isfinite(s0)) and covariate is None:
         return s2.copy(), s0, 0.0
     if np.isinf(d0):
         post = np.where(np.isfinite(s2), s0, np.nan)
     else:
         post = (d0 * s0 + df * s2) / (d0 + df)
+    if covariate is not None:  # no trend value (covariate NaN): the variance unshrunk
+        post = np.where(np.isfinite(post), post, s2)
     return post, s0, d0
 
 
-def moderated_t(values, in_test, *, moderate: bool = True) -> pd.DataFrame:
+def moderated_t(values, in_test, *, moderate: bool = True, covariate=None) -> pd.DataFrame:
     """Two-group moderated t-test per row of ``values`` (features x samples).
 
     ``in_test``: boolean per sample (True: test condition, False: reference). NaN values
     leave that sample out of that feature. Returns per feature ``effect`` (mean of test
     minus mean of reference), ``stat`` (moderated t), ``p_value`` (two-sided), ``df``
     (residual + prior, capped at the total residual df as limma does), ``s2_post``, and
-    ``attrs`` ``s2_prior``, ``df_prior``. ``moderate=False`` gives the ordinary t-test.
+    ``attrs`` ``s2_prior`` (its median with a covariate), ``df_prior``. ``moderate=False``
+    gives the ordinary t-test. ``covariate`` (one value per feature, e.g. its average
+    expression): the prior variance follows a trend in it (limma's ``eBayes(trend=TRUE)``),
+    for features whose variance depends on their level.
     A feature with fewer than 2 samples in a group or no variance has p-value NaN.
     """
     x = np.asarray(values, dtype=float)
@@ -106,7 +154,9 @@ def moderated_t(values, in_test, *, moderate: bool = True) -> pd.DataFrame:
     d = np.where(testable, d, 0.0)
     effect = m1 - m2
     if moderate and testable.sum() >= 2:
-        post, s0, d0 = squeeze_var(s2, d)
+        post, s0, d0 = squeeze_var(s2, d, covariate)
+        if covariate is not None:
+            s0 = float(np.nanmedian(s0)) if np.isfinite(s0).any() else np.nan
     else:
         post, s0, d0 = s2.copy(), np.nan, 0.0
     df_total = np.minimum(d + d0, d[testable].sum() if testable.any() else 0.0)
