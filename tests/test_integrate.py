@@ -1,5 +1,6 @@
 """Batch integration (scinterp.integrate): Harmony removes a planted batch effect and keeps
-the cell types, the scIB metrics rank embeddings, the confounding warning, and the
+the cell types, the default (scaled_harmony) also removes a gene-wise factor that leaves
+Harmony's clusters batch-pure and keeps a type of one batch apart, the scIB metrics rank embeddings, the confounding warning, and the
 integration outputs are planned only for datasets with a batch."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scinterp.errors import ScinterpInputError
 from scinterp.integrate import (
     INTEGRATED_KEY,
     aggregate,
+    batch_centred_pca,
     confounding_warnings,
     embedding_metrics,
     integrate,
@@ -31,19 +33,27 @@ DS = "toy"
 P = {"n_top_genes": 100, "n_pcs": 10, "leiden_resolution": 0.3}
 
 
-def batched_counts(n_cells=400, n_genes=200, n_types=3, seed=0, only_in_batch0=None):
-    """Poisson counts of cell types (20 markers each, 8x) in two batches with a strong
-    planted batch effect: gene-wise log-normal factors (sd 0.5) and a 2x depth shift.
-    ``only_in_batch0``: a type index whose cells all sit in batch b0."""
+def batched_counts(
+    n_cells=400,
+    n_genes=200,
+    n_types=3,
+    seed=0,
+    only_in_batch0=None,
+    batch_sd=0.5,
+    marker_fc=8.0,
+):
+    """Poisson counts of cell types (20 markers each, ``marker_fc``-fold) in two batches
+    with a strong planted batch effect: gene-wise log-normal factors (sd ``batch_sd``)
+    and a 2x depth shift. ``only_in_batch0``: a type index whose cells all sit in b0."""
     rng = np.random.default_rng(seed)
     profiles = np.tile(rng.gamma(0.6, 1.0, n_genes), (n_types, 1))
     for t in range(n_types):
-        profiles[t, 20 * t + np.arange(20)] *= 8
+        profiles[t, 20 * t + np.arange(20)] *= marker_fc
     batch = np.arange(n_cells) % 2
     ctype = rng.integers(0, n_types, n_cells)
     if only_in_batch0 is not None:
         batch[ctype == only_in_batch0] = 0
-    factor = rng.lognormal(0, 0.5, (2, n_genes))
+    factor = rng.lognormal(0, batch_sd, (2, n_genes))
     mu = profiles[ctype] * factor[batch]
     mu /= mu.sum(1, keepdims=True)
     lib = rng.lognormal(np.log(2000), 0.3, n_cells) * np.where(batch == 1, 2.0, 1.0)
@@ -59,7 +69,9 @@ def batched_counts(n_cells=400, n_genes=200, n_types=3, seed=0, only_in_batch0=N
 
 def test_harmony_removes_a_planted_batch_effect_and_keeps_the_types():
     none = run_normalize(batched_counts(), {**P, "integration": "none"}, "batch", "cell_type", DS)
-    harm = run_normalize(batched_counts(), P, "batch", "cell_type", DS)
+    harm = run_normalize(
+        batched_counts(), {**P, "integration": "harmony"}, "batch", "cell_type", DS
+    )
     batch_none = adjusted_rand_score(none.obs["batch"], none.obs["leiden"])
     batch_harm = adjusted_rand_score(harm.obs["batch"], harm.obs["leiden"])
     type_harm = adjusted_rand_score(harm.obs["cell_type"], harm.obs["leiden"])
@@ -71,6 +83,75 @@ def test_harmony_removes_a_planted_batch_effect_and_keeps_the_types():
     # counts and normalized values are never corrected
     assert (harm.X != none.X).nnz == 0
     np.testing.assert_allclose(harm.obsm["X_pca"], none.obsm["X_pca"], rtol=1e-5, atol=1e-5)
+
+
+# A gene-wise factor (sd 0.8 on every gene) that outweighs 4-fold markers: Harmony's
+# clusters stay batch-pure and it corrects nothing.
+STRONG = {"n_cells": 600, "n_genes": 300, "batch_sd": 0.8, "marker_fc": 4.0}
+
+
+def test_default_removes_a_gene_wise_batch_factor_that_harmony_leaves():
+    def run(method, **kw):
+        a = batched_counts(**STRONG, **kw)
+        return run_normalize(a, {**P, "integration": method}, "batch", "cell_type", DS)
+
+    harm, scaled = run("harmony"), run("scaled_harmony")
+    assert scaled.uns["scinterp"]["integration"]["method"] == "scaled_harmony"
+    # Harmony leaves Leiden splitting the types by batch
+    assert adjusted_rand_score(harm.obs["batch"], harm.obs["leiden"]) > 0.3
+    assert adjusted_rand_score(harm.obs["cell_type"], harm.obs["leiden"]) < 0.7
+    # the default mixes the batches and recovers the types
+    assert abs(adjusted_rand_score(scaled.obs["batch"], scaled.obs["leiden"])) < 0.05
+    assert adjusted_rand_score(scaled.obs["cell_type"], scaled.obs["leiden"]) > 0.9
+    assert (scaled.X != harm.X).nnz == 0  # normalized values are never corrected
+
+
+def test_default_keeps_a_type_of_one_batch_apart():
+    a = batched_counts(**STRONG, only_in_batch0=2)
+    a = run_normalize(a, {**P, "integration": "scaled_harmony"}, "batch", "cell_type", DS)
+    isolated = a.obs["cell_type"].to_numpy() == "type2"
+    leiden = a.obs["leiden"].astype(str).to_numpy()
+    # the isolated type's cluster holds (nearly) all its cells and (nearly) nothing else
+    top = pd.Series(leiden[isolated]).value_counts().index[0]
+    assert (leiden[isolated] == top).mean() > 0.95
+    assert isolated[leiden == top].mean() > 0.95
+    # the shared types are recovered with their batches mixed
+    shared = ~isolated
+    assert abs(adjusted_rand_score(a.obs["batch"].to_numpy()[shared], leiden[shared])) < 0.05
+    assert adjusted_rand_score(a.obs["cell_type"], leiden) > 0.9
+
+
+def test_batch_centred_pca_is_the_pca_of_the_centred_and_scaled_matrix():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(1)
+    batches = np.repeat(["a", "b", "c"], [50, 80, 70])
+    dense = rng.poisson(1.0, (200, 40)).astype(np.float32) * rng.lognormal(0, 0.7, (3, 40))[
+        pd.factorize(batches)[0]
+    ].astype(np.float32)
+    for scale in (False, True):
+        ref = dense.astype(np.float64).copy()
+        sds = []
+        for b in np.unique(batches):
+            rows = batches == b
+            ref[rows] -= ref[rows].mean(0)
+            sds.append(ref[rows].std(0))
+        if scale:
+            n_b = np.array([(batches == b).sum() for b in np.unique(batches)])
+            pooled = np.sqrt((np.array(sds) ** 2 * n_b[:, None]).sum(0) / len(batches))
+            for b, sd in zip(np.unique(batches), sds, strict=True):
+                ref[batches == b] *= np.clip(pooled / sd, 0.1, 10.0)
+        expected = PCA(5, svd_solver="full").fit_transform(ref)
+        got = batch_centred_pca(sparse.csr_matrix(dense), batches, 5, seed=0, scale=scale)
+        # the same scores up to each component's sign
+        signs = np.sign((got * expected).sum(0))
+        np.testing.assert_allclose(got, expected * signs, rtol=1e-3, atol=1e-3)
+        # each batch's centre is the origin: a shift of every gene is gone
+        for b in np.unique(batches):
+            np.testing.assert_allclose(got[batches == b].mean(0), 0.0, atol=1e-3)
+    # deterministic for a seed
+    again = batch_centred_pca(sparse.csr_matrix(dense), batches, 5, seed=0, scale=True)
+    np.testing.assert_array_equal(got, again)
 
 
 def test_none_leaves_the_pca_and_no_batch_leaves_no_integration():
@@ -151,12 +232,13 @@ def test_confounded_label_warns_in_the_log_and_in_the_file(tmp_path, caplog):
     assert len(lines) == 1 and "type2" in lines[0]
     read = pd.read_csv(out / "integration.tsv", sep="\t")
     assert list(read.columns) == ["method", "metric", "value"]
-    assert set(read["method"]) == {"unintegrated", "harmony"}
+    assert set(read["method"]) == {"unintegrated", "scaled_harmony"}
     wide = table.pivot(index="metric", columns="method", values="value")
-    assert wide.loc["ilisi", "harmony"] > wide.loc["ilisi", "unintegrated"]
+    assert wide.loc["ilisi", "scaled_harmony"] > wide.loc["ilisi", "unintegrated"]
     # the type in one batch only is not merged away (no over-correction)
     assert (
-        wide.loc["isolated_labels", "harmony"] >= wide.loc["isolated_labels", "unintegrated"] - 0.05
+        wide.loc["isolated_labels", "scaled_harmony"]
+        >= wide.loc["isolated_labels", "unintegrated"] - 0.05
     )
     assert (out / "integration.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -243,5 +325,8 @@ def test_metrics_without_labels_are_the_label_free_batch_metrics(tmp_path):
     )
     assert set(table["metric"]) == {"ilisi", "pcr_batch", "leiden_batch_ari", "batch_correction"}
     wide = table.pivot(index="metric", columns="method", values="value")
-    assert wide.loc["leiden_batch_ari", "harmony"] < wide.loc["leiden_batch_ari", "unintegrated"]
+    assert (
+        wide.loc["leiden_batch_ari", "scaled_harmony"]
+        < wide.loc["leiden_batch_ari", "unintegrated"]
+    )
     assert (out / "integration_warnings.txt").read_text() == ""

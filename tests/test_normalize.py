@@ -185,8 +185,8 @@ def test_normalize_script(tmp_path, monkeypatch):
     n = ad.read_h5ad(tmp_path / "normalized.h5ad")
     assert "counts" in n.layers and n.var["highly_variable"].sum() == 50
     assert n.uns["scinterp"]["label_key"] == "label" and "label" in n.obs
-    # a batch: the embedding ran on the Harmony-integrated PCA, the PCA itself is kept
-    assert n.uns["scinterp"]["integration"]["method"] == "harmony"
+    # a batch: the embedding ran on the integrated PCA (the default), the PCA itself is kept
+    assert n.uns["scinterp"]["integration"]["method"] == "scaled_harmony"
     assert n.obsm["X_integrated"].shape == n.obsm["X_pca"].shape
     assert not np.allclose(n.obsm["X_integrated"], n.obsm["X_pca"])
     assert (tmp_path / "normalize/umap.png").exists()

@@ -8,6 +8,9 @@ are never corrected: models and branches read them as before. The method is reco
 
 Methods (``normalize.integration``):
 
+* ``scaled_harmony`` (default): a PCA of the HVGs with each gene's per-batch mean and sd
+  removed (:func:`batch_centred_pca`, sparse, never dense in cells x genes), then
+  Harmony on it (:func:`scaled_harmony`).
 * ``harmony``: Harmony (Korsunsky et al. 2019) on the PCA, through ``harmonypy``.
 * ``none``: the PCA itself.
 
@@ -38,7 +41,7 @@ from scinterp.errors import ScinterpInputError
 
 log = logging.getLogger(__name__)
 
-INTEGRATION_METHODS = ("harmony", "none")
+INTEGRATION_METHODS = ("scaled_harmony", "harmony", "none")
 INTEGRATED_KEY = "X_integrated"
 UNINTEGRATED = "unintegrated"
 # The metrics run on a label-stratified sample of at most this many cells: the
@@ -68,6 +71,98 @@ def harmony(X: np.ndarray, batches, seed: int = 0, n_jobs: int | None = None) ->
     if Z.shape != X.shape:  # harmonypy < 2 returned components x cells
         Z = Z.T
     return Z.astype(np.float32)
+
+
+def batch_centred_pca(X, batches, n_comps: int, seed: int = 0, scale: bool = False) -> np.ndarray:
+    """PCA scores (cells x ``n_comps``, float32) of ``X`` (cells x genes, CSR or dense)
+    with each gene's mean in each batch removed: a gene-wise batch factor (a shift of
+    every gene in log space) is gone before the components are chosen.
+
+    The centred matrix is never formed: ARPACK (``scipy.sparse.linalg.svds``) works on a
+    ``LinearOperator`` that applies ``X`` and subtracts the per-batch means (batches x
+    genes) on the fly, as scanpy's sparse PCA does with the global mean; memory is ``X``
+    plus a few dense vectors. Deterministic for a seed (start vector, svd_flip).
+    """
+    from scipy import sparse
+    from scipy.sparse.linalg import LinearOperator, svds
+    from sklearn.utils.extmath import svd_flip
+
+    codes, levels = pd.factorize(pd.Series(np.asarray(batches)).astype(str))
+    n, g = X.shape
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=dtype)
+    else:
+        X = np.asarray(X, dtype=dtype)
+    n_b = np.bincount(codes, minlength=len(levels)).astype(np.float64)
+    ind = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(levels), n))
+    means = np.asarray((ind @ X).toarray() if sparse.issparse(X) else ind @ X)
+    means = means / n_b[:, None]  # batches x genes
+    if scale:
+        # ComBat's location/scale model without its empirical-Bayes shrinkage: each batch's
+        # genes to the pooled within-batch sd, on a copy of the stored values only (zeros
+        # stay zeros; the index arrays are shared)
+        sq = ind @ (X.multiply(X) if sparse.issparse(X) else X * X)
+        sq = np.asarray(sq.toarray() if sparse.issparse(sq) else sq) / n_b[:, None]
+        var_b = np.maximum(sq - means**2, 0.0)
+        pooled = np.sqrt((var_b * n_b[:, None]).sum(0) / n)
+        sd_b = np.sqrt(var_b)
+        factor = np.where(sd_b > 1e-8, pooled / np.maximum(sd_b, 1e-8), 1.0)
+        factor = np.clip(factor, 0.1, 10.0)
+        if sparse.issparse(X):
+            rows = np.repeat(codes, np.diff(X.indptr))
+            data = (X.data * factor[rows, X.indices]).astype(dtype)
+            X = sparse.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
+        else:
+            X = (X * factor[codes]).astype(dtype)
+        means = means * factor
+    means = means.astype(dtype)
+
+    def matvec(v):
+        v = np.asarray(v, dtype=dtype)
+        return X @ v - (means @ v)[codes]
+
+    def rmatvec(u):
+        u = np.asarray(u, dtype=dtype)
+        if u.ndim == 1:
+            per_batch = np.bincount(codes, weights=u, minlength=len(levels))
+        else:
+            per_batch = np.asarray(ind @ u)
+        return X.T @ u - means.T @ per_batch.astype(dtype)
+
+    op = LinearOperator(
+        (n, g), matvec=matvec, rmatvec=rmatvec, matmat=matvec, rmatmat=rmatvec, dtype=dtype
+    )
+    k = int(min(n_comps, min(n, g) - 1))
+    v0 = np.random.default_rng(seed).uniform(-1, 1, min(n, g))
+    u, s, vt = svds(op, k=k, solver="arpack", v0=v0)
+    order = np.argsort(s)[::-1]
+    u, s, vt = u[:, order], s[order], vt[order]
+    u, vt = svd_flip(u, vt, u_based_decision=False)
+    return (u * s).astype(np.float32)
+
+
+def scaled_harmony(
+    X, batches, n_comps: int, seed: int = 0, n_jobs: int | None = None
+) -> np.ndarray:
+    """Harmony (:func:`harmony`) on :func:`batch_centred_pca` of ``X`` (the log-normalized
+    HVGs) with ``scale=True``: each gene's per-batch mean and sd are removed before the
+    PCA (ComBat's location/scale model, without its empirical-Bayes shrinkage), which
+    takes out a gene-wise batch factor; Harmony then removes what is left (shifts from
+    unequal composition, effects that differ by cell type). A gene-wise factor on every
+    gene alone leaves Harmony's clusters batch-pure, so that Harmony on the plain PCA
+    corrects nothing (``harmonypy`` 2.1.0 returns the PCA unchanged; 0.0.10 moves it by
+    0.04 of a unit)."""
+    Z = batch_centred_pca(X, batches, n_comps, seed=seed, scale=True)
+    return harmony(Z, batches, seed=seed, n_jobs=n_jobs)
+
+
+def hvg_matrix(adata):
+    """The log-normalized ``.X`` restricted to ``var["highly_variable"]`` (all genes
+    without that column), the matrix the workflow's PCA runs on."""
+    if "highly_variable" in adata.var.columns:
+        return adata.X[:, adata.var["highly_variable"].to_numpy(dtype=bool)]
+    return adata.X
 
 
 def confounding_warnings(obs: pd.DataFrame, batch_key: str, keys: dict) -> list[str]:
@@ -100,7 +195,7 @@ def confounding_warnings(obs: pd.DataFrame, batch_key: str, keys: dict) -> list[
 def integrate(
     adata,
     batch_key: str | None,
-    method: str = "harmony",
+    method: str = "scaled_harmony",
     *,
     seed: int = 0,
     label_key: str | None = None,
@@ -136,6 +231,10 @@ def integrate(
     X = np.asarray(adata.obsm["X_pca"])
     if method == "harmony":
         Z = harmony(X, adata.obs[batch_key].to_numpy(), seed=seed, n_jobs=n_jobs)
+    elif method == "scaled_harmony":
+        Z = scaled_harmony(
+            hvg_matrix(adata), adata.obs[batch_key].to_numpy(), X.shape[1], seed, n_jobs
+        )
     else:
         Z = X.astype(np.float32, copy=True)
     adata.obsm[INTEGRATED_KEY] = Z

@@ -26,7 +26,7 @@ NORMALIZE_DEFAULTS = {
     "n_neighbors": 15,
     "leiden_resolution": 1.0,
     "umap_max_cells": 200_000,
-    "integration": "harmony",
+    "integration": "scaled_harmony",
     "seed": 0,
 }
 # The UMAP figure draws at most this many cells (a random sample; the embedding keeps all).

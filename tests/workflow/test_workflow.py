@@ -78,11 +78,13 @@ def test_qc_and_normalize_contract(tiny, run_snakemake):
     # Without a label_key, Leiden clusters are the labels.
     norm = ad.read_h5ad(root / "results" / "odd" / "normalized.h5ad")
     assert norm.uns["scinterp"]["label_key"] == "label"
-    # With a batch_key: Harmony, and the scIB metrics before and after (issue 31).
+    # With a batch_key: the default integration (scaled_harmony), and the scIB metrics
+    # before and after (issue 31).
     integration = pd.read_csv(root / "results/tiny/normalize/integration.tsv", sep="\t")
     assert list(integration.columns) == ["method", "metric", "value"]
     wide = integration.pivot(index="metric", columns="method", values="value")
-    assert wide.loc["ilisi", "harmony"] > wide.loc["ilisi", "unintegrated"]
+    assert set(wide.columns) == {"unintegrated", "scaled_harmony"}
+    assert wide.loc["ilisi", "scaled_harmony"] > wide.loc["ilisi", "unintegrated"]
     assert (root / "results/tiny/normalize/integration.png").exists()
 
 
