@@ -39,6 +39,15 @@ def test_programs(
     ``effect`` is the test mean minus the reference mean. Method ``moderated_t``; BH within
     (method, contrast) over every cell type and program."""
     per_sample = design_of(obs, sample_key, condition_key)
+    shared = activity.index.astype(str).isin(obs.index.astype(str))
+    if len(activity) and not shared.any():
+        from scinterp.errors import ScinterpInputError
+
+        raise ScinterpInputError(
+            "no cell of the program activity table is a cell of the dataset (activity "
+            f"cells e.g. {list(activity.index[:3])}, dataset cells e.g. {list(obs.index[:3])}).",
+            fix="score the programs on the same normalized.h5ad (index = its obs_names).",
+        )
     act = activity.reindex(obs.index)
     codes, meta = groups_of(obs, label_key, sample_key)
     ok = codes >= 0
