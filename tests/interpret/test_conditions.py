@@ -245,7 +245,7 @@ def test_moderated_t_is_the_ordinary_t_without_moderation_and_shrinks_variances(
     s2 = x[:, group].var(1, ddof=1) * 3 / 6 + x[:, ~group].var(1, ddof=1) * 3 / 6
     post = mod["s2_post"].to_numpy()
     prior = mod.attrs["s2_prior"]
-    assert mod.attrs["df_prior"] > 20
+    assert mod.attrs["df_prior"] > 12  # twice the residual df: strong shrinkage
     assert np.all(np.abs(post - prior) <= np.abs(s2 - prior) + 1e-12)
     assert (mod["p_value"][:20] < 0.01).sum() >= (plain["p_value"][:20] < 0.01).sum()
 
@@ -295,3 +295,26 @@ def test_pseudobulk_streams_a_backed_matrix(planted, tmp_path):
     in_memory, _ = cond.pseudobulk(planted, "cell_type", "sample")
     assert streamed.equals(in_memory) and meta["n_cells"].sum() == planted.n_obs
     backed.file.close()
+
+
+def test_moderated_t_with_a_variance_trend_is_calibrated_at_every_level():
+    # null features whose variance grows with a covariate (as a gene's with its level)
+    rng = np.random.default_rng(0)
+    n = 4000
+    c = rng.uniform(0, 1, n)
+    sd = np.exp(1.5 * c) * np.sqrt(rng.chisquare(20, n) / 20)
+    x = rng.normal(0, 1, (n, 6)) * sd[:, None]
+    group = np.array([True] * 3 + [False] * 3)
+    high, low = c > 0.8, c < 0.2
+    flat = cond.moderated_t(x, group)["p_value"].to_numpy()
+    trend = cond.moderated_t(x, group, covariate=c)["p_value"].to_numpy()
+    # one prior for all: too small for the high-variance features, too large for the low
+    assert (flat[high] < 0.05).mean() > 0.08 and (flat[low] < 0.05).mean() < 0.02
+    for stratum in (high, low):
+        assert 0.03 <= (trend[stratum] < 0.05).mean() <= 0.08
+
+
+def test_programs_with_no_cell_of_the_dataset_raises(planted):
+    act = pd.DataFrame({"P0": [0.1, 0.2]}, index=["other1", "other2"])
+    with pytest.raises(ScinterpInputError, match="activity"):
+        cond.test_programs(act, planted.obs, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
