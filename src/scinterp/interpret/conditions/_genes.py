@@ -12,14 +12,15 @@ Three ``method`` rows per gene, cell type and contrast (``conditions/genes.tsv``
   the gene's log mean count, as limma-trend) and the three p-values are combined
   (Cauchy). It sees what a mean misses: a subpopulation switching on, a share of
   expressing cells, a wider or narrower distribution.
-* ``consensus``: the row to read first: Cauchy combination of a mean test (weight 1/2)
-  and the three feature p-values (1/6 each); valid under their dependence. The mean test
-  is limma-trend on the pseudobulk log-CPM (moderated t, the prior following the genes'
-  average log-CPM), not pydeseq2's Wald p-value: that one reads its statistic on the
-  normal, which ignores that the dispersion comes from a few samples, and called genes on
-  null data (5 vs 5 samples). A gene with counts that pydeseq2 leaves without a p-value (a
-  Cook's-distance outlier: one sample carries the change) has no consensus row.
-  ``stat`` is the signed ``-log10`` of its p-value (sign of ``log_fc``).
+* ``consensus``: the row to read first: Cauchy combination of the pseudobulk mean test
+  (weight 0.7) and the three feature p-values (0.1 each); valid under their dependence.
+  The mean test is pydeseq2's Wald statistic read on a t distribution with the degrees
+  of freedom limma-trend gives the gene's pseudobulk log-CPM (residual + prior df), not
+  on the normal as pydeseq2 does: the normal ignores that the dispersion comes from a few
+  samples and called genes on null data (5 vs 5 samples). A gene with counts that
+  pydeseq2 leaves without a p-value (a Cook's-distance outlier: one sample carries the
+  change) has no consensus row. ``stat`` is the signed ``-log10`` of its p-value (sign of
+  ``log_fc``).
 
 ``adj_p_value``: Benjamini-Hochberg within (method, contrast) over every cell type and
 gene tested. ``confidence`` (every row): the share of test-condition samples whose own
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import sparse, stats
 
 from ._common import adjust, cauchy_combine, design_of, eligible
 from ._moderated import moderated_t
@@ -49,6 +50,9 @@ GENE_COLUMNS = [
     "confidence",
 ]
 FEATURES = ("detection", "level", "spread")
+#: consensus weights: the pseudobulk mean test, then each feature (DE ranking within 0.02
+#: of pydeseq2 at 0.7; 0.5 lost 0.04 at 3 vs 3: benchmarks/conditions.py simulate)
+CONSENSUS_WEIGHTS = (0.7, 0.1, 0.1, 0.1)
 
 
 def _cell_features(block: sparse.csr_matrix) -> dict:
@@ -206,19 +210,20 @@ def _one_type(
     dist_stat = np.column_stack([fstat[f] for f in FEATURES])[np.arange(g), best]
     dist_stat = np.where(np.isfinite(dist_p), dist_stat, np.nan)
     pb_p = pb["pvalue"].to_numpy(dtype=float)
-    # the consensus's mean test: limma-trend on the pseudobulk log-CPM (moderated t, prior
-    # following the genes' average log-CPM). pydeseq2's Wald test reads its statistic on
-    # the normal, which ignores that the dispersion comes from a few samples: on null data
-    # it called genes (5 vs 5); the moderated t is calibrated there. A gene pydeseq2 leaves
-    # without a p-value although it has counts (a Cook's outlier: one sample carries it)
+    # the consensus's mean test: pydeseq2's Wald statistic read on a t distribution with
+    # the degrees of freedom limma-trend gives the gene's pseudobulk log-CPM (residual +
+    # prior df), not on the normal: the normal ignores that the dispersion comes from a
+    # few samples and called genes on null data (5 vs 5 samples). A gene with counts that
+    # pydeseq2 leaves without a p-value (a Cook's outlier: one sample carries the change)
     # gets no consensus: a change in one sample is not a change between conditions.
     mean_p = np.full(g, np.nan)
     if keep.sum() >= 2:
         c = counts[:, keep].astype(float)
         logcpm = np.log2((c + 0.5) / (c.sum(1, keepdims=True) + 1.0) * 1e6)
-        r = moderated_t(logcpm.T, in_test, covariate=logcpm.mean(0))
-        mean_p[keep] = r["p_value"].to_numpy()
-    cons_p = cauchy_combine(np.column_stack([mean_p, fmat]), np.array([0.5, 1 / 6, 1 / 6, 1 / 6]))
+        df_t = moderated_t(logcpm.T, in_test, covariate=logcpm.mean(0))["df"].to_numpy()
+        wald = np.abs(pb["stat"].to_numpy(dtype=float)[keep])
+        mean_p[keep] = 2 * stats.t.sf(wald, np.maximum(df_t, 1.0))
+    cons_p = cauchy_combine(np.column_stack([mean_p, fmat]), np.array(CONSENSUS_WEIGHTS))
     cons_p[keep & ~np.isfinite(pb_p)] = np.nan
     lfc = pb["log2FoldChange"].to_numpy(dtype=float)
     sign = np.sign(np.nan_to_num(lfc))
