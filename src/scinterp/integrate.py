@@ -73,7 +73,25 @@ def harmony(X: np.ndarray, batches, seed: int = 0, n_jobs: int | None = None) ->
     return Z.astype(np.float32)
 
 
-def batch_centred_pca(X, batches, n_comps: int, seed: int = 0, scale: bool = False) -> np.ndarray:
+def _randomized_svd(op, k: int, seed: int, n_oversamples: int = 10, n_iter: int = 7):
+    """Halko et al.'s randomized SVD of a LinearOperator (scikit-learn's
+    ``randomized_svd`` rejects one): ``n_iter`` power iterations with QR
+    normalisation, each two block products of ``k + n_oversamples`` columns."""
+    rng = np.random.default_rng(seed)
+    n, g = op.shape
+    Q = rng.standard_normal((g, k + n_oversamples)).astype(op.dtype)
+    Q = np.linalg.qr(op.matmat(Q))[0]
+    for _ in range(n_iter):
+        Q = np.linalg.qr(op.rmatmat(Q))[0]
+        Q = np.linalg.qr(op.matmat(Q))[0]
+    B = op.rmatmat(Q).T  # (k + p) x genes
+    ub, s, vt = np.linalg.svd(B, full_matrices=False)
+    return (Q @ ub)[:, :k], s[:k], vt[:k]
+
+
+def batch_centred_pca(
+    X, batches, n_comps: int, seed: int = 0, scale: bool = False, solver: str = "randomized"
+) -> np.ndarray:
     """PCA scores (cells x ``n_comps``, float32) of ``X`` (cells x genes, CSR or dense)
     with each gene's mean in each batch removed: a gene-wise batch factor (a shift of
     every gene in log space) is gone before the components are chosen.
@@ -134,8 +152,11 @@ def batch_centred_pca(X, batches, n_comps: int, seed: int = 0, scale: bool = Fal
         (n, g), matvec=matvec, rmatvec=rmatvec, matmat=matvec, rmatmat=rmatvec, dtype=dtype
     )
     k = int(min(n_comps, min(n, g) - 1))
-    v0 = np.random.default_rng(seed).uniform(-1, 1, min(n, g))
-    u, s, vt = svds(op, k=k, solver="arpack", v0=v0)
+    if solver == "randomized":
+        u, s, vt = _randomized_svd(op, k, seed)
+    else:
+        v0 = np.random.default_rng(seed).uniform(-1, 1, min(n, g))
+        u, s, vt = svds(op, k=k, solver="arpack", v0=v0)
     order = np.argsort(s)[::-1]
     u, s, vt = u[:, order], s[order], vt[order]
     u, vt = svd_flip(u, vt, u_based_decision=False)
