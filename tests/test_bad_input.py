@@ -214,6 +214,18 @@ def test_unlabelled_cells_and_tiny_types_are_not_ranked(tmp_path):
     assert list(given_classes["cell_type"]) == ["a", "b", "None"][1:]
 
 
+def test_the_findings_page_names_the_labels_not_ranked():
+    from scinterp.summary import not_run_section
+
+    not_ranked = pd.DataFrame(
+        {"cell_type": ["nan", "rare"], "n_cells": [10, 2], "reason": ["no label", "too few"]}
+    )
+    table = not_run_section(None, None, not_ranked).blocks[-1].frame
+    assert list(table["part"]) == ["identity of 'nan' (10 cells)", "identity of 'rare' (2 cells)"]
+    assert list(table["reason"]) == ["no label", "too few"]
+    assert not_run_section(None, None, not_ranked.iloc[:0]) is None
+
+
 # ------------------------------------------ 4. the good messages, before compute
 @pytest.mark.parametrize(
     ("case", "expected"),

@@ -429,13 +429,21 @@ def conditions_section(
 
 
 def not_run_section(
-    skipped: pd.DataFrame | None = None, switched_off: Mapping[str, str] | None = None
+    skipped: pd.DataFrame | None = None,
+    switched_off: Mapping[str, str] | None = None,
+    not_ranked: pd.DataFrame | None = None,
 ) -> Section | None:
     """Branches switched off in the config and models or branches skipped
-    (``run/skipped.tsv``), each with its reason; None when everything ran."""
+    (``run/skipped.tsv``), and labels the identity branch did not rank as cell types
+    (``identity/not_ranked.tsv``), each with its reason; None when everything ran."""
     rows = []
     if skipped is not None:
         rows += [(str(r["part"]), str(r["reason"])) for _, r in skipped.iterrows()]
+    if not_ranked is not None:
+        rows += [
+            (f"identity of '{r['cell_type']}' ({r['n_cells']} cells)", str(r["reason"]))
+            for _, r in not_ranked.iterrows()
+        ]
     seen = {p for p, _ in rows}
     for part, reason in (switched_off or {}).items():
         name = part if part.startswith("branch ") else f"branch {part}"
@@ -515,7 +523,13 @@ def build_summary(
         if sec is not None:
             sections.append(sec)
             files += spec.other_tools
-    not_run = not_run_section(table("skipped"), switched_off)
+    # written by the job that writes identity/genes.tsv, beside it
+    not_ranked = p["identity_genes"].with_name("not_ranked.tsv") if "identity_genes" in p else None
+    not_run = not_run_section(
+        table("skipped"),
+        switched_off,
+        _read(not_ranked) if not_ranked is not None and not_ranked.exists() else None,
+    )
     if not_run is not None:
         sections.append(not_run)
     sections.append(Section("Files for other tools", ["\n".join(f"- {f}" for f in files)]))
