@@ -170,6 +170,21 @@ def test_none_leaves_the_pca_and_no_batch_leaves_no_integration():
     assert INTEGRATED_KEY not in b.obsm and "integration" not in b.uns["scinterp"]
 
 
+@pytest.mark.parametrize("method", ["harmony", "scaled_harmony"])
+@pytest.mark.parametrize("n_cells", [4, 8, 20])
+def test_a_tiny_dataset_with_two_batches_is_integrated(method, n_cells):
+    # harmonypy's default clusters (cells / 30) is 0 below 15 cells and it raised
+    # "nclust must be at least 1": an 8-cell dataset with a batch key crashed normalize
+    rng = np.random.default_rng(0)
+    a = ad.AnnData(sparse.csr_matrix(rng.poisson(2.0, (n_cells, 40)).astype(np.float32)))
+    a.obs["batch"] = pd.Categorical(["a", "b"] * (n_cells // 2))
+    a.var["highly_variable"] = True
+    a.obsm["X_pca"] = rng.normal(size=(n_cells, 3)).astype(np.float32)
+    integrate(a, "batch", method, dataset=DS)
+    Z = a.obsm[INTEGRATED_KEY]
+    assert Z.shape == (n_cells, 3) and np.isfinite(Z).all()
+
+
 def test_unknown_method_is_an_input_error():
     a = ad.AnnData(obs=pd.DataFrame({"batch": ["a", "b"] * 5}, index=[str(i) for i in range(10)]))
     a.obsm["X_pca"] = np.zeros((10, 3), dtype=np.float32)

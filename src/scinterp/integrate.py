@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 INTEGRATION_METHODS = ("scaled_harmony", "harmony", "none")
 INTEGRATED_KEY = "X_integrated"
+# harmonypy's default clusters, round(cells / 30), is below 2 under this many cells
+HARMONY_MIN_CELLS = 75
 UNINTEGRATED = "unintegrated"
 # The metrics run on a label-stratified sample of at most this many cells: the
 # silhouettes are quadratic in the cells.
@@ -58,14 +60,18 @@ def harmony(X: np.ndarray, batches, seed: int = 0, n_jobs: int | None = None) ->
     """Harmony-corrected embedding of ``X`` (cells x components) for ``batches``.
 
     ``harmonypy`` with its defaults (theta 2, up to 10 iterations); same shape as ``X``,
-    float32.
+    float32. Below ``HARMONY_MIN_CELLS`` cells harmonypy's default number of clusters
+    (cells / 30) is 0 or 1 and it raises; there it gets 2 clusters (1 for fewer than 4 cells).
     """
     import harmonypy
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     meta = pd.DataFrame({"batch": pd.Categorical(np.asarray(batches).astype(str))})
+    extra = {}
+    if X.shape[0] < HARMONY_MIN_CELLS:
+        extra["nclust"] = 2 if X.shape[0] >= 4 else 1
     ho = harmonypy.run_harmony(
-        X, meta, ["batch"], verbose=False, random_state=seed, ncores=int(n_jobs or 0)
+        X, meta, ["batch"], verbose=False, random_state=seed, ncores=int(n_jobs or 0), **extra
     )
     Z = np.asarray(ho.Z_corr)
     if Z.shape != X.shape:  # harmonypy < 2 returned components x cells
