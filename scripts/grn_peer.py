@@ -1,6 +1,6 @@
-"""Rules grnboost2, regdiffusion, spearman: a peer network (scinterp.grn_peers) on
-grn_sem's TFs, genes and cells."""
-
+"""Rules grnboost2, regdiffusion, spearman, within_type_spearman: a peer network
+(scinterp.grn_peers) on grn_sem's TFs, genes and cells (and their labels or Leiden
+clusters, for the within-type peer)."""
 
 from scinterp.joblog import job_log  # noqa: E402
 
@@ -19,6 +19,8 @@ adata = read_normalized(
     inp.normalized, var_names=meta["features"], rows=model_rows(inp.normalized, meta)
 )
 genes, tfs, columns = model_genes(adata, meta, par.dataset, inp.meta)
+key = adata.uns.get("scinterp", {}).get("label_key")  # the labels, or the Leiden clusters
+labels = adata.obs[key].astype(str).to_numpy() if key in adata.obs else None
 device = par.device
 if device != "cpu":  # the CPU peers' env has no torch
     from scinterp.device import resolve_device
@@ -32,5 +34,7 @@ edges = run_peer(
     seed=par.seed,
     threads=snakemake.threads,
     device=device,
+    labels=labels,
+    min_cells_per_type=par.get("min_cells_per_type", 30),
 )
 write_tsv_atomic(edges, snakemake.output.edges)

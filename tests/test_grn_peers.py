@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 from scipy import sparse, stats
 
-from scinterp.grn_peers import PEERS, run_peer, spearman_network
+from scinterp.grn_peers import (
+    PEERS,
+    run_peer,
+    spearman_network,
+    within_type_spearman_network,
+)
 
 
 def chain(n_cells=600, seed=0):
@@ -46,7 +51,7 @@ def test_run_peer_labels_the_network_and_rejects_unknown_names():
         run_peer("aracne", X, genes, tfs)
     with pytest.raises(ValueError, match="TFs not among the genes: Z"):
         spearman_network(X, genes, ["A", "Z"])
-    assert set(PEERS) == {"grnboost2", "regdiffusion", "spearman"}
+    assert set(PEERS) == {"grnboost2", "regdiffusion", "spearman", "within_type_spearman"}
 
 
 def test_regdiffusion_finds_the_strong_edges_reproducibly():
@@ -57,3 +62,56 @@ def test_regdiffusion_finds_the_strong_edges_reproducibly():
     assert "never" not in set(a["target"])  # constant genes are left out, not fatal
     top = set(map(tuple, a.head(2)[["tf", "target"]].to_numpy()))
     assert ("A", "t1") in top
+
+
+def confounded(n_per_type=120, seed=0):
+    """Four cell types shift TF A and the unregulated gene 'shared' together; within each
+    type 'target' follows A's deviation from its type's mean (the true edge) and 'shared'
+    does not. One type has 10 cells."""
+    rng = np.random.default_rng(seed)
+    shifts = np.array([0.0, 2.0, 4.0, 6.0])
+    sizes = [n_per_type] * 3 + [10]
+    labels = np.repeat(["t0", "t1", "t2", "small"], sizes)
+    shift = np.repeat(shifts, sizes)
+    within = rng.normal(size=len(labels))
+    a = shift + within
+    target = 0.8 * within + rng.normal(size=len(labels)) * 0.6
+    shared = shift + rng.normal(size=len(labels))
+    X = np.c_[a, target, shared].astype(np.float32)
+    return X, ["A", "target", "shared"], ["A"], labels
+
+
+def test_within_type_spearman_ranks_the_within_type_edge_above_the_confounded_one():
+    X, genes, tfs, labels = confounded()
+    overall = spearman_network(X, genes, tfs).set_index("target")["score"]
+    assert overall["shared"] > overall["target"]  # the type shifts win over all cells
+    net = run_peer("within_type_spearman", X, genes, tfs, labels=labels)
+    assert set(net["method"]) == {"within_type_spearman"} and set(net["cell_type"]) == {"all"}
+    score = net.set_index("target")["score"]
+    assert list(net["target"]) == ["target", "shared"]
+    assert score["target"] > 0.6 > 0.3 > score["shared"]
+    # the best type's |rho|, types under min_cells_per_type left out
+    big = labels != "small"
+    best = max(
+        abs(stats.spearmanr(X[labels == t, 0], X[labels == t, 1])[0]) for t in ("t0", "t1", "t2")
+    )
+    assert score["target"] == pytest.approx(best)
+    sp = within_type_spearman_network(sparse.csr_matrix(X), genes, tfs, labels=labels)
+    pd.testing.assert_frame_equal(net.drop(columns=["method", "cell_type"]), sp)
+    with_small = within_type_spearman_network(X, genes, tfs, labels=labels, min_cells_per_type=5)
+    small = abs(stats.spearmanr(X[~big, 0], X[~big, 2])[0])
+    assert with_small.set_index("target")["score"]["shared"] == pytest.approx(
+        max(small, score["shared"])
+    )
+
+
+def test_within_type_spearman_needs_labels_and_falls_back_without_a_large_type():
+    X, genes, tfs, labels = confounded(n_per_type=20)
+    with pytest.raises(ValueError, match="needs each cell's type"):
+        within_type_spearman_network(X, genes, tfs)
+    with pytest.raises(ValueError, match="labels: 3 values for"):
+        within_type_spearman_network(X, genes, tfs, labels=labels[:3])
+    pd.testing.assert_frame_equal(
+        within_type_spearman_network(X, genes, tfs, labels=labels),  # no type of 30 cells
+        spearman_network(X, genes, tfs),
+    )

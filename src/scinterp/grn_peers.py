@@ -6,10 +6,14 @@
   diffusion model with a learned adjacency matrix; torch, CPU or GPU.
 * ``spearman``: the absolute Spearman correlation of each TF with each gene, the trivial
   floor every learned network should clear.
+* ``within_type_spearman``: the same correlation within each cell type (the labels, or
+  the Leiden clusters of an unlabelled dataset), the best type's: the floor where cell
+  types confound co-variation (:func:`within_type_spearman_network`).
 
-Each peer is a function ``(X, genes, tfs, *, seed, threads, device) -> DataFrame`` of
-``tf, target, score`` (best first, no self-edges) on the same cells x genes matrix and TF
-list as our ``grn_sem`` model; :data:`PEERS` maps the config's names to them and
+Each peer is a function ``(X, genes, tfs, *, seed, threads, device, labels) -> DataFrame``
+of ``tf, target, score`` (best first, no self-edges) on the same cells x genes matrix and
+TF list as our ``grn_sem`` model (``labels``: each cell's type, which only the
+within-type peer reads); :data:`PEERS` maps the config's names to them and
 :func:`run_peer` adds the ``method`` and ``cell_type`` columns the edge tables carry.
 """
 
@@ -22,7 +26,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["PEERS", "run_peer", "run_regdiffusion", "spearman_network"]
+__all__ = [
+    "MIN_CELLS_PER_TYPE",
+    "PEERS",
+    "run_peer",
+    "run_regdiffusion",
+    "spearman_network",
+    "within_type_spearman_network",
+]
 
 log = logging.getLogger("scinterp")
 
@@ -46,6 +57,27 @@ def _columns(genes: Sequence[str], tfs: Sequence[str]) -> np.ndarray:
     return np.asarray([pos[t] for t in tfs])
 
 
+def _abs_spearman(X, tf_cols: np.ndarray, n_genes: int, chunk: int) -> np.ndarray:
+    """TFs x genes absolute Spearman correlation over the rows of ``X`` (ties averaged;
+    a gene constant over the rows scores 0)."""
+    from scipy.stats import rankdata
+
+    def standardized_ranks(cols: np.ndarray) -> np.ndarray:
+        block = X[:, cols]
+        block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+        r = rankdata(block, axis=0, method="average").astype(np.float64)
+        r -= r.mean(axis=0)
+        norm = np.linalg.norm(r, axis=0)
+        return np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
+
+    z_tf = standardized_ranks(tf_cols)
+    scores = np.empty((len(tf_cols), n_genes))
+    for start in range(0, n_genes, chunk):
+        cols = np.arange(start, min(start + chunk, n_genes))
+        scores[:, cols] = np.abs(z_tf.T @ standardized_ranks(cols))
+    return scores
+
+
 def spearman_network(
     X, genes: Sequence[str], tfs: Sequence[str], *, chunk: int = 512, **_
 ) -> pd.DataFrame:
@@ -63,24 +95,82 @@ def spearman_network(
     chunk
         Genes ranked at a time (memory: cells x chunk floats).
     """
-    from scipy.stats import rankdata
-
     genes = [str(g) for g in genes]
     tf_cols = _columns(genes, [str(t) for t in tfs])
+    return _edge_frame(_abs_spearman(X, tf_cols, len(genes), chunk), tfs, genes)
 
-    def standardized_ranks(cols: np.ndarray) -> np.ndarray:
-        block = X[:, cols]
-        block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
-        r = rankdata(block, axis=0, method="average").astype(np.float64)
-        r -= r.mean(axis=0)
-        norm = np.linalg.norm(r, axis=0)
-        return np.divide(r, norm, out=np.zeros_like(r), where=norm > 0)
 
-    z_tf = standardized_ranks(tf_cols)
-    scores = np.empty((len(tf_cols), len(genes)))
-    for start in range(0, len(genes), chunk):
-        cols = np.arange(start, min(start + chunk, len(genes)))
-        scores[:, cols] = np.abs(z_tf.T @ standardized_ranks(cols))
+#: cells a cell type needs for its own correlation in :func:`within_type_spearman_network`
+#: (as ``branches.grn.min_cells_per_type``: at 30 cells a null |rho| is about 0.18)
+MIN_CELLS_PER_TYPE = 30
+
+
+def within_type_spearman_network(
+    X,
+    genes: Sequence[str],
+    tfs: Sequence[str],
+    *,
+    labels=None,
+    min_cells_per_type: int = MIN_CELLS_PER_TYPE,
+    chunk: int = 512,
+    **_,
+) -> pd.DataFrame:
+    """Absolute Spearman correlation of every TF with every gene within each cell type,
+    the best type's.
+
+    ``score[tf, g] = max over types T of |rho_T(tf, g)|``, where ``rho_T`` is the Spearman
+    correlation over the cells of type ``T`` (as :func:`spearman_network`: ties averaged,
+    a gene constant within the type scores 0 there) and only types with at least
+    ``min_cells_per_type`` cells count. Where cell types shift TFs and unregulated genes
+    together, the correlation over all cells ranks those shared shifts; within a type only
+    co-variation between cells of one kind is left. The maximum favours small types (a
+    null |rho| shrinks as 1 / sqrt(cells)), which ``min_cells_per_type`` bounds.
+
+    Parameters
+    ----------
+    X
+        Cells x genes expression (dense or sparse).
+    genes, tfs
+        Column names of ``X`` and the candidate regulators among them.
+    labels
+        Each cell's type (the dataset's labels or its Leiden clusters).
+    min_cells_per_type
+        Types with fewer cells are left out; with no type that large, the correlation over
+        all cells is used (:func:`spearman_network`) and a warning logged.
+    chunk
+        Genes ranked at a time.
+    """
+    if labels is None:
+        raise ValueError(
+            "within_type_spearman needs each cell's type (labels: the label_key column or "
+            "the Leiden clusters)"
+        )
+    labels = np.asarray(labels).astype(str)
+    if labels.shape != (X.shape[0],):
+        raise ValueError(f"labels: {labels.shape[0]} values for {X.shape[0]} cells")
+    genes = [str(g) for g in genes]
+    tf_cols = _columns(genes, [str(t) for t in tfs])
+    names, sizes = np.unique(labels, return_counts=True)
+    used = names[sizes >= min_cells_per_type]
+    if len(used) == 0:
+        log.warning(
+            "within_type_spearman: no cell type has %d cells; the correlation over all "
+            "cells is used",
+            min_cells_per_type,
+        )
+        return spearman_network(X, genes, tfs, chunk=chunk)
+    if len(used) < len(names):
+        log.info(
+            "within_type_spearman: %d of %d types with fewer than %d cells left out",
+            len(names) - len(used),
+            len(names),
+            min_cells_per_type,
+        )
+    X = X.tocsr() if hasattr(X, "tocsr") else X
+    scores = np.zeros((len(tf_cols), len(genes)))
+    for name in used:
+        rows = np.flatnonzero(labels == name)
+        np.maximum(scores, _abs_spearman(X[rows], tf_cols, len(genes), chunk), out=scores)
     return _edge_frame(scores, tfs, genes)
 
 
@@ -142,6 +232,7 @@ PEERS: dict[str, Callable[..., pd.DataFrame]] = {
     "grnboost2": _grnboost2,
     "regdiffusion": run_regdiffusion,
     "spearman": spearman_network,
+    "within_type_spearman": within_type_spearman_network,
 }
 
 
@@ -154,12 +245,25 @@ def run_peer(
     seed: int = 0,
     threads: int = 1,
     device: str = "cpu",
+    labels=None,
+    min_cells_per_type: int = MIN_CELLS_PER_TYPE,
 ) -> pd.DataFrame:
     """Run the peer ``name`` of :data:`PEERS`: its edges with ``method`` = ``name`` and
-    ``cell_type`` = ``"all"`` (a global network), best first."""
+    ``cell_type`` = ``"all"`` (a global network), best first. ``labels`` (each cell's
+    type) and ``min_cells_per_type`` go to the peers that read them
+    (``within_type_spearman``)."""
     if name not in PEERS:
         raise ValueError(f"unknown GRN peer {name!r}; known: {', '.join(PEERS)}")
     t0 = time.perf_counter()
-    edges = PEERS[name](X, genes, tfs, seed=seed, threads=threads, device=device)
+    edges = PEERS[name](
+        X,
+        genes,
+        tfs,
+        seed=seed,
+        threads=threads,
+        device=device,
+        labels=labels,
+        min_cells_per_type=min_cells_per_type,
+    )
     log.info("%s: %d edges in %.1f s", name, len(edges), time.perf_counter() - t0)
     return edges.assign(method=name, cell_type="all")

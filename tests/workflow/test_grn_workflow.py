@@ -74,7 +74,7 @@ def test_edges_follow_the_contract(grn_run):
         assert net["confidence"].sum() == pytest.approx(100)  # 100 found edges per member
         assert net["confidence"].head(20).mean() > 0.5  # the members agree on the top
     assert edges.loc[edges["cell_type"] != "all", "confidence"].isna().all()
-    for name in ("grnboost2", "regdiffusion", "spearman"):
+    for name in ("grnboost2", "regdiffusion", "spearman", "within_type_spearman"):
         peer = pd.read_csv(out / "grn" / f"{name}.tsv", sep="\t")
         assert set(peer["method"]) == {name} and set(peer["tf"]) <= tfs
         assert peer["score"].is_monotonic_decreasing and not (peer["tf"] == peer["target"]).any()
@@ -85,7 +85,7 @@ def test_metrics_against_the_reference(grn_run):
     metrics = pd.read_csv(out / "grn" / "metrics.tsv", sep="\t")
     assert list(metrics.columns[:5]) == CONTRACT_METRICS
     overall = metrics[metrics["cell_type"] == "all"].set_index("method")
-    peers = {"grnboost2", "regdiffusion", "spearman"}
+    peers = {"grnboost2", "regdiffusion", "spearman", "within_type_spearman"}
     assert {"deepsem", "integrated_gradients", "consensus"} | peers <= set(overall.index)
     # every true edge of the simulation is a candidate (its TFs and targets are modelled
     # genes or not); both sides recover the network far better than chance
@@ -113,7 +113,8 @@ def test_figures_and_runtimes(grn_run):
     # the simulation's inert TFs (expressed, regulating nothing) never lead a network
     inert = {"CTCF", "YY1", "NRF1", "REST"}
     assert not set(consensus.loc[consensus["rank"] <= 3, "tf"]) & inert
-    for rule in ("infer_grn", "grnboost2", "regdiffusion", "spearman", "evaluate_grn"):
+    rules = ("infer_grn", "grnboost2", "regdiffusion", "spearman", "within_type_spearman")
+    for rule in (*rules, "evaluate_grn"):
         bench = pd.read_csv(out / "benchmarks" / f"{rule}.tsv", sep="\t")
         assert bench["s"].iloc[0] > 0
 
@@ -139,7 +140,7 @@ def test_krumsiek11_config_scores_a_published_network(repo, tmp_path, run_snakem
     metrics = pd.read_csv(out / "grn" / "metrics.tsv", sep="\t")
     overall = metrics[metrics["cell_type"] == "all"].set_index("method")
     ours = ["deepsem", "integrated_gradients", "consensus"]
-    peers = ["grnboost2", "regdiffusion", "spearman"]
+    peers = ["grnboost2", "regdiffusion", "spearman", "within_type_spearman"]
     assert set(overall.index) == set(ours + peers)
     assert (overall["n_edges_true"] == 26).all() and (overall["n_candidates"] == 110).all()
     # random ranking scores 1; all seeds 0-4 gave our consensus 2.1-2.4, GRNBoost2 1.7-2.0

@@ -2,7 +2,7 @@
 # (branch_model_file: the first trained model providing a network, grn_sem)
 # (learned adjacency, integrated gradients, consensus) and its seed ensemble (rule
 # train_member, branches.grn.ensemble: the edges' confidence); the peers (GRNBoost2,
-# RegDiffusion, absolute Spearman) each in its own rule so that the benchmark files time
+# RegDiffusion, absolute Spearman, within-cell-type absolute Spearman) each in its own rule so that the benchmark files time
 # each side.
 rule infer_grn:
     input:
@@ -120,6 +120,33 @@ rule spearman:
         peer="spearman",
         seed=config["train"]["seed"],
         device="cpu",
+    script:
+        "../../scripts/grn_peer.py"
+
+
+# The correlation within each cell type (labels, or Leiden clusters), the best type's:
+# the floor where cell types confound co-variation.
+rule within_type_spearman:
+    input:
+        normalized="results/{dataset}/normalized.h5ad",
+        meta=branch_model_file("grn", "model.json"),
+    output:
+        edges="results/{dataset}/grn/within_type_spearman.tsv",
+    log:
+        "logs/{dataset}/within_type_spearman.log",
+    benchmark:
+        "results/{dataset}/benchmarks/within_type_spearman.tsv"
+    conda:
+        "../../envs/grn.yaml"
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime(30, 5),
+    params:
+        dataset="{dataset}",
+        peer="within_type_spearman",
+        seed=config["train"]["seed"],
+        device="cpu",
+        min_cells_per_type=GRN["min_cells_per_type"],
     script:
         "../../scripts/grn_peer.py"
 

@@ -1,9 +1,9 @@
 # Branch (iii), gene regulatory networks (workflow/rules/grn.smk; declared in
 # scinterp/interpret/grn/_branch.py): our edges (the network model's adjacency,
 # integrated gradients, consensus; the model is the first trained one providing a
-# network, grn_sem) and the peers (GRNBoost2, RegDiffusion, absolute Spearman), each its
-# own rule so that each one's runtime is benchmarked; evaluated when the dataset has a
-# grn_reference. Its config, inputs and targets.
+# network, grn_sem) and the peers (GRNBoost2, RegDiffusion, absolute Spearman, within-type
+# absolute Spearman), each its own rule so that each one's runtime is benchmarked;
+# evaluated when the dataset has a grn_reference. Its config, inputs and targets.
 GRN = config["branches"]["grn"]
 
 
@@ -18,7 +18,7 @@ def grn_model(dataset):
 
 # the peers switched on in the config, each its own rule writing grn/{peer}.tsv (the
 # names of scinterp.grn_peers.PEERS)
-_PEER_SWITCHES = ("grnboost2", "regdiffusion", "spearman")
+_PEER_SWITCHES = ("grnboost2", "regdiffusion", "spearman", "within_type_spearman")
 GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
 
 
