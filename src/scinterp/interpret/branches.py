@@ -91,6 +91,11 @@ class Branch:
         the order they are included: the inputs file (config, input functions,
         ``{name}_targets``), then the rules file. Default:
         ``workflow/rules/inputs/<name>.smk`` and ``workflow/rules/<name>.smk``.
+    options
+        Its options class (or its import path), a frozen
+        :class:`scinterp.interpret.options.BranchOptions` whose fields and defaults are
+        those of its config section (``tests/interpret/test_options.py`` checks them);
+        its scripts build it with ``from_params`` and pass it to its ``run``.
     """
 
     name: str
@@ -108,6 +113,7 @@ class Branch:
     columns: str | Callable[..., Any] | None = None
     exports: tuple[str, ...] = ()
     rules: tuple[str, ...] | None = None
+    options: str | type | None = None
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -127,6 +133,10 @@ class Branch:
     def config_key(self) -> str:
         """Its config section, ``branches.<name>``."""
         return f"branches.{self.name}"
+
+    def options_class(self) -> type | None:
+        """Its options class (:attr:`options` imported), or None."""
+        return None if self.options is None else resolve(self.options)
 
     @property
     def main_table(self) -> str | None:
