@@ -207,3 +207,57 @@ def test_auto_epochs_follow_the_models_own_pass_budget():
     assert passes is not None and model_spec("mlp_classifier").auto_passes is None
     assert auto_max_epochs(18_000, passes=passes) == 28  # train.grn_max_cells' sample
     assert auto_max_epochs(18_000) == 111
+
+
+class _Creep(nn.Module):
+    """loss = exp(-w): Adam raises w by about lr a step, so the loss falls every epoch by
+    the same factor, for ever ever smaller amounts (validation agrees with training)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def loss(self, batch):
+        return {"loss": torch.exp(-self.w) * batch["x"].pow(2).mean()}
+
+
+def test_min_delta_stops_a_model_that_only_creeps_and_restores_the_lowest(tmp_path):
+    # Any decrease counting, the run goes to max_epochs; with min_delta it stops once the
+    # gains are a small fraction of the progress made, and the weights of the lowest
+    # validation loss come back.
+    settings = dict(batch_size=16, lr=0.05, patience=3, seed=0, progress=False)
+    creep = fit(
+        _Creep(), _Pairs(1.0), _Pairs(1.0), outdir=tmp_path / "a", max_epochs=40, **settings
+    )
+    assert len(creep) == 40 and creep["val_loss"].is_monotonic_decreasing
+
+    model = _Creep()
+    hist = fit(
+        model,
+        _Pairs(1.0),
+        _Pairs(1.0),
+        outdir=tmp_path / "b",
+        max_epochs=40,
+        min_delta=0.01,
+        **settings,
+    )
+    assert 5 < len(hist) < 40
+    # the gains of the last `patience` epochs add up to less than 1% of the progress made
+    first, ref = hist["val_loss"].iloc[0], hist["val_loss"].iloc[-4]
+    assert ref - hist["val_loss"].iloc[-1] <= 0.01 * (first - ref)
+    with torch.no_grad():
+        val = _Pairs(1.0)
+        restored = model.loss({"x": val.x})["loss"].item()
+    # the lowest loss is the last epoch's (still falling), past the last counted gain
+    assert restored == pytest.approx(hist["val_loss"].iloc[-1], rel=1e-5)
+    assert restored < hist["val_loss"].iloc[-4]
+    with pytest.raises(ValueError, match="min_delta"):
+        fit(
+            _Creep(),
+            _Pairs(1.0),
+            None,
+            outdir=tmp_path / "c",
+            max_epochs=2,
+            min_delta=1.0,
+            **settings,
+        )

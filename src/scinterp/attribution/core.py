@@ -130,6 +130,11 @@ class Method:
         """Rows per cell in one forward pass (steps, samples, references): block sizing."""
         return 1
 
+    def pass_width(self, features: int) -> int:
+        """Values per row of a forward/backward pass (``features`` per input row): block
+        sizing on the CPU."""
+        return features
+
     def __call__(self, x: Tensor, target: Tensor, baseline: Tensor, delta: bool = False):
         """Attributions of one block, and the per-row convergence delta when ``delta``
         (only asked of methods with ``has_delta``), else None."""
@@ -167,6 +172,25 @@ def register_method(cls: type[Method]) -> type[Method]:
     return cls
 
 
+def split_input_linear(model: nn.Module) -> tuple[nn.Linear, nn.Module] | None:
+    """``(first, rest)`` with ``model(x) == rest(first(x))`` and ``first`` an
+    ``nn.Linear`` of the input, from the model's ``split_input_linear()``; None when the
+    model has none (its first operation is not one linear map of the whole input)."""
+    if isinstance(model, _Softmax):  # probabilities: softmax after the rest
+        inner = split_input_linear(model.model)
+        return None if inner is None else (inner[0], _Softmax(inner[1]))
+    split = getattr(model, "split_input_linear", None)
+    if split is None:
+        return None
+    first, rest = split()
+    if not isinstance(first, nn.Linear):
+        raise TypeError(
+            f"{type(model).__name__}.split_input_linear() must return (nn.Linear, module), "
+            f"got {type(first).__name__}"
+        )
+    return first, rest
+
+
 @register_method
 class IntegratedGradients(Method):
     """Integrated gradients; with a reference sample each cell is paired with one
@@ -174,6 +198,15 @@ class IntegratedGradients(Method):
 
     A ``custom_attribution_func`` gets the path-averaged gradients as its multipliers
     (Captum's ``multiply_by_inputs=False``), as DeepLIFT's does its multipliers.
+
+    A model whose first layer is a linear map of the input (``split_input_linear``:
+    the MLP classifier, the program VAE's encoder) has Captum integrate the rest of the
+    network along the path between the first layer's outputs at the baseline and at the
+    cell, which is the image of the input path: ``W (b + a (x - b)) + c = h_b + a (h_x -
+    h_b)``. The path-averaged gradient at the input is then that at the first layer's
+    output times ``W`` (chain rule), one product per cell instead of one per step and
+    no gradient through the widest layer: the same attributions (to float rounding;
+    tests/attribution) at a fraction of the work on thousands of genes.
     """
 
     name = "integrated_gradients"
@@ -187,6 +220,16 @@ class IntegratedGradients(Method):
         self.func = settings.get("custom_attribution_func")
         if self.func is not None:
             self.explainer = self.captum_class(model, multiply_by_inputs=False)
+        split = split_input_linear(model)
+        self.first, self.path = None, None
+        if split is not None:
+            self.first = split[0]
+            self.path = self.captum_class(split[1], multiply_by_inputs=False)
+
+    def pass_width(self, features: int) -> int:
+        """Values per row of a forward/backward pass: the first layer's outputs when
+        Captum integrates past it, else the input's features."""
+        return features if self.first is None else self.first.out_features
 
     def rows_per_cell(self) -> int:
         return self.settings["n_steps"]
@@ -201,12 +244,26 @@ class IntegratedGradients(Method):
             "internal_batch_size": internal,
         }
 
+    def _multipliers(self, x, target, baseline):
+        """Path-averaged gradients at the input, cells x features."""
+        if self.first is None:
+            return self.explainer.attribute(x, target=target, **self.kwargs(x, baseline))
+        with torch.no_grad():
+            h, h_base = self.first(x), self.first(baseline)
+        grads = self.path.attribute(h, target=target, **self.kwargs(h, h_base))
+        return grads @ self.first.weight.detach()
+
     def __call__(self, x, target, baseline, delta=False):
-        if self.func is None:
+        if self.first is None and self.func is None:
             return super().__call__(x, target, baseline, delta)
-        grads = self.explainer.attribute(x, target=target, **self.kwargs(x, baseline))
-        (values,) = self.func((grads,), (x,), (baseline,))
-        return values, None
+        grads = self._multipliers(x, target, baseline)
+        if self.func is not None:
+            (values,) = self.func((grads,), (x,), (baseline,))
+            return values, None
+        values = grads * (x - baseline)
+        if not delta:
+            return values, None
+        return values, self.explainer.compute_convergence_delta(values, baseline, x, target=target)
 
 
 @register_method
@@ -561,8 +618,6 @@ def attribute(
         if fm.shape != feat:
             raise ValueError(f"feature_mask needs one group id per feature {feat}, got {fm.shape}")
         mask = torch.as_tensor(np.unique(fm, return_inverse=True)[1].reshape(1, *feat), device=dev)
-    if dev.type == "cpu":
-        max_rows = min(max_rows, max(1, _CPU_PASS_VALUES // max(1, int(np.prod(feat)))))
     settings = {
         "n_steps": n_steps,
         "n_samples": n_samples,
@@ -573,6 +628,10 @@ def attribute(
         "seed": seed,
     }
     runner = cls(net, settings)
+    if dev.type == "cpu":
+        width = int(np.prod(feat))
+        width = runner.pass_width(width)
+        settings["max_rows"] = max_rows = min(max_rows, max(1, _CPU_PASS_VALUES // max(1, width)))
     want_delta = return_delta and cls.has_delta and custom_attribution_func is None
     base_t = torch.as_tensor(base, device=dev)
     torch.manual_seed(seed)  # torch's global RNG is left seeded, as it always was

@@ -61,6 +61,12 @@ class MLPClassifier(nn.Module):
         """Class logits, cells x classes."""
         return self.net(x)
 
+    def split_input_linear(self) -> tuple[nn.Linear, nn.Module]:
+        """The first layer (linear in the genes) and the rest: ``forward(x) ==
+        rest(first(x))``; integrated gradients integrates past the first layer
+        (:class:`scinterp.attribution.core.IntegratedGradients`)."""
+        return self.net[0], self.net[1:]
+
     def loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Cross-entropy on ``batch["x"]``, ``batch["y"]``."""
         return classification_loss(self(batch["x"]), batch["y"])

@@ -205,6 +205,12 @@ class ProgramVAE(nn.Module):
         """Latent means, cells x units (prior units in gene-set order, then de novo)."""
         return self.encode(x)[0]
 
+    def split_input_linear(self) -> tuple[nn.Linear, nn.Module]:
+        """The encoder's first layer (linear in the genes) and the rest of ``forward``:
+        ``forward(x) == rest(first(x))``; integrated gradients integrates past the first
+        layer (:class:`scinterp.attribution.core.IntegratedGradients`)."""
+        return self.encoder[0], nn.Sequential(*self.encoder[1:], self.mu)
+
     def _weight(self) -> Tensor:
         w = self.decoder_weight
         if self.nonneg_prior and self.n_prior > 0:

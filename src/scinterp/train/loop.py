@@ -165,6 +165,7 @@ def fit(
     weight_decay: float = 0.0,
     patience: int,
     seed: int,
+    min_delta: float = 0.0,
     device: str | torch.device = "auto",
     num_workers: int = 0,
     progress: bool = True,
@@ -189,6 +190,15 @@ def fit(
         Directory for ``checkpoint.pt`` and ``history.tsv``.
     max_epochs, batch_size, lr, weight_decay, patience
         Optimization settings; stop after ``patience`` epochs without a better val loss.
+    min_delta
+        For patience, an epoch counts as better only when its validation loss undercuts
+        the last such epoch's by more than ``min_delta`` times the progress made so far
+        (the first epoch's loss minus that one), so that ever smaller gains on a
+        converged model (a classifier's cross-entropy halving from 1e-4 to 5e-5) do not
+        keep it training; 0: any decrease counts. Relative to the progress, it needs no
+        knowledge of the loss's scale (a VAE's thousands per cell, a classifier's
+        fractions of a nat). The weights of the lowest validation loss are restored
+        either way.
     seed
         Seeds shuffling, initial RNG state (dropout, sampling); on CPU the run is
         deterministic (``torch.use_deterministic_algorithms``) given the seed.
@@ -207,6 +217,8 @@ def fit(
     """
     if max_epochs < 1 or batch_size < 1 or patience < 1:
         raise ValueError("max_epochs, batch_size and patience must be >= 1")
+    if not 0 <= min_delta < 1:
+        raise ValueError(f"min_delta must lie in [0, 1), got {min_delta}")
     dev = resolve_device(device)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -227,6 +239,7 @@ def fit(
             lr=lr,
             weight_decay=weight_decay,
             patience=patience,
+            min_delta=min_delta,
             seed=seed,
             dev=dev,
             num_workers=num_workers,
@@ -248,6 +261,7 @@ def _fit(
     lr,
     weight_decay,
     patience,
+    min_delta,
     seed,
     dev,
     num_workers,
@@ -269,7 +283,8 @@ def _fit(
 
     start_epoch = 0
     history: list[dict[str, float]] = []
-    best_val = math.inf
+    best_val = math.inf  # the lowest loss: its weights are restored at the end
+    ref_val = math.inf  # the last loss that improved by more than min_delta: patience
     best_state = None
     bad_epochs = 0
     resumed = False
@@ -287,6 +302,7 @@ def _fit(
             start_epoch = ckpt["epoch"] + 1
             history = ckpt["history"]
             best_val = ckpt["best_val"]
+            ref_val = ckpt.get("ref_val", best_val)
             best_state = ckpt["best_state"]
             bad_epochs = ckpt["bad_epochs"]
             resumed = True
@@ -326,10 +342,12 @@ def _fit(
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
 
-            monitor = val["loss"] if not math.isnan(val["loss"]) else train["loss"]
+            monitor = _monitor(row)
             if monitor < best_val:
                 best_val = monitor
                 best_state = _cpu_state(module)
+            if _improves(monitor, ref_val, _monitor(history[0]), min_delta):
+                ref_val = monitor
                 bad_epochs = 0
             else:
                 bad_epochs += 1
@@ -347,6 +365,7 @@ def _fit(
                     "rng": _rng_state(),
                     "history": history,
                     "best_val": best_val,
+                    "ref_val": ref_val,
                     "best_state": best_state,
                     "bad_epochs": bad_epochs,
                 },
@@ -378,6 +397,14 @@ def _fit(
 
 def _monitor(row) -> float:
     return row["val_loss"] if not math.isnan(row["val_loss"]) else row["train_loss"]
+
+
+def _improves(monitor: float, ref: float, first: float, min_delta: float) -> bool:
+    """Whether ``monitor`` beats ``ref`` by more than ``min_delta`` x the progress so
+    far (``first - ref``; nothing to beat on the first epoch)."""
+    if not math.isfinite(ref):
+        return True
+    return monitor < ref - min_delta * max(0.0, first - ref)
 
 
 AUTO_CELL_PASSES = 2_000_000

@@ -59,6 +59,7 @@ def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) ->
         lr=params["learning_rate"],
         weight_decay=params.get("weight_decay", 0.0),
         patience=params["patience"],
+        min_delta=params.get("min_delta", 0.0),
         seed=params["seed"],
         device=params.get("device", "auto"),
     )
