@@ -712,6 +712,93 @@ def build_programs(
     }
 
 
+# ------------------------------------------------------------------ confounded GRN
+def build_confounded_grn(
+    out: Path,
+    *,
+    seed: int,
+    n_cells: int = 2400,
+    n_genes: int = 600,
+    n_types: int = 6,
+    n_regulators: int = 20,
+    n_inert: int = 20,
+    n_targets: int = 160,
+    n_factors: int = 3,
+    shift_sd: float = 0.6,
+    within_sd: float = 0.5,
+    depth: float = 4000.0,
+) -> dict:
+    """A regulatory network whose cell types confound co-variation (issue 33), on the
+    gamma-Poisson model of :func:`build_programs`.
+
+    Each cell type shifts most genes (TFs, targets and unregulated genes alike, 70%) on
+    the log scale by ``L_g . F_type``: ``n_factors`` type factors ``F`` ~ N(0, 1) and
+    gene loadings ``L`` ~ N(0, ``shift_sd``), so many genes share one pattern of type
+    shifts (a type-level sd of about 1). A TF's log activity is its type's shift plus
+    within-type variation ~ N(0, ``within_sd``); each of ``n_targets`` targets has 1 or 2
+    of the ``n_regulators`` regulating TFs, and its log mean adds ``w * (activity - the
+    TF's baseline)`` (|w| ~ U(0.6, 1.2), signed) to its own type shift. ``n_inert`` TFs
+    (in the TF list) regulate nothing. Over all cells a TF correlates with every gene
+    that shares its type pattern; within a type only its targets follow it. Counts:
+    library sizes log-normal around ``depth``, BCV 0.1 + 1/sqrt(mean) (chi-square 60 df),
+    Poisson, 3% heterotypic doublets. Truth: grn.tsv (tf, target, sign).
+    """
+    rng = np.random.default_rng(seed)
+    n_sim = int(round(n_cells * (1 + DOUBLET_RATE)))
+    genes = _human_symbols(rng, n_genes)
+    n_tfs = n_regulators + n_inert
+    order = rng.permutation(n_genes)
+    tf_idx, target_idx = order[:n_tfs], order[n_tfs : n_tfs + n_targets]
+    regulators = tf_idx[:n_regulators]
+    types = rng.choice(n_types, n_sim, p=rng.dirichlet(np.full(n_types, 4.0)))
+    factors = rng.normal(size=(n_types, n_factors))
+    loadings = rng.normal(0, shift_sd, (n_genes, n_factors))
+    loadings[rng.random(n_genes) >= 0.7] = 0.0
+    shift = (factors @ loadings.T)[types]  # cells x genes
+    base = np.log(rng.gamma(2.0, 1.0, n_genes) + 0.5)
+    log_mu = base[None, :] + shift
+    activity = shift[:, tf_idx] + rng.normal(0, within_sd, (n_sim, n_tfs))
+    log_mu[:, tf_idx] = base[tf_idx][None, :] + activity
+    edges = []
+    col = {g: i for i, g in enumerate(tf_idx)}
+    for g in target_idx:
+        for t in rng.choice(regulators, rng.integers(1, 3), replace=False):
+            w = rng.uniform(0.6, 1.2) * rng.choice([-1.0, 1.0])
+            log_mu[:, g] += w * activity[:, col[t]]
+            edges.append((genes[t], genes[g], "+" if w > 0 else "-"))
+    mu = np.exp(log_mu)
+    lib = rng.lognormal(np.log(depth), 0.35, n_sim)
+    mu = np.maximum(mu / mu.sum(1, keepdims=True) * lib[:, None], 1e-12)
+    bcv = (0.1 + 1 / np.sqrt(mu)) * np.sqrt(60 / rng.chisquare(60, n_genes))[None, :]
+    shape = 1 / bcv**2
+    counts = rng.poisson(rng.gamma(shape, mu / shape)).astype(np.float32)
+    names = [f"cell_type_{t}" for t in range(n_types)]
+    obs = pd.DataFrame(
+        {"cell_type": [names[t] for t in types], "quality": "good"},
+        index=[f"cell_{i:05d}" for i in range(n_sim)],
+    )
+    counts, obs = inject_doublets(counts, obs, "cell_type", rng)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(exist_ok=True)
+    _to_anndata(counts, obs, genes).write_h5ad(out / "rna.h5ad", compression="gzip")
+    edges = pd.DataFrame(edges, columns=["tf", "target", "sign"])
+    edges.to_csv(out / "truth" / "grn.tsv", sep="\t", index=False)
+    (out / "tfs.txt").write_text("\n".join(sorted(genes[t] for t in tf_idx)) + "\n")
+    return {
+        "dataset": {
+            "rna": "rna.h5ad",
+            "label_key": "cell_type",
+            "tfs": "tfs.txt",
+            "truth": "truth",
+            "grn_reference": "truth/grn.tsv",
+        },
+        "truth": {
+            "grn": f"{len(edges)} edges from {n_regulators} regulators; {n_inert} inert TFs; "
+            f"{n_types} types sharing {n_factors} type factors"
+        },
+    }
+
+
 # ------------------------------------------------------------------ registry
 # name -> (builder, kwargs, source, what it probes)
 DATASETS = {

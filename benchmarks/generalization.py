@@ -19,8 +19,9 @@ this script
      (consensus, each attribution method, Wilcoxon);
    * programs: AUROC of program activity per method from programs/evaluation.tsv;
    * GRN: AUPRC ratio, EPR and AUROC of the global networks from grn/metrics.tsv (ours,
-     GRNBoost2) and of an absolute-Spearman network computed here (the floor every method
-     should clear).
+     GRNBoost2, the correlation peers) and of the absolute-Spearman networks computed
+     here over all cells and within each cell type (the floors every method should
+     clear; ``spearman_floor``).
 
 Run::
 
@@ -229,19 +230,23 @@ def scrublet_peer(ds: dict) -> dict:
 
 
 def spearman_floor(ds: dict, results: Path) -> dict | None:
-    """|Spearman| of every TF with every gene, scored like the workflow's networks.
+    """The correlation floors, scored like the workflow's networks: |Spearman| of every
+    TF with every gene over all cells (``abs_spearman (bench)``) and within each cell
+    type, the best type's (``within_type_spearman (bench)``; the labels, or the Leiden
+    clusters the workflow wrote; :mod:`scinterp.grn_peers`).
 
     On the workflow's universe (grn_sem's TFs and features, from its model.json) and its
     normalized.h5ad where those exist; otherwise on the raw counts (normalize_total +
     log1p, genes in >= 3 cells) with the dataset's TF list (or the default) matched
-    case-insensitively.
+    case-insensitively, and the dataset's labels (no within-type floor without them).
+    Returns method -> figures (or one ``error``).
     """
     if not ds.get("grn_reference"):
         return None
     import scanpy as sc
-    from scipy import stats
 
     from scinterp.evaluate.grn import grn_metrics, read_reference
+    from scinterp.grn_peers import run_peer
     from scinterp.io import read_normalized
     from scinterp.priors import default_tfs, read_tfs
 
@@ -252,6 +257,7 @@ def spearman_floor(ds: dict, results: Path) -> dict | None:
         tfs, genes = list(meta["tfs"]), list(meta["features"])
         a = read_normalized(normalized, var_names=genes)
         a = a[:, genes]
+        key = a.uns.get("scinterp", {}).get("label_key")
         where = "workflow universe"
     else:
         a = _read_raw(ds)
@@ -260,31 +266,28 @@ def spearman_floor(ds: dict, results: Path) -> dict | None:
         sc.pp.log1p(a)
         genes = list(a.var_names)
         tfs = read_tfs(ds.get("tfs") or default_tfs(), genes)
+        key = ds.get("label_key")
         where = "raw counts (no workflow universe)"
     if not tfs:
-        return {"error": "no TF of the list among the genes", "where": where}
-    X = a.X.toarray() if hasattr(a.X, "toarray") else np.asarray(a.X)
-    ranks = stats.rankdata(X, axis=0)
-    ranks = (ranks - ranks.mean(0)) / (ranks.std(0) + 1e-12)
-    col = {g: i for i, g in enumerate(genes)}
-    tf_idx = [col[t] for t in tfs]
-    rho = np.abs(ranks[:, tf_idx].T @ ranks / len(ranks))  # TFs x genes
-    tf_col, gene_col = np.meshgrid(np.arange(len(tfs)), np.arange(len(genes)), indexing="ij")
-    edges = pd.DataFrame(
-        {
-            "tf": np.asarray(tfs)[tf_col.ravel()],
-            "target": np.asarray(genes)[gene_col.ravel()],
-            "score": rho.ravel(),
-        }
-    )
-    edges = edges[edges["tf"] != edges["target"]].assign(method="abs_spearman", cell_type="all")
+        return {"abs_spearman (bench)": {"error": "no TF of the list among the genes"}}
+    labels = a.obs[key].astype(str).to_numpy() if key in a.obs else None
+    peers = {"abs_spearman (bench)": "spearman"}
+    if labels is not None:
+        peers["within_type_spearman (bench)"] = "within_type_spearman"
+    nets = [
+        run_peer(peer, a.X, genes, tfs, labels=labels).assign(method=name)
+        for name, peer in peers.items()
+    ]
     reference = read_reference(ds["grn_reference"], tfs, genes)
-    m = grn_metrics(edges, reference, tfs, genes).iloc[0]
+    m = grn_metrics(pd.concat(nets), reference, tfs, genes).set_index("method")
     return {
-        "auprc_ratio": float(m["auprc_ratio"]),
-        "epr": float(m["epr"]),
-        "auroc": float(m["auroc"]),
-        "where": where,
+        name: {
+            "auprc_ratio": float(m.loc[name, "auprc_ratio"]),
+            "epr": float(m.loc[name, "epr"]),
+            "auroc": float(m.loc[name, "auroc"]),
+            "where": where,
+        }
+        for name in peers
     }
 
 
@@ -338,11 +341,10 @@ def collect(name: str, ds: dict, workdir: Path, run: dict | None) -> dict:
             for r in e.itertuples()
         }
     try:
-        floor = spearman_floor(ds, results)
+        floors = spearman_floor(ds, results)
     except Exception as e:  # noqa: BLE001
-        floor = {"error": f"{type(e).__name__}: {e}"[:200]}
-    if floor:
-        grn["abs_spearman (bench)"] = floor
+        floors = {"abs_spearman (bench)": {"error": f"{type(e).__name__}: {e}"[:200]}}
+    grn.update(floors or {})
     rec["grn"] = grn
     rec["has"] = {
         "identity_truth": bool(ds.get("truth")) and (Path(ds["truth"]) / "markers.tsv").exists(),
@@ -504,7 +506,7 @@ def tables(recs: list[dict]) -> str:
     cols = _order(
         methods,
         ["consensus", "integrated_gradients", "deepsem"],
-        ["grnboost2", "abs_spearman (bench)"],
+        ["grnboost2", "abs_spearman (bench)", "within_type_spearman (bench)"],
     )
     notes = {}
     for r in recs:
