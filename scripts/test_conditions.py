@@ -20,7 +20,7 @@ if "programs" in snakemake.input.keys():  # the programs branch's per-cell activ
 design = snakemake.params.design
 tables = run(
     inputs,
-    ConditionsOptions(**snakemake.params.options),
+    ConditionsOptions.from_params(snakemake.params),
     dataset=snakemake.params.dataset,
     label_key=label_key or "leiden",
     **design,

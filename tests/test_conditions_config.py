@@ -28,7 +28,7 @@ def _schema():
 def test_schema_defaults_are_the_options_defaults():
     section = _schema()["properties"]["branches"]["properties"]["conditions"]["properties"]
     fields = {f.name: f.default for f in dataclasses.fields(ConditionsOptions)}
-    wiring = {"enabled", "n_top_genes"}  # the workflow's own keys (CONDITIONS_WIRING)
+    wiring = {"enabled", "n_top_genes"}  # the workflow's own keys (WORKFLOW_KEYS)
     assert set(section) - wiring == set(fields)
     for name, default in fields.items():
         assert section[name]["default"] == default, name

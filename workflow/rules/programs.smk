@@ -85,7 +85,7 @@ rule program_figures:
         mem_mb=mem_mb(4000),
         runtime=runtime(20),
     params:
-        n_top=PROGRAMS_CFG["n_top_umap"],
+        options=branch_options("programs", "n_top_umap"),
     script:
         "../../scripts/program_figures.py"
 

@@ -6,13 +6,13 @@
 # contrast is no error: the branch is skipped and run/skipped.tsv says why.
 from scinterp.config import DatasetInput, is_rna_h5ad
 from scinterp.interpret.conditions._branch import design_skip, read_design
+from scinterp.interpret.conditions._options import ConditionsOptions
 
 CONDITIONS = config["branches"]["conditions"]
 # the keys of branches.conditions that are scinterp.interpret.conditions.ConditionsOptions:
-# all but the workflow's own (tests/test_conditions_config.py: the schema's keys and
-# defaults are the dataclass's)
-CONDITIONS_WIRING = ("enabled", "n_top_genes")
-CONDITIONS_OPTIONS = tuple(k for k in CONDITIONS if k not in CONDITIONS_WIRING)
+# all but the workflow's own, ConditionsOptions.WORKFLOW_KEYS (tests/interpret/
+# test_options.py: the schema's keys and defaults are the dataclass's)
+CONDITIONS_OPTIONS = tuple(k for k in CONDITIONS if k not in ConditionsOptions.WORKFLOW_KEYS)
 
 
 def _conditions_skip(dataset):

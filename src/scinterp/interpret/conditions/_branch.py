@@ -124,5 +124,6 @@ BRANCH = register_branch(
         section="scinterp.summary:conditions_section",
         cell_activity={"condition_genes": "conditions/genes.tsv"},
         columns="scinterp.interpret.conditions._branch:condition_columns",
+        options="scinterp.interpret.conditions._options:ConditionsOptions",
     )
 )

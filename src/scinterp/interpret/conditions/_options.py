@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scinterp.interpret.options import BranchOptions
+
 
 @dataclass(frozen=True)
-class ConditionsOptions:
+class ConditionsOptions(BranchOptions):
     """Options of :mod:`scinterp.interpret.conditions`.
 
     Attributes
@@ -42,6 +44,10 @@ class ConditionsOptions:
     chunk_rows
         Rows read at a time when streaming sums over the count matrix.
     """
+
+    BRANCH = "conditions"
+    # the figure's genes per cell type, read by rule conditions_figures
+    WORKFLOW_KEYS = ("enabled", "n_top_genes")
 
     min_cells: int = 10
     min_samples: int = 2

@@ -22,5 +22,6 @@ BRANCH = register_branch(
         other_tools=("`motifs/motifs.meme`: the learned motifs as PWMs (MEME suite)",),
         cell_activity={"motifs": "motifs/cell_activity.h5ad"},
         columns="scinterp.export:tf_activity_columns",
+        options="scinterp.interpret.motifs._options:MotifsOptions",
     )
 )

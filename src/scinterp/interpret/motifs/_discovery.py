@@ -187,6 +187,51 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return centred / scale if scale > 0 else np.zeros_like(x)
 
 
+def _filter_site_counts(model, onehot, n_filters, width, activation_threshold, batch_size, device):
+    """Per filter, the activation-weighted base counts ``(F, 4, W)`` of the windows whose
+    activation exceeds ``activation_threshold`` x the filter's maximum, and the number of
+    such windows ``(F,)``: two passes over the sequences (the maxima, then the counts)."""
+    import torch
+    import torch.nn.functional as F
+
+    pad_left = width // 2
+    x_all = np.asarray(onehot, dtype=np.float32)
+
+    def activations(x):
+        with torch.no_grad():
+            return model.first_layer_activations(torch.as_tensor(x, device=device))
+
+    # pass 1: each filter's maximum activation
+    fmax = torch.full((n_filters,), -np.inf, device=device)
+    for s in range(0, len(x_all), batch_size):
+        fmax = torch.maximum(fmax, activations(x_all[s : s + batch_size]).amax(dim=(0, 2)))
+    thr = activation_threshold * fmax.clamp(min=1e-6)
+    # pass 2: activation-weighted counts of the windows above the threshold
+    counts = torch.zeros((n_filters, 4, width), device=device, dtype=torch.float64)
+    n_sites = torch.zeros(n_filters, device=device, dtype=torch.float64)
+    for s in range(0, len(x_all), batch_size):
+        xb = torch.as_tensor(x_all[s : s + batch_size], device=device)
+        act = activations(xb)
+        length = act.shape[2]
+        w = torch.where(act > thr[None, :, None], act, torch.zeros((), device=device))
+        xp = F.pad(xb, (pad_left, width - 1 - pad_left))  # window p covers x[p - pad_left ...]
+        windows = xp.unfold(2, width, 1)[:, :, :length, :]  # (B, 4, length, W)
+        counts += torch.einsum("bfp,bcpw->fcw", w.double(), windows.double())
+        n_sites += (w > 0).sum(dim=(0, 2)).double()
+    return counts.cpu().numpy(), n_sites.cpu().numpy()
+
+
+def _influential(influence, n_filters, min_influence, influence_z) -> np.ndarray:
+    """Filters whose influence reaches ``min_influence`` x the largest and, with
+    ``influence_z``, a robust z-score of at least that (see :func:`filter_motifs`)."""
+    if influence.shape != (n_filters,):
+        raise ValueError(f"influence must have one value per filter ({n_filters})")
+    influential = influence >= min_influence * max(float(influence.max()), 1e-300)
+    if influence_z:  # None or 0: off
+        influential &= robust_z(influence) >= influence_z
+    return influential
+
+
 def filter_motifs(
     model,
     onehot: np.ndarray,
@@ -229,47 +274,17 @@ def filter_motifs(
         ``filter_<index>`` motifs, most influential (or most informative) first;
         ``contrib`` holds the trimmed filter weights.
     """
-    import torch
-    import torch.nn.functional as F
-
     model = model.to(device).eval()
     weights = model.first_layer_filters().numpy()  # (F, 4, W)
     n_filters, _, width = weights.shape
-    pad_left = width // 2
-    x_all = np.asarray(onehot, dtype=np.float32)
-
-    def activations(x):
-        with torch.no_grad():
-            return model.first_layer_activations(torch.as_tensor(x, device=device))
-
-    # pass 1: each filter's maximum activation
-    fmax = torch.full((n_filters,), -np.inf, device=device)
-    for s in range(0, len(x_all), batch_size):
-        fmax = torch.maximum(fmax, activations(x_all[s : s + batch_size]).amax(dim=(0, 2)))
-    thr = activation_threshold * fmax.clamp(min=1e-6)
-    # pass 2: activation-weighted counts of the windows above the threshold
-    counts = torch.zeros((n_filters, 4, width), device=device, dtype=torch.float64)
-    n_sites = torch.zeros(n_filters, device=device, dtype=torch.float64)
-    for s in range(0, len(x_all), batch_size):
-        xb = torch.as_tensor(x_all[s : s + batch_size], device=device)
-        act = activations(xb)
-        length = act.shape[2]
-        w = torch.where(act > thr[None, :, None], act, torch.zeros((), device=device))
-        xp = F.pad(xb, (pad_left, width - 1 - pad_left))  # window p covers x[p - pad_left ...]
-        windows = xp.unfold(2, width, 1)[:, :, :length, :]  # (B, 4, length, W)
-        counts += torch.einsum("bfp,bcpw->fcw", w.double(), windows.double())
-        n_sites += (w > 0).sum(dim=(0, 2)).double()
-    counts = counts.cpu().numpy()
-    n_sites = n_sites.cpu().numpy()
+    counts, n_sites = _filter_site_counts(
+        model, onehot, n_filters, width, activation_threshold, batch_size, device
+    )
     motifs = []
     influential = np.ones(n_filters, dtype=bool)
     if influence is not None:
         influence = np.asarray(influence, dtype=float)
-        if influence.shape != (n_filters,):
-            raise ValueError(f"influence must have one value per filter ({n_filters})")
-        influential = influence >= min_influence * max(float(influence.max()), 1e-300)
-        if influence_z:  # None or 0: off
-            influential &= robust_z(influence) >= influence_z
+        influential = _influential(influence, n_filters, min_influence, influence_z)
     for f in range(n_filters):
         if not influential[f] or n_sites[f] < min_sites or counts[f].sum() <= 0:
             continue

@@ -54,19 +54,24 @@ from ._compute import (
     compute_programs,
     ensemble_rows,
     label_column,
+    model_inputs,
+    run,
 )
 from ._enrichment import denovo_enrichment, denovo_matches, enrichment
 from ._loadings import program_loadings
+from ._options import DEFAULT_OPTIONS, ProgramsOptions
 from ._plots import plot_activity_heatmap, plot_program_umap, top_programs
 from ._score import GeneMeans, GeneSetScorer, feed_chunks, gene_means, score_gene_sets
 from ._stats import ACTIVITY_COLUMNS, benjamini_hochberg, differential_scores
 
 __all__ = [
     "ACTIVITY_COLUMNS",
+    "DEFAULT_OPTIONS",
     "CapsuleTables",
     "GeneMeans",
     "GeneSetScorer",
     "ModelActivity",
+    "ProgramsOptions",
     "benjamini_hochberg",
     "capsule_activity",
     "check_features",
@@ -83,10 +88,12 @@ __all__ = [
     "label_column",
     "latent_directions",
     "model_activity",
+    "model_inputs",
     "plot_activity_heatmap",
     "plot_program_umap",
     "program_gene_rows",
     "program_loadings",
+    "run",
     "score_gene_sets",
     "top_programs",
 ]

@@ -18,5 +18,6 @@ BRANCH = register_branch(
         section="scinterp.summary:programs_section",
         cell_activity={"programs": "programs/cell_activity.h5ad"},
         columns="scinterp.export:program_columns",
+        options="scinterp.interpret.programs._options:ProgramsOptions",
     )
 )

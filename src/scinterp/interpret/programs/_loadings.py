@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._options import DEFAULT_OPTIONS
+
 
 def program_loadings(
     weights: np.ndarray,
@@ -16,8 +18,8 @@ def program_loadings(
     method: str,
     gene_sets: Mapping[str, Sequence[str]] | None = None,
     directions: np.ndarray | None = None,
-    used_threshold: float = 0.1,
-    n_top_denovo: int = 50,
+    used_threshold: float = DEFAULT_OPTIONS.used_threshold,
+    n_top_denovo: int = DEFAULT_OPTIONS.n_top_denovo,
 ) -> pd.DataFrame:
     """Genes of each program with their (oriented) decoder weights.
 

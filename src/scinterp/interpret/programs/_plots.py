@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ._options import DEFAULT_OPTIONS
+
 
 def plot_activity_heatmap(activity: pd.DataFrame, methods: Sequence[str] | None = None):
     """Program x cell type heatmaps of ``score``, one panel per method.
@@ -46,7 +48,9 @@ def plot_activity_heatmap(activity: pd.DataFrame, methods: Sequence[str] | None 
     return fig
 
 
-def top_programs(activity: pd.DataFrame, method: str, n: int = 6) -> list[str]:
+def top_programs(
+    activity: pd.DataFrame, method: str, n: int = DEFAULT_OPTIONS.n_top_umap
+) -> list[str]:
     """The programs of ``method`` with the highest score in any cell type, best first."""
     sub = activity[activity["method"] == method]
     best = sub.groupby("program")["score"].max().sort_values(ascending=False, kind="stable")
