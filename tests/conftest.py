@@ -1,19 +1,158 @@
-"""Shared fixtures."""
+"""Shared fixtures, the guard that keeps Snakemake out of the fast tests, and
+``--cpu-durations N`` (the N tests that used most CPU, children included: wall times
+mislead on a shared machine)."""
 
 from __future__ import annotations
 
 import os
+import re
+import resource
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# ------------------------------------------------------------------ no Snakemake when fast
+# `pytest -m "not slow"` must not run the workflow, not even a dry run: a test that starts
+# Snakemake (a subprocess, or its API in-process) is marked slow. An audit hook sees every
+# subprocess a test starts; it raises before Snakemake starts and the test fails.
+_GUARD = {"test": None, "seen": []}
+_SNAKEMAKE_MODULES = ("snakemake.api", "snakemake.workflow")
+
+
+def _starts_snakemake(argv) -> bool:
+    if isinstance(argv, str | bytes | os.PathLike):
+        argv = [argv]
+    words = [os.fsdecode(w) for w in argv]
+    if words and os.path.basename(words[0]).startswith("snakemake"):
+        return True
+    return any(w == "-m" and nxt == "snakemake" for w, nxt in zip(words, words[1:], strict=False))
+
+
+def _audit(event: str, args: tuple) -> None:
+    test = _GUARD["test"]
+    if test is None:
+        return
+    if event == "subprocess.Popen":
+        hit = _starts_snakemake(args[1] if args[1] is not None else args[0])
+    elif event in ("os.exec", "os.posix_spawn"):
+        hit = _starts_snakemake(args[1])
+    elif event == "os.spawn":
+        hit = _starts_snakemake(args[2])
+    elif event == "os.system":
+        hit = re.search(r"(^|[\s/])snakemake(\s|$)|-m\s+snakemake", os.fsdecode(args[0]))
+    elif event == "import":
+        hit = args[0] in _SNAKEMAKE_MODULES
+    else:
+        return
+    if hit:
+        _GUARD["seen"].append(f"{event}: {args[:2]!r}")
+        raise RuntimeError(
+            f"{test} starts Snakemake ({event}) but is not marked slow: "
+            "mark it @pytest.mark.slow or test the behaviour without a workflow run"
+        )
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def _no_snakemake_when_fast(request, monkeypatch):
+    """Fails a fast test that started Snakemake, even where it caught the guard's error."""
+    if request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    if "snakemake.api" in sys.modules:  # imported by an earlier slow test: no import event
+        api = sys.modules["snakemake.api"].SnakemakeApi
+
+        def refuse(*args, **kwargs):
+            _audit("import", ("snakemake.api",))
+
+        monkeypatch.setattr(api, "workflow", refuse)
+    yield
+    # a test that failed on the guard's error has said why; one that caught it fails here
+    if _GUARD["seen"] and not request.node.stash.get(_CALL_FAILED, False):
+        pytest.fail(
+            "a fast test started Snakemake (mark it slow): " + "; ".join(_GUARD["seen"]),
+            pytrace=False,
+        )
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_CALL_FAILED] = True
+    return report
+
+
+# ------------------------------------------------------------------ CPU per test
+_CPU: dict[str, float] = {}
+
+
+def _cpu_now() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--cpu-durations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="show the N tests that used most CPU seconds (setup + call + teardown, "
+        "finished child processes included)",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # the guard covers the test's whole protocol: module-scoped fixtures set up for it too
+    fast = item.get_closest_marker("slow") is None
+    _GUARD["test"], _GUARD["seen"] = (item.nodeid if fast else None), []
+    start = _cpu_now()
+    try:
+        yield
+    finally:
+        _CPU[item.nodeid] = _cpu_now() - start
+        _GUARD["test"] = None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = config.getoption("cpu_durations")
+    if n is None or not _CPU:
+        return
+    terminalreporter.write_sep("=", f"most CPU: {n} tests (of {sum(_CPU.values()):.1f} CPU s)")
+    for nodeid, cpu in sorted(_CPU.items(), key=lambda kv: -kv[1])[: n or None]:
+        terminalreporter.write_line(f"{cpu:8.2f}s cpu  {nodeid}")
+
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
     """The repository root (where the Snakefile lives)."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def schema_defaults():
+    """``schema_defaults(section)``: the config schema's default of every key of a top-level
+    section (``train``, ``attribution``, ...), as the workflow fills them in."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+    def defaults(section: str) -> dict:
+        props = schema["properties"][section]["properties"]
+        return {k: v["default"] for k, v in props.items() if "default" in v}
+
+    return defaults
 
 
 @pytest.fixture(autouse=True, scope="session")

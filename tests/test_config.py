@@ -155,6 +155,7 @@ def _dry_run(repo, workdir, *extra):
     )
 
 
+@pytest.mark.slow  # a Snakemake dry run: the fast suite runs none (tests/conftest.py)
 def test_configfile_runs_exactly_its_datasets(repo, tmp_path):
     path = _tiny_h5ad(tmp_path / "mine.h5ad")
     cfg = tmp_path / "my.yaml"
@@ -166,6 +167,7 @@ def test_configfile_runs_exactly_its_datasets(repo, tmp_path):
     assert "results/demo" not in out and "simulate_demo" not in out
 
 
+@pytest.mark.slow  # a Snakemake dry run (check_datasets is tested fast above)
 def test_bad_config_stops_before_any_job(repo, tmp_path):
     cfg = tmp_path / "my.yaml"
     cfg.write_text(yaml.safe_dump({"datasets": {"mine": {"rna": "missing.h5ad"}}}))

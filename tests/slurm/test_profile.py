@@ -10,6 +10,7 @@ import sys
 
 import anndata as ad
 import numpy as np
+import pytest
 import yaml
 from scipy import sparse
 
@@ -85,6 +86,7 @@ def _sized_h5ad(path, gib):
     os.truncate(path, int(gib * 2**30))
 
 
+@pytest.mark.slow  # a Snakemake dry run: the fast suite runs none (tests/conftest.py)
 def test_requests_grow_with_the_input(repo, tmp_path):
     """Through the profile, qc asks for 2000 MB + 1500 MB and 60 min + 2 min per GiB of
     its rna file: a 4 GiB file gets 8000 MB, a small one about 2000 MB."""

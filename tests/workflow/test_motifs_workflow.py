@@ -27,6 +27,7 @@ def _write_config(path, datasets, **motifs):
     return path
 
 
+@pytest.mark.slow  # a Snakemake dry run; tests/test_config.py checks check_datasets fast
 def test_atac_without_genome_is_a_config_error(tmp_path, run_snakemake):
     """Caught when the workflow is parsed, before any job: names dataset, key and fix."""
     paths = {"rna": tmp_path / "rna.h5ad", "atac": tmp_path / "atac.h5ad"}
