@@ -4,7 +4,9 @@ For every dataset written by ``benchmarks/datasets.py`` (none made by ``scinterp
 this script
 
 1. writes a config holding only that dataset's keys (rna, label_key, batch_key,
-   gene_sets, tfs, truth, grn_reference): every other setting is the schema's default;
+   gene_sets, tfs, truth, grn_reference) and ``compare: true`` (every model, attribution
+   method and peer beside the findings' own; ``--no-compare`` leaves it at the default,
+   false, as a user's first run): every other setting is the schema's default;
 2. runs ``snakemake --cores N --keep-going`` on it in its own working directory
    (``<out>/<dataset>/``, so results/, logs/ and .snakemake/ stay there, never in the
    repository's results/);
@@ -75,15 +77,16 @@ ROUTINE_SKIP = re.compile(r"skipped \d+ gene set\(s\) with fewer than")
 
 
 # ------------------------------------------------------------------ running
-def dataset_config(name: str, datasets_dir: Path) -> dict:
+def dataset_config(name: str, datasets_dir: Path, compare: bool = True) -> dict:
     path = datasets_dir / name / "config.yaml"
     if not path.exists():
         raise SystemExit(
             f"{path} is missing: run `python benchmarks/datasets.py --out {datasets_dir}` first"
         )
     cfg = yaml.safe_load(path.read_text())
-    # only the dataset's own keys: nothing tuned, every global section at its default
-    return {"datasets": {name: cfg["datasets"][name]}}
+    # only the dataset's own keys and the comparison switch: nothing tuned, every global
+    # section at its default
+    return {"datasets": {name: cfg["datasets"][name]}, "compare": compare}
 
 
 def run_workflow(name: str, cfg: dict, workdir: Path, cores: int, timeout: float) -> dict:
@@ -581,6 +584,11 @@ def main(argv=None):
     ap.add_argument("--datasets-dir", default=str(DATASETS_DIR))
     ap.add_argument("--out", default=str(OUT_DIR))
     ap.add_argument("--no-run", action="store_true", help="only collect the last run's outputs")
+    ap.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="run at compare: false (the findings' models and methods only, no peers)",
+    )
     args = ap.parse_args(argv)
 
     datasets_dir, out = Path(args.datasets_dir).resolve(), Path(args.out).resolve()
@@ -598,7 +606,7 @@ def main(argv=None):
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     commit = git_commit()
     for name in names:
-        cfg = dataset_config(name, datasets_dir)
+        cfg = dataset_config(name, datasets_dir, compare=not args.no_compare)
         workdir = out / name
         run = None
         if not args.no_run:
@@ -613,7 +621,10 @@ def main(argv=None):
         print(f"  {name}: rc {rec['run'].get('rc')}, {rec['run'].get('wall_s')} s, "
               f"{len(rec['failed'])} failed job(s), {len(rec['skipped'])} skip line(s)", flush=True)  # fmt: skip
     recs = [summary[n] for n in DATASETS if n in summary]
-    text = f"Measured at commit {commit}, {started}; `--cores {args.cores}`.\n\n" + tables(recs)
+    text = (
+        f"Measured at commit {commit}, {started}; `--cores {args.cores}`"
+        f"{', compare: false' if args.no_compare else ''}.\n\n" + tables(recs)
+    )
     (out / "tables.md").write_text(text)
     print("\n" + text)
 

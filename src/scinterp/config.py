@@ -537,6 +537,69 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
         )
 
 
+#: schema keyword of a key whose value under ``compare: true`` differs from its default
+COMPARE_KEYWORD = "x-compare"
+
+
+def compare_keys(schema: dict, prefix: tuple[str, ...] = ()):
+    """``(key path, value with compare: true)`` of every schema key marked `COMPARE_KEYWORD`."""
+    for key, node in schema.get("properties", {}).items():
+        path = (*prefix, key)
+        if COMPARE_KEYWORD in node:
+            yield path, node[COMPARE_KEYWORD]
+        yield from compare_keys(node, path)
+
+
+def _schema_node(schema: dict, path) -> dict:
+    for key in path:
+        schema = schema["properties"][key]
+    return schema
+
+
+def apply_compare(config: dict, schema: dict) -> dict[str, object]:
+    """Fill in the keys that the top-level ``compare`` switch decides, where the config
+    does not set them; call it before the schema's defaults are filled in.
+
+    ``compare: false`` (the default) computes what the findings read: the schema's
+    defaults, with ``train.models`` following the identity branch (its
+    ``branches.identity.model`` in place of ``mlp_classifier``, and
+    ``attention_classifier`` added when ``branches.identity.consensus`` lists
+    ``attention``). ``compare: true`` gives every key marked ``x-compare`` in the schema
+    that value: every model, every attribution method, the peers and baselines beside
+    ours. A key the config sets wins either way.
+
+    Returns
+    -------
+    dict
+        Dotted key -> the value filled in (keys the config set are not listed).
+    """
+    filled: dict[str, object] = {}
+
+    def fill(path, value):
+        node = config
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        if path[-1] not in node:
+            node[path[-1]] = value
+            filled[".".join(path)] = value
+
+    if config.get("compare", False):
+        for path, value in compare_keys(schema):
+            fill(path, list(value) if isinstance(value, list) else value)
+        return filled
+    identity = config.get("branches", {}).get("identity", {})
+    node = _schema_node(schema, ("branches", "identity"))["properties"]
+    model = identity.get("model", node["model"]["default"])
+    models = [
+        model if m == node["model"]["default"] else m
+        for m in _schema_node(schema, ("train", "models"))["default"]
+    ]
+    if "attention" in identity.get("consensus", ()) and "attention_classifier" not in models:
+        models.insert(models.index(model) + 1, "attention_classifier")
+    fill(("train", "models"), models)
+    return filled
+
+
 def _check_atac_from_rna(name: str, ds: dict, rna: str, producible) -> None:
     """atac: from_rna needs a multiome .h5 with peaks or an .h5mu with the atac modality."""
     from scinterp.io import h5_feature_types, require_h5mu_modality
@@ -660,8 +723,10 @@ def schema_to_markdown(schema: dict) -> str:
             for sub, subnode in node["properties"].items():
                 walk(subnode, f"{key}.{sub}")
             return
-        default = json.dumps(node["default"]) if "default" in node else "required"
-        rows.append(f"| `{key}` | {fmt_type(node)} | `{default}` | {desc} |")
+        default = f"`{json.dumps(node['default'])}`" if "default" in node else "`required`"
+        if COMPARE_KEYWORD in node:  # its value with the top-level compare: true
+            default += f" (`compare: true`: `{json.dumps(node[COMPARE_KEYWORD])}`)"
+        rows.append(f"| `{key}` | {fmt_type(node)} | {default} | {desc} |")
 
     ds = schema["properties"]["datasets"]
     rows.append(f"| **`datasets.<name>`** | section | | {' '.join(ds['description'].split())} |")

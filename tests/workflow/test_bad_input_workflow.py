@@ -32,6 +32,7 @@ def two_datasets(tmp_path_factory):
             "broken": {"rna": "truncated.h5ad", "label_key": "cell_type"},
         },
         "qc": {"doublets": False},
+        "compare": True,  # every model: the prior-bound ones the data leave out are named
     }
     (root / "config.yaml").write_text(yaml.safe_dump(cfg))
     return root

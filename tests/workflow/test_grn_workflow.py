@@ -35,6 +35,7 @@ def grn_run(tmp_path_factory, run_snakemake):
                 "grn_reference": str(reference),
             }
         },
+        "compare": True,  # the peers beside ours (and RegDiffusion, below)
         "normalize": {"n_top_genes": 300, "n_pcs": 15},
         # 40 epochs: at 15 some seeds' adjacency is still half-trained (consensus AUPRC
         # ratio 5.4 at seed 1 against 9.0 at seed 0), which the ensemble mean would inherit

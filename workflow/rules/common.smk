@@ -19,10 +19,12 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
 from scinterp.config import (
     ATAC_FROM_RNA,
+    apply_compare,
     check_schema,
     config_problems,
     keep_going_requested,
@@ -37,7 +39,13 @@ from scinterp.interpret.branches import branch, branches
 
 # Types, defaults and unknown keys first: a typo stops the run before any job, with one
 # short line per mistake (check_schema; snakemake's validate would print the schema).
-check_schema(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+check_schema(config, SCHEMA)
+# compare: false computes what the findings read; compare: true fills the keys the config
+# leaves unset with their x-compare value in the schema (every model, attribution method
+# and peer), before validate fills in the other defaults
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
+apply_compare(config, SCHEMA_DOC)
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]

@@ -41,18 +41,7 @@ rule rank_identity_genes:
         mem_mb=mem_mb(6000),
         runtime=runtime(60, 5),
     params:
-        identity=branch_options(
-            "identity",
-            "aggregate",
-            "confidence_top",
-            "consensus",
-            "contrast",
-            "max_cells",
-            "max_cells_de",
-            "n_candidates",
-            "n_top_plot",
-            "precision_k",
-        ),
+        identity=identity_params(),
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:

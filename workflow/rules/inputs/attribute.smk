@@ -6,6 +6,11 @@
 # their own branches.
 ATTRIBUTED_MODELS = tuple(model_names(attributed=True))
 ATTRIBUTION_METHODS = config["attribution"]["methods"]
+# every registered method: the schema's enum (tests keep it equal to
+# scinterp.attribution.METHODS, which would import torch when the workflow is parsed)
+KNOWN_ATTRIBUTION_METHODS = SCHEMA_DOC["properties"]["attribution"]["properties"]["methods"][
+    "items"
+]["enum"]
 # attribute's params: the attribution section without its list of methods (a job's
 # method is its {method} wildcard), so adding a method does not rerun the others' jobs
 ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items() if k != "methods"}

@@ -21,6 +21,34 @@ def identity_members(dataset):
     return ensemble_members(dataset, identity_model(dataset), IDENTITY["ensemble"])
 
 
+def identity_methods():
+    """The attribution methods the branch reads from the identity model: attribution.methods
+    and those its consensus lists (run for the identity model alone when not in
+    attribution.methods, which is empty by default: compare: false)."""
+    listed = [k for k in IDENTITY["consensus"] if k in KNOWN_ATTRIBUTION_METHODS]
+    return list(dict.fromkeys([*ATTRIBUTION_METHODS, *listed]))
+
+
+def identity_params():
+    """The rule's params: its options, and the attribution methods (with 'ablation', the
+    gene-level in-silico ablation is computed even when the consensus does not list it)."""
+    return {
+        **branch_options(
+            "identity",
+            "aggregate",
+            "confidence_top",
+            "consensus",
+            "contrast",
+            "max_cells",
+            "max_cells_de",
+            "n_candidates",
+            "n_top_plot",
+            "precision_k",
+        ),
+        "methods": identity_methods(),
+    }
+
+
 def identity_inputs(wildcards):
     ds = wildcards.dataset
     model = identity_model(ds)
@@ -28,9 +56,10 @@ def identity_inputs(wildcards):
         "normalized": f"results/{ds}/normalized.h5ad",
         "model": f"results/{ds}/models/{model}/model.pt",
         "members": identity_members(ds),
+        # ablation files hold gene-set groups: the branch ablates genes itself
         "attributions": [
             f"results/{ds}/attribution/{model}/{k}.h5ad"
-            for k in ATTRIBUTION_METHODS
+            for k in identity_methods()
             if k != "ablation"
         ],
     }
