@@ -11,6 +11,7 @@ from scinterp.models.capsule import CapsuleClassifier
 from scinterp.models.programs import ProgramVAE
 from scinterp.models.grn import GRNSEM
 from scinterp.models.seqcnn import SeqCNN
+from scinterp.models.logistic import LogisticClassifier
 
 # isort: on
 from scinterp.models.registry import (
@@ -26,6 +27,7 @@ from scinterp.models.registry import (
 
 __all__ = [
     "GRNSEM",
+    "LogisticClassifier",
     "MODELS",
     "AttentionClassifier",
     "CapsuleClassifier",

@@ -54,10 +54,11 @@ KINDS = ("classifier", "latent", "grn", "sequence")
 DATA_NEEDS = ("gene_sets", "tfs", "labels", "counts", "batch", "atac")
 # What a branch may read from a model (scinterp.interpret.branches.Branch.reads): the cell
 # types a classifier tells apart, its attention weights over genes, gene programs (latent
-# units or capsules), a regulatory network, what a sequence model learned from DNA. A
+# units or capsules), a regulatory network, what a sequence model learned from DNA, marker
+# genes read off an interpretable classifier's parameters (logistic_classifier). A
 # branch finds its models by role, so a second model of a role is read without touching
 # the branch.
-ROLES = ("cell_types", "attention", "programs", "network", "sequence")
+ROLES = ("cell_types", "attention", "programs", "network", "sequence", "markers")
 # the roles a kind provides when the spec names none
 _KIND_ROLES = {
     "classifier": ("cell_types",),
