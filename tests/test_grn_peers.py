@@ -90,19 +90,31 @@ def test_within_type_spearman_ranks_the_within_type_edge_above_the_confounded_on
     score = net.set_index("target")["score"]
     assert list(net["target"]) == ["target", "shared"]
     assert score["target"] > 0.6 > 0.3 > score["shared"]
-    # the best type's |rho|, types under min_cells_per_type left out
-    big = labels != "small"
-    best = max(
-        abs(stats.spearmanr(X[labels == t, 0], X[labels == t, 1])[0]) for t in ("t0", "t1", "t2")
-    )
-    assert score["target"] == pytest.approx(best)
+    # the cell-weighted mean of the per-type rho (types under min_cells_per_type left out)
+    rho = {
+        g: [stats.spearmanr(X[labels == t, 0], X[labels == t, j])[0] for t in ("t0", "t1", "t2")]
+        for j, g in ((1, "target"), (2, "shared"))
+    }
+    assert score["target"] == pytest.approx(abs(np.mean(rho["target"])))
+    assert score["shared"] == pytest.approx(abs(np.mean(rho["shared"])))
     sp = within_type_spearman_network(sparse.csr_matrix(X), genes, tfs, labels=labels)
     pd.testing.assert_frame_equal(net.drop(columns=["method", "cell_type"]), sp)
-    with_small = within_type_spearman_network(X, genes, tfs, labels=labels, min_cells_per_type=5)
+    # combine="max": the best type's |rho|
+    best = run_peer("within_type_spearman", X, genes, tfs, labels=labels, combine="max")
+    best = best.set_index("target")["score"]
+    assert best["target"] == pytest.approx(max(map(abs, rho["target"])))
+    assert best["shared"] == pytest.approx(max(map(abs, rho["shared"])))
+    assert best["shared"] > score["shared"]  # the max lifts a null pair: its noisiest type
+    big = labels != "small"
+    with_small = within_type_spearman_network(
+        X, genes, tfs, labels=labels, min_cells_per_type=5, combine="max"
+    )
     small = abs(stats.spearmanr(X[~big, 0], X[~big, 2])[0])
     assert with_small.set_index("target")["score"]["shared"] == pytest.approx(
-        max(small, score["shared"])
+        max(small, best["shared"])
     )
+    with pytest.raises(ValueError, match="combine must be 'mean' or 'max'"):
+        within_type_spearman_network(X, genes, tfs, labels=labels, combine="median")
 
 
 def test_within_type_spearman_needs_labels_and_falls_back_without_a_large_type():

@@ -177,6 +177,13 @@ def identity_section(
         sec.blocks.append("Against the true markers (mean over cell types, best first):")
         means = _mean_by_method(evaluation, ["precision_at_k", "auroc", "average_precision"])
         sec.blocks.append(Table(_format_frame(means)))
+    # what the model-based sources change in the consensus (issue 33), from this table
+    from scinterp.interpret.identity._fusion import model_contribution
+
+    k = int(evaluation["k"].iloc[0]) if evaluation is not None and len(evaluation) else 10
+    adds = model_contribution(genes, evaluation, k)
+    if adds:
+        sec.blocks.append(adds)
     for path, caption in figures:
         sec.blocks.append(Figure(Path(path), caption))
     return sec
@@ -270,6 +277,9 @@ def grn_section(
         m = m[cols].sort_values("auprc", ascending=False, kind="stable")
         sec.blocks.append("Against the reference network (all cells, best AUPRC first):")
         sec.blocks.append(Table(_format_frame(m)))
+    from scinterp.interpret.grn._branch import model_contribution
+
+    sec.blocks.append(model_contribution(metrics))
     for path, caption in figures:
         sec.blocks.append(Figure(Path(path), caption))
     return sec

@@ -283,3 +283,49 @@ def test_infer_grn_with_ensemble_members(tmp_path):
     wrong = _save(toy_model(0), tmp_path / "wrong", genes=GENES[::-1])
     with pytest.raises(ScinterpInputError, match="other genes or TFs"):
         infer_grn(adata, main, member_dirs=[wrong], **options)
+
+
+def test_findings_page_says_what_the_model_adds():
+    from scinterp.interpret.grn._branch import model_contribution
+    from scinterp.summary import grn_section, to_markdown
+
+    metrics = pd.DataFrame(
+        {
+            "method": [
+                "consensus",
+                "integrated_gradients",
+                "deepsem",
+                "spearman",
+                "within_type_spearman",
+                "integrated_gradients",
+            ],  # fmt: skip
+            "auprc": [0.3, 0.2, 0.1, 0.1, 0.1, 0.9],
+            "auprc_ratio": [9.0, 8.0, 2.0, 3.0, 4.0, 50.0],
+            "cell_type": ["all"] * 5 + ["B cell"],
+        }
+    )
+    text = model_contribution(metrics)  # the global networks only
+    assert "alone, its sources score integrated_gradients 8.00, deepsem 2.00" in text
+    assert "2.00x the best correlation floor (within_type_spearman 4.00), above it" in text
+    assert text.endswith("the consensus, which fuses them with the correlation, 9.00.")
+    weak = model_contribution(metrics.assign(auprc_ratio=[9.0, 1.0, 2.0, 3.0, 8.0, 50.0]))
+    assert "the best, deepsem, is 0.25x the best correlation floor (within_type_spearman " in weak
+    assert "below it" in weak
+    # no reference network (no metrics), or no floor to compare with: the benchmark's word
+    for none in (None, metrics[metrics["method"] != "spearman"].iloc[[0, 1]]):
+        assert model_contribution(none).startswith("What the model adds (no reference network")
+    regulators = pd.DataFrame(
+        {
+            "tf": ["A"],
+            "rank": [1],
+            "n_targets": [3],
+            "top_targets": ["x,y"],
+            "method": ["consensus"],
+            "cell_type": ["all"],
+        }  # fmt: skip
+    )
+    md = to_markdown([grn_section(regulators, metrics)], "t")
+    assert text in md
+    assert "What the model adds (no reference network" in to_markdown(
+        [grn_section(regulators)], "t"
+    )

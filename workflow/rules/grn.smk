@@ -124,8 +124,8 @@ rule spearman:
         "../../scripts/grn_peer.py"
 
 
-# The correlation within each cell type (labels, or Leiden clusters), the best type's:
-# the floor where cell types confound co-variation.
+# The correlation within each cell type (labels, or Leiden clusters), averaged over the
+# types: the floor where cell types confound co-variation.
 rule within_type_spearman:
     input:
         normalized="results/{dataset}/normalized.h5ad",
