@@ -20,6 +20,7 @@ genes, adata, label_key, sampling = identity.rank_identity_genes(
     model_dir=Path(inp.model).parent,
     member_dirs=[Path(p).parent for p in inp.members],
     attention_dir=Path(inp.attention).parent if "attention" in inp.keys() else None,
+    marker_dirs=[Path(p).parent for p in inp.get("markers", [])],
     params=par.identity,
     seed=par.seed,
     device=par.device,

@@ -224,3 +224,33 @@ def test_identity_reads_a_stratified_sample_above_max_cells_de(toy, tmp_path):
     )
     assert whole.n_obs == 180 and unsampled["split_half_overlap"].isna().all()
     assert unsampled["cells_used"].tolist() == [60, 60, 60]
+
+
+def test_model_contribution_says_what_the_model_changes_in_the_consensus():
+    """The findings-page sentence: the consensus re-fused from its statistics alone loses
+    the genes only the model ranked high; with an evaluation, the model's own precision."""
+    genes = [f"G{i}" for i in range(20)]
+    stat = pd.DataFrame([np.arange(20.0, 0, -1)], index=["T"], columns=genes)  # G0 best
+    order = [3, 0, 1, 2, *range(4, 20)]  # the model puts the statistics' 4th gene first
+    model = pd.DataFrame([np.arange(20.0, 0, -1)], index=["T"], columns=[genes[i] for i in order])
+    sources = {"wilcoxon": stat, "pairwise_auc": stat, "logistic_weights": model}
+    include = ["logistic_weights", "pairwise_auc", "wilcoxon"]
+    cons = I.consensus_scores(sources, include)
+    table = pd.concat(
+        [I.long_table(s, m, "x") for m, s in sources.items()]
+        + [I.long_table(cons, "consensus", "+".join(include))],
+        ignore_index=True,
+    )
+    top = set(table[table.method == "consensus"].nsmallest(3, "rank")["gene"])
+    lost = len(top - {"G0", "G1", "G2"})
+    assert lost == 1  # the model's favourite G3 made the consensus top 3
+    text = I.model_contribution(table, k=3)
+    assert f"would lose {lost:.1f} of its top 3" in text and "logistic_weights" in text
+    ev = pd.DataFrame(
+        {"cell_type": "T", "method": ["logistic_weights", "wilcoxon"], "precision_at_k": [0.9, 0.6]}
+    )
+    assert "logistic_weights 0.90 (Wilcoxon 0.60)" in I.model_contribution(table, ev, k=3)
+    # a consensus of statistics only: the model added nothing to say
+    only = table[table.method != "consensus"]
+    stats = I.long_table(I.consensus_scores(sources, ["wilcoxon"]), "consensus", "wilcoxon")
+    assert I.model_contribution(pd.concat([only, stats]), k=3) is None

@@ -49,6 +49,9 @@ class LogisticClassifier(nn.Module):
         classes shrink to zero together, a sparse input layer (0: none).
     """
 
+    #: the identity source its :meth:`marker_scores` give (``identity/genes.tsv`` method)
+    marker_source = "logistic_weights"
+
     def __init__(
         self,
         n_genes: int,

@@ -69,6 +69,12 @@ def identity_inputs(wildcards):
     ]
     if attention:
         inputs["attention"] = f"results/{ds}/models/{attention[0]}/model.pt"
+    # models whose parameters rank the genes (logistic_classifier: logistic_weights)
+    inputs["markers"] = [
+        f"results/{ds}/models/{m}/model.pt"
+        for m in branch_models("identity", ds)
+        if "markers" in model_spec(m).provides
+    ]
     return inputs
 
 

@@ -58,9 +58,11 @@ from scinterp.interpret.identity._fusion import (
     ensemble_confidence,
     ensemble_scores,
     long_table,
+    model_contribution,
 )
 from scinterp.interpret.identity._plots import plot_top_genes
 from scinterp.interpret.identity._rank import (
+    marker_sources,
     method_summary,
     not_ranked_types,
     rank_identity_genes,
@@ -81,7 +83,9 @@ __all__ = [
     "ensemble_scores",
     "evaluate_identity",
     "long_table",
+    "marker_sources",
     "method_summary",
+    "model_contribution",
     "not_ranked_types",
     "pairwise_auc_scores",
     "plot_evaluation",

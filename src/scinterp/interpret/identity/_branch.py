@@ -6,7 +6,7 @@ BRANCH = register_branch(
     Branch(
         name="identity",
         order=10,
-        reads=("cell_types", "attention"),
+        reads=("cell_types", "attention", "markers"),
         no_model="no classifier of train.models was trained on this dataset",
         summary_tables={
             "identity_genes": "identity/genes.tsv",

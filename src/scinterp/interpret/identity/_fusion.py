@@ -107,3 +107,55 @@ def long_table(
     else:
         s["confidence"] = np.nan
     return s.reset_index(drop=True)
+
+
+#: the consensus sources that are statistics of the expression (no model in them)
+STATISTICS = ("wilcoxon", "pairwise_auc")
+
+
+def model_contribution(
+    genes: pd.DataFrame, evaluation: pd.DataFrame | None = None, k: int = 10
+) -> str | None:
+    """One sentence for the findings page: what the model-based sources of the consensus
+    change, from the run's own table.
+
+    The consensus is re-fused from its statistics alone (:data:`STATISTICS`, the
+    consensus's ``model`` column names the sources it fused); the sentence gives how many
+    of the consensus's top ``k`` genes per cell type that changes and, with an
+    evaluation, each model-based source's precision@k beside Wilcoxon's. None when the
+    consensus fused no model-based source or no statistic.
+    """
+    cons = genes[genes["method"] == "consensus"]
+    if cons.empty or "model" not in cons or cons["model"].isna().all():
+        return None
+    fused = str(cons["model"].dropna().iloc[0]).split("+")
+    stats = [m for m in fused if m in STATISTICS]
+    models = [m for m in fused if m not in STATISTICS]
+    if not stats or not models:
+        return None
+    sources = {
+        m: g.pivot(index="cell_type", columns="gene", values="score")
+        for m, g in genes[genes["method"].isin(stats)].groupby("method")
+    }
+    without = consensus_scores(sources, stats)
+    changed = []
+    for t, grp in cons.groupby("cell_type"):
+        if t in without.index:
+            top = set(grp.nsmallest(k, "rank")["gene"])
+            changed.append(len(top - set(without.loc[t].nlargest(k).index)))
+    if not changed:
+        return None
+    text = (
+        f"What the model adds: fused from the statistics alone ({', '.join(stats)}), the "
+        f"consensus would lose {np.mean(changed):.1f} of its top {k} genes per cell type "
+        f"(mean over {len(changed)} types), the genes that {', '.join(models)} put there"
+    )
+    if evaluation is not None and len(evaluation):
+        prec = evaluation.groupby("method")["precision_at_k"].mean()
+        alone = [f"{m} {prec[m]:.2f}" for m in models if m in prec]
+        if alone and "wilcoxon" in prec:
+            text += (
+                f"; against the true markers, precision@{k} of the model alone: "
+                f"{', '.join(alone)} (Wilcoxon {prec['wilcoxon']:.2f})"
+            )
+    return text + "."

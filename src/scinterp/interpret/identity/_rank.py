@@ -95,6 +95,7 @@ def rank_identity_genes(
     model_dir=None,
     member_dirs: Sequence = (),
     attention_dir=None,
+    marker_dirs: Sequence = (),
     params: Mapping | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -119,6 +120,10 @@ def rank_identity_genes(
         top ``confidence_top`` (:func:`ensemble_confidence`).
     attention_dir
         The attention classifier's directory; None skips the ``attention`` method.
+    marker_dirs
+        Directories of models whose parameters rank the genes (the ``markers`` role:
+        ``logistic_classifier``): each gives the source its class names
+        (``marker_source``, e.g. ``logistic_weights``) from ``marker_scores()``.
     params
         ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``,
         ``max_cells_de``, ``confidence_top``, ``precision_k``.
@@ -202,6 +207,8 @@ def rank_identity_genes(
             contrast=params.get("contrast", "mean"),
         )
         models["contrastive_ig"] = _ensemble_name(meta["name"], len(members))
+    for d in marker_dirs:
+        sources.update(marker_sources(d, not_ranked["cell_type"], models))
     if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
         # Candidates: the top genes of every other consensus source, per type.
         n_cand = int(params.get("n_candidates", 50))
@@ -266,6 +273,23 @@ def rank_identity_genes(
 #: cells per type below which a classifier does not learn the type (the default of
 #: scinterp.train.prepare's ``min_cells_per_class``), for the reason text
 MIN_CELLS_TRAINED = 3
+
+
+def marker_sources(model_dir, not_ranked=(), models: dict | None = None) -> dict:
+    """Source name -> cell types x genes, read off the parameters of a model of the
+    ``markers`` role (:meth:`scinterp.models.logistic.LogisticClassifier.marker_scores`:
+    each class's coefficients against the other classes'); ``models`` gets the source's
+    model name. Types in ``not_ranked`` are left out."""
+    from scinterp.models.registry import load_model
+
+    model, meta = load_model(model_dir, "cpu")
+    name = model.marker_source
+    scores = pd.DataFrame(
+        model.marker_scores(), index=list(meta["classes"]), columns=list(meta["features"])
+    )
+    if models is not None:
+        models[name] = meta["name"]
+    return _without_types({name: scores}, not_ranked)
 
 
 def not_ranked_types(labels, classes=None) -> pd.DataFrame:
