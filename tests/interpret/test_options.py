@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 import yaml
@@ -88,6 +90,32 @@ def test_schema_problems_finds_each_disagreement():
     assert schema_problems(_Toy, schema) == [
         "_Toy.seed: train.seed is not in the schema",
         "_Toy: branches.toy.extra is no field",
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sequences(BranchOptions):
+    BRANCH = "toy"
+    WORKFLOW_KEYS = ("enabled", "figure_size", "threshold")
+
+    methods: tuple[str, ...] = ("a", "b")
+    weights: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({"a": 2, "b": 1})
+    )
+
+
+def test_schema_problems_compares_lists_mappings_and_kinds():
+    schema = _toy_schema()
+    toy = schema["properties"]["branches"]["properties"]["toy"]["properties"]
+    toy["methods"] = {"description": "d", "default": ["a", "b"]}
+    toy["weights"] = {"description": "d", "default": {"a": 2, "b": 1}}
+    assert schema_problems(_Sequences, schema) == []
+    toy["methods"]["default"] = ["b", "a"]
+    toy["weights"]["default"] = {"a": 2, "b": True}  # True is no 1
+    assert schema_problems(_Sequences, schema) == [
+        "_Sequences.methods: default ('a', 'b'), the schema's branches.toy.methods ['b', 'a']",
+        "_Sequences.weights: default mappingproxy({'a': 2, 'b': 1}), the schema's "
+        "branches.toy.weights {'a': 2, 'b': True}",
     ]
 
 

@@ -20,7 +20,9 @@ builds them from a whole config with :meth:`BranchOptions.from_config` or from k
 
 Adopting it in a branch (identity, grn): write the dataclass (fields = the section's
 keys but ``WORKFLOW_KEYS``, defaults = the schema's), add ``options=`` to its ``Branch``,
-let the script call ``from_params`` and the entry point take ``options``.
+let the script call ``from_params`` and the entry point take ``options``. A list option
+is a tuple field (``consensus: tuple[str, ...] = ("a", "b")``), a mapping one a
+``field(default_factory=lambda: MappingProxyType({...}))``: the options are frozen.
 """
 
 from __future__ import annotations
@@ -131,6 +133,31 @@ def _schema_node(schema: Mapping, path: str) -> Mapping | None:
     return node
 
 
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def _same(value: Any, schema_default: Any) -> bool:
+    """A field's default is the schema's: equal, and of the same kind (``True`` is not
+    ``1``; an int schema default may be a float field's); a tuple stands for a YAML list
+    and any mapping for a YAML mapping (a frozen dataclass keeps immutable defaults)."""
+    if isinstance(value, Mapping) and isinstance(schema_default, Mapping):
+        return set(value) == set(schema_default) and all(
+            _same(value[k], schema_default[k]) for k in value
+        )
+    if isinstance(value, list | tuple) and isinstance(schema_default, list | tuple):
+        return len(value) == len(schema_default) and all(
+            _same(a, b) for a, b in zip(value, schema_default, strict=True)
+        )
+    if isinstance(value, bool) or isinstance(schema_default, bool):
+        return type(value) is type(schema_default) and value == schema_default
+    if isinstance(value, float) and isinstance(schema_default, int | float):
+        return value == schema_default
+    return type(value) is type(schema_default) and value == schema_default
+
+
 def schema_problems(cls: type[BranchOptions], schema: Mapping) -> list[str]:
     """How an options class and the config schema (the parsed
     ``config.schema.yaml``) disagree: a field whose config key is missing, has no
@@ -155,12 +182,11 @@ def schema_problems(cls: type[BranchOptions], schema: Mapping) -> list[str]:
             problems.append(f"{cls.__name__}.{name}: {path} has no description")
         if "default" not in node:
             problems.append(f"{cls.__name__}.{name}: {path} has no default")
-        elif node["default"] != f.default or type(node["default"]) is not type(f.default):
-            if not (isinstance(f.default, float) and node["default"] == f.default):
-                problems.append(
-                    f"{cls.__name__}.{name}: default {f.default!r}, "
-                    f"the schema's {path} {node['default']!r}"
-                )
+        elif not _same(_default(f), node["default"]):
+            problems.append(
+                f"{cls.__name__}.{name}: default {_default(f)!r}, "
+                f"the schema's {path} {node['default']!r}"
+            )
     for key in sorted(keys - set(fields) - set(cls.WORKFLOW_KEYS)):
         problems.append(f"{cls.__name__}: branches.{cls.BRANCH}.{key} is no field")
     for key in cls.WORKFLOW_KEYS:
