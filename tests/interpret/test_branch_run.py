@@ -136,3 +136,38 @@ def test_motifs_run_chains_the_steps_through_the_branchs_files(tmp_path, monkeyp
     }
     for key in ("peaks", "sequences", "contributions", "filters", "motifs", "meme"):
         assert Path(files[key]).exists()
+
+
+def test_motif_functions_default_to_the_options():
+    """The motifs functions the steps call take their defaults from MotifsOptions."""
+    import inspect
+
+    d = M.DEFAULT_OPTIONS
+    expected = {
+        M.attribute_type_peaks: {
+            "n_per_type": d.n_per_type,
+            "min_rate": d.min_rate,
+            "method": d.attribution,
+            "n_refs": d.n_refs,
+            "n_steps": d.n_steps,
+        },
+        M.influential_filter_motifs: {
+            "min_influence": d.filter_min_influence,
+            "influence_z": d.filter_influence_z,
+        },
+        M.discover_and_match: {"max_qvalue": d.max_qvalue},
+        M.load_motif_database: {
+            "collection": d.jaspar_collection,
+            "tax_group": d.jaspar_tax_group,
+        },
+        M.tf_activity: {
+            "n_background": d.n_background,
+            "insertion": d.insertion,
+            "chromvar": d.chromvar,
+            "chromvar_backgrounds": d.chromvar_backgrounds,
+        },
+        M.plot_logos: {"n": d.n_logos},
+    }
+    for fn, defaults in expected.items():
+        params = inspect.signature(fn).parameters
+        assert {k: params[k].default for k in defaults} == defaults, fn.__name__

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scinterp.interpret.motifs._motif import _normalize, consensus
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS
 
 
 def _sample_sites(ppm: np.ndarray, n: int, rng) -> np.ndarray:
@@ -225,13 +226,13 @@ def tf_activity(
     cells: Sequence[str],
     motifs: Mapping[str, np.ndarray],
     *,
-    n_background: int = 200,
-    insertion: str = "sample",
+    n_background: int = DEFAULT_OPTIONS.n_background,
+    insertion: str = DEFAULT_OPTIONS.insertion,
     batch_size: int = 128,
     device="cpu",
     seed: int = 0,
-    chromvar: bool = True,
-    chromvar_backgrounds: int = 50,
+    chromvar: bool = DEFAULT_OPTIONS.chromvar,
+    chromvar_backgrounds: int = DEFAULT_OPTIONS.chromvar_backgrounds,
     gc: np.ndarray | None = None,
 ):
     """Per-cell and per-cell-type TF activity of ``motifs`` (insertion, chromVAR-like).

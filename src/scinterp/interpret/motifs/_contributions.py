@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS
 from scinterp.interpret.motifs._peaks import select_peaks, type_contrast_weights
 
 log = logging.getLogger(__package__)
@@ -144,11 +145,11 @@ def attribute_type_peaks(
     accessibility,
     labels: Sequence,
     *,
-    n_per_type: int = 100,
-    min_rate: float = 0.05,
-    method: str = "deeplift",
-    n_refs: int = 5,
-    n_steps: int = 16,
+    n_per_type: int = DEFAULT_OPTIONS.n_per_type,
+    min_rate: float = DEFAULT_OPTIONS.min_rate,
+    method: str = DEFAULT_OPTIONS.attribution,
+    n_refs: int = DEFAULT_OPTIONS.n_refs,
+    n_steps: int = DEFAULT_OPTIONS.n_steps,
     batch_size: int = 64,
     device="cpu",
     seed: int = 0,

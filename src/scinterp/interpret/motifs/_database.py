@@ -9,6 +9,7 @@ import numpy as np
 
 from scinterp.errors import ScinterpInputError
 from scinterp.interpret.motifs._motif import DatabaseMotif, LearnedMotif, _normalize
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS
 
 
 def read_meme(path, with_nsites: bool = False) -> list[tuple]:
@@ -73,8 +74,8 @@ def write_meme(path, motifs: Sequence[tuple[str, str, np.ndarray, int]]) -> None
 def load_motif_database(
     spec: str,
     *,
-    collection: str = "CORE",
-    tax_group: str = "vertebrates",
+    collection: str = DEFAULT_OPTIONS.jaspar_collection,
+    tax_group: str = DEFAULT_OPTIONS.jaspar_tax_group,
     dataset: str | None = None,
 ) -> list[DatabaseMotif]:
     """Reference motifs: a JASPAR release shipped with pyjaspar (offline) or a MEME file.

@@ -18,6 +18,7 @@ from scinterp.interpret.motifs._motif import (
     informative_core,
     trim_motif,
 )
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS
 from scinterp.interpret.motifs._peaks import type_contrast_weights
 
 log = logging.getLogger(__package__)
@@ -322,8 +323,8 @@ def influential_filter_motifs(
     peak_idx: np.ndarray,
     labels: Sequence,
     *,
-    min_influence: float = 0.1,
-    influence_z: float | None = 3.5,
+    min_influence: float = DEFAULT_OPTIONS.filter_min_influence,
+    influence_z: float | None = DEFAULT_OPTIONS.filter_influence_z,
     device="cpu",
     **options,
 ) -> list[LearnedMotif]:
@@ -358,7 +359,7 @@ def discover_and_match(
     filters: Sequence[LearnedMotif],
     database: Sequence[DatabaseMotif],
     *,
-    max_qvalue: float = 0.05,
+    max_qvalue: float = DEFAULT_OPTIONS.max_qvalue,
     modisco: Mapping | None = None,
     seed: int = 0,
     n_jobs: int = 1,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scinterp.interpret.motifs._motif import _normalize, information_content
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS
 
 
 def _ic_matrix(ppm: np.ndarray) -> pd.DataFrame:
@@ -21,7 +22,12 @@ def _oriented(ppm_db: np.ndarray, strand: str) -> np.ndarray:
     return ppm_db[::-1, ::-1] if strand == "-" else ppm_db
 
 
-def plot_logos(table: pd.DataFrame, learned: Mapping[str, np.ndarray], database, n: int = 12):
+def plot_logos(
+    table: pd.DataFrame,
+    learned: Mapping[str, np.ndarray],
+    database,
+    n: int = DEFAULT_OPTIONS.n_logos,
+):
     """Sequence logos of learned motifs (left) beside their best JASPAR match (right).
 
     ``table`` is ``motifs.tsv``; the matched motifs come first, then by seqlets.
