@@ -266,6 +266,7 @@ def test_confounded_label_warns_in_the_log_and_in_the_file(tmp_path, caplog):
     assert (out / "integration.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # a Snakemake dry run: the fast suite runs none (tests/conftest.py)
 def test_integration_outputs_are_planned_only_with_a_batch(repo, tmp_path):
     path = tmp_path / "a.h5ad"
     batched_counts(n_cells=60).write_h5ad(path)
