@@ -1,4 +1,4 @@
-"""Attribution throughput of integrated gradients on the MLP classifier (issue 4).
+"""Attribution throughput of integrated gradients on the MLP classifier (issues 4, 32).
 
 On synthetic log-normalized expression (20,000 cells x 2,000 genes, sparse), three things
 are measured in one process, close in time so that the machine's load hits them alike:
@@ -11,7 +11,12 @@ are measured in one process, close in time so that the machine's load hits them 
    product back), best of several tries before and after (1); IG's achieved FLOP/s (its
    counted forward + input-gradient FLOPs, below) as a fraction of that rate;
 3. the naive way: one ``captum.attr.IntegratedGradients.attribute`` call per cell, on a
-   subsample, extrapolated to all cells, as cells/s beside ours.
+   subsample, extrapolated to all cells, as cells/s beside ours;
+4. Captum's own batched call on the same model, cells, targets, baseline and steps:
+   ``IntegratedGradients(model).attribute(X, ..., internal_batch_size=r)`` for each
+   ``--captum-rows`` r (rows per forward/backward pass), its best time beside ours
+   (alternating runs), and the largest difference of the values (relative to the
+   largest attribution) and of the convergence deltas.
 
 FLOPs per cell per IG step, for an MLP ``G -> H1 -> H2 -> C``: forward ``2 (G H1 + H1 H2 +
 H2 C)``, backward to the input (Captum asks autograd for input gradients only, no weight
@@ -22,6 +27,7 @@ Run::
 
     python benchmarks/attribution_throughput.py                # 20k cells, 32 steps
     python benchmarks/attribution_throughput.py --threads 0    # torch's default threads
+    python benchmarks/attribution_throughput.py --cells 5000 --naive-cells 0  # quick
 """
 
 from __future__ import annotations
@@ -123,6 +129,24 @@ def naive_per_cell(model, X, targets, n_steps: int, n_cells: int) -> tuple[float
     return n_cells / (time.perf_counter() - t0), n_cells / (time.process_time() - c0)
 
 
+def captum_batched(model, X, targets, n_steps: int, rows: int):
+    """Captum's own batched call on every cell: values, deltas, wall and CPU seconds."""
+    from captum.attr import IntegratedGradients
+
+    dense = torch.as_tensor(X.toarray() if sp.issparse(X) else X)
+    t0, c0 = time.perf_counter(), time.process_time()
+    values, delta = IntegratedGradients(model).attribute(
+        dense,
+        baselines=torch.zeros(1, X.shape[1]),
+        target=torch.as_tensor(targets),
+        n_steps=n_steps,
+        internal_batch_size=rows,
+        return_convergence_delta=True,
+    )
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return values.numpy(), delta.numpy(), wall, cpu
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", type=int, default=20_000)
@@ -135,11 +159,18 @@ def main() -> None:
     p.add_argument("--train-epochs", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2, help="timed attribute() calls")
     p.add_argument(
+        "--captum-rows",
+        type=int,
+        nargs="*",
+        default=[2048, 8192],
+        help="internal_batch_size of Captum's batched call (rows per pass); none: skip it",
+    )
+    p.add_argument(
         "--threads", type=int, default=1, help="torch threads (0: torch's default, one per core)"
     )
     args = p.parse_args()
 
-    from scinterp.attribution import attribute
+    from scinterp.attribution import attribute, resolve_targets
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -164,8 +195,12 @@ def main() -> None:
         {min(args.batch_size * args.steps, (1 << 22) // args.genes), args.batch_size * args.steps}
     )
     gemm = [[gemm_rate(r, args.genes, args.hidden[0]) for r in shapes]]
-    runs = []
-    for _ in range(args.repeats):
+    runs, captum_runs = [], []
+    targets = resolve_targets(model, X, "predicted", torch.device("cpu"))
+    for r in range(args.repeats):
+        # Captum's batched call alternates with ours, so that load drifts hit both.
+        for rows in args.captum_rows if r % 2 == 1 else ():
+            captum_runs.append((rows, *captum_batched(model, X, targets, args.steps, rows)))
         t0, c0 = time.perf_counter(), time.process_time()
         res = attribute(
             model,
@@ -179,6 +214,8 @@ def main() -> None:
         )
         runs.append((time.perf_counter() - t0, time.process_time() - c0))
         gemm.append([gemm_rate(r, args.genes, args.hidden[0]) for r in shapes])
+        for rows in args.captum_rows if r % 2 == 0 else ():
+            captum_runs.append((rows, *captum_batched(model, X, targets, args.steps, rows)))
     ig_s, ig_cpu = min(r[0] for r in runs), min(r[1] for r in runs)
     gemm_wall = max(g[0] for row in gemm for g in row)
     gemm_cpu = max(g[1] for row in gemm for g in row)
@@ -201,8 +238,23 @@ def main() -> None:
         f"of the GEMM rate; by CPU time {flops / ig_cpu / 1e9:.1f} GFLOP per CPU-s = "
         f"{flops / ig_cpu / gemm_cpu:.0%} ({flops_cell_step / 1e6:.2f} MFLOP per cell-step)"
     )
+    if captum_runs:
+        best = min(captum_runs, key=lambda c: c[3])
+        rows, values, delta, c_wall, c_cpu = best
+        scale = float(np.abs(values).max())
+        diff = float(np.abs(res.values - values).max())
+        print(
+            f"Captum's batched IntegratedGradients.attribute on the same {args.cells} cells "
+            f"(internal_batch_size {', '.join(map(str, args.captum_rows))}; best "
+            f"{rows}): {c_wall:.1f} s wall, {c_cpu:.1f} CPU-s (runs: "
+            f"{', '.join(f'{c[0]}: {c[3]:.1f}/{c[4]:.1f}' for c in captum_runs)}); ours is "
+            f"{c_wall / ig_s:.2f}x faster by wall time, {min(c[4] for c in captum_runs) / ig_cpu:.2f}x "
+            f"by CPU time; values: max |ours - Captum| = {diff:.1e} ({diff / scale:.1e} of "
+            f"the largest attribution), deltas: max difference "
+            f"{float(np.abs(res.delta - delta).max()):.1e}, Captum's median |delta|/|gap| "
+            f"{np.median(np.abs(delta) / np.maximum(np.abs(res.output_gap), 1e-6)):.1e}"
+        )
     if args.naive_cells:
-        targets = res.targets
         rate, rate_cpu = naive_per_cell(model, X, targets, args.steps, args.naive_cells)
         print(
             f"naive per-cell Captum loop ({args.naive_cells} cells, extrapolated to "

@@ -18,6 +18,19 @@ Run (scvi-tools lives in a separate venv, see benchmarks/README.md)::
 
 cells/s = training cells x epochs / wall time of the training call (``fit`` or
 ``model.train``), validation passes and per-epoch bookkeeping included.
+
+``--quality`` (issue 32) measures time to quality instead: each side trains as a user
+would run it (ours with the workflow's train defaults: max_epochs auto, early stopping
+with patience and min_delta; LinearSCVI with its own defaults: max_epochs by its rule,
+no early stopping, KL warm-up) on the same cells, with the same held-out validation
+cells, and logs after every epoch the validation loss that scvi-tools reports as
+``elbo_validation``: reconstruction NLL + KL (weight 1), per cell, z drawn from the
+posterior on both sides. Printed: the peer's final value, the wall time at which ours
+first reaches it, and the ratio to the peer's whole training time (target <= 0.5).
+Both sides condition the negative binomial on the observed library size
+(``use_observed_lib_size=True`` for the peer, as ours does).
+
+    python benchmarks/train_throughput.py --quality --cells 2000
 """
 
 from __future__ import annotations
@@ -233,6 +246,216 @@ def _worker_scvi(path: str, epochs: int) -> dict:
     }
 
 
+def _train_defaults() -> dict:
+    """The config's train section with the schema's defaults (what the workflow runs)."""
+    from snakemake.utils import validate
+
+    repo = Path(__file__).resolve().parents[1]
+    config: dict = {"datasets": {"x": {"rna": "x.h5ad"}}}
+    validate(config, str(repo / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return config["train"]
+
+
+def _quality_ours(path: str, epochs: int) -> dict:
+    """Ours as the train_model rule runs it, its validation -ELBO (z drawn) per epoch."""
+    import anndata as ad
+    import pandas as pd
+    import torch
+    import torch._dynamo  # noqa: F401 (imported before timing, as in _worker_ours)
+
+    import scinterp.train.loop as loop
+    from scinterp.train.loop import auto_max_epochs, fit
+    from scinterp.train.prepare import prepare
+
+    train = _train_defaults()
+    counts = _load(path)
+    n_cells, n_genes = counts.shape
+    lib = np.asarray(counts.sum(axis=1)).ravel()
+    X = sp.diags((1e4 / np.maximum(lib, 1)).astype(np.float32)) @ counts
+    X.data = np.log1p(X.data)
+    var = pd.DataFrame(index=[f"g{g}" for g in range(n_genes)])
+    var["highly_variable"] = True
+    adata = ad.AnnData(X=X.tocsr().astype(np.float32), var=var, layers={"counts": counts})
+    adata.obs_names = [f"c{i}" for i in range(n_cells)]
+    module, _, meta, train_ds, val_ds = prepare(
+        adata,
+        "program_vae",
+        gene_sets=gene_sets(n_genes),
+        val_fraction=VAL_FRACTION,
+        seed=train["seed"],
+        n_latent_denovo=N_DENOVO,
+        l1_denovo=train["l1_denovo"],
+        kl_weight=train["kl_weight"],
+        nonneg_programs=train["nonneg_programs"],
+        model_kwargs={"hidden": HIDDEN, "dropout": DROPOUT},
+    )
+    loss = type(module).loss
+
+    def sampled_validation(self, batch):
+        # validation with z drawn from the posterior, as scvi-tools validates: the top
+        # module alone in training mode (its encoder's dropout stays off; no step counted
+        # without gradients)
+        if self.training:
+            return loss(self, batch)
+        self.training = True
+        try:
+            return loss(self, batch)
+        finally:
+            self.training = False
+
+    module.loss = sampled_validation.__get__(module)
+    marks = []  # (wall, CPU) at the end of each validation pass
+    run_epoch = loop._run_epoch
+
+    def timed_epoch(*a, **kw):
+        out = run_epoch(*a, **kw)
+        if not a[-1]:  # train=False: the validation pass closes the epoch
+            marks.append((time.perf_counter(), time.process_time()))
+        return out
+
+    loop._run_epoch = timed_epoch
+    max_epochs = epochs or auto_max_epochs(len(train_ds))
+    with tempfile.TemporaryDirectory() as outdir:
+        t0, c0 = time.perf_counter(), time.process_time()
+        history = fit(
+            module,
+            train_ds,
+            val_ds,
+            outdir=outdir,
+            max_epochs=max_epochs,
+            batch_size=train["batch_size"],
+            lr=train["learning_rate"],
+            weight_decay=train["weight_decay"],
+            patience=train["patience"],
+            min_delta=train.get("min_delta", 0.0),
+            seed=train["seed"],
+            device="cpu",
+            progress=False,
+        )
+        train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    marks = np.asarray(marks)
+    names = [str(n) for n in adata.obs_names]
+    pos = {n: i for i, n in enumerate(names)}
+    val_idx = [pos[c] for c in meta["val_cells"]]
+    return {
+        "side": "ours (ProgramVAE, train defaults)",
+        "train_s": train_s,
+        "cpu_s": cpu_s,
+        "epochs": len(history),
+        "max_epochs": max_epochs,
+        "clock": (marks[:, 0] - t0).tolist(),
+        "cpu_clock": (marks[:, 1] - c0).tolist(),
+        "elbo": (history["val_recon"] + history["val_kl"]).tolist(),
+        "val_idx": val_idx,
+    }
+
+
+def _quality_scvi(path: str, epochs: int, val_file: str) -> dict:
+    import logging
+
+    import anndata as ad
+    import lightning.pytorch as pl
+    import scvi
+
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    scvi.settings.seed = 0
+    scvi.settings.verbosity = logging.ERROR
+    counts = _load(path)
+    n = counts.shape[0]
+    adata = ad.AnnData(X=counts)
+    adata.obs_names = [f"c{i}" for i in range(n)]
+    adata.var_names = [f"g{g}" for g in range(counts.shape[1])]
+    val = np.asarray(json.loads(Path(val_file).read_text()), dtype=int)
+    train = np.setdiff1d(np.arange(n), val)
+    scvi.model.LinearSCVI.setup_anndata(adata)
+    model = scvi.model.LinearSCVI(
+        adata,
+        n_hidden=HIDDEN,
+        n_latent=N_GENE_SETS + N_DENOVO,
+        n_layers=N_LAYERS,
+        dropout_rate=DROPOUT,
+        use_observed_lib_size=True,
+    )
+
+    class Clock(pl.Callback):
+        def __init__(self):
+            self.times = []
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.times.append((time.perf_counter(), time.process_time()))
+
+    clock = Clock()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.train(
+        max_epochs=epochs or None,
+        batch_size=BATCH_SIZE,
+        accelerator="cpu",
+        devices=1,
+        datasplitter_kwargs={"external_indexing": [train, val, np.array([], dtype=int)]},
+        enable_progress_bar=False,
+        check_val_every_n_epoch=1,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[clock],
+    )
+    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    elbo = model.history["elbo_validation"].iloc[:, 0].to_numpy()
+    times = np.asarray(clock.times) - [t0, c0]
+    k = min(len(elbo), len(times))
+    return {
+        "side": f"scvi-tools {scvi.__version__} (LinearSCVI, its defaults)",
+        "train_s": train_s,
+        "cpu_s": cpu_s,
+        "epochs": int(len(elbo)),
+        "max_epochs": int(model.history["elbo_validation"].index.max() + 1),
+        "clock": times[-k:, 0].tolist(),
+        "cpu_clock": times[-k:, 1].tolist(),
+        "elbo": elbo[-k:].tolist(),
+    }
+
+
+def _quality(python: str, path: str, epochs: list[int], threads: int | None) -> None:
+    """Time to the peer's final validation loss: one run per side, ours first."""
+    cmd = [python, __file__, "--data", path, "--threads", str(threads or 0)]
+    ours = _call(cmd + ["--worker", "quality_ours", "--epochs", str(epochs[0])])
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(ours["val_idx"], fh)
+    peer = _call(cmd + ["--worker", "quality_scvi", "--epochs", str(epochs[-1]), "--val", fh.name])
+    os.unlink(fh.name)
+    target = peer["elbo"][-1]
+    clock, elbo = np.asarray(ours["clock"]), np.asarray(ours["elbo"])
+    reached = np.flatnonzero(elbo <= target)
+    for r in (ours, peer):
+        print(
+            f"{r['side']:<48} | {r['epochs']:>4} epochs (max {r['max_epochs']}) | "
+            f"{r['train_s']:7.1f} s wall, {r['cpu_s']:7.1f} CPU-s | validation -ELBO first "
+            f"{r['elbo'][0]:.1f}, best {min(r['elbo']):.1f}, final {r['elbo'][-1]:.1f}",
+            flush=True,
+        )
+    if reached.size:
+        t, c = float(clock[reached[0]]), float(ours["cpu_clock"][reached[0]])
+        print(
+            f"ours reaches the peer's final validation -ELBO {target:.1f} at epoch "
+            f"{reached[0] + 1}: {t:.1f} s wall = {t / peer['train_s']:.2f} of the peer's "
+            f"{peer['train_s']:.1f} s, {c:.1f} CPU-s = {c / peer['cpu_s']:.2f} of the peer's "
+            f"{peer['cpu_s']:.1f} (target <= 0.5); load {_load_average()}"
+        )
+    else:
+        print(
+            f"ours does not reach the peer's final validation -ELBO {target:.1f} (best "
+            f"{elbo.min():.1f}); load {_load_average()}"
+        )
+
+
+def _call(cmd: list[str]) -> dict:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[3:6]} worker failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _run_worker(python: str, side: str, path: str, epochs: int, threads: int | None) -> dict:
     cmd = [python, __file__, "--worker", side, "--data", path, "--epochs", str(epochs)]
     if threads:
@@ -267,8 +490,19 @@ def main() -> None:
     )
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs per side and size")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "scinterp-bench"))
-    p.add_argument("--worker", choices=["ours", "scvi"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="time to the peer's final validation loss (--epochs: ours' max, the peer's; "
+        "0: each side's own default)",
+    )
+    p.add_argument(
+        "--worker",
+        choices=["ours", "scvi", "quality_ours", "quality_scvi"],
+        help=argparse.SUPPRESS,
+    )
     p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--val", help=argparse.SUPPRESS)
     args = p.parse_args()
 
     if args.worker:
@@ -276,8 +510,11 @@ def main() -> None:
             import torch
 
             torch.set_num_threads(args.threads)
-        work = _worker_ours if args.worker == "ours" else _worker_scvi
-        print(json.dumps(work(args.data, args.epochs[0])))
+        if args.worker == "quality_scvi":
+            print(json.dumps(_quality_scvi(args.data, args.epochs[0], args.val)))
+            return
+        work = {"ours": _worker_ours, "scvi": _worker_scvi, "quality_ours": _quality_ours}
+        print(json.dumps(work[args.worker](args.data, args.epochs[0])))
         return
 
     sides = list(args.sides)
@@ -296,6 +533,14 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, torch threads {threads}; load average {_load_average()}"
     )
+    if args.quality:
+        for n_cells in args.cells:
+            path = cache / f"counts_{n_cells}x{args.genes}.npz"
+            if not path.exists():
+                sp.save_npz(path, synthetic_counts(n_cells, args.genes), compressed=False)
+            print(f"{n_cells} cells x {args.genes} genes (synthetic counts, {path})")
+            _quality(sys.executable, str(path), args.epochs or [0], args.threads)
+        return
     rows = []
     for n_cells, n_epochs in zip(args.cells, epochs, strict=True):
         path = cache / f"counts_{n_cells}x{args.genes}.npz"
