@@ -148,9 +148,19 @@ def test_infer_grn_tables(tmp_path):
     nets = edges.groupby(["method", "cell_type"]).size()
     assert set(nets.index) == {
         ("deepsem", "all"),
+        ("integrated_gradients_within_type", "all"),
         *((m, c) for m in ("integrated_gradients", "consensus") for c in ("all", "a", "b")),
     }  # "rare" has too few cells for a network of its own
     assert (nets == len(TFS) * (len(GENES) - 1)).all()
+    # within type: the types' attributions averaged, weighted by their cells (40 and 40)
+    ig = edges[edges.method == "integrated_gradients"].set_index(["cell_type", "tf", "target"])
+    within = edges[edges.method == "integrated_gradients_within_type"]
+    within = within.set_index(["tf", "target"])["score"]
+    for edge in [("T0", "G1"), ("T1", "G2")]:
+        assert within[edge] == pytest.approx(
+            (ig.loc[("a", *edge), "score"] + ig.loc[("b", *edge), "score"]) / 2
+        )
+    assert within[("T0", "G1")] != pytest.approx(ig.loc[("all", "T0", "G1"), "score"])
     deepsem = edges[edges.method == "deepsem"].set_index(["tf", "target"])["score"]
     adj = model.adjacency().detach().abs().numpy()
     assert deepsem[("T0", "G1")] == pytest.approx(adj[0, GENES.index("G1")])
@@ -253,6 +263,10 @@ def test_infer_grn_with_ensemble_members(tmp_path):
     # a member identical to the main model: every top edge found by both, the ranking kept
     same = infer_grn(adata, main, member_dirs=[twin], confidence_top=2, **options)
     glob = same[same.cell_type == "all"]
+    # the within-type network is the main model's alone (per-type attributions)
+    within = glob.method == "integrated_gradients_within_type"
+    assert within.any() and glob.loc[within, "confidence"].isna().all()
+    glob = glob[~within]
     for method, net in glob.groupby("method"):
         ranked = alone[(alone.cell_type == "all") & (alone.method == method)]
         assert pairs(net) == pairs(ranked)
@@ -268,8 +282,10 @@ def test_infer_grn_with_ensemble_members(tmp_path):
     mixed = infer_grn(adata, main, member_dirs=[other], confidence_top=2, max_edges=5, **options)
     glob = mixed[mixed.cell_type == "all"]
     assert (glob.groupby("method").size() == 5).all()
+    glob = glob[glob.method != "integrated_gradients_within_type"]
     assert set(glob["confidence"]) <= {0.0, 0.5, 1.0}
     full = infer_grn(adata, main, member_dirs=[other], confidence_top=2, **options)
+    full = full[full.method != "integrated_gradients_within_type"]
     for _, net in full[full.cell_type == "all"].groupby("method"):
         assert net["confidence"].sum() == pytest.approx(2.0)
     # the main model's own scores on request

@@ -56,7 +56,12 @@ def test_edges_follow_the_contract(grn_run):
     out, _, _ = grn_run
     edges = pd.read_csv(out / "grn" / "edges.tsv", sep="\t", keep_default_na=False)
     assert list(edges.columns[:4]) == ["tf", "target", "score", "method"]
-    assert set(edges["method"]) == {"deepsem", "integrated_gradients", "consensus"}
+    assert set(edges["method"]) == {
+        "deepsem",
+        "integrated_gradients",
+        "integrated_gradients_within_type",
+        "consensus",
+    }
     tfs = set(pd.read_csv(out.parents[1] / "data" / "tfs.txt", header=None)[0])
     assert set(edges["tf"]) <= tfs and not (edges["tf"] == edges["target"]).any()
     # cell-type networks from the labels, the global one as "all"; best first in each
@@ -140,7 +145,7 @@ def test_krumsiek11_config_scores_a_published_network(repo, tmp_path, run_snakem
     np.testing.assert_allclose(norm.X.toarray(), np.log1p(norm.layers["counts"].toarray()))
     metrics = pd.read_csv(out / "grn" / "metrics.tsv", sep="\t")
     overall = metrics[metrics["cell_type"] == "all"].set_index("method")
-    ours = ["deepsem", "integrated_gradients", "consensus"]
+    ours = ["deepsem", "integrated_gradients", "integrated_gradients_within_type", "consensus"]
     peers = ["grnboost2", "regdiffusion", "spearman", "within_type_spearman"]
     assert set(overall.index) == set(ours + peers)
     assert (overall["n_edges_true"] == 26).all() and (overall["n_candidates"] == 110).all()

@@ -58,7 +58,7 @@ METRIC_COLUMNS = [
 ]
 # Methods computed from the trained network model (grn_sem): their runtime is training +
 # infer_grn.
-OUR_METHODS = ("deepsem", "integrated_gradients", "consensus")
+OUR_METHODS = ("deepsem", "integrated_gradients", "integrated_gradients_within_type", "consensus")
 
 
 def _lookup(names: Iterable[str]) -> dict[str, str]:

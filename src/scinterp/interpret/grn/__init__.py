@@ -6,7 +6,9 @@ Edge sources, each its own ``method`` in ``grn/edges.tsv``:
 * ``integrated_gradients``: integrated gradients of every target's prediction (the model's
   TF -> gene predictor, ``GRNSEM.forward``) with respect to the TF inputs, mean
   ``|attribution|`` over cells: globally against the mean cell, and within each cell type
-  against that type's mean cell;
+  against that type's mean cell; and ``integrated_gradients_within_type``, the per-type
+  attributions averaged over the types (weighted by their cells), a global network with
+  the types' differences taken out;
 * ``consensus``: the weighted mean log rank of the sources above and of the absolute
   Spearman correlation over the same cells (:data:`CONSENSUS`: integrated gradients 3,
   spearman 2, deepsem 1; :func:`consensus_edges`).
@@ -51,6 +53,7 @@ from scinterp.interpret.grn._ig import integrated_gradients_grn
 from scinterp.interpret.grn._infer import (
     CONSENSUS,
     SOURCES,
+    WITHIN_TYPE,
     attributed_cells,
     consensus_weights,
     ensemble_networks,
@@ -65,6 +68,7 @@ __all__ = [
     "CONSENSUS",
     "EDGE_COLUMNS",
     "SOURCES",
+    "WITHIN_TYPE",
     "GLOBAL",
     "TABLE_COLUMNS",
     "adjacency_edges",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from scinterp.interpret.branches import Branch, register_branch
 
 #: the model's own edge sources and the correlation floors (peers) they are held against
-MODEL_SOURCES = ("integrated_gradients", "deepsem")
+MODEL_SOURCES = ("integrated_gradients", "integrated_gradients_within_type", "deepsem")
 FLOORS = ("spearman", "within_type_spearman")
 #: what the model adds where the run has no reference network: the GRN benchmark's figures
 #: (benchmarks/README.md, "What each view adds")

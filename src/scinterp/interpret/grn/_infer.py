@@ -108,6 +108,8 @@ def _load_grn(model_dir, device: str, dataset: str | None):
 CONSENSUS = {"integrated_gradients": 3.0, "spearman": 2.0, "deepsem": 1.0}
 #: sources the consensus can fuse
 SOURCES = ("deepsem", "integrated_gradients", "spearman")
+#: the global network of integrated gradients taken within each cell type (issue 33)
+WITHIN_TYPE = "integrated_gradients_within_type"
 
 
 def consensus_weights(consensus: Mapping[str, float] | Sequence[str]) -> dict[str, float]:
@@ -258,7 +260,9 @@ def infer_grn(
         seeds.
     label_key
         obs column of cell types; with ``per_cell_type`` each type with at least
-        ``min_cells_per_type`` attributed cells gets its own networks (the main model's).
+        ``min_cells_per_type`` attributed cells gets its own networks (the main model's),
+        and their integrated gradients, averaged over the types weighted by their cells,
+        a global network of their own (:data:`WITHIN_TYPE`, no confidence).
     max_cells
         Cells attributed (a stratified sample; None for all). Each cell is attributed
         twice: against the mean of all sampled cells (global networks) and against the
@@ -355,6 +359,18 @@ def infer_grn(
         ensemble_score=ensemble_score,
         max_edges=max_edges,
     )
+    # Integrated gradients within each cell type (each cell against its type's mean cell),
+    # averaged over the types weighted by their attributed cells: the model's view with
+    # the types' differences taken out, a global network of its own (the main model's).
+    # Where cell types shift TFs and unregulated genes together it is the model's answer
+    # to the within-type correlation (benchmarks/README.md, "What each view adds").
+    typed = [name for name in ig if name != GLOBAL]
+    if typed:
+        sizes = {name: int(np.sum(groups == name)) for name in typed}
+        within = sum(sizes[name] * ig[name] for name in typed) / sum(sizes.values())
+        net = edges_from_matrix(within, tfs, genes, WITHIN_TYPE, GLOBAL)
+        net = net if max_edges is None else net.head(max_edges)
+        tables.append(net.assign(confidence=np.nan)[TABLE_COLUMNS])
     # The cell-type networks (the main model's): one global adjacency, fused with each
     # type's attributions (and correlations).
     deepsem = members[0]["deepsem"]
