@@ -20,12 +20,15 @@ from sklearn.metrics import adjusted_rand_score
 from scinterp.errors import ScinterpInputError
 from scinterp.integrate import (
     INTEGRATED_KEY,
+    VAE_LOADINGS_KEY,
+    VAE_UNITS,
     aggregate,
     batch_centred_pca,
     confounding_warnings,
     embedding_metrics,
     integrate,
     integration_metrics_to_file,
+    vae_latent,
 )
 from scinterp.normalize import normalize_to_file, run_normalize
 
@@ -119,6 +122,31 @@ def test_default_keeps_a_type_of_one_batch_apart():
     shared = ~isolated
     assert abs(adjusted_rand_score(a.obs["batch"].to_numpy()[shared], leiden[shared])) < 0.05
     assert adjusted_rand_score(a.obs["cell_type"], leiden) > 0.9
+
+
+def test_vae_mixes_the_batches_keeps_the_types_and_gives_its_programs():
+    vae = run_normalize(batched_counts(), {**P, "integration": "vae"}, "batch", "cell_type", DS)
+    assert vae.uns["scinterp"]["integration"]["method"] == "vae"
+    leiden = vae.obs["leiden"].to_numpy()
+    assert abs(adjusted_rand_score(vae.obs["batch"], leiden)) < 0.05
+    assert adjusted_rand_score(vae.obs["cell_type"], leiden) > 0.9
+    Z = vae.obsm["X_integrated"]
+    assert Z.shape == (vae.n_obs, VAE_UNITS)
+    # the programs: one loading per gene and unit, zero outside the HVGs; a type's 20
+    # markers load together on some unit (units are linear gene programs)
+    L = vae.varm[VAE_LOADINGS_KEY]
+    assert L.shape == (vae.n_vars, VAE_UNITS)
+    assert not L[~vae.var["highly_variable"].to_numpy()].any()
+    markers = np.zeros(vae.n_vars, dtype=bool)
+    markers[:20] = True
+    markers &= vae.var["highly_variable"].to_numpy()
+    best = np.abs(L[markers]).mean(0) / (np.abs(L[~markers]).mean(0) + 1e-9)
+    assert best.max() > 3
+    # normalized values are never corrected; deterministic for a seed on CPU
+    none = run_normalize(batched_counts(), {**P, "integration": "none"}, "batch", "cell_type", DS)
+    assert (vae.X != none.X).nnz == 0
+    short = [vae_latent(none, none.obs["batch"], seed=3, max_epochs=2)[0] for _ in range(2)]
+    np.testing.assert_array_equal(short[0], short[1])
 
 
 def test_batch_centred_pca_is_the_pca_of_the_centred_and_scaled_matrix():

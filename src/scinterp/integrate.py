@@ -41,7 +41,10 @@ from scinterp.errors import ScinterpInputError
 
 log = logging.getLogger(__name__)
 
-INTEGRATION_METHODS = ("scaled_harmony", "harmony", "none")
+INTEGRATION_METHODS = ("scaled_harmony", "harmony", "vae", "none")
+# the vae path: latent units (linear gene programs) of the batch-conditioned VAE
+VAE_UNITS = 10
+VAE_LOADINGS_KEY = "vae_programs"
 INTEGRATED_KEY = "X_integrated"
 # harmonypy's default clusters, round(cells / 30), is below 2 under this many cells
 HARMONY_MIN_CELLS = 75
@@ -184,6 +187,81 @@ def scaled_harmony(
     return harmony(Z, batches, seed=seed, n_jobs=n_jobs)
 
 
+def vae_latent(adata, batches, seed: int = 0, n_units: int = VAE_UNITS, max_epochs=None):
+    """The latent means of a batch-conditioned VAE of the HVG counts, and its programs.
+
+    :class:`scinterp.models.programs.ProgramVAE` with ``n_units`` unconstrained units and a
+    linear decoder (LDVAE: each unit is a gene program whose decoder weights are its
+    loadings), negative-binomial counts with the cell's total counts as size factor, the
+    batch as a decoder covariate (a per-batch log-rate shift of every gene; the encoder sees
+    expression only, as scVI's default), trained by :func:`scinterp.train.loop.fit` (90/10
+    split, early stopping, deterministic on CPU for a seed). Returns (cells x units latent
+    means, float32; genes x units loadings over ``adata.var``, zero outside the HVGs).
+    """
+    import tempfile
+
+    import torch
+    from scipy import sparse
+
+    from scinterp.data.cells import CellDataset
+    from scinterp.models.programs import ProgramVAE
+    from scinterp.train.loop import auto_max_epochs, fit, seed_everything
+
+    if "counts" not in adata.layers:
+        raise ValueError("the vae integration needs layers['counts'] (raw counts)")
+    hv = (
+        adata.var["highly_variable"].to_numpy(dtype=bool)
+        if "highly_variable" in adata.var.columns
+        else np.ones(adata.n_vars, dtype=bool)
+    )
+    cols = np.flatnonzero(hv)
+    counts = sparse.csr_matrix(adata.layers["counts"])
+    library = np.asarray(counts.sum(1)).ravel().astype(np.float32)
+    X = sparse.csr_matrix(hvg_matrix(adata), dtype=np.float32)
+    C = counts[:, cols].astype(np.float32)
+    codes, levels = pd.factorize(pd.Series(np.asarray(batches)).astype(str))
+    n = adata.n_obs
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, n // 10)
+    val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+
+    def dataset(rows):
+        return CellDataset(X, counts=C, batch=codes, library=library, indices=rows)
+
+    seed_everything(seed)
+    model = ProgramVAE(
+        len(cols),
+        torch.zeros(len(cols), 0, dtype=torch.bool),
+        n_denovo=n_units,
+        n_batches=len(levels),
+        masked=False,
+        l1_denovo=0.0,
+    )
+    with tempfile.TemporaryDirectory(prefix="scinterp_vae_") as tmp:
+        fit(
+            model,
+            dataset(train),
+            dataset(val),
+            outdir=tmp,
+            max_epochs=int(max_epochs or auto_max_epochs(len(train))),
+            batch_size=128,
+            lr=1e-3,
+            patience=10,
+            seed=seed,
+            device="cpu",
+            progress=False,
+        )
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for start in range(0, n, 4096):
+            block = torch.from_numpy(X[start : start + 4096].toarray())
+            parts.append(model.encode(block)[0].numpy())
+    loadings = np.zeros((adata.n_vars, n_units), dtype=np.float32)
+    loadings[cols] = model.decoder_weights().detach().numpy()
+    return np.concatenate(parts).astype(np.float32), loadings
+
+
 def hvg_matrix(adata):
     """The log-normalized ``.X`` restricted to ``var["highly_variable"]`` (all genes
     without that column), the matrix the workflow's PCA runs on."""
@@ -262,6 +340,9 @@ def integrate(
         Z = scaled_harmony(
             hvg_matrix(adata), adata.obs[batch_key].to_numpy(), X.shape[1], seed, n_jobs
         )
+    elif method == "vae":
+        Z, loadings = vae_latent(adata, adata.obs[batch_key].to_numpy(), seed=seed)
+        adata.varm[VAE_LOADINGS_KEY] = loadings
     else:
         Z = X.astype(np.float32, copy=True)
     adata.obsm[INTEGRATED_KEY] = Z
