@@ -53,6 +53,7 @@ METHODS = (
     "centred_harmony",
     "scaled_pca",
     "scaled_harmony",
+    "vae",
     "scvi",
     "scanorama",
     "combat",
@@ -241,6 +242,7 @@ def evaluate(name: str, a: ad.AnnData, methods, seed: int = 0) -> list[dict]:
         hvg_matrix,
         leiden_clusters,
         scaled_harmony,
+        vae_latent,
     )
     from scinterp.normalize import run_normalize
 
@@ -264,6 +266,8 @@ def evaluate(name: str, a: ad.AnnData, methods, seed: int = 0) -> list[dict]:
                 X = harmony(X, batches, seed=seed, n_jobs=1)
         elif method == "scaled_harmony":
             X = scaled_harmony(hvg_matrix(a), batches, X_pca.shape[1], seed=seed, n_jobs=1)
+        elif method == "vae":
+            X = vae_latent(a, batches, seed=seed)[0]
         elif method == "scvi":
             X = run_scvi(a, seed)
         elif method == "scanorama":
