@@ -26,6 +26,7 @@ FULL_MODELS = [
     "program_vae",
     "grn_sem",
     "seq_cnn",
+    "logistic_classifier",
 ]
 # the GRN peers that compare: true switches on (regdiffusion stays off: its cost off a GPU)
 PEERS = ("grnboost2", "spearman", "within_type_spearman")
@@ -34,7 +35,13 @@ PEERS = ("grnboost2", "spearman", "within_type_spearman")
 def test_default_computes_what_the_findings_read(schema):
     cfg = {"datasets": {}}
     filled = apply_compare(cfg, schema)
-    assert cfg["train"]["models"] == ["mlp_classifier", "program_vae", "grn_sem", "seq_cnn"]
+    assert cfg["train"]["models"] == [
+        "mlp_classifier",
+        "program_vae",
+        "grn_sem",
+        "seq_cnn",
+        "logistic_classifier",
+    ]
     assert filled == {"train.models": cfg["train"]["models"]}
     # the other keys keep their schema defaults (filled in later by validate)
     props = schema["properties"]
@@ -59,6 +66,7 @@ def test_default_models_follow_the_identity_branch(schema):
         "program_vae",
         "grn_sem",
         "seq_cnn",
+        "logistic_classifier",
     ]
 
 
@@ -98,7 +106,7 @@ def test_explicit_lists_win_with_compare(schema):
 def test_readme_shows_the_compare_values(schema):
     text = schema_to_markdown(schema)
     row = next(line for line in text.splitlines() if line.startswith("| `train.models`"))
-    assert '`["mlp_classifier", "program_vae", "grn_sem", "seq_cnn"]`' in row
+    assert '`["mlp_classifier", "program_vae", "grn_sem", "seq_cnn", "logistic_classifier"]`' in row
     assert '(`compare: true`: `["attention_classifier"' in row
     assert any(line.startswith("| `compare` | boolean | `false`") for line in text.splitlines())
 
@@ -129,7 +137,7 @@ def test_demo_dry_run_job_set(repo, tmp_path):
     jobs = _job_counts(repo, tmp_path / "default")
     for rule in ("attribute", "attribution_sanity", *PEERS):
         assert rule not in jobs, jobs
-    assert jobs["train_model"] == 4  # mlp_classifier, program_vae, grn_sem, seq_cnn
+    assert jobs["train_model"] == 5  # mlp, program_vae, grn_sem, seq_cnn, logistic
     for rule in (
         "rank_identity_genes",
         "evaluate_identity",

@@ -331,7 +331,7 @@ def test_schema_method_enums_follow_the_registry():
     identity = props["branches"]["properties"]["identity"]["properties"]
     consensus = identity["consensus"]["items"]["enum"]
     # the identity branch's own sources besides the attribution methods
-    others = {"attention", "contrastive_ig", "pairwise_auc", "wilcoxon"}
+    others = {"attention", "contrastive_ig", "logistic_weights", "pairwise_auc", "wilcoxon"}
     assert set(consensus) - others == set(METHODS)
     assert set(props["sweep"]["properties"]["methods"]["items"]["enum"]) <= set(METHOD_CLASSES)
 

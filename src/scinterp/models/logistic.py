@@ -8,12 +8,15 @@ is ``sum_g W[t, g] x_g``, so ``W[t, g] - W[u, g]`` is how much one unit of the g
 log-expression moves the odds of t against u, and :meth:`LogisticClassifier.marker_scores`
 reads identity genes off the weights with no attribution method in between.
 
-Why the ridge penalty is strong by default (``l2=0.3``, in units of the mean
+Why the ridge penalty is strong by default (``l2=1``, in units of the mean
 cross-entropy): markers of a type are co-regulated, and an unpenalized classifier
 separates the types with a few of them (any one of a redundant group will do), so its
 coefficients rank the type's other markers low. The ridge penalty shares the weight
-among correlated genes; the benchmark (benchmarks/identity_sources.py, "Identity: which
-model-based source") chose it by its worst dataset. Logistic regression ranks among the
+among correlated genes; the benchmark (benchmarks/identity_sources.py; benchmarks/README.md,
+"Identity: a model-based source as good as Wilcoxon") chose it by its worst dataset. As
+the penalty grows the coefficients tend to the class-size-weighted difference of mean
+expression, a statistic: at ``l2=1`` they are close to it, at 0.01 they are not (and
+rank better on one dataset, worse on the others). Logistic regression ranks among the
 best marker methods (Pullin & McCarthy 2024, Genome Biology 25:56).
 """
 
@@ -56,7 +59,7 @@ class LogisticClassifier(nn.Module):
         self,
         n_genes: int,
         n_classes: int,
-        l2: float = 0.3,
+        l2: float = 1.0,
         l1: float = 0.0,
         group_l1: float = 0.0,
     ):

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-DEFAULT_CONSENSUS = ("contrastive_ig", "pairwise_auc", "wilcoxon")
+DEFAULT_CONSENSUS = ("contrastive_ig", "logistic_weights", "pairwise_auc", "wilcoxon")
 
 
 COLUMNS = ["cell_type", "gene", "score", "rank", "method", "confidence"]
