@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out" / "generalization"
 
 FUSIONS = {
-    "default": ["contrastive_ig", "pairwise_auc", "wilcoxon"],
+    "default": ["contrastive_ig", "logistic_weights", "pairwise_auc", "wilcoxon"],
+    "default before issue 33": ["contrastive_ig", "pairwise_auc", "wilcoxon"],
     "former default": ["integrated_gradients", "gradient_shap", "ablation", "wilcoxon"],
     "pairwise+wilcoxon": ["pairwise_auc", "wilcoxon"],
     "ig+pairwise+wilcoxon": ["integrated_gradients", "pairwise_auc", "wilcoxon"],
