@@ -1,0 +1,262 @@
+"""What each view of the GRN adds, and the levers of issue 33, at library level.
+
+One grn_sem member (seed 0) per network, on a generalization dataset
+(``<datasets>/<name>``, ``benchmarks/datasets.py``) or a network of ``grn.py --sergio``
+(simulated by its ``simulate``); normalized as ``grn.py`` does. Per network it writes to
+``<out>/<name>/`` every network over all candidates (tsv.gz) and ``levers.json``
+(AUPRC ratios):
+
+* ``base``: the member's global integrated gradients, deepsem and consensus
+  (``infer_grn`` at the config's defaults, global networks);
+* the correlation floors: ``spearman`` and ``within_type_spearman`` (``combine`` mean,
+  the default, and max);
+* ``typeagg``: integrated gradients of the same model within each cell type (baseline =
+  the type's mean cell; up to 400 cells a type), averaged over the types weighted by
+  their cells (what ``infer_grn`` now writes as ``integrated_gradients_within_type``);
+* ``centred``: grn_sem retrained on expression with each cell type's mean removed,
+  attributed on the centred cells.
+
+``--views`` then fuses the saved networks (log-rank consensus) into the table of
+benchmarks/README.md "What each view adds" (``<out>/views.tsv``).
+
+Run::
+
+    python benchmarks/grn_views.py krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
+    python benchmarks/grn_views.py --views krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grn as G  # noqa: E402
+
+from scinterp.evaluate.grn import grn_metrics, read_reference  # noqa: E402
+from scinterp.grn_peers import run_peer  # noqa: E402
+from scinterp.interpret.grn import (  # noqa: E402
+    consensus_edges,
+    edges_from_matrix,
+    integrated_gradients_grn,
+    model_genes,
+)
+from scinterp.interpret.grn._infer import _load_grn  # noqa: E402
+from scinterp.io import read_normalized, write_h5ad_atomic  # noqa: E402
+from scinterp.priors import default_tfs  # noqa: E402
+from scinterp.train.loop import seed_everything  # noqa: E402
+from scinterp.train.run import train_from_files  # noqa: E402
+
+OUT = G.REPO / "benchmarks" / "out" / "grn_views"
+DATASETS = G.REPO / "benchmarks" / "out" / "datasets"
+
+
+def centre(X, labels):
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32).copy()
+    for t in np.unique(labels):
+        m = labels == t
+        X[m] -= X[m].mean(axis=0)
+    return X
+
+
+def typeagg(model, X, tf_index, labels, n_steps, seed, max_per_type=400):
+    rng = np.random.default_rng(seed)
+    total = 0
+    n = 0
+    for t in np.unique(labels):
+        cells = np.flatnonzero(labels == t)
+        if len(cells) < 30:
+            continue
+        if len(cells) > max_per_type:
+            cells = np.sort(rng.choice(cells, max_per_type, replace=False))
+        a = integrated_gradients_grn(
+            model, X[cells], tf_index, baseline=X[cells].mean(axis=0), n_steps=n_steps
+        )["all"]
+        total = total + a * len(cells)
+        n += len(cells)
+    return total / n
+
+
+def run_levers(name, levers):
+    seed = 0
+    root = OUT / name
+    root.mkdir(parents=True, exist_ok=True)
+    if name in G.SERGIO_NETWORKS and not DATASETS / name.exists():
+        cfgf = G.simulate(name, seed, root / "data")
+    else:
+        cfgf = DATASETS / name / "config.yaml"
+    cfg = G.load_config([str(cfgf)])
+    ds = cfg["datasets"][name]
+    grn = cfg["branches"]["grn"]
+    norm = root / "normalized.h5ad"
+    if not norm.exists():
+        G.normalize(cfg, name, norm, 1)
+    adata = read_normalized(norm)
+    labels = G.cell_labels(adata)
+    train = {**cfg["train"], "seed": seed, "device": "cpu"}
+    tfs_file = ds.get("tfs") or default_tfs()
+    res, t = {}, {}
+    mdir = root / "models" / "seed0"
+    if not (mdir / "model.pt").exists():
+        t0 = time.perf_counter()
+        train_from_files(
+            "grn_sem",
+            normalized=norm,
+            outdir=mdir,
+            params=train,
+            tfs=tfs_file,
+            batch_key=ds.get("batch_key"),
+            dataset=name,
+        )
+        t["train s"] = time.perf_counter() - t0
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    edges = G.infer_global(adata, mdir, grn, seed)
+    t["global IG s"] = time.perf_counter() - t0
+    model, meta = _load_grn(mdir, "cpu", None)
+    genes, tfs, cols = model_genes(adata, meta)
+    X = adata.X[:, cols]
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)
+    ref = read_reference(ds["grn_reference"], tfs, genes)
+    nets = {
+        f"base {m}": G._global(edges, m) for m in ("integrated_gradients", "deepsem", "consensus")
+    }
+    for p in ("spearman", "within_type_spearman"):
+        nets[p] = run_peer(p, X, genes, tfs, labels=labels)
+    nets["within_type_spearman max"] = run_peer(
+        "within_type_spearman", X, genes, tfs, labels=labels, combine="max"
+    )
+    tf_index = [genes.index(x) for x in tfs]
+    if "typeagg" in levers:
+        t0 = time.perf_counter()
+        A = typeagg(model, X, tf_index, labels, grn["n_steps"], seed)
+        nets["typeagg integrated_gradients"] = edges_from_matrix(A, tfs, genes, "x")
+        t["typeagg s"] = time.perf_counter() - t0
+    if "centred" in levers:
+        c = read_normalized(norm)
+        c.X = centre(c.X, labels)
+        path = root / "normalized_centred.h5ad"
+        write_h5ad_atomic(c, path)
+        cdir = root / "models_centred" / "seed0"
+        t0 = time.perf_counter()
+        if not (cdir / "model.pt").exists():
+            train_from_files(
+                "grn_sem",
+                normalized=path,
+                outdir=cdir,
+                params=train,
+                tfs=tfs_file,
+                batch_key=ds.get("batch_key"),
+                dataset=name,
+            )
+        seed_everything(seed)
+        ce = G.infer_global(read_normalized(path), cdir, grn, seed)
+        for m in ("integrated_gradients", "deepsem", "consensus"):
+            nets[f"centred {m}"] = G._global(ce, m)
+        t["centred s"] = time.perf_counter() - t0
+    m = grn_metrics(
+        pd.concat(n.assign(method=k) for k, n in nets.items()), ref, tfs, genes
+    ).set_index("method")
+    res = {
+        **m["auprc_ratio"].round(3).to_dict(),
+        **{k: round(v, 1) for k, v in t.items()},
+        "cells": adata.n_obs,
+        "tfs": len(tfs),
+        "genes": len(genes),
+    }
+    (root / "levers.json").write_text(json.dumps(res, indent=1))
+    print(name, json.dumps(res), flush=True)
+    # keep the matrices for re-scoring fusions offline
+    for k, n in nets.items():
+        n[["tf", "target", "score"]].to_csv(
+            root / f"{k.replace(' ', '_')}.tsv.gz", sep="\t", index=False
+        )
+    ref.to_csv(root / "reference.tsv", sep="\t", index=False)
+    (root / "tfs.txt").write_text("\n".join(tfs))
+    (root / "genes.txt").write_text("\n".join(genes))
+
+
+def load(root, k):
+    return pd.read_csv(root / f"{k}.tsv.gz", sep="\t")
+
+
+def views(roots):
+    rows = {}
+    for root in roots:
+        root = Path(root)
+        if not (root / "base_integrated_gradients.tsv.gz").exists():
+            continue
+        tfs = (root / "tfs.txt").read_text().split("\n")
+        genes = (root / "genes.txt").read_text().split("\n")
+        ref = pd.read_csv(root / "reference.tsv", sep="\t")
+        ig, ds, sp, wt = (
+            load(root, k)
+            for k in (
+                "base_integrated_gradients",
+                "base_deepsem",
+                "spearman",
+                "within_type_spearman",
+            )
+        )
+        nets = {
+            "consensus (IG 3, Spearman 2, deepsem 1)": load(root, "base_consensus"),
+            "integrated gradients": ig,
+            "deepsem": ds,
+            "Spearman": sp,
+            "within-type Spearman": wt,
+            "fusion without the model (Spearman + within-type)": consensus_edges(
+                [sp, wt], tfs, genes
+            ),
+            "consensus with within-type (IG 3, within 2, deepsem 1)": consensus_edges(
+                [ig, wt, ds], tfs, genes, weights=[3, 2, 1]
+            ),
+            "consensus + within-type (IG 3, Spearman 2, within 2, deepsem 1)": consensus_edges(
+                [ig, sp, wt, ds], tfs, genes, weights=[3, 2, 2, 1]
+            ),
+        }
+        if (root / "typeagg_integrated_gradients.tsv.gz").exists():
+            ta = load(root, "typeagg_integrated_gradients")
+            nets["IG within type, aggregated"] = ta
+            nets["IG global + within type (model only)"] = consensus_edges([ig, ta], tfs, genes)
+            nets["model only: IG 1.5 + IG within 1.5 + deepsem 1"] = consensus_edges(
+                [ig, ta, ds], tfs, genes, weights=[1.5, 1.5, 1]
+            )
+            nets["model only: IG 1 + IG within 2"] = consensus_edges(
+                [ig, ta], tfs, genes, weights=[1, 2]
+            )
+            nets["consensus, IG = global + within type"] = consensus_edges(
+                [ig, ta, sp, ds], tfs, genes, weights=[1.5, 1.5, 2, 1]
+            )
+        nets["model only: IG 3 + deepsem 1"] = consensus_edges([ig, ds], tfs, genes, weights=[3, 1])
+        m = grn_metrics(
+            pd.concat(n.assign(method=k) for k, n in nets.items()), ref, tfs, genes
+        ).set_index("method")
+        rows[root.name] = m["auprc_ratio"].round(2).to_dict()
+    t = pd.DataFrame(rows)
+    print(t.to_string())
+    t.to_csv(OUT / "views.tsv", sep="\t")
+
+
+def main(argv=None):
+    global OUT, DATASETS
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="+")
+    ap.add_argument("--levers", default="typeagg,centred")
+    ap.add_argument("--views", action="store_true", help="tables from the saved networks")
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--datasets", default=str(DATASETS))
+    args = ap.parse_args(argv)
+    OUT, DATASETS = Path(args.out), Path(args.datasets)
+    if args.views:
+        views([OUT / n for n in args.names])
+        return
+    for name in args.names:
+        run_levers(name, [x for x in args.levers.split(",") if x])
+
+
+if __name__ == "__main__":
+    main()
