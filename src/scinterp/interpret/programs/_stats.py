@@ -104,11 +104,7 @@ def differential_scores(
             n1, n2 = int(counts[t]), n - int(counts[t])
             if n1 == 0 or n2 == 0:
                 continue
-            u = ranks[inside].sum() - n1 * (n1 + 1) / 2.0
-            auc = u / (n1 * n2)
-            mu_u = n1 * n2 / 2.0
-            sd_u = np.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
-            z = (u - mu_u) / sd_u if sd_u > 0 else 0.0
+            auc, z = _mann_whitney(ranks[inside].sum(), n1, n2, tie_term)
             if draw_ranks is not None:
                 s = n_samples
                 m1, m2 = n1 * s, n2 * s
@@ -118,14 +114,7 @@ def differential_scores(
                 prob = auc
             bf = np.log(prob + _BF_EPS) - np.log(1.0 - prob + _BF_EPS)
             a_in, a_out = a[inside], a[~inside]
-            pooled = np.sqrt(
-                (
-                    (n1 - 1) * a_in.var(ddof=1 if n1 > 1 else 0)
-                    + (n2 - 1) * a_out.var(ddof=1 if n2 > 1 else 0)
-                )
-                / max(1, n - 2)
-            )
-            d = (a_in.mean() - a_out.mean()) / pooled if pooled > 0 else 0.0
+            d = _cohens_d(a_in, a_out)
             rows.append(
                 (
                     name,
@@ -145,6 +134,31 @@ def differential_scores(
     out = pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)
     out["padj"] = benjamini_hochberg(out["pvalue"].to_numpy())
     return out
+
+
+def _mann_whitney(rank_sum: float, n1: int, n2: int, tie_term: float) -> tuple[float, float]:
+    """AUC (``U / (n1 n2)``) and the tie-corrected normal z of the Mann-Whitney U of a
+    group of ``n1`` cells whose ranks (among ``n1 + n2``) sum to ``rank_sum``."""
+    n = n1 + n2
+    u = rank_sum - n1 * (n1 + 1) / 2.0
+    auc = u / (n1 * n2)
+    mu_u = n1 * n2 / 2.0
+    sd_u = np.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))))
+    z = (u - mu_u) / sd_u if sd_u > 0 else 0.0
+    return auc, z
+
+
+def _cohens_d(a_in: np.ndarray, a_out: np.ndarray) -> float:
+    """Cohen's d of the activities inside vs outside (pooled standard deviation)."""
+    n1, n2 = len(a_in), len(a_out)
+    pooled = np.sqrt(
+        (
+            (n1 - 1) * a_in.var(ddof=1 if n1 > 1 else 0)
+            + (n2 - 1) * a_out.var(ddof=1 if n2 > 1 else 0)
+        )
+        / max(1, n1 + n2 - 2)
+    )
+    return (a_in.mean() - a_out.mean()) / pooled if pooled > 0 else 0.0
 
 
 def _tie_correction(a: np.ndarray) -> float:
