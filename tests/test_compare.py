@@ -4,6 +4,7 @@ or switch the config sets wins either way."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -19,30 +20,27 @@ def schema(repo):
     return yaml.safe_load((repo / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
 
-FULL_MODELS = [
-    "attention_classifier",
-    "mlp_classifier",
-    "capsule_classifier",
-    "program_vae",
-    "grn_sem",
-    "seq_cnn",
-    "logistic_classifier",
-]
+# the models the findings read (the identity consensus, programs, GRN, motifs) and those
+# only compared (attention rows of the identity table, capsule rows of the programs table)
+FINDINGS = ("mlp_classifier", "program_vae", "grn_sem", "seq_cnn")
+COMPARED_ONLY = ("attention_classifier", "capsule_classifier")
 # the GRN peers that compare: true switches on (regdiffusion stays off: its cost off a GPU)
 PEERS = ("grnboost2", "spearman", "within_type_spearman")
 
 
+def _models(schema):
+    node = schema["properties"]["train"]["properties"]["models"]
+    return node["default"], node["x-compare"]
+
+
 def test_default_computes_what_the_findings_read(schema):
+    default, full = _models(schema)
+    assert set(FINDINGS) <= set(default) and not set(COMPARED_ONLY) & set(default)
+    assert set(default) <= set(full) and set(COMPARED_ONLY) <= set(full)
     cfg = {"datasets": {}}
     filled = apply_compare(cfg, schema)
-    assert cfg["train"]["models"] == [
-        "mlp_classifier",
-        "program_vae",
-        "grn_sem",
-        "seq_cnn",
-        "logistic_classifier",
-    ]
-    assert filled == {"train.models": cfg["train"]["models"]}
+    assert cfg["train"]["models"] == default
+    assert filled == {"train.models": default}
     # the other keys keep their schema defaults (filled in later by validate)
     props = schema["properties"]
     assert props["attribution"]["properties"]["methods"]["default"] == []
@@ -51,6 +49,7 @@ def test_default_computes_what_the_findings_read(schema):
 
 
 def test_default_models_follow_the_identity_branch(schema):
+    default, _ = _models(schema)
     cfg = {
         "branches": {
             "identity": {
@@ -60,20 +59,16 @@ def test_default_models_follow_the_identity_branch(schema):
         }
     }
     apply_compare(cfg, schema)
-    assert cfg["train"]["models"] == [
-        "capsule_classifier",
-        "attention_classifier",
-        "program_vae",
-        "grn_sem",
-        "seq_cnn",
-        "logistic_classifier",
-    ]
+    want = ["capsule_classifier" if m == "mlp_classifier" else m for m in default]
+    want.insert(want.index("capsule_classifier") + 1, "attention_classifier")
+    assert cfg["train"]["models"] == want
 
 
 def test_compare_fills_every_marked_key_the_config_leaves_unset(schema):
+    _, full = _models(schema)
     cfg = {"compare": True, "branches": {"grn": {"spearman": False}}}
     filled = apply_compare(cfg, schema)
-    assert cfg["train"]["models"] == FULL_MODELS
+    assert cfg["train"]["models"] == full
     assert cfg["attribution"]["methods"] == [
         "integrated_gradients",
         "deeplift",
@@ -104,10 +99,10 @@ def test_explicit_lists_win_with_compare(schema):
 
 
 def test_readme_shows_the_compare_values(schema):
+    default, full = _models(schema)
     text = schema_to_markdown(schema)
     row = next(line for line in text.splitlines() if line.startswith("| `train.models`"))
-    assert '`["mlp_classifier", "program_vae", "grn_sem", "seq_cnn", "logistic_classifier"]`' in row
-    assert '(`compare: true`: `["attention_classifier"' in row
+    assert f"`{json.dumps(default)}` (`compare: true`: `{json.dumps(full)}`)" in row
     assert any(line.startswith("| `compare` | boolean | `false`") for line in text.splitlines())
 
 
@@ -130,14 +125,15 @@ def _job_counts(repo, workdir, *extra) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_demo_dry_run_job_set(repo, tmp_path):
+def test_demo_dry_run_job_set(repo, tmp_path, schema):
     """The demo at its defaults: no job whose output no finding reads (no attribution
     file, no model or peer only compared), every branch's rules; compare: true the full
     set of models, six methods on the four attributed models, the GRN peers."""
     jobs = _job_counts(repo, tmp_path / "default")
     for rule in ("attribute", "attribution_sanity", *PEERS):
         assert rule not in jobs, jobs
-    assert jobs["train_model"] == 5  # mlp, program_vae, grn_sem, seq_cnn, logistic
+    default, full = _models(schema)
+    assert jobs["train_model"] == len(default)  # the demo has every model's data
     for rule in (
         "rank_identity_genes",
         "evaluate_identity",
@@ -154,9 +150,9 @@ def test_demo_dry_run_job_set(repo, tmp_path):
     ):
         assert jobs.get(rule) == 1, (rule, jobs)
 
-    full = _job_counts(repo, tmp_path / "compare", "--config", "compare=True")
-    assert full["train_model"] == len(FULL_MODELS)
-    assert full["attribute"] == 4 * 6  # three classifiers and program_vae, six methods
+    compared = _job_counts(repo, tmp_path / "compare", "--config", "compare=True")
+    assert compared["train_model"] == len(full)
+    assert compared["attribute"] == 4 * 6  # three classifiers and program_vae, six methods
     for rule in ("attribution_sanity", *PEERS):
-        assert full.get(rule) == 1, (rule, full)
-    assert set(jobs) <= set(full)
+        assert compared.get(rule) == 1, (rule, compared)
+    assert set(jobs) <= set(compared)
