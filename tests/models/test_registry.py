@@ -133,10 +133,13 @@ def test_registry_lists_the_built_in_models_in_order():
         "ldvae",
         "grn_sem",
         "seq_cnn",
+        "logistic_classifier",
     ]
-    assert model_names(kind="classifier") == model_names()[:3]
+    assert model_names(kind="classifier") == [*model_names()[:3], "logistic_classifier"]
     assert model_names(attributed=True) == model_names()[:5]
     assert model_names(program_vae=True) == ["program_vae", "ldvae"]
+    # the coefficients are its explanation: not attributed, never the identity model
+    assert model_spec("logistic_classifier").provides == ("markers",)
     assert {n: model_spec(n).prefix for n in model_names() if model_spec(n).prefix} == {
         "grn_sem": "grn_",
         "seq_cnn": "seq_",
