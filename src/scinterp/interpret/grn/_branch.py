@@ -13,7 +13,13 @@ BENCHMARK_CONTRIBUTION = (
     "What the model adds (no reference network here; on the GRN benchmark, "
     'benchmarks/README.md "What each view adds"): {text}'
 )
-BENCHMARK_TEXT = "see benchmarks/README.md."
+BENCHMARK_TEXT = (
+    "alone, the model's best source scores 1.00x the within-cell-type correlation on the "
+    "median network and 0.56x on the worst (sergio_ecoli); the consensus beats the two "
+    "correlations fused without the model on 3 of 5 networks (sergio_mouse_small 9.81 "
+    "against 6.97 AUPRC ratio) and loses where cell types confound co-variation "
+    "(sergio_ecoli 27.28 against 33.79)."
+)
 
 
 def model_contribution(metrics) -> str:
