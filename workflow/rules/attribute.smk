@@ -16,7 +16,7 @@ rule attribute:
         method="|".join(ATTRIBUTION_METHODS),
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    threads: attribute_threads
     resources:
         gpu=1,
         mem_mb=mem_mb(4000, 50),

@@ -224,6 +224,10 @@ register_model(
         build=_build_attention,
         finish=_name_tokens,
         provides=("cell_types", "attention"),
+        # 2 threads (the default): its token einsum and attention keep a second thread
+        # busy (1.5 of the 4.8 CPU-s of 6 demo epochs), and in its attribute jobs (IG:
+        # 4.5 of 14.6 CPU-s, at most 1.45x faster with it)
+        attribute_threads=2,
     )
 )
 register_model(
@@ -236,5 +240,9 @@ register_model(
         attributed=True,
         sweep_kwargs=("hidden", "dropout"),
         build=_build_mlp,
+        # a training job's second thread did 0.3 of its 5.7 CPU-s (demo, 6 epochs,
+        # OMP_WAIT_POLICY=PASSIVE): at most 1.05x faster with it, so one core per job and
+        # the ensemble's members train two at a time on 2 cores
+        threads=1,
     )
 )

@@ -125,6 +125,10 @@ class ModelSpec:
         ``sweep_train``):
         a model whose operations are too small to keep a second thread busy asks for
         one, so that its ensemble members train side by side.
+    attribute_threads
+        CPU threads of its ``attribute`` jobs (one per method): most of such a job is
+        starting Python and reading the data, so one unless the model's own passes keep
+        a second thread busy.
     """
 
     name: str
@@ -141,6 +145,7 @@ class ModelSpec:
     finish: Callable[[nn.Module, Any], None] | None = None
     auto_passes: int | None = None
     threads: int = 2
+    attribute_threads: int = 1
     provides: tuple[str, ...] | None = None
 
     def __post_init__(self):
@@ -152,8 +157,11 @@ class ModelSpec:
                 f"model {self.name!r}: unknown data needs {sorted(unknown)}; "
                 f"known: {', '.join(DATA_NEEDS)}"
             )
-        if self.threads < 1:
-            raise ValueError(f"model {self.name!r}: threads must be >= 1, not {self.threads}")
+        for key in ("threads", "attribute_threads"):
+            if getattr(self, key) < 1:
+                raise ValueError(
+                    f"model {self.name!r}: {key} must be >= 1, not {getattr(self, key)}"
+                )
         if self.provides is None:
             roles = _KIND_ROLES[self.kind] + (("programs",) if self.program_vae else ())
             object.__setattr__(self, "provides", roles)

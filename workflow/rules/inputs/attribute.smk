@@ -16,6 +16,11 @@ KNOWN_ATTRIBUTION_METHODS = SCHEMA_DOC["properties"]["attribution"]["properties"
 ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items() if k != "methods"}
 
 
+def attribute_threads(wildcards):
+    """CPU threads of an attribute job: the model spec's attribute_threads."""
+    return model_spec(wildcards.model).attribute_threads
+
+
 def attributed_models(dataset):
     return [m for m in models_of(dataset) if m in ATTRIBUTED_MODELS]
 
