@@ -15,6 +15,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# ------------------------------------------------------------------ one thread per pool
+# BLAS and OpenMP pools of one thread: on a shared 2-core machine (or with pytest -n 2)
+# more threads only spin. OpenBLAS's spinning made the conditions branch's small logistic
+# regressions cost 23 CPU s instead of 2.5. Libraries loaded later read the variables;
+# numpy's OpenBLAS is loaded already (by a plugin), so threadpoolctl limits it. A value
+# the user set wins.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+if os.environ["OPENBLAS_NUM_THREADS"] == "1":
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
 # ------------------------------------------------------------------ no Snakemake when fast
 # `pytest -m "not slow"` must not run the workflow, not even a dry run: a test that starts
 # Snakemake (a subprocess, or its API in-process) is marked slow. An audit hook sees every
