@@ -256,7 +256,7 @@ def _train_defaults() -> dict:
     return config["train"]
 
 
-def _quality_ours(path: str, epochs: int) -> dict:
+def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=None) -> dict:
     """Ours as the train_model rule runs it, its validation -ELBO (z drawn) per epoch."""
     import anndata as ad
     import pandas as pd
@@ -267,7 +267,7 @@ def _quality_ours(path: str, epochs: int) -> dict:
     from scinterp.train.loop import auto_max_epochs, fit
     from scinterp.train.prepare import prepare
 
-    train = _train_defaults()
+    train = {**_train_defaults(), **(overrides or {})}
     counts = _load(path)
     n_cells, n_genes = counts.shape
     lib = np.asarray(counts.sum(axis=1)).ravel()
@@ -279,7 +279,7 @@ def _quality_ours(path: str, epochs: int) -> dict:
     adata.obs_names = [f"c{i}" for i in range(n_cells)]
     module, _, meta, train_ds, val_ds = prepare(
         adata,
-        "program_vae",
+        model,
         gene_sets=gene_sets(n_genes),
         val_fraction=VAL_FRACTION,
         seed=train["seed"],
@@ -338,7 +338,8 @@ def _quality_ours(path: str, epochs: int) -> dict:
     pos = {n: i for i, n in enumerate(names)}
     val_idx = [pos[c] for c in meta["val_cells"]]
     return {
-        "side": "ours (ProgramVAE, train defaults)",
+        "side": f"ours ({model}, train defaults{' + ' if overrides else ''}"
+        f"{','.join(f'{k}={v}' for k, v in (overrides or {}).items())})",
         "train_s": train_s,
         "cpu_s": cpu_s,
         "epochs": len(history),
@@ -401,6 +402,7 @@ def _quality_scvi(path: str, epochs: int, val_file: str) -> dict:
         callbacks=[clock],
     )
     train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    load = _load_average()
     elbo = model.history["elbo_validation"].iloc[:, 0].to_numpy()
     times = np.asarray(clock.times) - [t0, c0]
     k = min(len(elbo), len(times))
@@ -413,17 +415,32 @@ def _quality_scvi(path: str, epochs: int, val_file: str) -> dict:
         "clock": times[-k:, 0].tolist(),
         "cpu_clock": times[-k:, 1].tolist(),
         "elbo": elbo[-k:].tolist(),
+        "load": load,
     }
 
 
-def _quality(python: str, path: str, epochs: list[int], threads: int | None) -> None:
-    """Time to the peer's final validation loss: one run per side, ours first."""
+def _quality(
+    python: str, path: str, epochs: list[int], threads: int | None, model: str, overrides
+) -> None:
+    """Time to the peer's final validation loss: one run per side, ours first. The peer's
+    run is kept beside the data (``*.scvi.json``) and reused for the same cells, epochs
+    and validation split."""
     cmd = [python, __file__, "--data", path, "--threads", str(threads or 0)]
-    ours = _call(cmd + ["--worker", "quality_ours", "--epochs", str(epochs[0])])
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(ours["val_idx"], fh)
-    peer = _call(cmd + ["--worker", "quality_scvi", "--epochs", str(epochs[-1]), "--val", fh.name])
-    os.unlink(fh.name)
+    extra = ["--model", model] + [f"--set={k}={v}" for k, v in overrides.items()]
+    ours = _call(cmd + ["--worker", "quality_ours", "--epochs", str(epochs[0])] + extra)
+    cached = Path(f"{path}.e{epochs[-1]}.t{threads or 0}.scvi.json")
+    peer = json.loads(cached.read_text()) if cached.exists() else None
+    if peer is None or peer.get("val_idx") != ours["val_idx"]:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(ours["val_idx"], fh)
+        peer = _call(
+            cmd + ["--worker", "quality_scvi", "--epochs", str(epochs[-1]), "--val", fh.name]
+        )
+        os.unlink(fh.name)
+        peer["val_idx"] = ours["val_idx"]
+        cached.write_text(json.dumps(peer))
+    else:
+        print(f"(peer run reused from {cached}; its load then: {peer.get('load')})")
     target = peer["elbo"][-1]
     clock, elbo = np.asarray(ours["clock"]), np.asarray(ours["elbo"])
     reached = np.flatnonzero(elbo <= target)
@@ -447,6 +464,12 @@ def _quality(python: str, path: str, epochs: list[int], threads: int | None) -> 
             f"ours does not reach the peer's final validation -ELBO {target:.1f} (best "
             f"{elbo.min():.1f}); load {_load_average()}"
         )
+
+
+def _overrides(items: list[str]) -> dict:
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, _, v in (i.partition("=") for i in items)}
 
 
 def _call(cmd: list[str]) -> dict:
@@ -501,6 +524,13 @@ def main() -> None:
         choices=["ours", "scvi", "quality_ours", "quality_scvi"],
         help=argparse.SUPPRESS,
     )
+    p.add_argument("--model", default="program_vae", help="--quality: ours' model")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="--quality: train key=value over the workflow's defaults (e.g. kl_weight=1)",
+    )
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--val", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -513,7 +543,11 @@ def main() -> None:
         if args.worker == "quality_scvi":
             print(json.dumps(_quality_scvi(args.data, args.epochs[0], args.val)))
             return
-        work = {"ours": _worker_ours, "scvi": _worker_scvi, "quality_ours": _quality_ours}
+        if args.worker == "quality_ours":
+            res = _quality_ours(args.data, args.epochs[0], args.model, _overrides(args.set))
+            print(json.dumps(res))
+            return
+        work = {"ours": _worker_ours, "scvi": _worker_scvi}
         print(json.dumps(work[args.worker](args.data, args.epochs[0])))
         return
 
@@ -539,7 +573,14 @@ def main() -> None:
             if not path.exists():
                 sp.save_npz(path, synthetic_counts(n_cells, args.genes), compressed=False)
             print(f"{n_cells} cells x {args.genes} genes (synthetic counts, {path})")
-            _quality(sys.executable, str(path), args.epochs or [0], args.threads)
+            _quality(
+                sys.executable,
+                str(path),
+                args.epochs or [0],
+                args.threads,
+                args.model,
+                _overrides(args.set),
+            )
         return
     rows = []
     for n_cells, n_epochs in zip(args.cells, epochs, strict=True):
