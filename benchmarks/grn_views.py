@@ -190,8 +190,8 @@ def views(roots):
         root = Path(root)
         if not (root / "base_integrated_gradients.tsv.gz").exists():
             continue
-        tfs = (root / "tfs.txt").read_text().split("\n")
-        genes = (root / "genes.txt").read_text().split("\n")
+        tfs = (root / "tfs.txt").read_text().split()
+        genes = (root / "genes.txt").read_text().split()
         ref = pd.read_csv(root / "reference.tsv", sep="\t")
         ig, ds, sp, wt = (
             load(root, k)
