@@ -107,6 +107,9 @@ def test_rna_branches_end_to_end(tiny, run_snakemake):
                 "truth": str(paths["markers"].parent),
             }
         },
+        # the qc test's qc and normalize settings: its results for tiny are reused (a
+        # changed params value, even "MT-" for "mt-", would rerun every job downstream)
+        "qc": {"mito_prefix": "mt-"},
         "normalize": {"n_top_genes": 300, "n_pcs": 15},
         "train": {"max_epochs": 40, "models": models},
         "attribution": {
