@@ -43,7 +43,8 @@ def test_default_computes_what_the_findings_read(schema):
     assert filled == {"train.models": default}
     # the other keys keep their schema defaults (filled in later by validate)
     props = schema["properties"]
-    assert props["attribution"]["properties"]["methods"]["default"] == []
+    # the contract's attribution matrix: integrated gradients only
+    assert props["attribution"]["properties"]["methods"]["default"] == ["integrated_gradients"]
     grn = props["branches"]["properties"]["grn"]["properties"]
     assert not any(grn[p]["default"] for p in PEERS)
 
@@ -126,12 +127,16 @@ def _job_counts(repo, workdir, *extra) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_demo_dry_run_job_set(repo, tmp_path, schema):
-    """The demo at its defaults: no job whose output no finding reads (no attribution
-    file, no model or peer only compared), every branch's rules; compare: true the full
+    """The demo at its defaults: no job whose output no finding reads (one attribution
+    method, no model or peer only compared), every branch's rules; compare: true the full
     set of models, six methods on the four attributed models, the GRN peers."""
     jobs = _job_counts(repo, tmp_path / "default")
-    for rule in ("attribute", "attribution_sanity", *PEERS):
+    for rule in PEERS:
         assert rule not in jobs, jobs
+    # integrated gradients of the attributed default models (the identity model and
+    # program_vae): the attribution matrix the contract lists, and its sanity check
+    assert jobs["attribute"] == 2, jobs
+    assert jobs["attribution_sanity"] == 1, jobs
     default, full = _models(schema)
     assert jobs["train_model"] == len(default)  # the demo has every model's data
     for rule in (

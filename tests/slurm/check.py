@@ -54,7 +54,7 @@ CONTRACT_DEMO = {
     "motifs/motifs.tsv": ["motif", "consensus", "n_seqlets", "match_id", "match_name", "qvalue"],
     "motifs/tf_activity.tsv": ["cell_type", "motif", "score"],
 }
-# (the demo runs at compare: false: no attribute or GRN peer job, issue 32)
+# (the demo runs at compare: false: integrated gradients only, no GRN peer job, issue 32)
 DEMO_RULES = {
     "train_model",
     "rank_identity_genes",
@@ -94,8 +94,8 @@ def main() -> None:
         "qc/filtered.h5ad",
         "normalized.h5ad",
         "models/mlp_classifier/model.pt",
-        # the tiny config lists attribution methods; the demo runs none (compare: false)
-        *(() if a.demo else ("attribution/mlp_classifier/integrated_gradients.h5ad",)),
+        # the attribution matrix: integrated gradients by default (compare: false too)
+        "attribution/mlp_classifier/integrated_gradients.h5ad",
         "run/config.yaml",
         "identity/evaluation.tsv",
         *(("motifs/motifs.meme",) if a.demo else ()),
