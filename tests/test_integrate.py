@@ -216,7 +216,7 @@ def test_a_tiny_dataset_with_two_batches_is_integrated(method, n_cells):
 def test_unknown_method_is_an_input_error():
     a = ad.AnnData(obs=pd.DataFrame({"batch": ["a", "b"] * 5}, index=[str(i) for i in range(10)]))
     a.obsm["X_pca"] = np.zeros((10, 3), dtype=np.float32)
-    with pytest.raises(ScinterpInputError, match="harmony, none"):
+    with pytest.raises(ScinterpInputError, match="harmony, vae, none"):
         integrate(a, "batch", "scanorama", dataset=DS)
 
 
