@@ -92,6 +92,24 @@ def _timed(fn):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _timed_peer(name, adata, columns, genes, tfs, seed, threads, grn):
+    """One GRN peer on the cells' expression (with their labels), timed by :func:`_timed`."""
+    from scinterp.grn_peers import run_peer
+
+    return _timed(
+        lambda: run_peer(
+            name,
+            adata.X[:, columns],
+            genes,
+            tfs,
+            seed=seed,
+            threads=threads,
+            labels=cell_labels(adata),
+            min_cells_per_type=grn["min_cells_per_type"],
+        )
+    )
+
+
 def infer_global(adata, model_dir, grn: dict, seed: int):
     """The global networks of one trained grn_sem, as rule infer_grn makes them with the
     config's ``branches.grn`` options (no per-cell-type networks)."""
@@ -119,7 +137,6 @@ def cell_labels(adata):
 
 def run_seed(adata, normalized, ds, config, seed, threads, peers):
     from scinterp.evaluate.grn import grn_metrics, read_reference
-    from scinterp.grn_peers import run_peer
     from scinterp.interpret.grn import model_genes
     from scinterp.priors import default_tfs
     from scinterp.train.loop import seed_everything
@@ -145,18 +162,7 @@ def run_seed(adata, normalized, ds, config, seed, threads, peers):
     }
     nets = [edges]
     for name in peers:
-        net, wall, cpu = _timed(
-            lambda name=name: run_peer(
-                name,
-                adata.X[:, columns],
-                genes,
-                tfs,
-                seed=seed,
-                threads=threads,
-                labels=cell_labels(adata),
-                min_cells_per_type=grn["min_cells_per_type"],
-            )
-        )
+        net, wall, cpu = _timed_peer(name, adata, columns, genes, tfs, seed, threads, grn)
         nets.append(net)
         times[f"{name} wall s"], times[f"{name} CPU s"] = wall, cpu
     reference = read_reference(ds["grn_reference"], tfs, genes)
@@ -458,7 +464,6 @@ def run_sergio_seed(
             shutil.copy2(peers_from / "normalized.h5ad", root / "normalized.h5ad")
 
     from scinterp.evaluate.grn import grn_metrics, read_reference
-    from scinterp.grn_peers import run_peer
     from scinterp.interpret.grn import ensemble_networks, model_genes
     from scinterp.io import read_normalized
     from scinterp.priors import default_tfs
@@ -521,18 +526,7 @@ def run_sergio_seed(
             net = pd.read_csv(peers_from / "networks" / f"{peer}.tsv.gz", sep="\t")
             rows[peer] = (net, earlier.loc[peer, "wall_s"], earlier.loc[peer, "cpu_s"])
             continue
-        net, w, c = _timed(
-            lambda peer=peer: run_peer(
-                peer,
-                adata.X[:, columns],
-                genes,
-                tfs,
-                seed=seed,
-                threads=threads,
-                labels=cell_labels(adata),
-                min_cells_per_type=grn["min_cells_per_type"],
-            )
-        )
+        net, w, c = _timed_peer(peer, adata, columns, genes, tfs, seed, threads, grn)
         rows[peer] = (net, w, c)
     raw = pd.read_csv(ds["grn_reference"], sep="\t")
     reference = read_reference(ds["grn_reference"], tfs, genes)
