@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import time
@@ -1010,9 +1011,91 @@ def write_index(out: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------------------ the one source
+DEFAULT_ROOT = REPO / "benchmarks" / "out" / "datasets"
+
+
+def root_dir(root: Path | str | None = None) -> Path:
+    """Where the datasets live: ``root``, else ``$SCINTERP_BENCH_DATASETS``, else
+    benchmarks/out/datasets."""
+    return Path(root or os.environ.get("SCINTERP_BENCH_DATASETS") or DEFAULT_ROOT).resolve()
+
+
+def ensure(names, root: Path | str | None = None) -> Path:
+    """The datasets' folder, with every dataset of ``names`` built in it.
+
+    Missing ones are built now, one builder at a time (a file lock, so that benchmarks
+    started together do not build the same dataset twice); built ones are reused.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; known: {', '.join(DATASETS)}")
+    root = root_dir(root)
+    if all((root / n / "meta.json").exists() for n in names):
+        return root
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in names:
+            if not (root / name / "meta.json").exists():  # another process may have built it
+                m = build(name, root)
+                print(f"{name}: built in {m['seconds']} s ({root / name})", flush=True)
+        write_index(root)
+        if all((root / n / "meta.json").exists() for n in DATASETS):
+            (root / "READY").touch()
+    return root
+
+
+def dataset_config(name: str, root: Path | str | None = None, compare: bool = True) -> dict:
+    """The workflow config of one dataset (built if missing): its own keys and the
+    comparison switch, nothing tuned, every global section at its default."""
+    path = ensure([name], root) / name / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    return {"datasets": {name: cfg["datasets"][name]}, "compare": compare}
+
+
+def labelled(root: Path | str | None = None) -> list[str]:
+    """The datasets with marker truth (truth/markers.tsv), in name order, built if missing."""
+    root = ensure(list(DATASETS), root)
+    return sorted(p.parent.parent.name for p in root.glob("*/truth/markers.tsv"))
+
+
+def workflow_output(
+    name: str,
+    target: str,
+    workdir: Path,
+    *,
+    root: Path | str | None = None,
+    compare: bool = True,
+    cores: int = 1,
+) -> Path:
+    """``workdir/results/<name>/<target>``, made by the workflow on the dataset when missing.
+
+    A benchmark that needs a workflow output (normalized.h5ad, identity/genes.tsv ...)
+    asks for it here and gets it in its own working directory, never from another
+    benchmark's leftovers.
+    """
+    from benchmarks import harness  # not at the top: `python benchmarks/datasets.py` works
+
+    workdir = Path(workdir)
+    path = workdir / "results" / name / target
+    if path.exists():
+        return path
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg_path = workdir / "config.yaml"
+    cfg_path.write_text(yaml.safe_dump(dataset_config(name, root, compare), sort_keys=False))
+    res = harness.run_workflow(workdir, cfg_path, cores=cores, targets=[f"results/{name}/{target}"])
+    if res.rc != 0 or not path.exists():
+        raise SystemExit(f"{name}: {target} failed (rc {res.rc}); see {workdir / 'snakemake.log'}")
+    return path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "datasets"))
+    ap.add_argument("--out", default=str(root_dir()))
     ap.add_argument("--only", default=None, help="comma-separated dataset names (default: all)")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()

@@ -41,11 +41,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -53,8 +50,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from benchmarks import harness
+from benchmarks.datasets import DATASETS, dataset_config, root_dir
+
 REPO = Path(__file__).resolve().parents[1]
-DATASETS_DIR = REPO / "benchmarks" / "out" / "datasets"
 OUT_DIR = REPO / "benchmarks" / "out" / "generalization"
 
 # Rules by branch, for the "failed / skipped" column (upstream failures count for all).
@@ -77,39 +76,20 @@ ROUTINE_SKIP = re.compile(r"skipped \d+ gene set\(s\) with fewer than")
 
 
 # ------------------------------------------------------------------ running
-def dataset_config(name: str, datasets_dir: Path, compare: bool = True) -> dict:
-    path = datasets_dir / name / "config.yaml"
-    if not path.exists():
-        raise SystemExit(
-            f"{path} is missing: run `python benchmarks/datasets.py --out {datasets_dir}` first"
-        )
-    cfg = yaml.safe_load(path.read_text())
-    # only the dataset's own keys and the comparison switch: nothing tuned, every global
-    # section at its default
-    return {"datasets": {name: cfg["datasets"][name]}, "compare": compare}
-
-
 def run_workflow(name: str, cfg: dict, workdir: Path, cores: int, timeout: float) -> dict:
-    """snakemake on one dataset in its own working directory; wall time and exit code."""
+    """snakemake on one dataset in its own working directory; wall time, CPU seconds, peak
+    RSS and exit code (:func:`benchmarks.harness.run_workflow`)."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     cfg_path = workdir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(cfg_path), "--cores", str(cores), "--keep-going",
-    ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    t0 = time.perf_counter()
-    with open(workdir / "snakemake.log", "w") as log:
-        try:
-            rc = subprocess.run(
-                cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, env=env
-            ).returncode
-        except subprocess.TimeoutExpired:
-            rc = "timeout"
-    return {"rc": rc, "wall_s": round(time.perf_counter() - t0, 1), "command": " ".join(cmd)}
+    res = harness.run_workflow(
+        workdir, cfg_path, cores=cores, extra=["--keep-going"], timeout=timeout
+    )
+    out = res.as_dict()
+    out["wall_s"] = round(res.measure.wall_s, 1)
+    return out
 
 
 # ------------------------------------------------------------------ what went wrong
@@ -236,7 +216,7 @@ def spearman_floor(ds: dict, results: Path) -> dict | None:
     """The correlation floors, scored like the workflow's networks: |Spearman| of every
     TF with every gene over all cells (``abs_spearman (bench)``) and within each cell
     type, the best type's (``within_type_spearman (bench)``; the labels, or the Leiden
-    clusters the workflow wrote; :mod:`scinterp.grn_peers`).
+    clusters the workflow wrote; :mod:`scinterp.interpret.grn.peers`).
 
     On the workflow's universe (grn_sem's TFs and features, from its model.json) and its
     normalized.h5ad where those exist; otherwise on the raw counts (normalize_total +
@@ -249,7 +229,7 @@ def spearman_floor(ds: dict, results: Path) -> dict | None:
     import scanpy as sc
 
     from scinterp.evaluate.grn import grn_metrics, read_reference
-    from scinterp.grn_peers import run_peer
+    from scinterp.interpret.grn.peers import run_peer
     from scinterp.io import read_normalized
     from scinterp.priors import default_tfs, read_tfs
 
@@ -561,27 +541,12 @@ def tables(recs: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def git_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return head + (" + uncommitted changes" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", default=None, help="comma-separated names (default: all built)")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per dataset")
-    ap.add_argument("--datasets-dir", default=str(DATASETS_DIR))
+    ap.add_argument("--datasets-dir", default=None, help="default: datasets.root_dir()")
     ap.add_argument("--out", default=str(OUT_DIR))
     ap.add_argument("--no-run", action="store_true", help="only collect the last run's outputs")
     ap.add_argument(
@@ -591,20 +556,13 @@ def main(argv=None):
     )
     args = ap.parse_args(argv)
 
-    datasets_dir, out = Path(args.datasets_dir).resolve(), Path(args.out).resolve()
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from datasets import DATASETS
-
-    names = (
-        args.datasets.split(",")
-        if args.datasets
-        else [n for n in DATASETS if (datasets_dir / n / "config.yaml").exists()]
-    )
+    datasets_dir, out = root_dir(args.datasets_dir), Path(args.out).resolve()
+    names = args.datasets.split(",") if args.datasets else list(DATASETS)
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     started = time.strftime("%Y-%m-%d %H:%M %Z")
-    commit = git_commit()
+    commit = harness.git_commit()
     for name in names:
         cfg = dataset_config(name, datasets_dir, compare=not args.no_compare)
         workdir = out / name

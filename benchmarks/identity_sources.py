@@ -37,9 +37,8 @@ rerun only scores.
 
 Run::
 
-    python benchmarks/datasets.py --out benchmarks/out/datasets     # once
-    python benchmarks/identity_sources.py --seeds 0,1
-    python benchmarks/identity_sources.py --datasets sergio_panel --l2 0.03,0.3 --no-classref
+    python -m benchmarks.identity_sources --seeds 0,1     # builds missing datasets first
+    python -m benchmarks.identity_sources --datasets sergio_panel --l2 0.03,0.3 --no-classref
 """
 
 from __future__ import annotations
@@ -47,58 +46,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from benchmarks import harness
+from benchmarks.datasets import dataset_config, labelled, root_dir, workflow_output
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS_DIR = REPO / "benchmarks" / "out" / "datasets"
 OUT_DIR = REPO / "benchmarks" / "out" / "identity_sources"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TQDM_DISABLE", "1")  # no per-epoch bars from the training loop
 
 
 # ------------------------------------------------------------------ data
-def labelled(datasets_dir: Path) -> list[str]:
-    """Datasets with marker truth, in name order."""
-    return sorted(p.parent.parent.name for p in datasets_dir.glob("*/truth/markers.tsv"))
-
-
 def config_of(name: str, datasets_dir: Path) -> dict:
     """The dataset's keys, every other section at the schema's default (as Snakemake
     validates it)."""
-    from generalization import dataset_config
     from snakemake.utils import validate
 
     cfg = dataset_config(name, datasets_dir)
     full = json.loads(json.dumps(cfg))
     validate(full, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     return cfg, full
-
-
-def normalized(name: str, cfg: dict, workdir: Path) -> Path:
-    """results/<name>/normalized.h5ad of the workflow (qc + normalize only), made once."""
-    target = workdir / "results" / name / "normalized.h5ad"
-    if target.exists():
-        return target
-    workdir.mkdir(parents=True, exist_ok=True)
-    cfg_path = workdir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    cmd = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(cfg_path), "--cores", "1", f"results/{name}/normalized.h5ad",
-    ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    with open(workdir / "snakemake.log", "w") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
-    if rc != 0 or not target.exists():
-        raise SystemExit(f"{name}: normalize failed (rc {rc}); see {workdir / 'snakemake.log'}")
-    return target
 
 
 def mean_difference_scores(X, labels, features) -> pd.DataFrame:
@@ -157,7 +127,7 @@ def train(name, norm, outdir, train_params, seed, dataset, model_kwargs=None) ->
     stamp = outdir / "seconds.json"
     if (outdir / "model.pt").exists() and stamp.exists():
         return json.loads(stamp.read_text())["cpu_s"]
-    cpu = time.process_time()
+    sw = harness.Stopwatch()
     train_from_files(
         name,
         normalized=norm,
@@ -166,7 +136,7 @@ def train(name, norm, outdir, train_params, seed, dataset, model_kwargs=None) ->
         dataset=dataset,
         model_kwargs=model_kwargs,
     )
-    cpu = time.process_time() - cpu
+    cpu = sw.cpu()
     stamp.write_text(json.dumps({"cpu_s": cpu}))
     return cpu
 
@@ -184,7 +154,7 @@ def run_dataset(name: str, args) -> list[dict]:
     torch.set_num_threads(1)
     cfg, full = config_of(name, args.datasets_dir)
     work = args.out / name
-    norm = normalized(name, cfg, work)
+    norm = workflow_output(name, "normalized.h5ad", work, root=args.datasets_dir)
     icfg, tcfg = full["branches"]["identity"], full["train"]
     data = read_normalized(norm)
     label_key = data.uns.get("scinterp", {}).get("label_key") or "label"
@@ -240,9 +210,9 @@ def run_dataset(name: str, args) -> list[dict]:
             if contrast == icfg["contrast"]:
                 sources["contrastive_ig"] = s
         if args.classref:
-            cpu0 = time.process_time()
+            sw = harness.Stopwatch()
             s = classref_scores(model, X, labels[cells], meta["classes"], meta["features"])
-            score("contrastive_ig_classref", s, seed, cpu + time.process_time() - cpu0)
+            score("contrastive_ig_classref", s, seed, cpu + sw.cpu())
         for l2 in args.l2:
             variants = [({"l2": l2}, f"l2={l2:g}")]
             if l2 == args.l2_default:
@@ -301,7 +271,7 @@ def tables(scores: pd.DataFrame) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
+    ap.add_argument("--datasets-dir", type=Path, default=None, help="default: datasets.root_dir()")
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     ap.add_argument("--datasets", default=None, help="comma-separated (default: all labelled)")
     ap.add_argument("--seeds", default="0,1")
@@ -314,7 +284,7 @@ def main(argv=None):
     ap.add_argument("--no-classref", dest="classref", action="store_false")
     ap.add_argument("--no-run", action="store_true", help="tables from <out>/scores.tsv")
     args = ap.parse_args(argv)
-    args.datasets_dir = args.datasets_dir.resolve()
+    args.datasets_dir = root_dir(args.datasets_dir)
     args.out = args.out.resolve()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     floats = lambda text: [float(v) for v in text.split(",") if v]  # noqa: E731
@@ -329,13 +299,13 @@ def main(argv=None):
         args.out.mkdir(parents=True, exist_ok=True)
         old = pd.read_csv(path, sep="\t") if path.exists() else None
         for name in names:
-            t0 = time.perf_counter()
+            sw = harness.Stopwatch()
             rows = pd.DataFrame(run_dataset(name, args))
             if old is not None:
                 old = old[~((old["dataset"] == name) & old["source"].isin(rows["source"]))]
             old = pd.concat([old, rows], ignore_index=True) if old is not None else rows
             old.to_csv(path, sep="\t", index=False)
-            print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"{name}: {sw.wall():.0f} s ({sw.cpu():.0f} CPU s)", flush=True)
     scores = pd.read_csv(path, sep="\t")
     text = tables(scores)
     (args.out / "summary.md").write_text(text + "\n")
