@@ -1,8 +1,8 @@
 """Atlas scale: time and peak memory per stage on simulated sparse count atlases.
 
-    python benchmarks/atlas.py                                  # 10k and 100k cells
-    python benchmarks/atlas.py --sizes 10000 100000 1000000     # the full ladder
-    python benchmarks/atlas.py --sizes 1000000 --stages qc normalize
+    python -m benchmarks.atlas                                  # 10k and 100k cells
+    python -m benchmarks.atlas --sizes 10000 100000 1000000     # the full ladder
+    python -m benchmarks.atlas --sizes 1000000 --stages qc normalize
 
 For each size, a cells x genes count atlas (default 20k genes, 2500 UMIs and ~1.5k
 detected genes per cell: UMIs drawn from a Zipf-like gene distribution with 24 cell
@@ -15,11 +15,11 @@ from ten copies of the 100k one instead (same sparsity, minutes instead of an ho
 on a busy machine). Then the workflow's stages run, each in its
 own subprocess so that its peak RSS is its own:
 
-  qc         scinterp.io.read_counts -> scinterp.qc.run_qc -> write filtered.h5ad
-  normalize  read -> scinterp.normalize.run_normalize up to the PCA (counts layer,
+  qc         scinterp.io.read_counts -> scinterp.preprocess.qc.run_qc -> write filtered.h5ad
+  normalize  read -> scinterp.preprocess.normalize.run_normalize up to the PCA (counts layer,
              HVGs, normalize_total, log1p, PCA) -> write normalized.h5ad
   embed      the rest of the normalize rule: neighbours, UMAP, Leiden on the PCA
-             (scinterp.normalize.embed_and_cluster); skipped above --embed-max-cells
+             (scinterp.preprocess.normalize.embed_and_cluster); skipped above --embed-max-cells
   train      one epoch of mlp_classifier (scinterp.train.run.train_from_files)
   attribute  integrated gradients on a stratified sample of cells
              (scinterp.attribution.stage.attribute_from_files)
@@ -41,13 +41,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from benchmarks import harness
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("qc", "normalize", "embed", "train", "attribute")
@@ -340,7 +340,7 @@ def _stage(name: str, d: Path, args) -> dict:
         )
     if name == "qc":
         from scinterp.io import read_counts, write_h5ad_atomic, write_tsv_atomic
-        from scinterp.qc import run_qc
+        from scinterp.preprocess.qc import run_qc
 
         adata = read_counts(d / "atlas.h5ad", dataset="atlas")
         filtered, metrics, _ = run_qc(adata, {"doublets": args.doublets}, "batch", "atlas")
@@ -352,7 +352,7 @@ def _stage(name: str, d: Path, args) -> dict:
         import anndata as ad
 
         from scinterp.io import write_h5ad_atomic
-        from scinterp.normalize import run_normalize
+        from scinterp.preprocess.normalize import run_normalize
 
         adata = ad.read_h5ad(d / "filtered.h5ad")
         adata = run_normalize(adata, {}, "batch", "cell_type", "atlas", embed=False)
@@ -361,7 +361,7 @@ def _stage(name: str, d: Path, args) -> dict:
     if name == "embed":
         import anndata as ad
 
-        from scinterp.normalize import embed_and_cluster
+        from scinterp.preprocess.normalize import embed_and_cluster
 
         backed = ad.read_h5ad(d / "normalized.h5ad", backed="r")
         small = ad.AnnData(obs=backed.obs.copy(), obsm={"X_pca": backed.obsm["X_pca"][:]})
@@ -409,18 +409,17 @@ def _child(args) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     d = Path(args.workdir) / f"cells_{args.cells}"
     d.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    sw = harness.Stopwatch()
     info = _stage(args.stage, d, args)
-    wall = time.perf_counter() - t0
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    out = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_mb": ru.ru_maxrss / 1024}
-    print("ATLAS " + json.dumps({**out, **info}))  # ru_maxrss is in KiB on Linux
+    # the stage's own wall time; CPU and peak RSS are the whole child's (_run_stage)
+    print("ATLAS " + json.dumps({"wall_s": sw.wall(), **info}))
 
 
 def _run_stage(stage: str, n: int, args) -> dict:
     cmd = [
         sys.executable,
-        __file__,
+        "-m",
+        "benchmarks.atlas",
         "--child",
         stage,
         "--cells",
@@ -446,14 +445,14 @@ def _run_stage(stage: str, n: int, args) -> dict:
         cmd += ["--max-gb", str(args.max_gb)]
     if args.tile_from:
         cmd += ["--tile-from", str(args.tile_from)]
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    total = time.perf_counter() - t0
-    if res.returncode != 0:
-        sys.stderr.write(res.stderr[-4000:])
-        return {"stage": stage, "cells": n, "error": f"exit {res.returncode}", "total_s": total}
+    res = harness.run(cmd, capture=True, cwd=REPO)  # the child's own CPU and peak RSS
+    total = res.measure.wall_s
+    if res.rc != 0:
+        sys.stderr.write(res.stdout[-4000:])
+        return {"stage": stage, "cells": n, "error": f"exit {res.rc}", "total_s": total}
     line = [x for x in res.stdout.splitlines() if x.startswith("ATLAS ")][-1]
     out = json.loads(line[6:])
+    out.update(cpu_s=res.measure.cpu_s, peak_mb=res.measure.peak_rss_mb)
     return {"stage": stage, "cells": n, "total_s": total, **out}
 
 

@@ -41,18 +41,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+from benchmarks import harness
+from benchmarks.atlas import SIDE_FILES, simulate_atlas, tile_atlas
 
-from atlas import SIDE_FILES, simulate_atlas, tile_atlas  # noqa: E402
+REPO = harness.REPO
 
 DATASET = "atlas"
 
@@ -69,8 +66,7 @@ def prepare_atlas(n: int, args) -> Path:
         print(f"{n:>9} cells  atlas present: {data}", flush=True)
         return data
     data.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    c0 = time.process_time()
+    sw = harness.Stopwatch()
     base = args.tile_from
     if base and n != base and n % base == 0:
         src = prepare_atlas(base, args)
@@ -84,7 +80,7 @@ def prepare_atlas(n: int, args) -> Path:
             n_types=args.types,
             n_batches=args.batches,
         )
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = sw.wall(), sw.cpu()
     gb = (data / "atlas.h5ad").stat().st_size / 1e9
     print(
         f"{n:>9} cells  atlas written in {wall:.0f} s (cpu {cpu:.0f} s), {gb:.2f} GB, "
@@ -102,46 +98,28 @@ def write_config(d: Path, source: Path) -> Path:
 
 
 # ------------------------------------------------------------------ the run
-def snakemake_cmd(d: Path, config: Path, cores: int, extra=()) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(d),
-        "--configfile",
-        str(config),
-        "--cores",
-        str(cores),
-        "--rerun-incomplete",
-        # a library edit during a size's run must not rerun its finished jobs
-        "--rerun-triggers",
-        "mtime",
-        *extra,
-    ]
+# a library edit during a size's run must not rerun its finished jobs
+RERUN = ("--rerun-incomplete", "--rerun-triggers", "mtime")
 
 
 def run_workflow(d: Path, config: Path, args) -> dict:
-    """Run snakemake on ``d`` (output to ``d/snakemake.log``); its wall time and status."""
-    extra = ["--resources", f"mem_mb={args.mem_mb}"] if args.mem_mb else []
-    cmd = snakemake_cmd(d, config, args.cores, extra)
+    """Run snakemake on ``d`` (output to ``d/snakemake.log``); its wall time, CPU seconds,
+    peak RSS and status (:func:`benchmarks.harness.run_workflow`)."""
+    extra = [*RERUN, *(["--resources", f"mem_mb={args.mem_mb}"] if args.mem_mb else [])]
     log = d / "snakemake.log"
-    print(f"running (log {log}):\n  {' '.join(cmd)}", flush=True)
-    t0 = time.perf_counter()
-    with open(log, "w") as fh:
-        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
-    out = {"cells": _cells_of(d), "wall_s": time.perf_counter() - t0, "returncode": rc}
+    print(f"running (log {log})", flush=True)
+    res = harness.run_workflow(d, config, cores=args.cores, extra=extra, log=log)
+    rc = res.rc
+    out = {"cells": _cells_of(d), "returncode": rc, **res.measure.as_dict()}
     if rc == 0 and "Nothing to be done" in log.read_text() and (d / "run.json").exists():
         return json.loads((d / "run.json").read_text())  # keep the run that did the work
     if rc == 0:  # the report a user opens: its build time and size
         report = d / "report.html"
-        t1 = time.perf_counter()
-        with open(d / "report.log", "w") as fh:
-            cmd_r = snakemake_cmd(d, config, args.cores, ["--report", str(report)])
-            rc_r = subprocess.run(cmd_r, stdout=fh, stderr=subprocess.STDOUT).returncode
-        out.update(report_s=time.perf_counter() - t1, report_returncode=rc_r)
+        rep = harness.run_workflow(
+            d, config, cores=args.cores, extra=[*RERUN, "--report", str(report)],
+            log=d / "report.log",
+        )  # fmt: skip
+        out.update(report_s=rep.measure.wall_s, report_returncode=rep.rc)
         if report.exists():
             out["report_mb"] = report.stat().st_size / 1e6
     (d / "run.json").write_text(json.dumps(out, indent=1) + "\n")
@@ -153,15 +131,16 @@ def run_workflow(d: Path, config: Path, args) -> dict:
 
 def dry_run(d: Path, config: Path, args) -> int:
     """``snakemake -n``: print its job counts (the 'Job stats' table)."""
-    cmd = snakemake_cmd(d, config, args.cores, ["-n", "--quiet", "rules"])
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        print(res.stdout[-6000:] + res.stderr[-6000:], file=sys.stderr)
-        return res.returncode
+    res = harness.run_workflow(
+        d, config, cores=args.cores, extra=[*RERUN, "-n", "--quiet", "rules"], capture=True
+    )
+    if res.rc != 0:
+        print(res.stdout[-12000:], file=sys.stderr)
+        return res.rc
     lines = res.stdout.splitlines()
     start = next((i for i, x in enumerate(lines) if x.startswith("Job stats")), 0)
     end = next((i for i, x in enumerate(lines[start:], start) if x.startswith("total")), -1)
-    notes = [x for x in res.stderr.splitlines() if x.startswith("scinterp:")]
+    notes = [x for x in lines if x.startswith("scinterp:")]
     print("\n".join([f"{d.name}: snakemake -n", *notes, *lines[start : end + 1]]))
     return 0
 
@@ -244,7 +223,7 @@ def _top_identity(results: Path, k: int) -> dict[str, list[str]]:
 
 
 def _program_method(activity: pd.DataFrame) -> str:
-    from scinterp.summary import PROGRAM_METHODS
+    from scinterp.report.summary import PROGRAM_METHODS
 
     methods = list(dict.fromkeys(activity["method"].astype(str)))
     return next((m for m in PROGRAM_METHODS if m in methods), methods[0])

@@ -122,6 +122,7 @@ def run(
     timeout: float | None = None,
     env: dict | None = None,
     capture: bool = False,
+    cwd: Path | None = None,
 ) -> RunResult:
     """Run ``cmd``, stdout and stderr to ``log`` (or captured, or inherited), and measure it.
 
@@ -134,8 +135,8 @@ def run(
     out = subprocess.PIPE if capture else fh
     err = subprocess.STDOUT if (fh is not None or capture) else None
     sw = Stopwatch()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True,
-                            text=capture)  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd,
+                            start_new_session=True, text=capture)  # fmt: skip
     killed = threading.Event()
 
     def _kill() -> None:
