@@ -7,7 +7,7 @@ workflow), through the library calls of the rules:
 
 * ours: ``scinterp.train.run.train_from_files("grn_sem", ...)`` (rule train_model) and
   ``scinterp.interpret.grn.infer_grn`` (rule infer_grn), global networks only;
-* peers: every network of ``scinterp.grn_peers.PEERS`` (rules grnboost2, regdiffusion,
+* peers: every network of ``scinterp.interpret.grn.peers.PEERS`` (rules grnboost2, regdiffusion,
   spearman: GRNBoost2, RegDiffusion, absolute Spearman) on the same cells, genes and TFs,
   at the same seed;
 
@@ -16,9 +16,10 @@ Printed: AUPRC ratio (and EPR, AUROC) per method and seed, their means, each sid
 compute time (wall and CPU, in this process: imports and file reading excluded), our
 consensus over the best peer, and, where the workflow has run, the wall times from its
 benchmark files (whole jobs, process start included). With ``--generalization`` it runs
-on the datasets of ``benchmarks/generalization.py`` that have a reference network (SERGIO
+on the datasets of ``benchmarks/datasets.py`` that have a reference network (SERGIO
 networks of 100 to 1,000 genes, krumsiek11) and ends with one table over them, median and
-worst rows included.
+worst rows included; each is normalized by the workflow (qc and normalize at the defaults)
+in ``benchmarks/out/grn_generalization/<dataset>/``.
 
 With ``--ensemble 1 3 5`` it measures edge confidence from seeds instead (issue 15 part 4):
 grn_sem is trained at 2 x max(sizes) seeds (base seed + 0, 1, ...), each attributed once
@@ -53,12 +54,12 @@ GRNBoost2 in time) are printed and written to ``<out>/table.md``.
 
 Run (after ``snakemake --cores 2 [--configfile ...]`` has made normalized.h5ad)::
 
-    python benchmarks/grn.py --configfile config/krumsiek11.yaml --dataset krumsiek11
-    python benchmarks/grn.py --dataset demo --seeds 0 1 2
-    python benchmarks/grn.py --generalization --seeds 0 1 2      # after generalization.py
-    python benchmarks/grn.py --generalization krumsiek11 sergio_panel --ensemble 1 3 5
-    python benchmarks/grn.py --sergio --seeds 0 1 2 --threads 1    # its own data
-    python benchmarks/grn.py --sergio --seeds 0 1 2 --no-run       # tables of what finished
+    python -m benchmarks.grn --configfile config/krumsiek11.yaml --dataset krumsiek11
+    python -m benchmarks.grn --dataset demo --seeds 0 1 2
+    python -m benchmarks.grn --generalization --seeds 0 1 2      # datasets.py's data
+    python -m benchmarks.grn --generalization krumsiek11 sergio_panel --ensemble 1 3 5
+    python -m benchmarks.grn --sergio --seeds 0 1 2 --threads 1    # its own data
+    python -m benchmarks.grn --sergio --seeds 0 1 2 --no-run       # tables of what finished
 """
 
 from __future__ import annotations
@@ -66,11 +67,12 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from benchmarks.harness import Stopwatch, timed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,17 +88,11 @@ def load_config(paths: list[str]) -> dict:
     return config
 
 
-def _timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
-
-
 def _timed_peer(name, adata, columns, genes, tfs, seed, threads, grn):
-    """One GRN peer on the cells' expression (with their labels), timed by :func:`_timed`."""
-    from scinterp.grn_peers import run_peer
+    """One GRN peer on the cells' expression (with their labels), timed by :func:`benchmarks.harness.timed`."""
+    from scinterp.interpret.grn.peers import run_peer
 
-    return _timed(
+    return timed(
         lambda: run_peer(
             name,
             adata.X[:, columns],
@@ -146,13 +142,13 @@ def run_seed(adata, normalized, ds, config, seed, threads, peers):
     grn = config["branches"]["grn"]
     tfs_file = ds.get("tfs") or default_tfs()  # the workflow's default TF list
     with tempfile.TemporaryDirectory() as model_dir:
-        history, t_train, c_train = _timed(
+        history, t_train, c_train = timed(
             lambda: train_from_files(
                 "grn_sem", normalized=normalized, outdir=model_dir, params=train, tfs=tfs_file
             )
         )
         seed_everything(seed)
-        edges, t_infer, c_infer = _timed(lambda: infer_global(adata, model_dir, grn, seed))
+        edges, t_infer, c_infer = timed(lambda: infer_global(adata, model_dir, grn, seed))
         meta = json.loads((Path(model_dir) / "model.json").read_text())["meta"]
     genes, tfs, columns = model_genes(adata, meta)
     times = {
@@ -193,8 +189,8 @@ def run_ensembles(
     the ensembles combine those networks with ``ensemble_networks``, as ``infer_grn``
     does with ``member_dirs``."""
     from scinterp.evaluate.grn import grn_metrics, read_reference
-    from scinterp.grn_peers import run_peer
     from scinterp.interpret.grn import ensemble_networks, model_genes
+    from scinterp.interpret.grn.peers import run_peer
     from scinterp.priors import default_tfs
     from scinterp.train.loop import seed_everything
     from scinterp.train.run import train_from_files
@@ -208,7 +204,7 @@ def run_ensembles(
         for seed in seeds:
             train = {**config["train"], "seed": seed, "device": "cpu"}
             outdir = Path(tmp) / f"seed{seed}"
-            _, wall, cpu = _timed(
+            _, wall, cpu = timed(
                 lambda train=train, outdir=outdir: train_from_files(
                     "grn_sem", normalized=normalized, outdir=outdir, params=train, tfs=tfs_file
                 )
@@ -216,7 +212,7 @@ def run_ensembles(
             train_wall.append(wall)
             train_cpu.append(cpu)
             seed_everything(base)
-            edges, wall, _ = _timed(lambda outdir=outdir: infer_global(adata, outdir, grn, base))
+            edges, wall, _ = timed(lambda outdir=outdir: infer_global(adata, outdir, grn, base))
             infer_wall.append(wall)
             nets[seed] = {m: _global(edges, m) for m in edges["method"].unique()}
         meta = json.loads((Path(tmp) / f"seed{seeds[0]}" / "model.json").read_text())["meta"]
@@ -265,7 +261,7 @@ def run_ensembles(
         return table
     boost = []
     for seed in (seeds[0], seeds[half]):
-        net, wall, _ = _timed(
+        net, wall, _ = timed(
             lambda seed=seed: run_peer(
                 "grnboost2", adata.X[:, columns], genes, tfs, seed=seed, threads=threads
             )
@@ -331,6 +327,7 @@ def run_dataset(config, name, results, seeds, threads, peers) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ --sergio (issue 15 part 2)
 SERGIO_OUT = REPO / "benchmarks" / "out" / "grn_sergio"
+GENERALIZATION_OUT = REPO / "benchmarks" / "out" / "grn_generalization"
 # network -> keywords of benchmarks/datasets.py's build_sergio (None: build_krumsiek11).
 # n_mrs master regulators (hubs) grow the sub-network of SERGIO's human reference network
 # (sample_dag: a third of the added genes regulate others, giving chains of layers); the
@@ -361,11 +358,8 @@ def simulate(name: str, seed: int, data: Path) -> Path:
     """The dataset of ``name`` at ``seed`` (a new sub-network and simulation per seed;
     krumsiek11 is fixed) by the builders of benchmarks/datasets.py, and its config
     (the dataset's keys only, as generalization.py writes it); returns the config."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import datasets
-    from datasets import _resolve, build_krumsiek11
+    from benchmarks import datasets
+    from benchmarks.datasets import _resolve, build_krumsiek11
 
     config = data / "config.yaml"
     if config.exists():
@@ -389,8 +383,8 @@ def normalize(config: dict, name: str, out: Path, threads: int) -> None:
     import scanpy as sc
 
     from scinterp.io import read_counts, validate_obs_keys, write_h5ad_atomic
-    from scinterp.normalize import run_normalize
-    from scinterp.qc import run_qc
+    from scinterp.preprocess.normalize import run_normalize
+    from scinterp.preprocess.qc import run_qc
 
     sc.settings.n_jobs = threads
     ds = config["datasets"][name]
@@ -471,9 +465,9 @@ def run_sergio_seed(
     from scinterp.train.run import train_from_files
 
     (root / "networks").mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     config_file = simulate(name, seed, root / "data")
-    t_sim = time.perf_counter() - t0
+    t_sim = sw.wall()
     config = load_config([str(config_file)])
     ds = config["datasets"][name]
     normalized = root / "normalized.h5ad"
@@ -491,7 +485,7 @@ def run_sergio_seed(
         s = seed + i
         model_dir = root / "models" / f"seed{s}"
         shutil.rmtree(model_dir, ignore_errors=True)  # no resumed checkpoint: honest times
-        history, w1, c1 = _timed(
+        history, w1, c1 = timed(
             lambda s=s, model_dir=model_dir: train_from_files(
                 "grn_sem",
                 normalized=normalized,
@@ -503,9 +497,7 @@ def run_sergio_seed(
             )
         )
         seed_everything(seed)  # the same cells for every member, as in infer_grn
-        edges, w2, c2 = _timed(
-            lambda model_dir=model_dir: infer_global(adata, model_dir, grn, seed)
-        )
+        edges, w2, c2 = timed(lambda model_dir=model_dir: infer_global(adata, model_dir, grn, seed))
         members.append({m: _global(edges, m) for m in OURS})
         wall, cpu = wall + w1 + w2, cpu + c1 + c2
         for m in OURS:
@@ -514,7 +506,7 @@ def run_sergio_seed(
         times[f"seed{s} train s"], times[f"seed{s} infer s"] = w1, w2
     meta = json.loads((root / "models" / f"seed{seed}" / "model.json").read_text())["meta"]
     genes, tfs, columns = model_genes(adata, meta)
-    nets, w3, c3 = _timed(
+    nets, w3, c3 = timed(
         lambda: ensemble_networks(members, tfs, genes, confidence_top=grn["confidence_top"])
     )
     for net in nets:  # the published networks: the ensemble's score
@@ -699,12 +691,12 @@ def run_sergio(
             if not run:
                 continue
             print(f"\n--- {name} seed {seed}", flush=True)
-            t0 = time.perf_counter()
+            sw = Stopwatch()
             reuse = None if peers_from is None else peers_from / name / f"seed{seed}"
             tables.append(run_sergio_seed(name, seed, root, threads, peers, reuse))
             shown = tables[-1].set_index("method")[["auprc_ratio", "epr", "auroc", "wall_s"]]
             print(shown.round(3).to_string())
-            print(f"  {name} seed {seed}: {time.perf_counter() - t0:.0f} s in all", flush=True)
+            print(f"  {name} seed {seed}: {sw.wall():.0f} s in all", flush=True)
     if not tables:
         raise SystemExit(f"no finished network-seed under {out}")
     results = pd.concat(tables, ignore_index=True)
@@ -715,7 +707,7 @@ def run_sergio(
 
 
 def main(argv=None):
-    from scinterp.grn_peers import PEERS
+    from scinterp.interpret.grn.peers import PEERS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configfile", nargs="*", default=["config/config.yaml"])
@@ -782,8 +774,16 @@ def main(argv=None):
             args.peers,
         )
         return
-    root = REPO / "benchmarks" / "out" / "generalization"
-    names = args.generalization or sorted(p.parent.name for p in root.glob("*/config.yaml"))
+    # each dataset from benchmarks/datasets.py, normalized by the workflow (qc + normalize
+    # at the defaults) in this benchmark's own working directory
+    from benchmarks.datasets import DATASETS, dataset_config, workflow_output
+
+    root = GENERALIZATION_OUT
+    names = args.generalization or [
+        n for n in DATASETS if dataset_config(n)["datasets"][n].get("grn_reference")
+    ]
+    for name in names:
+        workflow_output(name, "normalized.h5ad", root / name)
     if args.ensemble:
         sizes = sorted(set(args.ensemble) | {1})
         tables = {}

@@ -21,38 +21,36 @@ benchmarks/README.md "What each view adds" (``<out>/views.tsv``).
 
 Run::
 
-    python benchmarks/grn_views.py krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
-    python benchmarks/grn_views.py --views krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
+    python -m benchmarks.grn_views krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
+    python -m benchmarks.grn_views --views krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
 """
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import grn as G  # noqa: E402
-
-from scinterp.evaluate.grn import grn_metrics, read_reference  # noqa: E402
-from scinterp.grn_peers import run_peer  # noqa: E402
-from scinterp.interpret.grn import (  # noqa: E402
+from benchmarks import datasets
+from benchmarks import grn as G
+from benchmarks.harness import Stopwatch
+from scinterp.evaluate.grn import grn_metrics, read_reference
+from scinterp.interpret.grn import (
     consensus_edges,
     edges_from_matrix,
     integrated_gradients_grn,
     model_genes,
 )
-from scinterp.interpret.grn._infer import _load_grn  # noqa: E402
-from scinterp.io import read_normalized, write_h5ad_atomic  # noqa: E402
-from scinterp.priors import default_tfs  # noqa: E402
-from scinterp.train.loop import seed_everything  # noqa: E402
-from scinterp.train.run import train_from_files  # noqa: E402
+from scinterp.interpret.grn._infer import _load_grn
+from scinterp.interpret.grn.peers import run_peer
+from scinterp.io import read_normalized, write_h5ad_atomic
+from scinterp.priors import default_tfs
+from scinterp.train.loop import seed_everything
+from scinterp.train.run import train_from_files
 
 OUT = G.REPO / "benchmarks" / "out" / "grn_views"
-DATASETS = G.REPO / "benchmarks" / "out" / "datasets"
+DATASETS = None  # --datasets: datasets.root_dir() unless given
 
 
 def centre(X, labels):
@@ -85,10 +83,10 @@ def run_levers(name, levers):
     seed = 0
     root = OUT / name
     root.mkdir(parents=True, exist_ok=True)
-    if name in G.SERGIO_NETWORKS and not DATASETS / name.exists():
+    if name in datasets.DATASETS:  # benchmarks/datasets.py's, built there if missing
+        cfgf = datasets.ensure([name], DATASETS) / name / "config.yaml"
+    else:  # a network of benchmarks/grn.py --sergio, simulated here at seed 0
         cfgf = G.simulate(name, seed, root / "data")
-    else:
-        cfgf = DATASETS / name / "config.yaml"
     cfg = G.load_config([str(cfgf)])
     ds = cfg["datasets"][name]
     grn = cfg["branches"]["grn"]
@@ -102,7 +100,7 @@ def run_levers(name, levers):
     res, t = {}, {}
     mdir = root / "models" / "seed0"
     if not (mdir / "model.pt").exists():
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         train_from_files(
             "grn_sem",
             normalized=norm,
@@ -112,11 +110,11 @@ def run_levers(name, levers):
             batch_key=ds.get("batch_key"),
             dataset=name,
         )
-        t["train s"] = time.perf_counter() - t0
+        t["train s"] = sw.wall()
     seed_everything(seed)
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     edges = G.infer_global(adata, mdir, grn, seed)
-    t["global IG s"] = time.perf_counter() - t0
+    t["global IG s"] = sw.wall()
     model, meta = _load_grn(mdir, "cpu", None)
     genes, tfs, cols = model_genes(adata, meta)
     X = adata.X[:, cols]
@@ -132,17 +130,17 @@ def run_levers(name, levers):
     )
     tf_index = [genes.index(x) for x in tfs]
     if "typeagg" in levers:
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         A = typeagg(model, X, tf_index, labels, grn["n_steps"], seed)
         nets["typeagg integrated_gradients"] = edges_from_matrix(A, tfs, genes, "x")
-        t["typeagg s"] = time.perf_counter() - t0
+        t["typeagg s"] = sw.wall()
     if "centred" in levers:
         c = read_normalized(norm)
         c.X = centre(c.X, labels)
         path = root / "normalized_centred.h5ad"
         write_h5ad_atomic(c, path)
         cdir = root / "models_centred" / "seed0"
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         if not (cdir / "model.pt").exists():
             train_from_files(
                 "grn_sem",
@@ -157,7 +155,7 @@ def run_levers(name, levers):
         ce = G.infer_global(read_normalized(path), cdir, grn, seed)
         for m in ("integrated_gradients", "deepsem", "consensus"):
             nets[f"centred {m}"] = G._global(ce, m)
-        t["centred s"] = time.perf_counter() - t0
+        t["centred s"] = sw.wall()
     m = grn_metrics(
         pd.concat(n.assign(method=k) for k, n in nets.items()), ref, tfs, genes
     ).set_index("method")
@@ -248,9 +246,9 @@ def main(argv=None):
     ap.add_argument("--levers", default="typeagg,centred")
     ap.add_argument("--views", action="store_true", help="tables from the saved networks")
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--datasets", default=str(DATASETS))
+    ap.add_argument("--datasets", default=None, help="default: datasets.root_dir()")
     args = ap.parse_args(argv)
-    OUT, DATASETS = Path(args.out), Path(args.datasets)
+    OUT, DATASETS = Path(args.out), datasets.root_dir(args.datasets)
     if args.views:
         views([OUT / n for n in args.names])
         return
