@@ -4,7 +4,8 @@
 fusion rule there costs a rerun. This script splits the two steps:
 
 * ``--train``: grn_sem is trained at seeds 0 .. n-1 on a generalization dataset's
-  ``normalized.h5ad`` (``train_from_files`` with the dataset's config, as grn.py does),
+  ``normalized.h5ad`` (``benchmarks/datasets.py``'s data, normalized by the workflow in
+  ``<out>/workflow/<dataset>/``; ``train_from_files`` with the dataset's config, as grn.py does),
   each model kept under ``<out>/<dataset>/models/seed<k>``, and each attributed once
   (``infer_grn``, global networks, the config's ``branches.grn``); every member's
   ``integrated_gradients`` and ``deepsem`` scores and the (seed-free) ``spearman`` scores
@@ -31,9 +32,9 @@ seed-to-seed variance is the training's.
 
 Run (1 thread; the overlap is the mean over up to 8 disjoint pairs of member sets)::
 
-    python benchmarks/grn_stability.py --train sergio_mouse_small --members 10 --threads 1
-    python benchmarks/grn_stability.py --train sergio_ecoli --members 6 --threads 1
-    python benchmarks/grn_stability.py --evaluate sergio_mouse_small sergio_ecoli \\
+    python -m benchmarks.grn_stability --train sergio_mouse_small --members 10 --threads 1
+    python -m benchmarks.grn_stability --train sergio_ecoli --members 6 --threads 1
+    python -m benchmarks.grn_stability --evaluate sergio_mouse_small sergio_ecoli \\
         --sizes 1 2 3 --rules infer_grn logrank --fusions "3 IG + 2 Sp + 1 DS (default)"
 """
 
@@ -41,14 +42,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmarks.datasets import dataset_config, workflow_output
+from benchmarks.harness import Stopwatch
+
 REPO = Path(__file__).resolve().parents[1]
-GEN = REPO / "benchmarks" / "out" / "generalization"
 OUT = REPO / "benchmarks" / "out" / "grn_stability"
 
 
@@ -72,8 +74,7 @@ def train(name: str, members: int, threads: int, out: Path, n_steps=None, split_
         plain = prep.split_indices
         prep.split_indices = lambda n, f, seed, stratify=None: plain(n, f, split_seed, stratify)
 
-    from grn import infer_global, load_config  # benchmarks/grn.py
-
+    from benchmarks.grn import infer_global, load_config
     from scinterp.interpret.grn import model_genes
     from scinterp.io import read_normalized
     from scinterp.priors import default_tfs
@@ -81,9 +82,9 @@ def train(name: str, members: int, threads: int, out: Path, n_steps=None, split_
     from scinterp.train.run import train_from_files
 
     torch.set_num_threads(threads)
-    config = load_config([str(GEN / name / "config.yaml")])
+    normalized = workflow_output(name, "normalized.h5ad", out / "workflow" / name)
+    config = load_config([str(out / "workflow" / name / "config.yaml")])
     ds = config["datasets"][name]
-    normalized = GEN / name / "results" / name / "normalized.h5ad"
     adata = read_normalized(normalized)
     grn = dict(config["branches"]["grn"])
     if n_steps:
@@ -100,7 +101,7 @@ def train(name: str, members: int, threads: int, out: Path, n_steps=None, split_
         t_train = 0.0
         if not (model_dir / "model.json").exists():
             params = {**config["train"], "seed": seed, "device": "cpu"}
-            t0 = time.perf_counter()
+            sw = Stopwatch()
             train_from_files(
                 "grn_sem",
                 normalized=normalized,
@@ -108,11 +109,11 @@ def train(name: str, members: int, threads: int, out: Path, n_steps=None, split_
                 params=params,
                 tfs=ds.get("tfs") or default_tfs(),
             )
-            t_train = time.perf_counter() - t0
+            t_train = sw.wall()
         seed_everything(0)
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         edges = infer_global(adata, model_dir, grn, 0)  # the same cells for every member
-        t_infer = time.perf_counter() - t0
+        t_infer = sw.wall()
         meta = json.loads((model_dir / "model.json").read_text())["meta"]
         genes, tfs, _ = model_genes(adata, meta)
         g = edges[edges["cell_type"] == "all"]
@@ -120,8 +121,8 @@ def train(name: str, members: int, threads: int, out: Path, n_steps=None, split_
         for method, key in pairs:
             saved[f"{key}{seed}"] = _matrix(g[g["method"] == method], tfs, genes)
         if "spearman" not in saved:
-            from scinterp.grn_peers import spearman_network
             from scinterp.interpret.grn import attributed_cells
+            from scinterp.interpret.grn.peers import spearman_network
 
             _, _, columns = model_genes(adata, meta)
             rows = attributed_cells(None, adata.n_obs, grn["max_cells"], 0)  # infer_grn's
@@ -153,7 +154,7 @@ class Data:
 
         root = out / name
         name = name.split("_split")[0]
-        self.name = name
+        self.name, self.out = name, out
         z = np.load(root / store)
         self.tfs = (root / "tfs.txt").read_text().split()
         self.genes = (root / "genes.txt").read_text().split()
@@ -164,10 +165,7 @@ class Data:
         self.cons = {s: z[f"cons{s}"] for s in self.seeds if f"cons{s}" in z.files}
         self.spearman = z["spearman"]
         self.self_loop = np.asarray(self.tfs)[:, None] == np.asarray(self.genes)[None, :]
-        config_path = GEN / name / "config.yaml"
-        import yaml
-
-        ds = yaml.safe_load(config_path.read_text())["datasets"][name]
+        ds = dataset_config(name)["datasets"][name]
         self.reference = read_reference(ds["grn_reference"], self.tfs, self.genes)
         ti = {t: i for i, t in enumerate(self.tfs)}
         gi = {g: i for i, g in enumerate(self.genes)}
@@ -310,7 +308,8 @@ def peers(d: Data) -> dict:
     from scinterp.evaluate.grn import grn_metrics
 
     out = {"spearman": d.auprc_ratio(d.spearman)}
-    path = GEN / d.name / "results" / d.name / "grn" / "grnboost2.tsv"
+    # the workflow's GRNBoost2 network, made in this benchmark's own working directory
+    path = workflow_output(d.name, "grn/grnboost2.tsv", d.out / "workflow" / d.name)
     if path.exists():
         net = pd.read_csv(path, sep="\t")
         net["method"] = "grnboost2"
@@ -384,9 +383,6 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
     for name in args.train or []:
         train(name, args.members, args.threads, Path(args.out), args.n_steps, args.split_seed)
     if args.evaluate is not None:
