@@ -1,7 +1,7 @@
 """How much do identity genes move with the training seed, and what does an ensemble buy? (issue 19)
 
-For each dataset the generalization benchmark left a ``normalized.h5ad`` for
-(``benchmarks/out/generalization/<dataset>/results/<dataset>/normalized.h5ad``), this
+For each dataset (``benchmarks/datasets.py``'s, normalized by the workflow at its defaults
+in ``benchmarks/out/stability/workflow/<dataset>/``), this
 trains the identity classifier (``branches.identity.model`` of that run's config) at
 ``--seeds`` seeds with the run's ``train`` section, computes every consensus source once
 per seed with the library's own functions (:mod:`scinterp.interpret.identity`), and
@@ -22,12 +22,12 @@ re-fuses the sources. Printed per dataset and K:
   :func:`scinterp.interpret.identity.ensemble_confidence`);
 * ``s_per_member``: training + contrastive attribution time of one member on this machine.
 
-Run (after ``benchmarks/generalization.py``)::
+Run::
 
-    python benchmarks/stability.py                      # pbmc10x, sergio_1k_batches, gp_programs
-    python benchmarks/stability.py --datasets pbmc10x,sergio_1k_batches --seeds 20 --ks 1,3,5,10
-    python benchmarks/stability.py --contrast min ...          # the stricter contrast
-    python benchmarks/stability.py --programs --datasets pbmc10x,gp_programs_sparse --seeds 4
+    python -m benchmarks.stability                      # pbmc10x, sergio_1k_batches, gp_programs
+    python -m benchmarks.stability --datasets pbmc10x,sergio_1k_batches --seeds 20 --ks 1,3,5,10
+    python -m benchmarks.stability --contrast min ...          # the stricter contrast
+    python -m benchmarks.stability --programs --datasets pbmc10x,gp_programs_sparse --seeds 4
 """
 
 from __future__ import annotations
@@ -36,16 +36,16 @@ import argparse
 import itertools
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from benchmarks.datasets import ensure, workflow_output
+from benchmarks.harness import Stopwatch
+
 REPO = Path(__file__).resolve().parents[1]
-GEN = REPO / "benchmarks" / "out" / "generalization"
-DATA = REPO / "benchmarks" / "out" / "datasets"
 OUT = REPO / "benchmarks" / "out" / "stability"
 TOP = 20
 
@@ -62,6 +62,15 @@ def _jaccard(a: dict, b: dict) -> float:
     return float(np.mean(vals)) if vals else np.nan
 
 
+def _workflow_run(name: str) -> Path:
+    """``results/<name>/`` of the workflow on datasets.py's dataset, in this benchmark's own
+    working directory (``<OUT>/workflow/<name>/``): normalized.h5ad and the run's config."""
+    workdir = OUT / "workflow" / name
+    for target in ("normalized.h5ad", "run/config.yaml"):
+        workflow_output(name, target, workdir)
+    return workdir / "results" / name
+
+
 def run_dataset(
     name: str, n_seeds: int, ks: list[int], mean_scores: bool = False, contrast: str = "mean"
 ) -> list[dict]:
@@ -73,7 +82,7 @@ def run_dataset(
     from scinterp.models.registry import load_model
     from scinterp.train.run import train_from_files
 
-    run = GEN / name / "results" / name
+    run = _workflow_run(name)
     cfg = yaml.safe_load((run / "run" / "config.yaml").read_text())
     icfg = cfg["branches"]["identity"]
     model_name = icfg["model"]
@@ -90,7 +99,7 @@ def run_dataset(
     torch.set_num_threads(2)
     per_seed, models, seconds = [], [], []  # models: each seed's class attributions
     for s in range(n_seeds):
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         outdir = OUT / name / f"seed{s}"
         params = {**cfg["train"], "seed": s, "device": "cpu"}
         timing = outdir / "seconds.json"
@@ -103,18 +112,16 @@ def run_dataset(
                 batch_key=cfg["datasets"][name].get("batch_key"),
                 dataset=name,
             )
-            timing.write_text(json.dumps({"train_s": time.perf_counter() - t0}))
+            timing.write_text(json.dumps({"train_s": sw.wall()}))
         train_s = json.loads(timing.read_text())["train_s"]
-        t1 = time.perf_counter()
+        sw = Stopwatch()
         model, meta = load_model(outdir, "cpu")
         X = data[cells, list(meta["features"])].X
         cache = outdir / "class_attributions.npz"
         if not cache.exists():
             att = identity.class_attributions([model], X, labels[cells], meta["classes"])
             np.savez(cache, **att)
-            timing.write_text(
-                json.dumps({"train_s": train_s, "attribute_s": time.perf_counter() - t1})
-            )
+            timing.write_text(json.dumps({"train_s": train_s, "attribute_s": sw.wall()}))
         with np.load(cache) as z:
             models.append({t: z[t] for t in z.files})
         attribute_s = json.loads(timing.read_text()).get("attribute_s", 0.0)
@@ -125,7 +132,7 @@ def run_dataset(
         print(f"  {name} seed {s}: {seconds[-1]:.1f} s", flush=True)
 
     truth = None
-    markers = DATA / name / "truth" / "markers.tsv"
+    markers = ensure([name]) / name / "truth" / "markers.tsv"
     if markers.exists():
         m = pd.read_csv(markers, sep="\t")
         truth = m.groupby("cell_type")["gene"].apply(set).to_dict()
@@ -195,7 +202,7 @@ def run_programs(name: str, n_seeds: int, top: int = 5) -> list[dict]:
     from scinterp.priors import default_gene_sets
     from scinterp.train.run import train_from_files
 
-    run = GEN / name / "results" / name
+    run = _workflow_run(name)
     cfg = yaml.safe_load((run / "run" / "config.yaml").read_text())
     ds = cfg["datasets"][name]
     gene_sets = ds.get("gene_sets") or str(default_gene_sets())
@@ -205,7 +212,7 @@ def run_programs(name: str, n_seeds: int, top: int = 5) -> list[dict]:
         outdir = OUT / name / "program_vae" / f"seed{s}"
         timing = outdir / "seconds.json"
         if not (outdir / "model.pt").exists() or not timing.exists():
-            t0 = time.perf_counter()
+            sw = Stopwatch()
             train_from_files(
                 "program_vae",
                 normalized=run / "normalized.h5ad",
@@ -215,7 +222,7 @@ def run_programs(name: str, n_seeds: int, top: int = 5) -> list[dict]:
                 batch_key=ds.get("batch_key"),
                 dataset=name,
             )
-            timing.write_text(json.dumps({"train_s": time.perf_counter() - t0}))
+            timing.write_text(json.dumps({"train_s": sw.wall()}))
         seconds.append(json.loads(timing.read_text())["train_s"])
         dirs.append(str(outdir))
         print(f"  {name} program_vae seed {s}: {seconds[-1]:.1f} s", flush=True)
