@@ -1,8 +1,9 @@
 """Which sources should the identity consensus fuse? (issue 14)
 
-Reads the per-method identity rankings the generalization benchmark left behind
-(``benchmarks/out/generalization/<dataset>/results/<dataset>/identity/genes.tsv``: every
-source's full ranking, as ``rank_identity_genes`` wrote it) and re-fuses them with
+Reads the per-method identity rankings of the workflow on each labelled dataset of
+``benchmarks/datasets.py`` at ``compare: true``, run in its own working directory when
+missing (``benchmarks/out/identity_fusion/<dataset>/results/<dataset>/identity/genes.tsv``:
+every source's full ranking, as ``rank_identity_genes`` wrote it) and re-fuses them with
 :func:`scinterp.interpret.identity.consensus_scores`, for several source lists and RRF
 constants, scored by :func:`scinterp.evaluate.identity.evaluate_identity` against the
 dataset's ``truth/markers.tsv`` exactly as the ``evaluate_identity`` rule does. Only the
@@ -14,11 +15,11 @@ Wilcoxon, and the worst and mean row. ``--search`` also scores every fusion of t
 four sources (at least one of them a DE statistic) and prints the best by mean margin,
 with their worst dataset: how the default was chosen (issue 14).
 
-Run (after ``benchmarks/generalization.py``)::
+Run::
 
-    python benchmarks/identity_fusion.py
-    python benchmarks/identity_fusion.py --fusion ig+abl:integrated_gradients,ablation
-    python benchmarks/identity_fusion.py --search
+    python -m benchmarks.identity_fusion
+    python -m benchmarks.identity_fusion --fusion ig+abl:integrated_gradients,ablation
+    python -m benchmarks.identity_fusion --search
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ import itertools
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from benchmarks.datasets import dataset_config, labelled, workflow_output
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "out" / "generalization"
+OUT = REPO / "benchmarks" / "out" / "identity_fusion"
 
 FUSIONS = {
     "default": ["contrastive_ig", "logistic_weights", "pairwise_auc", "wilcoxon"],
@@ -53,16 +55,18 @@ FUSIONS = {
 }
 
 
-def load(out: Path) -> list[dict]:
+def load(out: Path, names: list[str] | None = None) -> list[dict]:
+    """Each labelled dataset of datasets.py (or ``names``) with its identity/genes.tsv, made by
+    the workflow (``compare: true``: every source) in ``out/<dataset>/`` when missing."""
     found = []
-    for cfg_path in sorted(out.glob("*/config.yaml")):
-        name = cfg_path.parent.name
-        keys = yaml.safe_load(cfg_path.read_text())["datasets"][name]
-        results = cfg_path.parent / "results" / name
-        genes = results / "identity" / "genes.tsv"
+    for name in names or labelled():
+        keys = dataset_config(name)["datasets"][name]
         truth = Path(keys.get("truth") or "") / "markers.tsv"
-        if not genes.exists() or not keys.get("truth") or not truth.exists():
+        if not keys.get("truth") or not truth.exists():
             continue
+        genes = workflow_output(name, "identity/genes.tsv", out / name, cores=2)
+        workflow_output(name, "normalized.h5ad", out / name)
+        results = genes.parent.parent
         found.append({"name": name, "genes": genes, "truth": truth, "results": results})
     return found
 
@@ -80,7 +84,8 @@ def fuse(genes: pd.DataFrame, include: list[str], k: float) -> pd.DataFrame:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=OUT, help="the workflow's runs, one a dataset")
+    ap.add_argument("--datasets", default=None, help="comma-separated (default: all labelled)")
     ap.add_argument("--fusion", action="append", default=None, help="name:method,method")
     ap.add_argument("--k", type=float, nargs="*", default=[10.0], help="RRF constants")
     ap.add_argument("--precision-k", type=int, default=10)
@@ -96,7 +101,7 @@ def main(argv=None):
         name, _, methods = text.partition(":")
         fusions[name] = methods.split(",")
     rows = []
-    for ds in load(args.out):
+    for ds in load(args.out, args.datasets.split(",") if args.datasets else None):
         genes = pd.read_csv(ds["genes"], sep="\t")
         markers = pd.read_csv(ds["truth"], sep="\t")
         universe = list(read_var(ds["results"] / "normalized.h5ad").index)
