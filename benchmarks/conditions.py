@@ -74,7 +74,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -286,8 +285,7 @@ _REAL: dict = {}
 def _real_cells():
     """celltypist's PBMC sample through benchmarks/datasets.py's loader, cells split in two."""
     if "x" not in _REAL:
-        sys.path.insert(0, str(Path(__file__).parent))
-        import datasets  # benchmarks/datasets.py: the loader and its Leiden labels
+        from benchmarks import datasets  # the loader and its Leiden labels
 
         a = datasets._pbmc()
         top = a.obs["leiden"].value_counts().index[:4]

@@ -20,7 +20,7 @@ either). ``obs["quality"]`` is ``doublet`` or ``good``. Datasets:
 * with ``--shared``: every dataset of ``benchmarks/out/datasets`` (benchmarks/datasets.py)
   whose obs has ``quality``.
 
-Methods, each per batch on the same cells: ``ours`` (scinterp.qc.detect_doublets with
+Methods, each per batch on the same cells: ``ours`` (scinterp.preprocess.qc.detect_doublets with
 the default method), ``ours_scrublet`` (detect_doublets with ``method="scrublet"``: scanpy's
 scrublet plus a MAD outlier rule, the behaviour before issue 14) and ``scanpy_scrublet``
 (``sc.pp.scrublet(batch_key=...)`` with its defaults and its own calls). Printed: the share
@@ -277,10 +277,9 @@ def load(name: str) -> ad.AnnData:
 
 def shared_datasets() -> dict[str, Path]:
     """Datasets of benchmarks/datasets.py whose obs has `quality` with doublets."""
-    root = REPO / "benchmarks/out/datasets"
-    if not (root / "READY").exists():
-        print(f"(no {root}/READY: shared datasets skipped)")
-        return {}
+    from benchmarks.datasets import DATASETS, ensure
+
+    root = ensure(list(DATASETS))  # built there if missing
     out = {}
     for p in sorted(root.rglob("*.h5ad")):
         a = ad.read_h5ad(p, backed="r")
@@ -292,7 +291,7 @@ def shared_datasets() -> dict[str, Path]:
 
 # ---------------------------------------------------------------- methods
 def run_ours(a, batches, method, seed):
-    from scinterp.qc import detect_doublets
+    from scinterp.preprocess.qc import detect_doublets
 
     return detect_doublets(a, batches, method=method, random_state=seed)[
         "predicted_doublet"

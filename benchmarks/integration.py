@@ -17,11 +17,11 @@ Datasets (none made by ``scinterp.simulate``; all seeded, all offline):
 Each dataset goes through the workflow's ``run_normalize`` (HVGs, log1p, PCA) without
 integration; every method starts from that PCA (scVI from the HVG counts). Cells flagged
 as injected doublets are dropped first (their label is one parent's). Metrics:
-``scinterp.integrate.embedding_metrics`` (scib-metrics) with Leiden at the workflow's
+``scinterp.preprocess.integrate.embedding_metrics`` (scib-metrics) with Leiden at the workflow's
 resolution on each method's embedding; ``overall`` = 0.4 batch + 0.6 bio.
 
 ``--demo`` adds the demo's Leiden ARIs (simulate + qc + normalize, no workflow run);
-``--atlas N`` times Harmony (``scinterp.integrate.harmony``) on the PCA of an N-cell
+``--atlas N`` times Harmony (``scinterp.preprocess.integrate.harmony``) on the PCA of an N-cell
 simulated atlas (benchmarks/atlas.py) and on that PCA tiled to 1M cells.
 
 Run::
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -44,7 +43,6 @@ import pandas as pd
 from scipy import sparse
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 METHODS = (
     "unintegrated",
@@ -127,7 +125,7 @@ def gamma_poisson_batches(
 def pbmc_pseudobatches(seed: int = 41, n_batches: int = 3) -> ad.AnnData:
     """celltypist's real PBMC sample (Leiden labels) split into pseudo-batches with a
     planted library-size (x0.5, x1, x2) and gene-wise (log-normal, sd 0.5) effect."""
-    from datasets import _pbmc
+    from benchmarks.datasets import _pbmc
 
     rng = np.random.default_rng(seed)
     a = _pbmc()
@@ -152,12 +150,9 @@ def generalization_dataset(name: str, root: Path) -> ad.AnnData:
     """One of benchmarks/datasets.py's datasets (built into ``root`` if absent), with
     ``cell_type`` and ``batch`` columns and the injected doublets and low-quality cells
     removed."""
-    import yaml
-    from datasets import build
+    from benchmarks.datasets import dataset_config
 
-    if not (root / name / "config.yaml").exists():
-        build(name, root)
-    ds = yaml.safe_load((root / name / "config.yaml").read_text())["datasets"][name]
+    ds = dataset_config(name, root)["datasets"][name]
     a = ad.read_h5ad(ds["rna"])
     if "quality" in a.obs:
         a = a[a.obs["quality"].astype(str) == "good"].copy()
@@ -234,7 +229,7 @@ def run_combat(a: ad.AnnData) -> np.ndarray:
 
 
 def evaluate(name: str, a: ad.AnnData, methods, seed: int = 0) -> list[dict]:
-    from scinterp.integrate import (
+    from scinterp.preprocess.integrate import (
         aggregate,
         batch_centred_pca,
         embedding_metrics,
@@ -244,7 +239,7 @@ def evaluate(name: str, a: ad.AnnData, methods, seed: int = 0) -> list[dict]:
         scaled_harmony,
         vae_latent,
     )
-    from scinterp.normalize import run_normalize
+    from scinterp.preprocess.normalize import run_normalize
 
     a = run_normalize(a, {"integration": "none"}, "batch", "cell_type", name, embed=False)
     X_pca = np.asarray(a.obsm["X_pca"], dtype=np.float32)
@@ -299,8 +294,8 @@ def demo_figures(seed: int = 0) -> dict:
     """Leiden ARI vs batch and vs cell type on the demo, without and with integration."""
     from sklearn.metrics import adjusted_rand_score
 
-    from scinterp.normalize import run_normalize
-    from scinterp.qc import run_qc
+    from scinterp.preprocess.normalize import run_normalize
+    from scinterp.preprocess.qc import run_qc
     from scinterp.simulate import simulate
 
     filtered = run_qc(simulate(seed=seed).rna, None, "batch", "demo")[0]
@@ -323,8 +318,8 @@ def atlas_timing(n_cells: int, workdir: Path, tile_to: int = 1_000_000) -> dict:
 
     from atlas import simulate_atlas
 
-    from scinterp.integrate import batch_centred_pca, harmony, hvg_matrix
-    from scinterp.normalize import run_normalize
+    from scinterp.preprocess.integrate import batch_centred_pca, harmony, hvg_matrix
+    from scinterp.preprocess.normalize import run_normalize
 
     path = workdir / f"atlas_{n_cells}.h5ad"
     if not path.exists():
@@ -436,7 +431,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "integration")
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--data-root", type=Path, default=REPO / "benchmarks" / "out" / "datasets")
+    ap.add_argument("--data-root", type=Path, default=None, help="default: datasets.root_dir()")
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--atlas", type=int, default=0, help="cells of the timed atlas (0: none)")
     ap.add_argument("--tile-to", type=int, default=1_000_000, help="Harmony on the tiled PCA")

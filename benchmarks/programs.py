@@ -50,7 +50,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "programs"
-SHARED = REPO / "benchmarks" / "out" / "datasets"
 
 
 # ------------------------------------------------------------------ generator
@@ -333,13 +332,12 @@ def shared_datasets(config: dict) -> list[dict]:
     cells only) they hold low-quality cells and doublets, so they go through the
     workflow's QC (``run_qc``, the schema's ``qc`` defaults) before normalization.
     """
-    if not (SHARED / "READY").exists():
-        return []
+    from benchmarks.datasets import DATASETS, dataset_config, ensure
+
+    root = ensure(list(DATASETS))  # built there if missing
     found = []
-    for folder in sorted(p for p in SHARED.iterdir() if p.is_dir()):
-        if not (folder / "config.yaml").exists():
-            continue
-        entries = yaml.safe_load((folder / "config.yaml").read_text()).get("datasets", {})
+    for folder in sorted(root / n for n in DATASETS):
+        entries = dataset_config(folder.name, root)["datasets"]
         for name, keys in entries.items():
             truth = Path(keys.get("truth") or folder / "truth") / "programs.tsv"
             if not truth.exists() or not keys.get("gene_sets"):
@@ -364,8 +362,8 @@ def _normalize(ds: dict, qc: dict | None = None) -> None:
     import anndata as ad
 
     from scinterp.io import read_counts
-    from scinterp.normalize import run_normalize
-    from scinterp.qc import run_qc
+    from scinterp.preprocess.normalize import run_normalize
+    from scinterp.preprocess.qc import run_qc
 
     path = ds["folder"] / "normalized.h5ad"
     ds["normalized"] = path
