@@ -7,8 +7,8 @@ from scinterp.joblog import job_log  # noqa: E402
 
 job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
-from scinterp.export import cell_activity, read_contribution  # noqa: E402
 from scinterp.io import write_h5ad_atomic  # noqa: E402
+from scinterp.report.export import cell_activity, read_contribution  # noqa: E402
 
 inp, par = snakemake.input, snakemake.params
 # the path, not the AnnData: X is read in row chunks (an atlas's matrix is never held);

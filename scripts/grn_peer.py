@@ -1,5 +1,5 @@
 """Rules grnboost2, regdiffusion, spearman, within_type_spearman: a peer network
-(scinterp.grn_peers) on grn_sem's TFs, genes and cells (and their labels or Leiden
+(scinterp.interpret.grn.peers) on grn_sem's TFs, genes and cells (and their labels or Leiden
 clusters, for the within-type peer)."""
 
 from scinterp.joblog import job_log  # noqa: E402
@@ -8,8 +8,8 @@ job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import json  # noqa: E402
 
-from scinterp.grn_peers import run_peer  # noqa: E402
 from scinterp.interpret.grn import model_genes, model_rows  # noqa: E402
+from scinterp.interpret.grn.peers import run_peer  # noqa: E402
 from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
 
 inp, par = snakemake.input, snakemake.params

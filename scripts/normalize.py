@@ -12,7 +12,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import scanpy as sc  # noqa: E402
 
-from scinterp.normalize import normalize_to_file, plot_umap  # noqa: E402
+from scinterp.preprocess.normalize import normalize_to_file, plot_umap  # noqa: E402
 
 sc.settings.n_jobs = snakemake.threads
 sc.settings.logfile = sys.stderr

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import scanpy as sc  # noqa: E402
 
 from scinterp.io import read_counts, validate_obs_keys, write_h5ad_atomic, write_tsv_atomic  # noqa: E402
-from scinterp.qc import plot_qc, run_qc  # noqa: E402
+from scinterp.preprocess.qc import plot_qc, run_qc  # noqa: E402
 
 sc.settings.n_jobs = snakemake.threads
 sc.settings.logfile = sys.stderr

@@ -6,7 +6,7 @@ from scinterp.joblog import job_log  # noqa: E402
 
 job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
-from scinterp.summary import write_summary  # noqa: E402
+from scinterp.report.summary import write_summary  # noqa: E402
 
 sections = write_summary(
     snakemake.output.md,

@@ -7,7 +7,7 @@ job_log(snakemake.log[0], mode="a")  # stderr, logging and faulthandler to the j
 
 import torch  # noqa: E402
 
-from scinterp.plots import plot_history  # noqa: E402
+from scinterp.report.plots import plot_history  # noqa: E402
 from scinterp.train.run import train_from_files  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)

@@ -35,7 +35,7 @@ from scinterp.config import (
 from scinterp.errors import ScinterpInputError
 from scinterp.io import read_counts
 from scinterp.io._check import h5ad_input_problems, sparse_structure_problem
-from scinterp.qc import MIN_BATCH_CELLS, adaptive_thresholds, qc_metrics, run_qc
+from scinterp.preprocess.qc import MIN_BATCH_CELLS, adaptive_thresholds, qc_metrics, run_qc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bad_inputs import corrupt_indices, counts, truncate, write_legacy_h5ad  # noqa: E402
@@ -215,7 +215,7 @@ def test_unlabelled_cells_and_tiny_types_are_not_ranked(tmp_path):
 
 
 def test_the_findings_page_names_the_labels_not_ranked():
-    from scinterp.summary import not_run_section
+    from scinterp.report.summary import not_run_section
 
     not_ranked = pd.DataFrame(
         {"cell_type": ["nan", "rare"], "n_cells": [10, 2], "reason": ["no label", "too few"]}

@@ -95,7 +95,7 @@ def test_branches_read_models_by_role(monkeypatch):
 
 
 def _toy_section(table, extra=None, *, figures=()):
-    from scinterp.summary import Section, Table
+    from scinterp.report.summary import Section, Table
 
     sec = Section("Toy findings", [f"{len(table)} rows; extra {extra is not None}."])
     sec.blocks.append(Table(table.astype(str)))
@@ -104,7 +104,7 @@ def _toy_section(table, extra=None, *, figures=()):
 
 
 def _toy_columns(table, *, cells, **_):
-    from scinterp.export import Columns
+    from scinterp.report.export import Columns
 
     score = table.set_index("cell")["score"].astype(float).reindex(cells.obs_names)
     return Columns(score.to_numpy()[:, None], [("toy:score", "toy", "score", "toy", "", "")])
@@ -134,7 +134,7 @@ def test_a_registered_branch_is_listed_in_its_order(restore_registry):
 
 
 def test_summary_shows_a_registered_branch(restore_registry, tmp_path):
-    from scinterp.summary import build_summary, to_markdown
+    from scinterp.report.summary import build_summary, to_markdown
 
     register_branch(TOY)
     qc = tmp_path / "metrics.tsv"
@@ -157,7 +157,7 @@ def test_summary_shows_a_registered_branch(restore_registry, tmp_path):
 
 
 def test_cell_activity_takes_a_registered_branch_columns(restore_registry):
-    from scinterp.export import cell_activity
+    from scinterp.report.export import cell_activity
 
     register_branch(TOY)
     cells = ad.AnnData(

@@ -148,7 +148,7 @@ def _genes_table():
 
 
 def test_section_names_responding_types_genes_and_abundance():
-    from scinterp.summary import conditions_section, to_markdown
+    from scinterp.report.summary import conditions_section, to_markdown
 
     celltypes = pd.DataFrame(
         {

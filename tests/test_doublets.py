@@ -1,4 +1,4 @@
-"""Doublet detection (scinterp.doublets through scinterp.qc.detect_doublets)."""
+"""Doublet detection (scinterp.preprocess.doublets through scinterp.preprocess.qc.detect_doublets)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _adata(X):
 
 
 def test_classifier_finds_heterotypic_doublets_and_keeps_singlets():
-    from scinterp.qc import detect_doublets
+    from scinterp.preprocess.qc import detect_doublets
 
     X, truth = heterotypic()
     a = _adata(X)
@@ -56,13 +56,13 @@ def test_classifier_finds_heterotypic_doublets_and_keeps_singlets():
 
 
 def test_small_batch_is_skipped_with_a_warning(caplog):
-    from scinterp.doublets import MIN_CELLS
-    from scinterp.qc import detect_doublets
+    from scinterp.preprocess.doublets import MIN_CELLS
+    from scinterp.preprocess.qc import detect_doublets
 
     X, _ = heterotypic()
     a = _adata(X)
     batches = np.where(np.arange(a.n_obs) < MIN_CELLS - 10, "tiny", "big")
-    with caplog.at_level(logging.WARNING, logger="scinterp.qc"):
+    with caplog.at_level(logging.WARNING, logger="scinterp.preprocess.qc"):
         d = detect_doublets(a, batches, method="classifier")
     assert "batch 'tiny'" in caplog.text and "skipped" in caplog.text
     assert d["doublet_score"][batches == "tiny"].isna().all()
@@ -71,7 +71,7 @@ def test_small_batch_is_skipped_with_a_warning(caplog):
 
 def test_unknown_method_raises():
     from scinterp.errors import ScinterpInputError
-    from scinterp.qc import detect_doublets
+    from scinterp.preprocess.qc import detect_doublets
 
     X, _ = heterotypic(per_type=30)
     with pytest.raises(ScinterpInputError, match="doublet_method"):

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from scinterp.errors import ScinterpInputError
-from scinterp.export import ADJACENCY_COLUMNS, cell_activity, grn_adjacencies
 from scinterp.io import write_h5ad_atomic, write_tsv_atomic
+from scinterp.report.export import ADJACENCY_COLUMNS, cell_activity, grn_adjacencies
 
 TYPES = ("B cell", "T cell", "NK cell")
 

@@ -1,4 +1,4 @@
-"""The GRN peers (scinterp.grn_peers) on a network small enough to know the answer."""
+"""The GRN peers (scinterp.interpret.grn.peers) on a network small enough to know the answer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import sparse, stats
 
-from scinterp.grn_peers import (
+from scinterp.interpret.grn.peers import (
     PEERS,
     run_peer,
     spearman_network,

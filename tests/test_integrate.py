@@ -1,4 +1,4 @@
-"""Batch integration (scinterp.integrate): Harmony removes a planted batch effect and keeps
+"""Batch integration (scinterp.preprocess.integrate): Harmony removes a planted batch effect and keeps
 the cell types, the default (scaled_harmony) also removes a gene-wise factor that leaves
 Harmony's clusters batch-pure and keeps a type of one batch apart, the scIB metrics rank embeddings, the confounding warning, and the
 integration outputs are planned only for datasets with a batch."""
@@ -18,7 +18,7 @@ from scipy import sparse
 from sklearn.metrics import adjusted_rand_score
 
 from scinterp.errors import ScinterpInputError
-from scinterp.integrate import (
+from scinterp.preprocess.integrate import (
     INTEGRATED_KEY,
     VAE_LOADINGS_KEY,
     VAE_UNITS,
@@ -30,7 +30,7 @@ from scinterp.integrate import (
     integration_metrics_to_file,
     vae_latent,
 )
-from scinterp.normalize import normalize_to_file, run_normalize
+from scinterp.preprocess.normalize import normalize_to_file, run_normalize
 
 DS = "toy"
 P = {"n_top_genes": 100, "n_pcs": 10, "leiden_resolution": 0.3}
@@ -264,7 +264,7 @@ def test_confounded_label_warns_in_the_log_and_in_the_file(tmp_path, caplog):
     assert len(w) == 1 and "label 'type2'" in w[0] and "batch 'b0'" in w[0]
     assert confounding_warnings(batched_counts().obs, "batch", {"label": "cell_type"}) == []
     a.write_h5ad(tmp_path / "filtered.h5ad")
-    with caplog.at_level(logging.WARNING, logger="scinterp.integrate"):
+    with caplog.at_level(logging.WARNING, logger="scinterp.preprocess.integrate"):
         normalize_to_file(
             tmp_path / "filtered.h5ad", tmp_path / "normalized.h5ad", P, "batch", "cell_type", DS
         )
@@ -320,7 +320,7 @@ def test_integration_outputs_are_planned_only_with_a_batch(repo, tmp_path):
 
 
 def test_findings_page_shows_the_integration_and_its_warning(tmp_path):
-    from scinterp.summary import build_summary, to_markdown
+    from scinterp.report.summary import build_summary, to_markdown
 
     qc = tmp_path / "metrics.tsv"
     pd.DataFrame({"cell": ["a", "b"], "total_counts": [10, 20], "keep": [True, True]}).to_csv(
@@ -346,7 +346,7 @@ def test_findings_page_shows_the_integration_and_its_warning(tmp_path):
 
 
 def test_a_method_that_leaves_the_batches_apart_is_flagged():
-    from scinterp.integrate import unmixed_warning
+    from scinterp.preprocess.integrate import unmixed_warning
 
     def table(after):
         return pd.DataFrame(

@@ -16,7 +16,7 @@ import pytest
 from scipy import sparse
 
 from scinterp.errors import ScinterpInputError
-from scinterp.normalize import plot_umap, run_normalize
+from scinterp.preprocess.normalize import plot_umap, run_normalize
 
 REPO = Path(__file__).resolve().parents[1]
 DS = "toy"
@@ -72,11 +72,11 @@ def test_run_normalize_leiden_labels():
 def test_run_normalize_without_normalize_total(monkeypatch, lean):
     """normalize_total false: X is log1p of the counts, on both paths (scanpy's and the
     chunked one for atlases); the default scales every cell to target_sum."""
-    from scinterp import normalize as N
+    from scinterp.preprocess.normalize import _lean
 
     if lean:
-        monkeypatch.setattr(N, "LEAN_MIN_NNZ", 0)
-        monkeypatch.setattr(N, "_CHUNK_NNZ", 997)
+        monkeypatch.setattr(_lean, "LEAN_MIN_NNZ", 0)
+        monkeypatch.setattr(_lean, "_CHUNK_NNZ", 997)
     a = make_counts()
     counts = a.X.toarray()
     p = {"n_top_genes": 50, "n_pcs": 10, "normalize_total": False}
@@ -132,8 +132,6 @@ def test_umap_on_a_sample_keeps_every_cell_and_the_types_apart(tmp_path, monkeyp
     says what it shows (and draws a sample when the cells are many)."""
     from sklearn.metrics import silhouette_score
 
-    import scinterp.normalize as N
-
     a = make_counts(n_cells=600, seed=3)
     p = {"n_top_genes": 50, "n_pcs": 10, "leiden_resolution": 0.3, "umap_max_cells": 150}
     n = run_normalize(a, p, "batch", None, DS)
@@ -152,7 +150,9 @@ def test_umap_on_a_sample_keeps_every_cell_and_the_types_apart(tmp_path, monkeyp
         make_counts(n_cells=600, seed=3), {**p, "umap_max_cells": None}, "batch", None, DS
     )
     assert "umap_sample" not in full.uns
-    monkeypatch.setattr(N, "PLOT_MAX_CELLS", 200)
+    from scinterp.preprocess.normalize import _plots
+
+    monkeypatch.setattr(_plots, "PLOT_MAX_CELLS", 200)
     fig_path = tmp_path / "umap.png"
     plot_umap(n, fig_path)
     assert fig_path.read_bytes()[:4] == b"\x89PNG"
@@ -218,7 +218,7 @@ def celltypist_counts(tmp_path_factory):
 @pytest.mark.slow
 def test_qc_and_normalize_on_real_counts(celltypist_counts):
     from scinterp.io import read_counts
-    from scinterp.qc import run_qc
+    from scinterp.preprocess.qc import run_qc
 
     # the file's counts carry float noise (0.999999999999999): read as integers
     a = read_counts(celltypist_counts, dataset="celltypist")
@@ -240,7 +240,7 @@ def test_lean_paths_match_scanpy(monkeypatch):
     import scanpy as sc
     import scipy.sparse as sp
 
-    from scinterp import normalize as N
+    from scinterp.preprocess.normalize import _lean
 
     rng = np.random.default_rng(0)
     n_cells, n_genes = 600, 300
@@ -254,8 +254,8 @@ def test_lean_paths_match_scanpy(monkeypatch):
     var = pd.DataFrame(index=[f"g{i}" for i in range(n_genes)])
     ours = ad.AnnData(X=counts.copy(), obs=obs, var=var, layers={"counts": counts.copy()})
     ref = ours.copy()
-    monkeypatch.setattr(N, "_CHUNK_NNZ", 997)  # many small chunks
-    N.hvgs_seurat_v3_csr(ours, 50, "batch")
+    monkeypatch.setattr(_lean, "_CHUNK_NNZ", 997)  # many small chunks
+    _lean.hvgs_seurat_v3_csr(ours, 50, "batch")
     sc.pp.highly_variable_genes(
         ref, n_top_genes=50, flavor="seurat_v3", layer="counts", batch_key="batch"
     )
@@ -263,7 +263,7 @@ def test_lean_paths_match_scanpy(monkeypatch):
     np.testing.assert_allclose(ours.var["variances_norm"], ref.var["variances_norm"], rtol=1e-5)
 
     X = counts.copy()
-    N.normalize_log1p_inplace(X, 1e4)
+    _lean.normalize_log1p_inplace(X, 1e4)
     expected = ad.AnnData(X=counts.copy())
     sc.pp.normalize_total(expected, target_sum=1e4)
     sc.pp.log1p(expected)
@@ -274,7 +274,7 @@ def test_lean_paths_match_scanpy(monkeypatch):
 def test_normalize_to_file_embeds_after_writing_and_equals_run_normalize(tmp_path, label_key):
     """The rule's path (matrices written first, the graph, UMAP and Leiden on the PCA
     alone, then added to the file) gives the file run_normalize gives in memory."""
-    from scinterp.normalize import normalize_to_file
+    from scinterp.preprocess.normalize import normalize_to_file
 
     p = {"n_top_genes": 50, "n_pcs": 10, "leiden_resolution": 0.3}
     make_counts().write_h5ad(tmp_path / "filtered.h5ad")

@@ -1,4 +1,4 @@
-"""QC metrics, per-batch thresholds, doublets, run_qc and the qc script (scinterp.qc)."""
+"""QC metrics, per-batch thresholds, doublets, run_qc and the qc script (scinterp.preprocess.qc)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ import pytest
 from scipy import sparse
 
 from scinterp.errors import ScinterpInputError
-from scinterp.qc import adaptive_thresholds, detect_doublets, fixed_thresholds, qc_metrics, run_qc
+from scinterp.preprocess.qc import (
+    adaptive_thresholds,
+    detect_doublets,
+    fixed_thresholds,
+    qc_metrics,
+    run_qc,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DS = "toy"
@@ -156,7 +162,7 @@ def test_min_genes_floor_scales_with_a_panel():
 
 def test_contradicting_thresholds_raise_before_compute():
     from scinterp.errors import ScinterpInputError
-    from scinterp.qc import check_qc_params
+    from scinterp.preprocess.qc import check_qc_params
 
     with pytest.raises(ScinterpInputError, match="qc.max_counts"):
         check_qc_params({"mode": "fixed", "min_counts": 5000, "max_counts": 1000})
@@ -192,7 +198,7 @@ def test_scrublet_finds_synthetic_doublets():
 def test_scrublet_skips_small_batches(caplog):
     a = make_counts(n_cells=140, depth=(1.0,), seed=3)
     batches = np.r_[np.full(120, "big"), np.full(20, "tiny")]
-    with caplog.at_level(logging.WARNING, logger="scinterp.qc"):
+    with caplog.at_level(logging.WARNING, logger="scinterp.preprocess.qc"):
         d = detect_doublets(a, batches)
     assert "batch 'tiny'" in caplog.text and "skipped" in caplog.text
     assert d["doublet_score"].iloc[120:].isna().all()
@@ -202,7 +208,7 @@ def test_scrublet_skips_small_batches(caplog):
 
 def test_run_qc_removes_planted_bad_cells(caplog):
     a = make_counts(n_cells=400, n_low=30, n_doublets=30, seed=4)
-    with caplog.at_level(logging.INFO, logger="scinterp.qc"):
+    with caplog.at_level(logging.INFO, logger="scinterp.preprocess.qc"):
         f, m, s = run_qc(a, {"min_genes": 20}, "batch", DS)
     assert list(m.columns[:6]) == [
         "cell",

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from scinterp.summary import (
+from scinterp.report.summary import (
     build_summary,
     identity_section,
     motifs_section,

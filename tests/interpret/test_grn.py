@@ -172,7 +172,7 @@ def test_consensus_weights_and_the_correlation_source(tmp_path):
     """The consensus fuses the sources it is given at their weights: spearman alone gives
     the correlation's ranking (globally and within a type, over that type's cells);
     unknown sources and all-zero weights are refused before any compute."""
-    from scinterp.grn_peers import spearman_network
+    from scinterp.interpret.grn.peers import spearman_network
 
     model = toy_model()
     save_model(
@@ -303,7 +303,7 @@ def test_infer_grn_with_ensemble_members(tmp_path):
 
 def test_findings_page_says_what_the_model_adds():
     from scinterp.interpret.grn._branch import model_contribution
-    from scinterp.summary import grn_section, to_markdown
+    from scinterp.report.summary import grn_section, to_markdown
 
     metrics = pd.DataFrame(
         {

@@ -136,7 +136,7 @@ def test_model_activity_by_chunks_is_one_pass(tmp_path):
 
 
 def test_cell_activity_from_the_file_equals_from_memory(tmp_path):
-    from scinterp.export import cell_activity
+    from scinterp.report.export import cell_activity
 
     adata = _adata("csr")
     path = tmp_path / "n.h5ad"

@@ -61,13 +61,13 @@ TOY_FILES = {
 
 
         def toy_section(table, *, figures=()):
-            from scinterp.summary import Section, Table
+            from scinterp.report.summary import Section, Table
 
             return Section("Toy genes", [f"{len(table)} cell types.", Table(table.astype(str))])
 
 
         def toy_columns(cells_table, *, cells, **_):
-            from scinterp.export import Columns
+            from scinterp.report.export import Columns
 
             total = cells_table.set_index("cell")["total"].astype(float).reindex(cells.obs_names)
             return Columns(total.to_numpy()[:, None], [("toy:total", "toy", "total", "toy", "", "")])

@@ -33,7 +33,7 @@ from scinterp.config import (
 from scinterp.errors import ScinterpInputError
 from scinterp.applicability import pick_identity_model, skipped_models
 from scinterp.priors import SPECIES_GENE_SETS
-from scinterp.qc import check_qc_params
+from scinterp.preprocess.qc import check_qc_params
 from scinterp.models.registry import model_names, model_spec, models_providing
 from scinterp.interpret.branches import branch, branches
 

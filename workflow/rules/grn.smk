@@ -46,7 +46,7 @@ rule infer_grn:
         "../../scripts/infer_grn.py"
 
 
-# The peers a user would pick instead (scinterp.grn_peers), on grn_sem's TFs, genes and
+# The peers a user would pick instead (scinterp.interpret.grn.peers), on grn_sem's TFs, genes and
 # cells, one rule each: their benchmark files time each side, and RegDiffusion (torch)
 # goes to a GPU node like our model.
 rule grnboost2:

@@ -2,7 +2,7 @@
 # branches that are switched on wrote (inputs in workflow/rules/inputs/summary.smk).
 
 
-# The report's first page: what the run found, one page per dataset (scinterp.summary).
+# The report's first page: what the run found, one page per dataset (scinterp.report.summary).
 # "0. Findings summary" sorts before "0. Run record" (the report orders categories by name).
 rule summary:
     input:
@@ -32,7 +32,7 @@ rule summary:
 
 
 # Per-cell identity scores and program activity for scanpy and CELLxGENE
-# (scinterp.export.cell_activity). Not embedded in the report: it grows with the cells.
+# (scinterp.report.export.cell_activity). Not embedded in the report: it grows with the cells.
 rule cell_activity:
     input:
         unpack(cell_activity_inputs),

@@ -331,7 +331,7 @@ def network_runtimes(
     """Wall seconds per network method from Snakemake ``benchmark:`` files.
 
     A file named after a peer's rule (``grnboost2.tsv``, ``regdiffusion.tsv``,
-    ``spearman.tsv``, ``within_type_spearman.tsv``; ``peers``, default the names of :data:`scinterp.grn_peers.PEERS`)
+    ``spearman.tsv``, ``within_type_spearman.tsv``; ``peers``, default the names of :data:`scinterp.interpret.grn.peers.PEERS`)
     times that peer; every other file is ours and they add up to the time of each of our
     methods (:data:`OUR_METHODS`): the network model's training (``grn_sem.tsv``, whatever
     the model's name), its ensemble members' (``train_member/grn_sem/seed*.tsv``) and
@@ -339,7 +339,7 @@ def network_runtimes(
     job).
     """
     if peers is None:
-        from scinterp.grn_peers import PEERS as peers
+        from scinterp.interpret.grn.peers import PEERS as peers
     peers = set(peers)
     times: dict[str, float] = {}
     ours = 0.0

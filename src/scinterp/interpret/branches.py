@@ -5,8 +5,8 @@ Each branch declares itself in its own subpackage, ``scinterp/interpret/<branch>
 ending in ``register_branch(Branch(...))``: its config section (``branches.<name>``), the
 model roles it reads (:data:`scinterp.models.registry.ROLES`; a branch finds its models by
 role, never by name), the dataset keys it needs, why it is off for a dataset, its
-findings-page section (:mod:`scinterp.summary` loops over the registry), its columns in
-``cell_activity.h5ad`` (:func:`scinterp.export.cell_activity` loops too), the exports made
+findings-page section (:mod:`scinterp.report.summary` loops over the registry), its columns in
+``cell_activity.h5ad`` (:func:`scinterp.report.export.cell_activity` loops too), the exports made
 from its tables, and its two Snakemake files, which the ``Snakefile`` includes for every
 registered branch. The workflow's input functions (``workflow/rules/inputs/summary.smk``,
 ``common.smk``) ask the registry instead of lists of branch names.
@@ -73,7 +73,7 @@ class Branch:
         caption), ...]`` in this order, those that were made.
     section
         The function that renders its section of the findings page, or its import path
-        (``"scinterp.summary:grn_section"``): ``section(*tables, figures=...) -> Section``.
+        (``"scinterp.report.summary:grn_section"``): ``section(*tables, figures=...) -> Section``.
     other_tools
         Lines of the page's "Files for other tools" list, shown with its section.
     cell_activity
@@ -82,7 +82,7 @@ class Branch:
     columns
         The function (or its import path) that turns those files into
         ``cell_activity.h5ad`` columns: ``columns(value, cells=, source=, n_genes=, seed=,
-        chunk_rows=, dataset=) -> scinterp.export.Columns | None``, one call per key.
+        chunk_rows=, dataset=) -> scinterp.report.export.Columns | None``, one call per key.
     exports
         Files for other tools that the summary stage makes from its tables when it runs
         (``grn/adjacencies.tsv``): final targets beside the page.

@@ -17,7 +17,7 @@ def grn_model(dataset):
 
 
 # the peers switched on in the config, each its own rule writing grn/{peer}.tsv (the
-# names of scinterp.grn_peers.PEERS)
+# names of scinterp.interpret.grn.peers.PEERS)
 _PEER_SWITCHES = ("grnboost2", "regdiffusion", "spearman", "within_type_spearman")
 GRN_PEERS = [p for p in _PEER_SWITCHES if GRN[p]]
 

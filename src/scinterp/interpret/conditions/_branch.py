@@ -51,8 +51,8 @@ def condition_columns(genes, *, cells, source, n_genes, seed, chunk_rows, datase
     import numpy as np
     import pandas as pd
 
-    from scinterp.export import Columns
     from scinterp.interpret.programs import score_gene_sets
+    from scinterp.report.export import Columns
 
     g = genes[genes["method"].astype(str) == "consensus"]
     g = g.assign(_p=pd.to_numeric(g["adj_p_value"], errors="coerce"))
@@ -121,7 +121,7 @@ BRANCH = register_branch(
                 "cell-type shares per sample, grouped by condition",
             ),
         },
-        section="scinterp.summary:conditions_section",
+        section="scinterp.report.summary:conditions_section",
         cell_activity={"condition_genes": "conditions/genes.tsv"},
         columns="scinterp.interpret.conditions._branch:condition_columns",
         options="scinterp.interpret.conditions._options:ConditionsOptions",

@@ -66,7 +66,7 @@ BRANCH = register_branch(
         summary_figures={
             "grn_network": ("grn/network.png", "strongest edges of the consensus network")
         },
-        section="scinterp.summary:grn_section",
+        section="scinterp.report.summary:grn_section",
         other_tools=(
             "`grn/adjacencies.tsv`: the consensus network as `TF, target, importance` (pySCENIC)",
         ),

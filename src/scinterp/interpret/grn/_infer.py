@@ -142,7 +142,7 @@ def _fuse(nets: Mapping[str, pd.DataFrame], weights, tfs, genes, cell_type, limi
 
 
 def _spearman(X, rows, genes, tfs, cell_type: str) -> pd.DataFrame:
-    from scinterp.grn_peers import spearman_network
+    from scinterp.interpret.grn.peers import spearman_network
 
     net = spearman_network(X[rows], genes, tfs)
     return net.assign(method="spearman", cell_type=cell_type)

@@ -15,8 +15,8 @@ BRANCH = register_branch(
         summary_figures={
             "identity_dotplot": ("identity/dotplot.png", "top identity genes per cell type")
         },
-        section="scinterp.summary:identity_section",
+        section="scinterp.report.summary:identity_section",
         cell_activity={"genes": "identity/genes.tsv"},
-        columns="scinterp.export:identity_columns",
+        columns="scinterp.report.export:identity_columns",
     )
 )

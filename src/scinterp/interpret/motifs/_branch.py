@@ -18,10 +18,10 @@ BRANCH = register_branch(
             "motifs_logos": ("motifs/logos.png", "learned motifs beside their database match"),
             "motifs_heatmap": ("motifs/tf_activity.png", "TF activity per cell type"),
         },
-        section="scinterp.summary:motifs_section",
+        section="scinterp.report.summary:motifs_section",
         other_tools=("`motifs/motifs.meme`: the learned motifs as PWMs (MEME suite)",),
         cell_activity={"motifs": "motifs/cell_activity.h5ad"},
-        columns="scinterp.export:tf_activity_columns",
+        columns="scinterp.report.export:tf_activity_columns",
         options="scinterp.interpret.motifs._options:MotifsOptions",
     )
 )

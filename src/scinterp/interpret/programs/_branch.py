@@ -15,9 +15,9 @@ BRANCH = register_branch(
         summary_figures={
             "programs_heatmap": ("programs/heatmap.png", "program activity per cell type")
         },
-        section="scinterp.summary:programs_section",
+        section="scinterp.report.summary:programs_section",
         cell_activity={"programs": "programs/cell_activity.h5ad"},
-        columns="scinterp.export:program_columns",
+        columns="scinterp.report.export:program_columns",
         options="scinterp.interpret.programs._options:ProgramsOptions",
     )
 )

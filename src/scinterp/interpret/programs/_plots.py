@@ -61,7 +61,7 @@ def plot_program_umap(cell_activity, programs: Sequence[str], max_cells: int | N
     """UMAP of the cells coloured by the activity of each given program.
 
     At most ``max_cells`` cells are drawn (default: the normalize rule's UMAP figure cap,
-    :data:`scinterp.normalize.PLOT_MAX_CELLS`), a random sample drawn as that figure
+    :data:`scinterp.preprocess.normalize.PLOT_MAX_CELLS`), a random sample drawn as that figure
     draws it and named in the title; the points are rasterized. The colour range (1st to
     99th percentile) is that of the cells drawn.
 
@@ -71,7 +71,7 @@ def plot_program_umap(cell_activity, programs: Sequence[str], max_cells: int | N
     """
     import matplotlib.pyplot as plt
 
-    from scinterp.normalize import PLOT_MAX_CELLS
+    from scinterp.preprocess.normalize import PLOT_MAX_CELLS
 
     max_cells = PLOT_MAX_CELLS if max_cells is None else max_cells
     programs = [p for p in programs if p in cell_activity.var_names]

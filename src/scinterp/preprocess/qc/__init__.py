@@ -17,13 +17,13 @@ detected cells per gene; ``_thresholds`` adaptive and fixed outlier flags;
 matrices); ``_run`` `run_qc` and its summary; ``_plots`` the QC figure.
 """
 
-from scinterp.qc._doublets import MIN_CELLS_SCRUBLET, detect_doublets
-from scinterp.qc._metrics import detected_per_gene, qc_metrics
-from scinterp.qc._params import ALL_BATCHES, QC_DEFAULTS, REASONS, check_qc_params
-from scinterp.qc._plots import plot_qc
-from scinterp.qc._run import run_qc
-from scinterp.qc._subset import INPLACE_MIN_NNZ, subset, subset_csr_inplace
-from scinterp.qc._thresholds import (
+from scinterp.preprocess.qc._doublets import MIN_CELLS_SCRUBLET, detect_doublets
+from scinterp.preprocess.qc._metrics import detected_per_gene, qc_metrics
+from scinterp.preprocess.qc._params import ALL_BATCHES, QC_DEFAULTS, REASONS, check_qc_params
+from scinterp.preprocess.qc._plots import plot_qc
+from scinterp.preprocess.qc._run import run_qc
+from scinterp.preprocess.qc._subset import INPLACE_MIN_NNZ, subset, subset_csr_inplace
+from scinterp.preprocess.qc._thresholds import (
     MIN_BATCH_CELLS,
     MIN_GENES_MEDIAN_FRACTION,
     adaptive_thresholds,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from scinterp.qc._params import ALL_BATCHES
+from scinterp.preprocess.qc._params import ALL_BATCHES
 
 log = logging.getLogger(__package__)
 

@@ -1,4 +1,4 @@
-"""Doublets per batch: scDblFinder-like classifier (`scinterp.doublets`) or scanpy's
+"""Doublets per batch: scDblFinder-like classifier (`scinterp.preprocess.doublets`) or scanpy's
 scrublet."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from scinterp.errors import ScinterpInputError
-from scinterp.qc._params import QC_DEFAULTS
-from scinterp.qc._thresholds import _mad_bounds
+from scinterp.preprocess.qc._params import QC_DEFAULTS
+from scinterp.preprocess.qc._thresholds import _mad_bounds
 
 log = logging.getLogger(__package__)
 
@@ -32,7 +32,7 @@ def detect_doublets(
 
     ``method`` (default ``QC_DEFAULTS["doublet_method"]``):
 
-    - ``"classifier"``: scDblFinder's idea (`scinterp.doublets.score_doublets`):
+    - ``"classifier"``: scDblFinder's idea (`scinterp.preprocess.doublets.score_doublets`):
       heterotypic doublets simulated from cluster pairs, a classifier tells them from the
       real cells, a threshold weighing both errors. On independent data with 3%
       heterotypic doublets it removes far more than scrublet (benchmarks/README.md).
@@ -121,7 +121,7 @@ def _classifier_batch(adata, idx, batch, out, random_state) -> None:
     """`detect_doublets` with the classifier on one batch's rows ``idx`` (writes ``out``)."""
     from scipy import sparse
 
-    from scinterp.doublets import MIN_CELLS, score_doublets
+    from scinterp.preprocess.doublets import MIN_CELLS, score_doublets
 
     if len(idx) < MIN_CELLS:
         log.warning(

@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 
-from scinterp.qc._metrics import _row_chunks
+from scinterp.preprocess.qc._metrics import _row_chunks
 
 log = logging.getLogger(__package__)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scinterp.errors import ScinterpInputError
-from scinterp.qc._params import ALL_BATCHES, REASONS
+from scinterp.preprocess.qc._params import ALL_BATCHES, REASONS
 
 log = logging.getLogger(__package__)
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from scinterp.errors import ScinterpInputError
-from scinterp.qc._doublets import detect_doublets
-from scinterp.qc._metrics import detected_per_gene, qc_metrics
-from scinterp.qc._params import REASONS, check_qc_params
-from scinterp.qc._subset import subset
-from scinterp.qc._thresholds import adaptive_thresholds, fixed_thresholds
+from scinterp.preprocess.qc._doublets import detect_doublets
+from scinterp.preprocess.qc._metrics import detected_per_gene, qc_metrics
+from scinterp.preprocess.qc._params import REASONS, check_qc_params
+from scinterp.preprocess.qc._subset import subset
+from scinterp.preprocess.qc._thresholds import adaptive_thresholds, fixed_thresholds
 
 log = logging.getLogger(__package__)
 

@@ -1,7 +1,7 @@
 """The networks our GRN is compared with in every run: the peers a user would pick instead.
 
 * ``grnboost2``: GRNBoost2 (arboreto), gradient-boosted trees per target
-  (:func:`scinterp.grnboost.run_grnboost2`).
+  (:func:`scinterp.interpret.grn.grnboost.run_grnboost2`).
 * ``regdiffusion``: RegDiffusion (Zhu & Slonim 2024, ``regdiffusion`` on PyPI), a
   diffusion model with a learned adjacency matrix; torch, CPU or GPU.
 * ``spearman``: the absolute Spearman correlation of each TF with each gene, the trivial
@@ -241,7 +241,7 @@ def run_regdiffusion(
 
 
 def _grnboost2(X, genes, tfs, *, seed: int = 0, threads: int = 1, **_) -> pd.DataFrame:
-    from scinterp.grnboost import run_grnboost2
+    from scinterp.interpret.grn.grnboost import run_grnboost2
 
     return run_grnboost2(X, genes, tfs, seed=seed, threads=threads)
 
