@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from benchmarks.harness import Stopwatch
 
 
 def synthetic_expression(n_cells: int, n_genes: int, n_types: int, seed: int = 0):
@@ -105,11 +106,11 @@ def gemm_rate(rows: int, n_genes: int, hidden: int, tries: int = 3) -> tuple[flo
     flops = 2 * rows * n_genes * hidden * 2
     best_wall = best_cpu = 0.0
     for _ in range(tries):
-        t0, c0 = time.perf_counter(), time.process_time()
+        sw = Stopwatch()
         for _ in range(4):
             torch.matmul(a, w)
             torch.matmul(d, w.T)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        wall, cpu = sw.wall(), sw.cpu()
         best_wall, best_cpu = max(best_wall, 4 * flops / wall), max(best_cpu, 4 * flops / cpu)
     return best_wall, best_cpu
 
@@ -123,10 +124,10 @@ def naive_per_cell(model, X, targets, n_steps: int, n_cells: int) -> tuple[float
     idx = np.arange(n_cells)
     dense = torch.as_tensor(X[idx].toarray())
     base = torch.zeros(1, X.shape[1])
-    t0, c0 = time.perf_counter(), time.process_time()
+    sw = Stopwatch()
     for i in idx:
         ig.attribute(dense[i : i + 1], baselines=base, target=int(targets[i]), n_steps=n_steps)
-    return n_cells / (time.perf_counter() - t0), n_cells / (time.process_time() - c0)
+    return n_cells / sw.wall(), n_cells / sw.cpu()
 
 
 def captum_batched(model, X, targets, n_steps: int, rows: int):
@@ -134,7 +135,7 @@ def captum_batched(model, X, targets, n_steps: int, rows: int):
     from captum.attr import IntegratedGradients
 
     dense = torch.as_tensor(X.toarray() if sp.issparse(X) else X)
-    t0, c0 = time.perf_counter(), time.process_time()
+    sw = Stopwatch()
     values, delta = IntegratedGradients(model).attribute(
         dense,
         baselines=torch.zeros(1, X.shape[1]),
@@ -143,7 +144,7 @@ def captum_batched(model, X, targets, n_steps: int, rows: int):
         internal_batch_size=rows,
         return_convergence_delta=True,
     )
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    wall, cpu = sw.wall(), sw.cpu()
     return values.numpy(), delta.numpy(), wall, cpu
 
 
@@ -178,13 +179,13 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
         f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     X, labels = synthetic_expression(args.cells, args.genes, args.types)
     model, acc = train_classifier(X, labels, args.types, tuple(args.hidden), args.train_epochs)
     print(
         f"data: {args.cells} cells x {args.genes} genes, {X.nnz / np.prod(X.shape):.0%} non-zero; "
         f"MLP {args.genes}-{'-'.join(map(str, args.hidden))}-{args.types}, val accuracy "
-        f"{acc:.2f} ({time.perf_counter() - t0:.0f} s to make)"
+        f"{acc:.2f} ({sw.wall():.0f} s to make)"
     )
 
     flops_cell_step = ig_flops_per_cell_step(model)
@@ -201,7 +202,7 @@ def main() -> None:
         # Captum's batched call alternates with ours, so that load drifts hit both.
         for rows in args.captum_rows if r % 2 == 1 else ():
             captum_runs.append((rows, *captum_batched(model, X, targets, args.steps, rows)))
-        t0, c0 = time.perf_counter(), time.process_time()
+        sw = Stopwatch()
         res = attribute(
             model,
             X,
@@ -212,7 +213,7 @@ def main() -> None:
             device="cpu",
             return_delta=True,
         )
-        runs.append((time.perf_counter() - t0, time.process_time() - c0))
+        runs.append((sw.wall(), sw.cpu()))
         gemm.append([gemm_rate(r, args.genes, args.hidden[0]) for r in shapes])
         for rows in args.captum_rows if r % 2 == 0 else ():
             captum_runs.append((rows, *captum_batched(model, X, targets, args.steps, rows)))

@@ -74,7 +74,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,6 +82,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy import sparse, stats
+
+from benchmarks.harness import Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "conditions"
@@ -598,13 +599,13 @@ def run_ours(
     ):
         if acts is None and name in ("programs", "abundance"):
             continue  # semi-synthetic data: no programs, no abundance change planted
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         try:
             out[name] = call()
         except Exception as e:  # a failing library function is a finding, not a crash
             out[name] = None
             out[f"{name}_error"] = f"{type(e).__name__}: {e}"[:500]
-        timings[f"ours_{name}"] = round(time.perf_counter() - t0, 2)
+        timings[f"ours_{name}"] = round(sw.wall(), 2)
     return out
 
 
@@ -713,10 +714,10 @@ def run_design(
     them (the same test, not run twice); ``direct_peer`` runs pydeseq2 here as well.
     ``tables``: a folder to keep every method's gene table in (csv.gz), for diagnosis.
     """
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     make = simulate if design.source == "synthetic" else semi_synthetic
     a, truth, gene_sets, info = make(design)
-    timings = {"simulate": round(time.perf_counter() - t0, 2)}
+    timings = {"simulate": round(sw.wall(), 2)}
     out = {
         "info": info,
         "genes": {},
@@ -730,9 +731,9 @@ def run_design(
     tag = f"{design.name}_seed{design.seed}"
 
     def timed(name, f):
-        t = time.perf_counter()
+        t = Stopwatch()
         r = f()
-        timings[name] = round(time.perf_counter() - t, 2)
+        timings[name] = round(t.wall(), 2)
         return r
 
     def keep(name, df):
@@ -786,7 +787,7 @@ def run_design(
                 out["abundance"][meth] = abundance_metrics(sub, design.null)
     out["true_share"] = true_share(truth, a.n_vars)
     out["timings_s"] = timings
-    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["seconds"] = round(sw.wall(), 1)
     return out
 
 
@@ -1102,7 +1103,7 @@ def main(argv=None) -> dict:
         f"ours: {'scinterp.interpret.conditions' if mod else 'not available (peers only)'}",
         flush=True,
     )
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     runs = []
     log = out / "runs.jsonl"  # one line per dataset as it finishes (kept if the run stops)
     log.write_text("")
@@ -1120,7 +1121,7 @@ def main(argv=None) -> dict:
         "options": options,
         "ours": mod is not None,
         "library": getattr(mod, "__file__", None),
-        "seconds": round(time.perf_counter() - t0, 1),
+        "seconds": round(sw.wall(), 1),
         "aggregate": agg,
         "targets": targets(agg),
         "runs": runs,

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 import warnings
 from pathlib import Path
 
@@ -45,6 +44,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from benchmarks.harness import Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path("/tmp/scinterp-bench/doublets")
@@ -325,9 +326,9 @@ def evaluate(a: ad.AnnData, methods, seed: int) -> list[dict]:
     )
     rows = []
     for m in methods:
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         called = METHODS[m](a, batches, seed)
-        wall = time.perf_counter() - t0
+        wall = sw.wall()
         rows.append(
             {
                 "method": m,

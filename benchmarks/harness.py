@@ -60,7 +60,8 @@ def _cpu_now() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
+    """The peak resident memory so far of this process or its largest waited-for child, MB."""
     # ru_maxrss is KiB on Linux; the children's is the largest waited-for child's
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -92,7 +93,7 @@ class Stopwatch:
         return _cpu_now() - self._cpu0
 
     def stop(self) -> Measure:
-        return Measure(self.wall(), self.cpu(), _peak_rss_mb())
+        return Measure(self.wall(), self.cpu(), peak_rss_mb())
 
 
 def timed(fn):

@@ -40,13 +40,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+
+from benchmarks.harness import Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "programs"
@@ -470,7 +471,7 @@ def run_one(ds: dict, variant: Variant, config: dict, models, readouts: bool = F
     dirs, epochs, seconds = {}, {}, {}
     for m in models:
         outdir = root / m
-        t0 = time.perf_counter()
+        sw = Stopwatch()
         if not (outdir / "model.pt").exists():
             hist = train_from_files(
                 m,
@@ -484,7 +485,7 @@ def run_one(ds: dict, variant: Variant, config: dict, models, readouts: bool = F
             )
         else:
             hist = pd.read_csv(outdir / "history.tsv", sep="\t")
-        seconds[m] = time.perf_counter() - t0
+        seconds[m] = sw.wall()
         epochs[m] = (len(hist), int(hist["val_loss"].idxmin()) + 1)
         dirs[m] = str(outdir)
     adata = read_normalized(ds["normalized"])

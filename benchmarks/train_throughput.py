@@ -12,9 +12,9 @@ raw counts in ``layers["counts"]`` -> :func:`scinterp.train.prepare.prepare` ->
 
 Run (scvi-tools lives in a separate venv, see benchmarks/README.md)::
 
-    /tmp/bench/bin/python benchmarks/train_throughput.py            # 10k and 100k cells
-    python benchmarks/train_throughput.py --sides ours --cells 10000  # ours only
-    /tmp/bench/bin/python benchmarks/train_throughput.py --threads 0  # torch default threads
+    /tmp/bench/bin/python -m benchmarks.train_throughput            # 10k and 100k cells
+    python -m benchmarks.train_throughput --sides ours --cells 10000  # ours only
+    /tmp/bench/bin/python -m benchmarks.train_throughput --threads 0  # torch default threads
 
 cells/s = training cells x epochs / wall time of the training call (``fit`` or
 ``model.train``), validation passes and per-epoch bookkeeping included.
@@ -30,7 +30,7 @@ first reaches it, and the ratio to the peer's whole training time (target <= 0.5
 Both sides condition the negative binomial on the observed library size
 (``use_observed_lib_size=True`` for the peer, as ours does).
 
-    python benchmarks/train_throughput.py --quality --cells 2000
+    python -m benchmarks.train_throughput --quality --cells 2000
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from benchmarks.harness import REPO, Stopwatch, peak_rss_mb
 
 N_GENE_SETS = 16  # prior programs of the program VAE
 N_DENOVO = 4  # + de novo units = 20 latent units on both sides
@@ -134,7 +134,7 @@ def _worker_ours(path: str, epochs: int) -> dict:
     adata.obs_names = [f"c{i}" for i in range(n_cells)]
     input_bytes = _csr_bytes(X) + _csr_bytes(counts)
 
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     module, _, meta, train_ds, val_ds = prepare(
         adata,
         "program_vae",
@@ -144,7 +144,7 @@ def _worker_ours(path: str, epochs: int) -> dict:
         n_latent_denovo=N_DENOVO,
         model_kwargs={"hidden": HIDDEN, "dropout": DROPOUT},
     )
-    setup_s = time.perf_counter() - t0
+    setup_s = sw.wall()
     assert module.n_latent == N_GENE_SETS + N_DENOVO, module.n_latent
     # torch.optim imports torch's compiler stack on the first optimizer (seconds of CPU,
     # once per process); scvi-tools imports it with itself. Imported above on our side
@@ -152,7 +152,7 @@ def _worker_ours(path: str, epochs: int) -> dict:
     rss_before, peak_setup = _rss_kb("VmRSS"), _rss_kb("VmHWM")
     reset = _reset_peak()
     with tempfile.TemporaryDirectory() as outdir:
-        t0, c0 = time.perf_counter(), time.process_time()
+        sw = Stopwatch()
         history = fit(
             module,
             train_ds,
@@ -166,7 +166,7 @@ def _worker_ours(path: str, epochs: int) -> dict:
             device="cpu",
             progress=False,
         )
-        train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        train_s, cpu_s = sw.wall(), sw.cpu()
     return {
         "side": "ours (ProgramVAE, scinterp.train.fit)",
         "n_train": meta["n_train"],
@@ -177,9 +177,7 @@ def _worker_ours(path: str, epochs: int) -> dict:
         "input_bytes": input_bytes,
         "rss_before_kb": rss_before,
         "peak_setup_kb": peak_setup,
-        "peak_kb": _rss_kb("VmHWM")
-        if reset
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_kb": _rss_kb("VmHWM") if reset else round(peak_rss_mb() * 1024),
         "peak_reset": reset,
     }
 
@@ -200,7 +198,7 @@ def _worker_scvi(path: str, epochs: int) -> dict:
     adata.var_names = [f"g{g}" for g in range(counts.shape[1])]
     input_bytes = _csr_bytes(counts)
 
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     scvi.model.LinearSCVI.setup_anndata(adata)
     model = scvi.model.LinearSCVI(
         adata,
@@ -209,11 +207,11 @@ def _worker_scvi(path: str, epochs: int) -> dict:
         n_layers=N_LAYERS,
         dropout_rate=DROPOUT,
     )
-    setup_s = time.perf_counter() - t0
+    setup_s = sw.wall()
     n_train = int(round(counts.shape[0] * (1 - VAL_FRACTION)))
     rss_before, peak_setup = _rss_kb("VmRSS"), _rss_kb("VmHWM")
     reset = _reset_peak()
-    t0, c0 = time.perf_counter(), time.process_time()
+    sw = Stopwatch()
     model.train(
         max_epochs=epochs,
         batch_size=BATCH_SIZE,
@@ -227,7 +225,7 @@ def _worker_scvi(path: str, epochs: int) -> dict:
         enable_model_summary=False,
         enable_checkpointing=False,
     )
-    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    train_s, cpu_s = sw.wall(), sw.cpu()
     loss = model.history.get("train_loss")
     return {
         "side": f"scvi-tools {scvi.__version__} (LinearSCVI)",
@@ -239,9 +237,7 @@ def _worker_scvi(path: str, epochs: int) -> dict:
         "input_bytes": input_bytes,
         "rss_before_kb": rss_before,
         "peak_setup_kb": peak_setup,
-        "peak_kb": _rss_kb("VmHWM")
-        if reset
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_kb": _rss_kb("VmHWM") if reset else round(peak_rss_mb() * 1024),
         "peak_reset": reset,
     }
 
@@ -310,13 +306,13 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
     def timed_epoch(*a, **kw):
         out = run_epoch(*a, **kw)
         if not a[-1]:  # train=False: the validation pass closes the epoch
-            marks.append((time.perf_counter(), time.process_time()))
+            marks.append((sw.wall(), sw.cpu()))
         return out
 
     loop._run_epoch = timed_epoch
     max_epochs = epochs or auto_max_epochs(len(train_ds))
     with tempfile.TemporaryDirectory() as outdir:
-        t0, c0 = time.perf_counter(), time.process_time()
+        sw = Stopwatch()
         history = fit(
             module,
             train_ds,
@@ -332,7 +328,7 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
             device="cpu",
             progress=False,
         )
-        train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        train_s, cpu_s = sw.wall(), sw.cpu()
     marks = np.asarray(marks)
     names = [str(n) for n in adata.obs_names]
     pos = {n: i for i, n in enumerate(names)}
@@ -344,8 +340,8 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
         "cpu_s": cpu_s,
         "epochs": len(history),
         "max_epochs": max_epochs,
-        "clock": (marks[:, 0] - t0).tolist(),
-        "cpu_clock": (marks[:, 1] - c0).tolist(),
+        "clock": marks[:, 0].tolist(),
+        "cpu_clock": marks[:, 1].tolist(),
         "elbo": (history["val_recon"] + history["val_kl"]).tolist(),
         "val_idx": val_idx,
     }
@@ -385,10 +381,10 @@ def _quality_scvi(path: str, epochs: int, val_file: str) -> dict:
 
         def on_validation_epoch_end(self, trainer, pl_module):
             if not trainer.sanity_checking:
-                self.times.append((time.perf_counter(), time.process_time()))
+                self.times.append((sw.wall(), sw.cpu()))
 
     clock = Clock()
-    t0, c0 = time.perf_counter(), time.process_time()
+    sw = Stopwatch()
     model.train(
         max_epochs=epochs or None,
         batch_size=BATCH_SIZE,
@@ -401,10 +397,10 @@ def _quality_scvi(path: str, epochs: int, val_file: str) -> dict:
         enable_checkpointing=False,
         callbacks=[clock],
     )
-    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    train_s, cpu_s = sw.wall(), sw.cpu()
     load = _load_average()
     elbo = model.history["elbo_validation"].iloc[:, 0].to_numpy()
-    times = np.asarray(clock.times) - [t0, c0]
+    times = np.asarray(clock.times)
     k = min(len(elbo), len(times))
     return {
         "side": f"scvi-tools {scvi.__version__} (LinearSCVI, its defaults)",
@@ -425,7 +421,15 @@ def _quality(
     """Time to the peer's final validation loss: one run per side, ours first. The peer's
     run is kept beside the data (``*.scvi.json``) and reused for the same cells, epochs
     and validation split."""
-    cmd = [python, __file__, "--data", path, "--threads", str(threads or 0)]
+    cmd = [
+        python,
+        "-m",
+        "benchmarks.train_throughput",
+        "--data",
+        path,
+        "--threads",
+        str(threads or 0),
+    ]
     extra = ["--model", model] + [f"--set={k}={v}" for k, v in overrides.items()]
     ours = _call(cmd + ["--worker", "quality_ours", "--epochs", str(epochs[0])] + extra)
     cached = Path(f"{path}.e{epochs[-1]}.t{threads or 0}.scvi.json")
@@ -473,17 +477,18 @@ def _overrides(items: list[str]) -> dict:
 
 
 def _call(cmd: list[str]) -> dict:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[3:6]} worker failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _run_worker(python: str, side: str, path: str, epochs: int, threads: int | None) -> dict:
-    cmd = [python, __file__, "--worker", side, "--data", path, "--epochs", str(epochs)]
+    cmd = [python, "-m", "benchmarks.train_throughput", "--worker", side, "--data", path]
+    cmd += ["--epochs", str(epochs)]
     if threads:
         cmd += ["--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"{side} worker failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -586,9 +591,9 @@ def main() -> None:
     for n_cells, n_epochs in zip(args.cells, epochs, strict=True):
         path = cache / f"counts_{n_cells}x{args.genes}.npz"
         if not path.exists():
-            t0 = time.perf_counter()
+            sw = Stopwatch()
             sp.save_npz(path, synthetic_counts(n_cells, args.genes), compressed=False)
-            print(f"generated {path} in {time.perf_counter() - t0:.0f} s")
+            print(f"generated {path} in {sw.wall():.0f} s")
         for r in range(args.repeats):
             # Alternate who goes first so slow drifts in machine load hit both sides.
             order = sides if r % 2 == 0 else sides[::-1]
