@@ -13,11 +13,11 @@ from scinterp.data.peaks import (
     gc_content,
     n_fraction,
     nearest_genes,
-    read_peaks,
     resize_peaks,
     validate_peaks,
 )
 from scinterp.errors import ScinterpInputError
+from scinterp.io import read_peaks
 
 GENOME = {"chr1": 10_000, "chr2": 5_000, "chrM": 500}
 

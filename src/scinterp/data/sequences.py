@@ -296,10 +296,11 @@ def prepare_peak_sequences(
         ``(n_peaks, 4, width)`` uint8 (cast to float per batch by :class:`PeakDataset`).
     """
     from scinterp.data import peaks as peaks_mod
+    from scinterp.io import read_peaks
 
     genome = open_genome(genome_path, dataset=dataset)
     lengths = genome_lengths(genome)
-    peaks = peaks_mod.read_peaks(atac, dataset=dataset, path=atac_path)
+    peaks = read_peaks(atac, dataset=dataset, path=atac_path)
     n_read = len(peaks)
     peaks = peaks_mod.validate_peaks(
         peaks,

@@ -6,11 +6,12 @@ the multiome ARC matrix), a MuData ``.h5mu`` file or a Matrix Market directory
 float32 CSR. Where the counts are not in ``.X`` and the config names no source, they
 are looked for in ``.raw.X`` and in layers named like ``counts``. With ``symbol_key``
 the gene symbols of a var column become the var names (atlas files keep Ensembl IDs
-there). `read_atac` takes the peaks of the same multiome file. Bad input raises
+there). `read_atac` takes the peaks of the same multiome file; `read_peaks` their
+coordinates (var columns or names like ``chr1:100-600``). Bad input raises
 `ScinterpInputError` naming the dataset, the file and the fix.
 
 The subpackage, one module per job (this module re-exports their public names):
-``_read`` `read_counts` and `read_atac`; ``_formats`` format detection, 10x ``.h5``,
+``_read`` `read_counts` and `read_atac`; ``_peaks`` `read_peaks`; ``_formats`` format detection, 10x ``.h5``,
 Matrix Market and ``.h5mu`` modalities; ``_counts`` where the raw counts are and their
 checks (and `validate_obs_keys`); ``_symbols`` gene symbols and the species check;
 ``_h5ad`` partial readers of the workflow's ``.h5ad`` files (`iter_row_chunks` streams
@@ -45,6 +46,7 @@ from scinterp.io._h5ad import (
     read_rows,
     read_var,
 )
+from scinterp.io._peaks import read_peaks
 from scinterp.io._read import read_atac, read_counts
 from scinterp.io._symbols import (
     MIN_SYMBOLS_FOR_SPECIES,
@@ -77,6 +79,7 @@ __all__ = [
     "read_counts",
     "read_meta",
     "read_normalized",
+    "read_peaks",
     "read_rows",
     "read_var",
     "require_h5mu_modality",

@@ -21,6 +21,7 @@ from scinterp.io._formats import (
     detect_format,
     h5_feature_types,
 )
+from scinterp.io._peaks import read_peaks
 from scinterp.io._symbols import _hint_symbol_key, check_species, use_symbols
 from scinterp.io._util import _as_csr_float32, _duplicates, _fmt_list
 
@@ -210,10 +211,9 @@ def read_atac(path: str | os.PathLike, *, dataset: str | None, modality: str = "
 
     Returns
     -------
-    AnnData the motif branch reads as its ``atac`` input (as `scinterp.data.peaks`).
+    AnnData the motif branch reads as its ``atac`` input (var ``chrom, start, end`` as
+    :func:`read_peaks` gives them).
     """
-    from scinterp.data.peaks import read_peaks
-
     p = Path(path)
     fmt = detect_format(p)
     if fmt == "h5mu":

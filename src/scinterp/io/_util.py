@@ -53,3 +53,9 @@ def _fmt_list(items) -> str:
         return "(none)"
     shown = ", ".join(f"'{x}'" for x in items[:20])
     return shown + (f", ... ({len(items)} in all)" if len(items) > 20 else "")
+
+
+def _examples(values, n: int = 5) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:n])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > n else "")
