@@ -690,6 +690,19 @@ def _check_h5ad_names(name: str, ds: dict, path: str) -> tuple[dict, list[Scinte
     return names, problems
 
 
+#: schema keyword of a ``train.<model>`` section: its keys are the model's settings
+#: (``ModelSpec.settings``), checked by `scinterp.train.settings.check_train`
+MODEL_SETTINGS_KEYWORD = "x-model-settings"
+
+
+def _model_settings_schema(name: str) -> dict:
+    """The settings of model ``name`` as JSON-schema properties (its ModelSpec's)."""
+    import scinterp.models  # noqa: F401 (registers the built-in models)
+    from scinterp.models.registry import model_spec
+
+    return {k: s.json_schema() for k, s in model_spec(name).settings.items()}
+
+
 def schema_to_markdown(schema: dict) -> str:
     """Render the config schema as the option reference of config/README.md.
 
@@ -718,12 +731,19 @@ def schema_to_markdown(schema: dict) -> str:
 
     def walk(node, key):
         desc = " ".join(str(node.get("description", "")).split())
+        if node.get(MODEL_SETTINGS_KEYWORD):  # train.<model>: the settings its spec declares
+            rows.append(f"| **`{key}`** | section | | {desc} |")
+            for sub, subnode in _model_settings_schema(key.rsplit(".", 1)[1]).items():
+                walk(subnode, f"{key}.{sub}")
+            return
         if node.get("type") == "object" and "properties" in node:
             rows.append(f"| **`{key}`** | section | | {desc} |")
             for sub, subnode in node["properties"].items():
                 walk(subnode, f"{key}.{sub}")
             return
         default = f"`{json.dumps(node['default'])}`" if "default" in node else "`required`"
+        if node.get("deprecated"):  # an old spelling, read only where the config sets it
+            default = "deprecated"
         if COMPARE_KEYWORD in node:  # its value with the top-level compare: true
             default += f" (`compare: true`: `{json.dumps(node[COMPARE_KEYWORD])}`)"
         rows.append(f"| `{key}` | {fmt_type(node)} | {default} | {desc} |")

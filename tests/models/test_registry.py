@@ -140,10 +140,39 @@ def test_registry_lists_the_built_in_models_in_order():
     assert model_names(program_vae=True) == ["program_vae", "ldvae"]
     # the coefficients are its explanation: not attributed, never the identity model
     assert model_spec("logistic_classifier").provides == ("markers",)
-    assert {n: model_spec(n).prefix for n in model_names() if model_spec(n).prefix} == {
-        "grn_sem": "grn_",
-        "seq_cnn": "seq_",
+    assert {n: list(model_spec(n).settings) for n in model_names() if model_spec(n).settings} == {
+        "program_vae": ["n_latent_denovo", "l1_denovo", "kl_weight", "nonneg_programs"],
+        "ldvae": ["n_latent_denovo", "kl_weight"],
+        "grn_sem": ["l1_adjacency", "predictor_penalty", "learning_rate", "max_cells"],
+        "seq_cnn": ["batch_size", "learning_rate", "max_epochs", "patience", "shift", "mutate"],
     }
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_settings_meet_their_schema_and_build_takes_the_others(name):
+    """Each default meets its own JSON schema (what check_train holds a config to), and
+    the spec's build takes exactly the settings that are not training ones as keywords."""
+    import inspect
+
+    from jsonschema import Draft202012Validator
+
+    spec = model_spec(name)
+    for key, setting in spec.settings.items():
+        schema = setting.json_schema()
+        assert schema["description"] and "type" in schema, key
+        Draft202012Validator(schema).validate(setting.default)
+    params = inspect.signature(spec.build).parameters
+    keywords = {k for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    assert keywords == {k for k, s in spec.settings.items() if not s.training}
+
+
+def test_spec_rejects_settings_that_are_no_setting():
+    from scinterp.models.registry import Setting
+
+    with pytest.raises(ValueError, match="settings maps names to Setting"):
+        ModelSpec(name="x", cls=_Toy, kind="latent", build=dict, settings={"a": 1})
+    with pytest.raises(ValueError, match="settings maps names to Setting"):
+        ModelSpec(name="x", cls=_Toy, kind="latent", build=dict, settings={"a-b": Setting(1, "d")})
 
 
 @pytest.mark.parametrize("name", ["attention_classifier", "mlp_classifier", "capsule_classifier"])

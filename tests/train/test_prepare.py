@@ -101,6 +101,21 @@ def test_every_model_is_built(adata, name):
         assert out.shape[1] == len(features) and torch.any(module.x_std != 1)
 
 
+def test_the_model_settings_reach_its_build(adata):
+    """prepare(**settings): the model's settings over its spec's defaults, into the spec's
+    build; a setting of another model is an error naming the model's own."""
+    with pytest.warns(UserWarning):
+        default = prepare(adata, "program_vae", gene_sets=SETS, **KW)
+        wider = prepare(adata, "program_vae", gene_sets=SETS, n_latent_denovo=7, kl_weight=1, **KW)
+    assert default.init["n_denovo"] == 4 and default.init["kl_weight"] == 0.3
+    assert wider.init["n_denovo"] == 7 and wider.init["kl_weight"] == 1
+    assert wider.meta["programs"][-7:] == [f"denovo_{i}" for i in range(7)]
+    grn = prepare(adata, "grn_sem", tfs=["G0", "G5"], predictor_penalty=0, **KW)
+    assert grn.init["predictor_penalty"] == 0 and grn.init["l1"] == 0.001
+    with pytest.raises(ScinterpInputError, match="mlp_classifier has no setting 'kl_weight'"):
+        prepare(adata, "mlp_classifier", kl_weight=1.0, **KW)
+
+
 def test_prepare_fit_save_load(adata, tmp_path):
     with pytest.warns(UserWarning):
         module, init, meta, train_ds, val_ds = prepare(adata, "program_vae", gene_sets=SETS, **KW)
@@ -183,7 +198,8 @@ def test_unknown_model_and_missing_counts(adata):
 
 @pytest.mark.parametrize("name", ["grn_sem", "mlp_classifier"])
 def test_train_from_files_step_size(adata, tmp_path, monkeypatch, name):
-    """grn_sem trains at train.grn_learning_rate, the other cell models at learning_rate."""
+    """grn_sem trains at its own learning rate (here in its old spelling,
+    train.grn_learning_rate), the other cell models at learning_rate."""
     import yaml
 
     import scinterp.train.loop as loop
@@ -213,8 +229,8 @@ def test_train_from_files_step_size(adata, tmp_path, monkeypatch, name):
 
 
 def test_grn_sem_trains_on_a_stratified_sample_the_peers_read(adata, tmp_path):
-    """train.grn_max_cells: grn_sem trains on a stratified sample (the other models on
-    every cell, max_cells null); model_rows gives the GRN peers the same cells."""
+    """train.grn_sem.max_cells: grn_sem trains on a stratified sample (the other models
+    on every cell, max_cells null); model_rows gives the GRN peers the same cells."""
     import json
 
     import yaml
@@ -226,9 +242,9 @@ def test_grn_sem_trains_on_a_stratified_sample_the_peers_read(adata, tmp_path):
     schema = yaml.safe_load((root / "workflow" / "schemas" / "config.schema.yaml").read_text())
     props = schema["properties"]["train"]["properties"]
     params = {k: v["default"] for k, v in props.items() if "default" in v}
-    assert params["max_cells"] is None and params["grn_max_cells"] == 20000
+    assert params["max_cells"] is None and "grn_max_cells" not in params  # old spelling
     n = adata.n_obs
-    params.update(grn_max_cells=n // 2, max_epochs=1, device="cpu")
+    params.update(grn_sem={"max_cells": n // 2}, max_epochs=1, device="cpu")
     path = tmp_path / "normalized.h5ad"
     adata.uns["scinterp"] = {"label_key": "cell_type"}
     adata.write_h5ad(path)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from scinterp.models.registry import ModelSpec, register_model
+from scinterp.models.registry import ModelSpec, Setting, register_model
 
 __all__ = ["GRNSEM"]
 
@@ -305,12 +305,60 @@ class GRNSEM(nn.Module):
 
 
 # ------------------------------------------------------------------ spec
-def _build_grn_sem(data) -> dict:
+GRN_SEM_SETTINGS = {
+    "l1_adjacency": Setting(
+        0.001,
+        "L1 penalty on the GRN model's adjacency matrix.",
+        schema={"type": "number", "minimum": 0},
+        legacy="l1_adjacency",
+    ),
+    "predictor_penalty": Setting(
+        600,
+        "Sparsity prior on the GRN model's TF -> gene predictor (the network that "
+        "integrated gradients explain): a group lasso over the TFs' first-layer weights "
+        "plus an L1 penalty on its linear part, weighted by this value divided by the "
+        "training cells, in full where there are at most about 7 training cells per TF "
+        "and fading with the square of the cells per TF above (a long generic TF list "
+        "over few cells needs it; a short list of real regulators does not). 0 switches "
+        "it off. Chosen on the GRN benchmark (benchmarks/README.md, \"The predictor's "
+        "sparsity prior\"): integrated gradients' AUPRC ratio sergio_mouse_small (2 cells "
+        "per TF) 1.35 -> 8.5, sergio_ecoli (4) 16.3 -> 23.4, sergio_1k_batches (6) 17.8 "
+        "-> 31.9; krumsiek11 (52) and sergio_panel (79) unchanged.",
+        schema={"type": "number", "minimum": 0},
+        legacy="grn_predictor_penalty",
+    ),
+    "learning_rate": Setting(
+        0.003,
+        "Adam learning rate of the GRN model (replaces train.learning_rate for grn_sem). "
+        "Its per-gene SEM and TF predictor converge in fewer epochs at 0.003 than at the "
+        "classifiers' 0.001, and early stopping then ends training sooner: on the demo "
+        "(seeds 0-2) 35 instead of 60 epochs, 33 instead of 55 s, consensus AUPRC ratio "
+        "34.2 instead of 30.6; on krumsiek11 (seeds 0-4) 2.25 and 2.27.",
+        schema={"type": "number", "exclusiveMinimum": 0},
+        training=True,
+        legacy="grn_learning_rate",
+    ),
+    "max_cells": Setting(
+        20000,
+        "Cells grn_sem trains on (replaces train.max_cells for grn_sem): a sample "
+        "stratified by cell type of at most this many; the GRN peers (rules grnboost2, "
+        "regdiffusion, spearman) read the same cells, so an atlas's network costs what a "
+        "20,000-cell data set's does (GRNBoost2 grows with the cells, and the Spearman "
+        "ranks of 1M cells x 2,000 genes take 16 GB). Every data set of the GRN "
+        "benchmarks (up to 3,815 cells) trains on all its cells. null: every cell.",
+        schema={"type": ["integer", "null"], "minimum": 1},
+        training=True,
+        legacy="grn_max_cells",
+    ),
+}
+
+
+def _build_grn_sem(data, *, l1_adjacency: float, predictor_penalty: float) -> dict:
     return {
         "n_genes": data.n_genes,
         "tf_index": torch.tensor(data.tfs, dtype=torch.long),
-        "l1": data.settings["l1_adjacency"],
-        "predictor_penalty": data.settings.get("predictor_penalty", 0.0),
+        "l1": l1_adjacency,
+        "predictor_penalty": predictor_penalty,
     }
 
 
@@ -325,13 +373,13 @@ register_model(
         cls=GRNSEM,
         kind="grn",
         needs=("tfs",),
-        prefix="grn_",
+        settings=GRN_SEM_SETTINGS,
         build=_build_grn_sem,
         finish=_finish,
         # A cell pass costs ~20x a classifier's (an epoch of 18,000 cells x 2,061 genes,
         # 150 TFs: 18.7 s on 2 busy cores), and the GRN benchmarks' longest training
         # (early stopping) used 112k passes (gp_programs_sparse; sergio_1k_batches 48k):
-        # 500k bounds a 20,000-cell sample (train.grn_max_cells) at 28 epochs.
+        # 500k bounds a 20,000-cell sample (train.grn_sem.max_cells) at 28 epochs.
         auto_passes=500_000,
         # its per-gene MLPs and TF masking are many small operations: with 2 threads a
         # training used 1.3 cores (sergio_1k_batches: 68 CPU-s in 54-65 s) and at the atlas

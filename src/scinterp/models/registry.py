@@ -3,11 +3,13 @@ load with ``weights_only=True``.
 
 Each model declares itself next to its class (``scinterp/models/classifier.py`` ...) with a
 :class:`ModelSpec`: its kind, what it needs from the data, whether the ``attribute`` rule
-explains it, its config prefix, the constructor arguments a sweep may set, and a builder
-from prepared data. Training, attribution, the programs branch, the sweep and the
-workflow's input functions read these specs instead of lists of model names, so a new
-model is one file ending in ``register_model(ModelSpec(...))`` (plus its name in the
-config schema's enums, which ``tests/test_config.py`` checks against this registry).
+explains it, its settings (:class:`Setting`: hyperparameters with their defaults, set per
+model in the config's ``train.<model>`` section, see :mod:`scinterp.train.settings`), the
+constructor arguments a sweep may set, and a builder from prepared data. Training,
+attribution, the programs branch, the sweep and the workflow's input functions read these
+specs instead of lists of model names, so a new model is one file ending in
+``register_model(ModelSpec(...))`` (plus its name in the config schema's enums and its
+``train.<model>`` section, which ``tests/test_config.py`` checks against this registry).
 
 A model directory holds ``model.pt`` (the pure ``state_dict()``) and ``model.json``
 (registry name, class import path, init kwargs, and free-form metadata such as feature,
@@ -38,6 +40,7 @@ __all__ = [
     "MODELS",
     "ROLES",
     "ModelSpec",
+    "Setting",
     "build_model",
     "load_model",
     "model_class",
@@ -68,6 +71,50 @@ _KIND_ROLES = {
 }
 
 
+_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One hyperparameter of a model, with its one default.
+
+    The config's ``train.<model>`` section sets it (``train: {program_vae: {kl_weight:
+    0.5}}``); :mod:`scinterp.train.settings` checks the section against the spec's
+    settings before any job and resolves them; config/README.md lists them.
+
+    Parameters
+    ----------
+    default
+        The value when the config does not set it.
+    description
+        What it does and why this default (config/README.md shows it).
+    schema
+        JSON-schema keywords the value must meet (``{"minimum": 0}``); ``type`` follows
+        the default's (an int default is an ``integer``) unless given here
+        (``{"type": "number"}``, ``{"type": ["integer", "null"]}``).
+    training
+        False: an argument of the spec's ``build(data, **settings)``. True: read by the
+        training instead (the loop, the data it trains on): the model's own value of a
+        shared ``train`` key of the same name (``grn_sem``'s ``learning_rate``), or a
+        training-only one (``seq_cnn``'s ``shift``).
+    legacy
+        The flat ``train`` key that set it before the per-model sections
+        (``grn_learning_rate``); still read, the schema marks it deprecated.
+    """
+
+    default: Any
+    description: str
+    schema: dict[str, Any] = field(default_factory=dict)
+    training: bool = False
+    legacy: str | None = None
+
+    def json_schema(self) -> dict[str, Any]:
+        """The setting as a JSON-schema property (type, constraints, default, description)."""
+        kind = next((t for cls, t in _JSON_TYPES if isinstance(self.default, cls)), None)
+        out: dict[str, Any] = {} if kind is None else {"type": kind}
+        return {**out, **self.schema, "default": self.default, "description": self.description}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What the rest of scinterp knows about one model.
@@ -95,17 +142,20 @@ class ModelSpec:
     program_vae
         A gene-program VAE: the programs branch reads its latent units (``encode``,
         ``decoder_weights``; ``meta["programs"]``, ``meta["n_prior"]``).
-    prefix
-        Config prefix of its own train keys (``seq_``: ``seq_learning_rate`` is this
-        model's ``learning_rate``); None when it has none.
+    settings
+        Its hyperparameters: name -> :class:`Setting` (default, description, allowed
+        values). The config's ``train.<model>`` section overrides the defaults; ``build``
+        receives those that are not ``training`` ones as keyword arguments.
     sweep_kwargs
         Constructor arguments a sweep column may set (models without any cannot be swept).
     defaults
         Constructor arguments the registry adds (``ldvae``: ``masked=False``).
     build
-        ``build(data) -> init kwargs`` from the prepared data (a
+        ``build(data, **settings) -> init kwargs`` from the prepared data (a
         :class:`scinterp.train.prepare.CellData` or, for ``atac`` models,
-        :class:`scinterp.train.run.PeakData`); it may add its own keys to ``data.meta``.
+        :class:`scinterp.train.run.PeakData`) and the model's settings (those of
+        ``settings`` that are not ``training`` ones); it may add its own keys to
+        ``data.meta``.
     finish
         Optional ``finish(module, data)`` after the model is built: fills buffers that
         depend on the training data (standardization, biases) or adds ``data.meta`` keys
@@ -139,7 +189,7 @@ class ModelSpec:
     uses: tuple[str, ...] = ()
     attributed: bool = False
     program_vae: bool = False
-    prefix: str | None = None
+    settings: dict[str, Setting] = field(default_factory=dict)
     sweep_kwargs: tuple[str, ...] = ()
     defaults: dict[str, Any] = field(default_factory=dict)
     finish: Callable[[nn.Module, Any], None] | None = None
@@ -162,6 +212,7 @@ class ModelSpec:
                 raise ValueError(
                     f"model {self.name!r}: {key} must be >= 1, not {getattr(self, key)}"
                 )
+        self._check_settings()
         if self.provides is None:
             roles = _KIND_ROLES[self.kind] + (("programs",) if self.program_vae else ())
             object.__setattr__(self, "provides", roles)
@@ -170,6 +221,16 @@ class ModelSpec:
             raise ValueError(
                 f"model {self.name!r}: unknown roles {sorted(unknown)}; known: {', '.join(ROLES)}"
             )
+
+    def _check_settings(self) -> None:
+        # that each default meets its own schema is a test (tests/models/test_registry.py):
+        # jsonschema is not in every job's env
+        for key, setting in self.settings.items():
+            if not isinstance(setting, Setting) or not key.isidentifier():
+                raise ValueError(
+                    f"model {self.name!r}: settings maps names to Setting(...), not "
+                    f"{key!r}: {setting!r}"
+                )
 
     @property
     def target(self) -> str:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scinterp.models.registry import ModelSpec, register_model
+from scinterp.models.registry import ModelSpec, Setting, register_model
 
 __all__ = ["SeqCNN"]
 
@@ -238,6 +238,67 @@ class SeqCNN(nn.Module):
 
 
 # ------------------------------------------------------------------ spec
+# Its training differs from the cell models' (a few thousand peaks, motifs learned one
+# after another): its own values of the shared loop keys, and the peaks' augmentation.
+SEQ_CNN_SETTINGS = {
+    "batch_size": Setting(
+        64,
+        "Peaks per minibatch of the sequence CNN (replaces train.batch_size for seq_cnn; "
+        "small batches give the few thousand peaks of a typical data set enough "
+        "optimisation steps).",
+        schema={"minimum": 1},
+        training=True,
+        legacy="seq_batch_size",
+    ),
+    "learning_rate": Setting(
+        0.01,
+        "Adam learning rate of the sequence CNN (replaces train.learning_rate for "
+        "seq_cnn); scBasset's rate. With mutate against memorising peaks it is stable.",
+        schema={"type": "number", "exclusiveMinimum": 0},
+        training=True,
+        legacy="seq_learning_rate",
+    ),
+    "max_epochs": Setting(
+        150,
+        "Maximum epochs of the sequence CNN (replaces train.max_epochs for seq_cnn; early "
+        "stopping with its patience usually ends it sooner). Its epochs are short and it "
+        "learns motifs one after another: on the demo the best validation loss came at "
+        "epoch 30, 93 and 114 with seeds 0, 1 and 2, past the cell models' 60.",
+        schema={"minimum": 1},
+        training=True,
+        legacy="seq_max_epochs",
+    ),
+    "patience": Setting(
+        25,
+        "Epochs without validation improvement before the sequence CNN stops (replaces "
+        "train.patience for seq_cnn). An epoch of a few thousand peaks is only a few dozen "
+        "steps, and a CNN learns motifs one after another with plateaus of several epochs "
+        "in between, on which the cell models' patience stops it early.",
+        schema={"minimum": 1},
+        training=True,
+        legacy="seq_patience",
+    ),
+    "shift": Setting(
+        3,
+        "Training peaks of the sequence CNN are shifted by a random -shift..shift bp (and "
+        "reverse-complemented at random) each epoch; 0 turns shifting off.",
+        schema={"minimum": 0},
+        training=True,
+        legacy="seq_shift",
+    ),
+    "mutate": Setting(
+        0.1,
+        "Fraction of the bases of each training peak of the sequence CNN replaced by a "
+        "random base each epoch (EvoAug's random mutation). A motif survives a few "
+        "substitutions, the exact k-mers of single peaks do not: without it the CNN "
+        "memorises the training peaks before it has learned all motifs. 0 turns it off.",
+        schema={"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+        training=True,
+        legacy="seq_mutate",
+    ),
+}
+
+
 def _build_seq_cnn(data) -> dict:
     return {"n_cells": data.n_cells, "seq_len": data.seq_len}
 
@@ -256,7 +317,7 @@ register_model(
         cls=SeqCNN,
         kind="sequence",
         needs=("atac",),
-        prefix="seq_",
+        settings=SEQ_CNN_SETTINGS,
         build=_build_seq_cnn,
         finish=_init_cell_bias,
     )

@@ -1,8 +1,9 @@
 """Normalized AnnData + prior knowledge -> (model, init kwargs, metadata, train/val data).
 
-``prepare(adata, "program_vae", gene_sets=..., ...)`` chooses the features a model sees,
-checks the inputs (clear errors naming the fix), builds the model with the registry and
-returns datasets that slice the (sparse or backed) matrices per minibatch.
+``prepare(adata, "program_vae", gene_sets=..., n_latent_denovo=8)`` chooses the features a
+model sees, checks the inputs (clear errors naming the fix), builds the model with the
+registry (its spec's ``build(data, **settings)``, the model's settings over its spec's
+defaults) and returns datasets that slice the (sparse or backed) matrices per minibatch.
 
 Feature choice
 --------------
@@ -15,7 +16,7 @@ Feature choice
 
 What a model needs (labels, gene sets, TFs, counts, batches) comes from its
 :class:`~scinterp.models.registry.ModelSpec`; its spec's ``build`` turns the chosen
-features (:class:`CellData`) into the model's init kwargs.
+features (:class:`CellData`) and the model's settings into its init kwargs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from torch import nn
 from scinterp.data.cells import CellDataset, row_sums, split_indices, take_rows
 from scinterp.errors import ScinterpInputError
 from scinterp.models.registry import MODELS, build_model
+from scinterp.train.settings import build_settings, resolve_settings
 
 __all__ = ["CellData", "Prepared", "cell_models", "column_moments", "prepare"]
 
@@ -65,14 +67,13 @@ class CellData:
         Batch names (models that use a batch), else empty.
     tfs
         Positions of the TFs among the features (models that need TFs), else empty.
-    settings
-        The model settings of :func:`prepare` (``n_latent_denovo``, ``l1_denovo``,
-        ``kl_weight``, ``nonneg_programs``, ``l1_adjacency``, ``predictor_penalty``).
     meta
         The model's metadata (``model.json``); a builder adds its own keys.
-    X, features, train_idx
-        The expression matrix, the columns the model reads and the training rows (for
-        ``finish``; set once the split is made).
+    features
+        The columns of ``X`` the model reads.
+    X, train_idx
+        The expression matrix and the training rows (for ``finish``; set once the split
+        is made).
     """
 
     n_genes: int
@@ -80,7 +81,6 @@ class CellData:
     classes: list[str]
     batches: list[str]
     tfs: list[int]
-    settings: dict[str, Any]
     meta: dict[str, Any]
     X: Any = None
     features: np.ndarray | None = None
@@ -259,14 +259,9 @@ def prepare(
     min_genes_per_set: int = 5,
     max_genes: int = 3000,
     min_cells_per_class: int = 3,
-    n_latent_denovo: int = 4,
-    l1_denovo: float = 0.3,
-    kl_weight: float = 0.3,
-    nonneg_programs: bool = True,
-    l1_adjacency: float = 1e-3,
-    predictor_penalty: float = 0.0,
     model_kwargs: Mapping[str, Any] | None = None,
     dataset: str | None = None,
+    **settings: Any,
 ) -> Prepared:
     """Build a model and its train/validation data from a normalized AnnData.
 
@@ -294,25 +289,18 @@ def prepare(
     val_fraction, seed
         Validation split (stratified by label when ``label_key`` is given) and the seed
         for the split and the model's initial weights.
-    min_genes_per_set
-        Gene sets with fewer genes among the features are skipped (with a warning).
-    max_genes
-        Cap on the number of input genes.
-    min_cells_per_class
-        Classifiers: classes with fewer cells raise an error.
-    n_latent_denovo, l1_denovo
-        VAE: de novo units and their decoder L1 penalty.
-    kl_weight, nonneg_programs
-        VAEs: weight of the KL term; program VAE: non-negative gene-set loadings.
-    l1_adjacency
-        ``grn_sem``: L1 penalty on the adjacency.
-    predictor_penalty
-        ``grn_sem``: sparsity prior on its TF -> gene predictor (divided by the training
-        cells; see :class:`~scinterp.models.grn.GRNSEM`).
+    min_genes_per_set, max_genes, min_cells_per_class
+        Gene sets with fewer genes among the features are skipped (with a warning); the
+        cap on the number of input genes; a classifier leaves out smaller classes.
     model_kwargs
         Extra init kwargs for the model (e.g. ``d_model``, ``hidden``).
     dataset
         Dataset name, for error messages.
+    **settings
+        The model's settings (its spec's ``settings``, the config's ``train.<model>``:
+        ``n_latent_denovo=8`` for the program VAE); those not given take the spec's
+        defaults, a name that is no setting of the model raises. The spec's ``build``
+        receives those that are not ``training`` ones.
 
     Returns
     -------
@@ -321,36 +309,21 @@ def prepare(
         ``build_model(model, **init)``; ``meta`` holds ``features`` (gene names, input
         order) and, per model, ``classes``, ``token_names``, ``gene_sets`` (name -> genes
         used), ``programs``, ``n_prior``, ``tfs``, ``batches``, plus ``val_cells`` (obs names
-        of the held-out cells) and the settings used.
+        of the held-out cells).
 
     Raises
     ------
     ScinterpInputError
-        (a ``ValueError``) for an unknown model, missing label/batch columns, fewer than
-        2 classes, too small classes, no gene set overlapping the data, no TF in the data,
-        or missing counts.
+        (a ``ValueError``) for an unknown model or setting, missing label/batch columns,
+        fewer than 2 classes, too small classes, no gene set overlapping the data, no TF
+        in the data, or missing counts.
     """
-    spec = MODELS.get(model)
-    if spec is None or "atac" in spec.needs:
-        raise _err(
-            f"prepare() does not build model '{model}'.",
-            f"use one of {', '.join(cell_models())} (models trained on peaks, such as the "
-            "sequence CNN, get their data from scinterp.data.sequences).",
-            dataset,
-        )
-    model_kwargs = dict(model_kwargs or {})
-    var_names = [str(g) for g in adata.var_names]
-    n_cells = adata.n_obs
-
-    y, classes = (None, [])
-    if "labels" in spec.needs:
-        y, classes = _labels(adata, label_key, min_cells_per_class, dataset)
-    stratify = None
-    if label_key is not None and label_key in adata.obs:
-        stratify = adata.obs[label_key].astype(str).to_numpy()
+    spec = _cell_spec(model, dataset)
+    settings = resolve_settings(model, settings, dataset=dataset)
+    labels = "labels" in spec.needs
+    y, classes = _labels(adata, label_key, min_cells_per_class, dataset) if labels else (None, [])
     uses_batch = spec.reads("batch")
     batch, batches = _batches(adata, batch_key, dataset) if uses_batch else (None, [])
-
     meta: dict[str, Any] = {
         "model": model,
         "dataset": dataset,
@@ -359,26 +332,69 @@ def prepare(
         "seed": seed,
         "val_fraction": val_fraction,
     }
+    data = _choose_features(
+        adata, spec, gene_sets, tfs, max_genes, min_genes_per_set, classes, batches, meta, dataset
+    )
+    init = spec.build(data, **build_settings(model, settings))
+    if "tfs" not in spec.needs:
+        meta["classes"] = classes
+    meta["features"] = [str(adata.var_names[g]) for g in data.features]
+    init.update(model_kwargs or {})
+
+    counts = _counts(adata, spec, counts_layer, dataset)
+    train_idx, val_idx = _split(adata, y, label_key, val_fraction, seed, meta)
+    full = CellDataset(
+        adata.X,
+        counts,
+        y=y,
+        batch=batch,
+        library=row_sums(counts) if counts is not None else None,
+        columns=np.asarray(data.features),
+    )
+    meta["n_cells"] = int(adata.n_obs)
+    meta["n_train"] = int(len(train_idx))
+    meta["val_cells"] = [str(adata.obs_names[i]) for i in val_idx]
+
+    torch.manual_seed(seed)
+    module = build_model(model, **init)
+    if spec.finish is not None:
+        data.X, data.train_idx = adata.X, train_idx
+        spec.finish(module, data)
+    n_genes, n_train, n_val = len(data.features), len(train_idx), len(val_idx)
+    log.info("%s: %d genes, %d train / %d val cells", model, n_genes, n_train, n_val)
+    return Prepared(module, init, meta, full.subset(train_idx), full.subset(val_idx))
+
+
+def _cell_spec(model: str, dataset: str | None):
+    """The spec of ``model``, a registered model that trains on cells."""
+    spec = MODELS.get(model)
+    if spec is None or "atac" in spec.needs:
+        raise _err(
+            f"prepare() does not build model '{model}'.",
+            f"use one of {', '.join(cell_models())} (models trained on peaks, such as the "
+            "sequence CNN, get their data from scinterp.data.sequences).",
+            dataset,
+        )
+    return spec
+
+
+def _choose_features(
+    adata, spec, gene_sets, tfs, max_genes, min_genes_per_set, classes, batches, meta, dataset
+) -> CellData:
+    """The features the model reads (TFs and targets, or HVGs and gene-set genes), as the
+    :class:`CellData` its spec's ``build`` receives; adds ``tfs`` or ``gene_sets`` to
+    ``meta``."""
     if "gene_sets" in spec.needs and not gene_sets:
         raise _err(
-            f"model '{model}' needs gene sets but none were given.",
+            f"model '{spec.name}' needs gene sets but none were given.",
             "set gene_sets in the dataset's config (a GMT file) or use the default one.",
             dataset,
         )
-
-    settings = {
-        "n_latent_denovo": n_latent_denovo,
-        "l1_denovo": l1_denovo,
-        "kl_weight": kl_weight,
-        "nonneg_programs": nonneg_programs,
-        "l1_adjacency": l1_adjacency,
-        "predictor_penalty": predictor_penalty,
-    }
+    var_names = [str(g) for g in adata.var_names]
     if "tfs" in spec.needs:
-        features, tf_cols = _tf_features(adata, model, tfs, max_genes, dataset)
+        features, tf_cols = _tf_features(adata, spec.name, tfs, max_genes, dataset)
         meta["tfs"] = [var_names[g] for g in features[tf_cols]]
-        data = CellData(len(features), {}, classes, batches, list(tf_cols), settings, meta)
-        init = spec.build(data)
+        data = CellData(len(features), {}, classes, batches, list(tf_cols), meta)
     else:
         sets = gene_sets if spec.reads("gene_sets") else None
         required = "gene_sets" in spec.needs
@@ -389,50 +405,38 @@ def prepare(
             meta["gene_sets"] = {
                 k: [var_names[features[i]] for i in v] for k, v in sets_idx.items()
             }
-        data = CellData(len(features), sets_idx, classes, batches, [], settings, meta)
-        init = spec.build(data)
-        meta["classes"] = classes
+        data = CellData(len(features), sets_idx, classes, batches, [], meta)
+    data.features = features
+    return data
 
-    meta["features"] = [var_names[g] for g in features]
-    init.update(model_kwargs)
 
-    counts = None
-    if "counts" in spec.needs:
-        layers = getattr(adata, "layers", {})
-        if counts_layer not in layers:
-            raise _err(
-                f"layers has no '{counts_layer}' with raw counts, needed by {model}.",
-                "run the normalize step, which keeps raw counts in layers['counts'].",
-                dataset,
-            )
-        counts = layers[counts_layer]
+def _counts(adata, spec, counts_layer: str, dataset: str | None):
+    """The raw counts of a model that needs them (the VAEs), else None."""
+    if "counts" not in spec.needs:
+        return None
+    layers = getattr(adata, "layers", {})
+    if counts_layer not in layers:
+        raise _err(
+            f"layers has no '{counts_layer}' with raw counts, needed by {spec.name}.",
+            "run the normalize step, which keeps raw counts in layers['counts'].",
+            dataset,
+        )
+    return layers[counts_layer]
 
+
+def _split(adata, y, label_key, val_fraction, seed, meta) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation rows, stratified by ``label_key`` where it is a column;
+    a classifier's unlabelled or too rare cells are in neither (``meta["n_unlabelled"]``)."""
+    stratify = None
+    if label_key is not None and label_key in adata.obs:
+        stratify = adata.obs[label_key].astype(str).to_numpy()
     if y is not None and (y < 0).any():
         # classifiers learn from labelled cells of learnable types only (see _labels)
         usable = np.flatnonzero(y >= 0)
         tr, va = split_indices(len(usable), val_fraction, seed, stratify=stratify[usable])
-        train_idx, val_idx = usable[tr], usable[va]
         meta["n_unlabelled"] = int(len(y) - len(usable))
-    else:
-        train_idx, val_idx = split_indices(n_cells, val_fraction, seed, stratify=stratify)
-    library = row_sums(counts) if counts is not None else None
-    full = CellDataset(
-        adata.X, counts, y=y, batch=batch, library=library, columns=np.asarray(features)
-    )
-    train_ds, val_ds = full.subset(train_idx), full.subset(val_idx)
-    meta["n_cells"] = int(n_cells)
-    meta["n_train"] = int(len(train_idx))
-    meta["val_cells"] = [str(adata.obs_names[i]) for i in val_idx]
-
-    torch.manual_seed(seed)
-    module = build_model(model, **init)
-    if spec.finish is not None:
-        data.X, data.features, data.train_idx = adata.X, features, train_idx
-        spec.finish(module, data)
-    log.info(
-        "%s: %d genes, %d train / %d val cells", model, len(features), len(train_idx), len(val_idx)
-    )
-    return Prepared(module, init, meta, train_ds, val_ds)
+        return usable[tr], usable[va]
+    return split_indices(adata.n_obs, val_fraction, seed, stratify=stratify)
 
 
 def _tf_features(adata, model, tfs, max_genes, dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -19,31 +19,11 @@ from scinterp.errors import ScinterpInputError
 log = logging.getLogger(__name__)
 
 
-def model_settings(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The train section as model ``name`` trains with it.
-
-    Train keys of one model's own: with the spec's ``prefix`` (``seq_`` for seq_cnn,
-    ``grn_`` for grn_sem), "<prefix><key>" replaces the shared "<key>" for that model
-    (seq_learning_rate is seq_cnn's learning_rate); a prefixed key without a shared one
-    (seq_width) is that model's alone. workflow/rules/inputs/train.smk routes them by the same
-    prefixes, so a change to one model's keys retrains only that model.
-    """
-    from scinterp.models.registry import model_spec
-
-    prefix = model_spec(name).prefix
-    own = (
-        {}
-        if prefix is None
-        else {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-    )
-    return {**params, **{k: v for k, v in own.items() if k in params}}
-
-
-def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) -> pd.DataFrame:
+def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, settings) -> pd.DataFrame:
     from scinterp.models.registry import model_spec, save_model
     from scinterp.train.loop import AUTO_CELL_PASSES, auto_max_epochs, fit
 
-    max_epochs = params["max_epochs"]
+    max_epochs = settings["max_epochs"]
     if max_epochs == "auto":
         passes = model_spec(name).auto_passes or AUTO_CELL_PASSES
         max_epochs = auto_max_epochs(len(train_ds), passes=passes)
@@ -55,13 +35,13 @@ def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params) ->
         val_ds,
         outdir=outdir,
         max_epochs=max_epochs,
-        batch_size=params["batch_size"],
-        lr=params["learning_rate"],
-        weight_decay=params.get("weight_decay", 0.0),
-        patience=params["patience"],
-        min_delta=params.get("min_delta", 0.0),
-        seed=params["seed"],
-        device=params.get("device", "auto"),
+        batch_size=settings["batch_size"],
+        lr=settings["learning_rate"],
+        weight_decay=settings.get("weight_decay", 0.0),
+        patience=settings["patience"],
+        min_delta=settings.get("min_delta", 0.0),
+        seed=settings["seed"],
+        device=settings.get("device", "auto"),
     )
     save_model(module.cpu(), outdir, name, init, meta)
     return history
@@ -94,7 +74,9 @@ def train_from_files(
     outdir
         ``results/{dataset}/models/{name}``; a checkpoint there is resumed.
     params
-        The config's ``train`` section.
+        The config's ``train`` section (shared keys and ``train.<name>``, the model's
+        settings; or :func:`scinterp.train.settings.train_params` of it), read by
+        :func:`scinterp.train.settings.model_settings`.
     gene_sets, tfs
         GMT and TF list (read for the models whose spec needs or uses them).
     batch_key
@@ -112,97 +94,117 @@ def train_from_files(
     pandas.DataFrame
         The training history (also in ``outdir/history.tsv``).
     """
-
     from scinterp.models.registry import model_spec
+    from scinterp.train.settings import model_settings
 
     spec = model_spec(name)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    params = model_settings(name, params)
+    settings = model_settings(name, params)
     if "atac" in spec.needs:
         return _train_on_peaks(
             name,
             outdir,
-            params,
+            settings,
             atac=atac,
             genome=genome,
             normalized=normalized,
             dataset=dataset,
             model_kwargs=model_kwargs,
         )
-
-    from scinterp.io import read_normalized, read_var
-    from scinterp.priors import read_gmt, read_tfs
     from scinterp.train.prepare import prepare
 
-    # Only the genes a model can be given are read: highly variable genes, the gene sets'
-    # genes and the TFs (prepare chooses its features among them); the VAEs also need raw
-    # counts, the other models read X only. On an atlas that is a fraction of the matrix.
+    adata, sets, tf_list, train_cells = _read_cells(
+        spec, normalized, gene_sets, tfs, settings, dataset
+    )
+    own = {k: settings[k] for k in spec.settings}
+    shared = {k: settings[k] for k in ("min_genes_per_set",) if k in settings}
+    module, init, meta, train_ds, val_ds = prepare(
+        adata,
+        name,
+        gene_sets=sets,
+        tfs=tf_list,
+        label_key=adata.uns.get("scinterp", {}).get("label_key"),
+        batch_key=batch_key,
+        val_fraction=settings["val_fraction"],
+        seed=settings["seed"],
+        model_kwargs=model_kwargs,
+        dataset=dataset,
+        **shared,
+        **own,
+    )
+    # the sample's size and seed: the GRN peers read the same cells (training_cells)
+    meta = {**meta, "train_cells": train_cells} if train_cells else meta
+    return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, settings)
+
+
+def _read_cells(spec, normalized, gene_sets, tfs, settings, dataset):
+    """The cells and genes model ``spec`` may train on, with its gene sets and TFs:
+    ``(adata, gene sets or None, TFs or None, the max_cells sample's size and seed or {})``.
+
+    Only the genes a model can be given are read: highly variable genes, the gene sets'
+    genes and the TFs (prepare chooses its features among them); the VAEs also need raw
+    counts, the other models read X only. On an atlas that is a fraction of the matrix.
+    """
+    from scinterp.io import read_normalized, read_var
+    from scinterp.priors import read_tfs
+
     var = read_var(normalized)
-    sets = None
-    if gene_sets is not None and spec.reads("gene_sets"):
-        try:
-            sets = read_gmt(
-                gene_sets, genes=var.index, min_size=params["min_genes_per_set"], dataset=dataset
-            )
-        except ScinterpInputError as err:
-            if "gene_sets" in spec.needs:
-                raise
-            # the sets only widen this model's features: it trains on the HVGs alone
-            log.warning("%s trains without gene sets: %s", name, err)
+    sets = _gene_sets(spec, gene_sets, var, settings, dataset)
     tf_list = read_tfs(tfs, genes=var.index, dataset=dataset) if "tfs" in spec.needs else None
     keep = None
     if "highly_variable" in var:
         keep = set(var.index[var["highly_variable"].to_numpy(dtype=bool)])
         keep.update(g for genes in (sets or {}).values() for g in genes)
         keep.update(tf_list or ())
-    rows, train_cells = None, {}
-    if params.get("max_cells") is not None:
-        from scinterp.data.cells import training_cells
-        from scinterp.io import read_meta
-
-        info = read_meta(normalized, ("obs", "uns"))
-        rows = training_cells(info["obs"], info["uns"], params["max_cells"], params["seed"])
-        if len(rows) == len(info["obs"]):
-            rows = None
-        else:
-            log.info(
-                "%s trains on a stratified sample of %d of %d cells (max_cells)",
-                name,
-                len(rows),
-                len(info["obs"]),
-            )
-            train_cells = {"max_cells": int(params["max_cells"]), "seed": int(params["seed"])}
+    rows, train_cells = _training_rows(spec.name, normalized, settings)
     adata = read_normalized(
         normalized,
         layers=("counts",) if "counts" in spec.needs else (),
         var_names=None if keep is None else [g for g in var.index if g in keep],
         rows=rows,
     )
-    label_key = adata.uns.get("scinterp", {}).get("label_key")
-    prepared = prepare(
-        adata,
+    return adata, sets, tf_list, train_cells
+
+
+def _gene_sets(spec, gene_sets, var, settings, dataset):
+    """The GMT's sets for a model that reads gene sets (None for the others, or when a
+    model that only uses them finds none that fits the data)."""
+    from scinterp.priors import read_gmt
+
+    if gene_sets is None or not spec.reads("gene_sets"):
+        return None
+    try:
+        return read_gmt(
+            gene_sets, genes=var.index, min_size=settings["min_genes_per_set"], dataset=dataset
+        )
+    except ScinterpInputError as err:
+        if "gene_sets" in spec.needs:
+            raise
+        # the sets only widen this model's features: it trains on the HVGs alone
+        log.warning("%s trains without gene sets: %s", spec.name, err)
+        return None
+
+
+def _training_rows(name, normalized, settings):
+    """The rows of the ``max_cells`` sample (None: every cell) and, for the model's
+    metadata, the sample's size and seed ({} without a sample)."""
+    if settings.get("max_cells") is None:
+        return None, {}
+    from scinterp.data.cells import training_cells
+    from scinterp.io import read_meta
+
+    info = read_meta(normalized, ("obs", "uns"))
+    rows = training_cells(info["obs"], info["uns"], settings["max_cells"], settings["seed"])
+    if len(rows) == len(info["obs"]):
+        return None, {}
+    log.info(
+        "%s trains on a stratified sample of %d of %d cells (max_cells)",
         name,
-        gene_sets=sets,
-        tfs=tf_list,
-        label_key=label_key,
-        batch_key=batch_key,
-        val_fraction=params["val_fraction"],
-        seed=params["seed"],
-        min_genes_per_set=params["min_genes_per_set"],
-        n_latent_denovo=params["n_latent_denovo"],
-        l1_denovo=params["l1_denovo"],
-        kl_weight=params["kl_weight"],
-        nonneg_programs=params["nonneg_programs"],
-        l1_adjacency=params["l1_adjacency"],
-        predictor_penalty=params.get("grn_predictor_penalty", 0.0),
-        model_kwargs=model_kwargs,
-        dataset=dataset,
+        len(rows),
+        len(info["obs"]),
     )
-    module, init, meta, train_ds, val_ds = prepared
-    # the sample's size and seed: the GRN peers read the same cells (training_cells)
-    meta = {**meta, "train_cells": train_cells} if train_cells else meta
-    return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params)
+    return rows, {"max_cells": int(settings["max_cells"]), "seed": int(settings["seed"])}
 
 
 @dataclass
@@ -217,12 +219,13 @@ class PeakData:
 
 
 def _train_on_peaks(
-    name, outdir, params, *, atac, genome, normalized, dataset, model_kwargs=None
+    name, outdir, settings, *, atac, genome, normalized, dataset, model_kwargs=None
 ) -> pd.DataFrame:
     import anndata as ad
 
     from scinterp.data.sequences import PeakDataset, prepare_peak_sequences
     from scinterp.models.registry import build_model, model_spec
+    from scinterp.train.settings import build_settings
 
     if atac is None or genome is None:
         raise ScinterpInputError(
@@ -232,7 +235,7 @@ def _train_on_peaks(
         )
     adata = ad.read_h5ad(atac)
     peaks, onehot = prepare_peak_sequences(
-        adata, genome, width=params["seq_width"], dataset=dataset, atac_path=atac
+        adata, genome, width=settings["seq_width"], dataset=dataset, atac_path=atac
     )
     # Augmentation on the training peaks only (split() turns it off for validation):
     # random strand and small random shifts, as scBasset, and random base substitutions
@@ -242,17 +245,18 @@ def _train_on_peaks(
         peaks,
         onehot,
         rc_augment=True,
-        shift_augment=params.get("seq_shift", 3),
-        mutate_augment=params.get("seq_mutate", 0.0),
-        seed=params["seed"],
+        shift_augment=settings["shift"],
+        mutate_augment=settings["mutate"],
+        seed=settings["seed"],
     )
-    train_ds, val_ds = data.split(params["val_fraction"], seed=params["seed"])
+    train_ds, val_ds = data.split(settings["val_fraction"], seed=settings["seed"])
     spec = model_spec(name)
     built = PeakData(data.n_cells, data.seq_len, train_ds)
-    init = {**spec.build(built), **(model_kwargs or {})}
+    own = build_settings(name, {k: settings[k] for k in spec.settings})
+    init = {**spec.build(built, **own), **(model_kwargs or {})}
     import torch
 
-    torch.manual_seed(params["seed"])  # the initial weights too: same seed, same model
+    torch.manual_seed(settings["seed"])  # the initial weights too: same seed, same model
     module = build_model(name, **init)
     if spec.finish is not None:
         spec.finish(module, built)
@@ -263,12 +267,12 @@ def _train_on_peaks(
         "cells": list(map(str, adata.obs_names)),
         "cell_labels": labels,
         "peaks_file": "peaks.tsv",
-        "seq_width": params["seq_width"],
+        "seq_width": settings["seq_width"],
         "dataset": dataset,
         "val_peaks": [int(i) for i in val_ds.indices],
     }
     peaks.to_csv(outdir / "peaks.tsv", sep="\t", index=False)
-    return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, params)
+    return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, settings)
 
 
 def _cell_labels(atac, normalized) -> list[str] | None:

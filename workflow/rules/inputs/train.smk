@@ -1,6 +1,11 @@
 # Inputs, params and targets of rules train_model and train_member
 # (workflow/rules/train.smk). MODELS, models_of and trains_on_peaks are in common.smk:
 # every branch asks which models a dataset has.
+from scinterp.train.settings import check_train, train_params
+
+# Each train.<model> section against its model's settings (the model specs), before any
+# job: an unknown key or a wrong type names the model, the key and the allowed keys.
+check_train(config["train"])
 
 
 def train_inputs(wildcards):
@@ -15,35 +20,12 @@ def train_inputs(wildcards):
     return inputs
 
 
-# train keys that only some models read: a change to one of them (or to the list of
-# models) must not retrain the others, which Snakemake does for any change of a rule's
-# params
-_EXPRESSION_ONLY = (
-    "max_cells",
-    "min_genes_per_set",
-    "n_latent_denovo",
-    "l1_denovo",
-    "kl_weight",
-    "nonneg_programs",
-    "l1_adjacency",
-)
-
-
 def train_settings(wildcards):
-    """The train section as model {model} reads it: the shared keys and its own prefixed
-    ones (the model specs' prefix, scinterp.models.registry), no other model's prefixed
-    keys, no expression-only keys for a model trained on peaks, never the model list."""
-    others = tuple(
-        model_spec(m).prefix
-        for m in model_names()
-        if m != wildcards.model and model_spec(m).prefix
-    )
-    seq = trains_on_peaks(wildcards.model)
-    return {
-        k: v
-        for k, v in config["train"].items()
-        if k != "models" and not k.startswith(others) and not (seq and k in _EXPRESSION_ONLY)
-    }
+    """The train section as model {model} reads it (scinterp.train.settings.train_params):
+    the shared keys it reads and its own section, every setting resolved from its model
+    spec. Params are a rerun trigger: a change to one model's settings (or to a shared key
+    such as min_genes_per_set that a model does not read) reruns no other model's jobs."""
+    return train_params(wildcards.model, config["train"])
 
 
 def train_threads(wildcards):
