@@ -568,17 +568,74 @@ def attribute(
     ValueError
         Unknown method, target or baseline, or an argument the method does not take.
     """
+    cls = _method_class(method)
+    X = _as_cells(X)
+    _check_method_arguments(cls, method, feature_mask, custom_attribution_func)
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    net = _Softmax(model) if probabilities else model
+    targets = resolve_targets(net, X, target, dev)
+    feat = tuple(X.shape[1:])
+    base = make_baseline(baseline, X, reference, n_reference, seed)
+    base, refs = _references(cls, method, base, X, seed)
+    settings = {
+        "n_steps": n_steps,
+        "n_samples": n_samples,
+        "sample_size": base.shape[0] if refs is None else 1,
+        "max_rows": max_rows,
+        "feature_mask": _group_mask(feature_mask, feat, dev),
+        "custom_attribution_func": custom_attribution_func,
+        "seed": seed,
+    }
+    runner = cls(net, settings)
+    step = _cells_per_call(runner, settings, dev, feat, batch_size, refs)
+    want_delta = return_delta and cls.has_delta and custom_attribution_func is None
+    base_t = torch.as_tensor(base, device=dev)
+    torch.manual_seed(seed)  # torch's global RNG is left seeded, as it always was
+    values, deltas, gaps = _attribute_blocks(
+        runner, net, X, targets, base_t, refs, step, dev, want_delta
+    )
+    if return_delta:
+        return AttributionResult(values=values, delta=deltas, output_gap=gaps, targets=targets)
+    return values
+
+
+def _cells_per_call(runner: Method, settings: dict, device, feat: tuple, batch_size, refs) -> int:
+    """Cells per Captum call: bounded by ``batch_size`` and by ``max_rows`` over the rows
+    a cell takes (its references times the method's steps or samples; IG: when one
+    cell's steps exceed ``max_rows``, Captum splits them, internal_batch_size). On the
+    CPU ``settings["max_rows"]``, which the runner reads, is first capped at
+    ``_CPU_PASS_VALUES`` over the width of a pass."""
+    max_rows = settings["max_rows"]
+    if device.type == "cpu":
+        width = runner.pass_width(int(np.prod(feat)))
+        settings["max_rows"] = max_rows = min(max_rows, max(1, _CPU_PASS_VALUES // max(1, width)))
+    k = 1 if refs is None else refs.shape[1]
+    return max(1, min(batch_size, max_rows // max(1, runner.rows_per_cell() * k)))
+
+
+def _method_class(method: str) -> type[Method]:
     cls = METHOD_CLASSES.get(method)
     if cls is None:
         raise ValueError(
             f"unknown attribution method {method!r}; valid methods: {', '.join(METHOD_CLASSES)}"
         )
+    return cls
+
+
+def _as_cells(X):
+    """``X`` as a float32 array (a sparse matrix stays sparse), at least cells x features."""
     if isinstance(X, Tensor):
         X = X.detach().cpu().numpy()
     if not sp.issparse(X):
         X = np.asarray(X, dtype=np.float32)
     if X.ndim < 2:
         raise ValueError(f"X must be cells x features (2-D or more), got shape {X.shape}")
+    return X
+
+
+def _check_method_arguments(cls, method, feature_mask, custom_attribution_func) -> None:
+    """Refuse an argument that the method does not take."""
     for arg, given, takes in (
         ("feature_mask", feature_mask, "takes_feature_mask"),
         ("custom_attribution_func", custom_attribution_func, "custom_attribution"),
@@ -586,60 +643,45 @@ def attribute(
         if given is not None and not getattr(cls, takes):
             which = [m for m, c in METHOD_CLASSES.items() if getattr(c, takes)]
             raise ValueError(f"{arg} is for methods {', '.join(which)}, not {method!r}")
-    dev = resolve_device(device)
-    model = model.to(dev).eval()
-    net = _Softmax(model) if probabilities else model
-    targets = resolve_targets(net, X, target, dev)
-    n, feat = X.shape[0], tuple(X.shape[1:])
 
-    base = make_baseline(baseline, X, reference, n_reference, seed)
-    # refs: each cell's rows of ``base`` (cells x k), or None: ``base`` serves every cell.
-    refs = None
+
+def _references(cls, method, base: np.ndarray, X, seed: int):
+    """The baseline rows as the method takes them, and ``refs``: each cell's rows of the
+    returned baseline (cells x k), or None where the baseline serves every cell."""
+    n, feat = X.shape[0], tuple(X.shape[1:])
     if base.ndim == X.ndim + 1:  # per-cell references
         if not cls.uses_baseline:
-            base = base[0, :1]  # ignored
-        elif not cls.per_cell_references:
+            return base[0, :1], None  # ignored
+        if not cls.per_cell_references:
             which = [m for m, c in METHOD_CLASSES.items() if c.per_cell_references]
             raise ValueError(
                 f"per-cell references (cells x k x features) are for methods "
                 f"{', '.join(which)}, not {method!r}"
             )
-        else:
-            refs = np.arange(base.shape[0] * base.shape[1]).reshape(base.shape[:2])
-            base = base.reshape(-1, *feat)
-    elif base.shape[0] > 1 and cls.reference_sample == "mean":
-        base = make_baseline("mean", X, base)
-    elif base.shape[0] > 1 and cls.reference_sample == "pair":
-        refs = np.random.default_rng(seed).integers(base.shape[0], size=n)[:, None]
-    k = 1 if refs is None else refs.shape[1]
-    mask = None
-    if feature_mask is not None:
-        fm = np.asarray(feature_mask)
-        if fm.shape != feat:
-            raise ValueError(f"feature_mask needs one group id per feature {feat}, got {fm.shape}")
-        mask = torch.as_tensor(np.unique(fm, return_inverse=True)[1].reshape(1, *feat), device=dev)
-    settings = {
-        "n_steps": n_steps,
-        "n_samples": n_samples,
-        "sample_size": base.shape[0] if refs is None else 1,
-        "max_rows": max_rows,
-        "feature_mask": mask,
-        "custom_attribution_func": custom_attribution_func,
-        "seed": seed,
-    }
-    runner = cls(net, settings)
-    if dev.type == "cpu":
-        width = int(np.prod(feat))
-        width = runner.pass_width(width)
-        settings["max_rows"] = max_rows = min(max_rows, max(1, _CPU_PASS_VALUES // max(1, width)))
-    want_delta = return_delta and cls.has_delta and custom_attribution_func is None
-    base_t = torch.as_tensor(base, device=dev)
-    torch.manual_seed(seed)  # torch's global RNG is left seeded, as it always was
+        refs = np.arange(base.shape[0] * base.shape[1]).reshape(base.shape[:2])
+        return base.reshape(-1, *feat), refs
+    if base.shape[0] > 1 and cls.reference_sample == "mean":
+        return make_baseline("mean", X, base), None
+    if base.shape[0] > 1 and cls.reference_sample == "pair":
+        return base, np.random.default_rng(seed).integers(base.shape[0], size=n)[:, None]
+    return base, None
 
-    # Cells per call: bounded by batch_size and by max_rows over the rows a cell takes
-    # (its references times the method's steps or samples; IG: when one cell's steps
-    # exceed max_rows, Captum splits them, internal_batch_size).
-    step = max(1, min(batch_size, max_rows // max(1, runner.rows_per_cell() * k)))
+
+def _group_mask(feature_mask, feat: tuple, device) -> Tensor | None:
+    """Captum's feature mask: the groups of ``feature_mask`` numbered 0, 1, ..."""
+    if feature_mask is None:
+        return None
+    fm = np.asarray(feature_mask)
+    if fm.shape != feat:
+        raise ValueError(f"feature_mask needs one group id per feature {feat}, got {fm.shape}")
+    return torch.as_tensor(np.unique(fm, return_inverse=True)[1].reshape(1, *feat), device=device)
+
+
+def _attribute_blocks(runner, net, X, targets, base_t, refs, step, dev, want_delta):
+    """The attributions of ``step`` cells at a time (each cell's references averaged),
+    and with ``want_delta`` the convergence deltas and output gaps, or None."""
+    n, feat = X.shape[0], tuple(X.shape[1:])
+    k = 1 if refs is None else refs.shape[1]
     values = np.empty(X.shape, dtype=np.float32)
     deltas = np.empty(n, dtype=np.float32) if want_delta else None
     gaps = np.empty(n, dtype=np.float32) if want_delta else None
@@ -659,15 +701,19 @@ def attribute(
         if want_delta:
             db = db.detach().float().cpu().numpy()
             deltas[s : s + b] = db if k == 1 else db.reshape(b, k).mean(axis=1)
-            with torch.no_grad():
-                fx = net(xb).gather(1, tb[:, None])[:, 0]
-                ob = net(bb)
-                if refs is not None:  # each cell's own references: their mean output
-                    fb = ob.gather(1, tr[:, None])[:, 0]
-                    fb = fb if k == 1 else fb.reshape(b, k).mean(dim=1)
-                else:  # one baseline or a sample shared by all cells: its mean output
-                    fb = ob.mean(dim=0)[tb]
-                gaps[s : s + b] = (fx - fb).float().cpu().numpy()
-    if return_delta:
-        return AttributionResult(values=values, delta=deltas, output_gap=gaps, targets=targets)
-    return values
+            gaps[s : s + b] = _output_gap(net, xb, tb, bb, tr, refs, b, k)
+    return values, deltas, gaps
+
+
+def _output_gap(net, xb, tb, bb, tr, refs, b: int, k: int) -> np.ndarray:
+    """Each cell's output minus its baseline's (the mean output of its own references,
+    or of the baseline sample shared by all cells)."""
+    with torch.no_grad():
+        fx = net(xb).gather(1, tb[:, None])[:, 0]
+        ob = net(bb)
+        if refs is not None:  # each cell's own references: their mean output
+            fb = ob.gather(1, tr[:, None])[:, 0]
+            fb = fb if k == 1 else fb.reshape(b, k).mean(dim=1)
+        else:  # one baseline or a sample shared by all cells: its mean output
+            fb = ob.mean(dim=0)[tb]
+        return (fx - fb).float().cpu().numpy()

@@ -301,48 +301,20 @@ def attribute_from_files(
     dev = resolve_device(device)
     model, meta = load_model(model_dir, dev)
     name = meta["name"]
-    # Only the sampled cells' rows of X are read, whatever the size of the atlas.
-    from scinterp.io import read_meta, read_rows
-
-    meta_h5 = read_meta(normalized)
-    obs_all, var_all = meta_h5["obs"], meta_h5["var"]
-    label_key = meta_h5["uns"].get("scinterp", {}).get("label_key")
-    labels = obs_all[label_key].astype(str).to_numpy() if label_key in obs_all else None
-    cells = sample_cells(
-        labels if labels is not None else np.zeros(len(obs_all)), params.get("max_cells"), seed
-    )
     features = list(meta["features"])
-    cols = var_all.index.get_indexer(features)
-    if (cols < 0).any():
-        missing = [f for f, c in zip(features, cols, strict=True) if c < 0][:5]
-        raise ValueError(f"{normalized}: genes of model {name} are not in the data: {missing}")
-    X = read_rows(normalized, cells)[:, cols]
-    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
-    X = X.astype(np.float32)
-    obs, var = obs_all.iloc[cells], var_all.iloc[cols]
-    lab = labels[cells] if labels is not None else None
+    X, obs, var, lab, label_key = _sampled_cells(
+        normalized, features, name, params.get("max_cells"), seed
+    )
     classes = meta.get("classes") or None
     targets = model_targets(model, name, X, lab, classes, dev)
     target_names = classes if _is_classifier(name) else meta.get("programs")
-
-    mask = None
+    mask, groups = None, None
     if (
         spec.takes_feature_mask
         and params.get("ablation_groups", "gene_sets") == "gene_sets"
         and gene_sets
     ):
-        from scinterp.errors import ScinterpInputError
-        from scinterp.priors import read_gmt
-
-        try:
-            sets = read_gmt(gene_sets, genes=features)
-        except ScinterpInputError as err:
-            # Gene sets that do not fit the data (other species, Ensembl IDs) leave
-            # ablation nothing to group by; it ablates gene by gene instead.
-            log.warning("%s per gene, not per gene set: %s", method, err)
-        else:
-            mask, groups = gene_set_groups(features, sets)
-            log.info("%s over %d gene-set groups", method, len(groups))
+        mask, groups = _gene_set_mask(method, features, gene_sets, log)
     kw = {
         "baseline": params.get("baseline", "mean"),
         "n_steps": params.get("n_steps", 32),
@@ -385,6 +357,46 @@ def attribute_from_files(
     out.uns["attribution"]["n_steps"] = kw["n_steps"]
     out.uns["attribution"]["label_key"] = label_key or ""
     return out
+
+
+def _sampled_cells(normalized, features: list, name: str, max_cells, seed: int):
+    """The cells attributed (a sample of ``max_cells`` stratified by the label column)
+    and the model's features, read from ``normalized.h5ad`` (only the sampled rows of X,
+    whatever the size of the atlas). Returns (X float32, obs, var, the cells' labels or
+    None, the label key)."""
+    from scinterp.io import read_meta, read_rows
+
+    meta_h5 = read_meta(normalized)
+    obs_all, var_all = meta_h5["obs"], meta_h5["var"]
+    label_key = meta_h5["uns"].get("scinterp", {}).get("label_key")
+    labels = obs_all[label_key].astype(str).to_numpy() if label_key in obs_all else None
+    cells = sample_cells(labels if labels is not None else np.zeros(len(obs_all)), max_cells, seed)
+    cols = var_all.index.get_indexer(features)
+    if (cols < 0).any():
+        missing = [f for f, c in zip(features, cols, strict=True) if c < 0][:5]
+        raise ValueError(f"{normalized}: genes of model {name} are not in the data: {missing}")
+    X = read_rows(normalized, cells)[:, cols]
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    X = X.astype(np.float32)
+    lab = labels[cells] if labels is not None else None
+    return X, obs_all.iloc[cells], var_all.iloc[cols], lab, label_key
+
+
+def _gene_set_mask(method: str, features: list, gene_sets, log):
+    """The gene-set groups of ``features`` (:func:`gene_set_groups`), or ``(None,
+    None)`` when the gene sets do not fit the data (other species, Ensembl IDs): the
+    method then ablates gene by gene."""
+    from scinterp.errors import ScinterpInputError
+    from scinterp.priors import read_gmt
+
+    try:
+        sets = read_gmt(gene_sets, genes=features)
+    except ScinterpInputError as err:
+        log.warning("%s per gene, not per gene set: %s", method, err)
+        return None, None
+    mask, groups = gene_set_groups(features, sets)
+    log.info("%s over %d gene-set groups", method, len(groups))
+    return mask, groups
 
 
 def sanity_table(paths) -> pd.DataFrame:

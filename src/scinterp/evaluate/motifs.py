@@ -97,7 +97,26 @@ def evaluate_motifs(
         recovered, near_miss, learned_motif, match_name, qvalue, n_motifs, n_unmatched,
         n_other`` and, per activity method ``a``, ``auroc_<a>`` and ``rank_<a>``.
     """
-    families = dict(families or {})
+    m, cols = _learned_matches(motifs, max_qvalue)
+    rows = [
+        row
+        for method, mm in m.groupby("method", sort=True)
+        for row in _recovery_rows(method, mm, truth, dict(families or {}), cols)
+    ]
+    out = pd.DataFrame(rows)
+    if out.empty:
+        out = pd.DataFrame([_recovery_row("none", t) for _, t in truth.iterrows()])
+    activity_methods = sorted(cell_activity["method"].unique()) if cell_activity is not None else []
+    for a in activity_methods:
+        res = _activity_scores(cell_activity[cell_activity["method"] == a], m, truth, cols)
+        out[f"auroc_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][0])
+        out[f"rank_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][1])
+    return out
+
+
+def _learned_matches(motifs: pd.DataFrame, max_qvalue: float):
+    """The learned motifs with text match columns and ``significant`` (q-value below
+    ``max_qvalue``), and the names of their (id, name, family) match columns."""
     id_col = "best_id" if "best_id" in motifs else "match_id"
     name_col = "best_name" if "best_name" in motifs else "match_name"
     fam_col = "best_family" if "best_family" in motifs else "match_family"
@@ -107,99 +126,90 @@ def evaluate_motifs(
     m[fam_col] = m[fam_col].fillna("").astype(str) if fam_col in m else ""
     m["qvalue"] = pd.to_numeric(m["qvalue"], errors="coerce")
     m["significant"] = m["qvalue"] < max_qvalue
+    return m, (id_col, name_col, fam_col)
+
+
+def _recovery_row(method: str, t, best=None, name_col="", near=False, counts=(0, 0, 0)) -> dict:
+    """One row of the table: planted motif ``t``, its best significant match ``best``
+    (None: not recovered), and the method's motif counts (all, unmatched, other)."""
+    recovered = best is not None
+    n_motifs, n_unmatched, n_other = counts
+    return {
+        "method": method,
+        "cell_type": t.cell_type,
+        "motif_id": t.motif_id,
+        "tf": t.tf,
+        "recovered": recovered,
+        "near_miss": near,
+        "learned_motif": best["motif"] if recovered else "",
+        "match_name": best[name_col] if recovered else "",
+        "qvalue": float(best["qvalue"]) if recovered else np.nan,
+        "n_motifs": n_motifs,
+        "n_unmatched": n_unmatched,
+        "n_other": n_other,
+    }
+
+
+def _recovery_rows(method: str, mm: pd.DataFrame, truth, families: Mapping, cols) -> list[dict]:
+    """Per planted motif, whether one discovery method's significant motifs (``mm``)
+    recovered it, or a motif of its family (a near miss)."""
+    id_col, name_col, fam_col = cols
     planted_ids = {_base_id(i) for i in truth["motif_id"]}
     planted_tfs = {str(t).upper() for t in truth["tf"]}
-
-    activity_methods = sorted(cell_activity["method"].unique()) if cell_activity is not None else []
+    sig = mm[mm["significant"]]
+    n_unmatched = int((~mm["significant"]).sum())
+    n_other = int(
+        sum(
+            _base_id(r[id_col]) not in planted_ids and r[name_col].upper() not in planted_tfs
+            for _, r in sig.iterrows()
+        )
+    )
     rows = []
-    for method, mm in m.groupby("method", sort=True):
-        sig = mm[mm["significant"]]
-        n_unmatched = int((~mm["significant"]).sum())
-        n_other = int(
-            sum(
-                _base_id(r[id_col]) not in planted_ids and r[name_col].upper() not in planted_tfs
-                for _, r in sig.iterrows()
-            )
+    for _, t in truth.iterrows():
+        hits = sig[[_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in sig.iterrows()]]
+        recovered = len(hits) > 0
+        best = hits.sort_values("qvalue").iloc[0] if recovered else None
+        family = families.get(t.motif_id, "")
+        near = (
+            not recovered
+            and bool(family)
+            and bool((sig[fam_col].str.upper() == family.upper()).any())
         )
-        for _, t in truth.iterrows():
-            hits = sig[
-                [_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in sig.iterrows()]
-            ]
-            recovered = len(hits) > 0
-            best = hits.sort_values("qvalue").iloc[0] if recovered else None
-            family = families.get(t.motif_id, "")
-            near = (
-                not recovered
-                and bool(family)
-                and bool((sig[fam_col].str.upper() == family.upper()).any())
-            )
-            rows.append(
-                {
-                    "method": method,
-                    "cell_type": t.cell_type,
-                    "motif_id": t.motif_id,
-                    "tf": t.tf,
-                    "recovered": recovered,
-                    "near_miss": near,
-                    "learned_motif": best["motif"] if recovered else "",
-                    "match_name": best[name_col] if recovered else "",
-                    "qvalue": float(best["qvalue"]) if recovered else np.nan,
-                    "n_motifs": len(mm),
-                    "n_unmatched": n_unmatched,
-                    "n_other": n_other,
-                }
-            )
-    out = pd.DataFrame(rows)
-    if out.empty:
-        out = pd.DataFrame(
-            [
-                {
-                    "method": "none",
-                    "cell_type": t.cell_type,
-                    "motif_id": t.motif_id,
-                    "tf": t.tf,
-                    "recovered": False,
-                    "near_miss": False,
-                    "learned_motif": "",
-                    "match_name": "",
-                    "qvalue": np.nan,
-                    "n_motifs": 0,
-                    "n_unmatched": 0,
-                    "n_other": 0,
-                }
-                for _, t in truth.iterrows()
-            ]
+        counts = (len(mm), n_unmatched, n_other)
+        rows.append(_recovery_row(method, t, best, name_col, near, counts))
+    return rows
+
+
+def _activity_scores(act: pd.DataFrame, m: pd.DataFrame, truth, cols) -> dict:
+    """Planted motif id -> (AUROC of its cell type, rank of its type by mean activity)
+    of one activity method, scored with the learned motif named after the planted TF
+    (best q first; NaN when none has an activity)."""
+    id_col, name_col, _ = cols
+    res = {}
+    for _, t in truth.iterrows():
+        same = np.array(
+            [_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in m.iterrows()],
+            dtype=bool,
         )
-    for a in activity_methods:
-        act = cell_activity[cell_activity["method"] == a]
-        res = {}
-        for _, t in truth.iterrows():
-            # the activity of the learned motif named after the planted TF (best q first)
-            same = np.array(
-                [_same_tf(r[id_col], r[name_col], t.motif_id, t.tf) for _, r in m.iterrows()],
-                dtype=bool,
-            )
-            named = m[m["significant"].to_numpy() & same].sort_values("qvalue")
-            sel = act.iloc[0:0]
-            for motif in named["motif"]:
-                sel = act[act["motif"].astype(str) == str(motif)]
-                if not sel.empty:
-                    break
-            if sel.empty:
-                res[t.motif_id] = (np.nan, np.nan)
-                continue
-            score = sel["score"].to_numpy(dtype=float)
-            au = auroc((sel["cell_type"] == t.cell_type).to_numpy(), score)
-            means = sel.groupby("cell_type")["score"].mean().sort_values(ascending=False)
-            rank = (
-                int(np.flatnonzero(means.index == t.cell_type)[0]) + 1
-                if t.cell_type in means
-                else np.nan
-            )
-            res[t.motif_id] = (au, rank)
-        out[f"auroc_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][0])
-        out[f"rank_{a}"] = out["motif_id"].map(lambda i, res=res: res[i][1])
-    return out
+        named = m[m["significant"].to_numpy() & same].sort_values("qvalue")
+        sel = act.iloc[0:0]
+        for motif in named["motif"]:
+            sel = act[act["motif"].astype(str) == str(motif)]
+            if not sel.empty:
+                break
+        if sel.empty:
+            res[t.motif_id] = (np.nan, np.nan)
+            continue
+        score = sel["score"].to_numpy(dtype=float)
+        au = auroc((sel["cell_type"] == t.cell_type).to_numpy(), score)
+        means = sel.groupby("cell_type")["score"].mean().sort_values(ascending=False)
+        rank = (
+            int(np.flatnonzero(means.index == t.cell_type)[0]) + 1
+            if t.cell_type in means
+            else np.nan
+        )
+        res[t.motif_id] = (au, rank)
+    return res
 
 
 def activity_long(adata) -> pd.DataFrame:
