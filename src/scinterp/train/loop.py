@@ -17,6 +17,7 @@ import sys
 import time
 from collections import defaultdict
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,124 @@ def fit(
         _set_deterministic(prev_deterministic)
 
 
+@dataclass
+class _Progress:
+    """Where a training stands: what a checkpoint saves and a resumed run restores."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val: float = math.inf  # the lowest loss: its weights are restored at the end
+    ref_val: float = math.inf  # the last loss that improved by more than min_delta: patience
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    start_epoch: int = 0
+
+    def record(self, row: dict[str, float], module: nn.Module, min_delta: float) -> None:
+        """Add an epoch's row; keep the best weights; count epochs without progress."""
+        self.history.append(row)
+        monitor = _monitor(row)
+        if monitor < self.best_val:
+            self.best_val = monitor
+            self.best_state = _cpu_state(module)
+        if _improves(monitor, self.ref_val, _monitor(self.history[0]), min_delta):
+            self.ref_val = monitor
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+
+    def checkpoint(self, epoch, module, optimizer, scaler, fingerprint) -> dict:
+        return {
+            "fingerprint": fingerprint,
+            "epoch": epoch,
+            "model": _cpu_state(module),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng": _rng_state(),
+            "history": self.history,
+            "best_val": self.best_val,
+            "ref_val": self.ref_val,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+        }
+
+
+def _adam(module: nn.Module, lr: float, weight_decay: float) -> torch.optim.Adam:
+    # The fused kernel updates each parameter in one pass instead of about ten elementwise
+    # ops; on small models the optimizer step is otherwise a sizeable part of a step.
+    params = list(module.parameters())
+    fused = bool(params) and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
+    )
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
+def _resume(ckpt_path: Path, fingerprint: dict, module, optimizer, scaler, seed) -> _Progress:
+    """The progress of a checkpoint of the same model and settings (its weights, optimizer
+    and RNG states loaded), else a fresh start (the global generators seeded)."""
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt.get("fingerprint") == fingerprint:
+            module.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scaler.load_state_dict(ckpt["scaler"])
+            _set_rng_state(ckpt["rng"])
+            log.info("resuming from %s after epoch %d", ckpt_path, ckpt["epoch"])
+            return _Progress(
+                history=ckpt["history"],
+                best_val=ckpt["best_val"],
+                ref_val=ckpt.get("ref_val", ckpt["best_val"]),
+                best_state=ckpt["best_state"],
+                bad_epochs=ckpt["bad_epochs"],
+                start_epoch=ckpt["epoch"] + 1,
+            )
+        log.warning("%s belongs to a different model or settings; starting from scratch", ckpt_path)
+    seed_everything(seed)
+    return _Progress()
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """What every epoch's steps use: device, optimizer, precision, batches."""
+
+    dev: torch.device
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    batch_size: int
+    num_workers: int
+    seed: int
+
+    def loader(self, ds: Dataset, order) -> DataLoader:
+        return _loader(ds, order, self.batch_size, self.num_workers, self.dev)
+
+
+def _epoch_row(epoch: int, module, train_ds, val_ds, steps: _Steps) -> dict[str, float]:
+    """Train one epoch and validate: the history row (losses and their components)."""
+    t0 = time.perf_counter()
+    # The order depends only on (seed, epoch): a resumed run sees the same batches.
+    order = np.random.default_rng([steps.seed, epoch]).permutation(len(train_ds)).tolist()
+    train = _run_epoch(
+        module,
+        steps.loader(train_ds, order),
+        steps.dev,
+        steps.optimizer,
+        steps.scaler,
+        steps.amp_dtype,
+        True,
+    )
+    if val_ds is not None and len(val_ds) > 0:
+        val_loader = steps.loader(val_ds, list(range(len(val_ds))))
+        val = _run_epoch(module, val_loader, steps.dev, None, None, steps.amp_dtype, False)
+    else:
+        val = {k: float("nan") for k in train}
+    row = {"epoch": epoch + 1, "train_loss": train["loss"], "val_loss": val["loss"]}
+    for k in train:
+        if k != "loss":
+            row[f"train_{k}"] = train[k]
+            row[f"val_{k}"] = val[k]
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
 def _fit(
     module,
     train_ds,
@@ -271,49 +390,15 @@ def _fit(
     amp_dtype = None
     if dev.type == "cuda":
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # The fused kernel updates each parameter in one pass instead of about ten elementwise
-    # ops; on small models the optimizer step is otherwise a sizeable part of a step.
-    params = list(module.parameters())
-    fused = bool(params) and all(
-        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
-    )
-    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+    optimizer = _adam(module, lr, weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     fingerprint = _fingerprint(module, seed, batch_size, lr)
-
-    start_epoch = 0
-    history: list[dict[str, float]] = []
-    best_val = math.inf  # the lowest loss: its weights are restored at the end
-    ref_val = math.inf  # the last loss that improved by more than min_delta: patience
-    best_state = None
-    bad_epochs = 0
-    resumed = False
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt.get("fingerprint") != fingerprint:
-            log.warning(
-                "%s belongs to a different model or settings; starting from scratch", ckpt_path
-            )
-        else:
-            module.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scaler.load_state_dict(ckpt["scaler"])
-            _set_rng_state(ckpt["rng"])
-            start_epoch = ckpt["epoch"] + 1
-            history = ckpt["history"]
-            best_val = ckpt["best_val"]
-            ref_val = ckpt.get("ref_val", best_val)
-            best_state = ckpt["best_state"]
-            bad_epochs = ckpt["bad_epochs"]
-            resumed = True
-            log.info("resuming from %s after epoch %d", ckpt_path, ckpt["epoch"])
-    if not resumed:
-        seed_everything(seed)
-
-    stopped = bad_epochs >= patience
+    state = _resume(ckpt_path, fingerprint, module, optimizer, scaler, seed)
+    steps = _Steps(dev, optimizer, scaler, amp_dtype, batch_size, num_workers, seed)
+    stopped = state.bad_epochs >= patience
     bar = tqdm(
         total=max_epochs,
-        initial=start_epoch,
+        initial=state.start_epoch,
         desc=type(module).__name__,
         unit="epoch",
         file=sys.stderr,
@@ -321,78 +406,49 @@ def _fit(
         dynamic_ncols=True,
     )
     try:
-        for epoch in range(start_epoch, max_epochs):
+        for epoch in range(state.start_epoch, max_epochs):
             if stopped:
                 break
-            t0 = time.perf_counter()
-            # The order depends only on (seed, epoch): a resumed run sees the same batches.
-            order = np.random.default_rng([seed, epoch]).permutation(len(train_ds)).tolist()
-            train_loader = _loader(train_ds, order, batch_size, num_workers, dev)
-            train = _run_epoch(module, train_loader, dev, optimizer, scaler, amp_dtype, True)
-            if val_ds is not None and len(val_ds) > 0:
-                val_loader = _loader(val_ds, list(range(len(val_ds))), batch_size, num_workers, dev)
-                val = _run_epoch(module, val_loader, dev, None, None, amp_dtype, False)
-            else:
-                val = {k: float("nan") for k in train}
-            row = {"epoch": epoch + 1, "train_loss": train["loss"], "val_loss": val["loss"]}
-            for k in train:
-                if k != "loss":
-                    row[f"train_{k}"] = train[k]
-                    row[f"val_{k}"] = val[k]
-            row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-
-            monitor = _monitor(row)
-            if monitor < best_val:
-                best_val = monitor
-                best_state = _cpu_state(module)
-            if _improves(monitor, ref_val, _monitor(history[0]), min_delta):
-                ref_val = monitor
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-            stopped = bad_epochs >= patience
-
-            _write_history(history, outdir / HISTORY)
+            row = _epoch_row(epoch, module, train_ds, val_ds, steps)
+            state.record(row, module, min_delta)
+            stopped = state.bad_epochs >= patience
+            _write_history(state.history, outdir / HISTORY)
             _save_checkpoint(
-                ckpt_path,
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "model": _cpu_state(module),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": _rng_state(),
-                    "history": history,
-                    "best_val": best_val,
-                    "ref_val": ref_val,
-                    "best_state": best_state,
-                    "bad_epochs": bad_epochs,
-                },
+                ckpt_path, state.checkpoint(epoch, module, optimizer, scaler, fingerprint)
             )
-            bar.set_postfix(train=f"{train['loss']:.4g}", val=f"{val['loss']:.4g}", refresh=False)
+            bar.set_postfix(
+                train=f"{row['train_loss']:.4g}", val=f"{row['val_loss']:.4g}", refresh=False
+            )
             bar.update(1)
             if stopped:
-                log.info("early stop after epoch %d (best val loss %.4g)", epoch + 1, best_val)
+                log.info(
+                    "early stop after epoch %d (best val loss %.4g)", epoch + 1, state.best_val
+                )
     finally:
         bar.close()
-
-    if history and not stopped and len(history) >= max_epochs:
-        best_epoch = min(history, key=lambda r: _monitor(r))["epoch"]
-        if best_epoch == history[-1]["epoch"]:
-            log.warning(
-                "%s: the best validation loss came at the last epoch (%d of max_epochs %d): "
-                "training had not converged; raise train.max_epochs (or its model's own key).",
-                type(module).__name__,
-                best_epoch,
-                max_epochs,
-            )
-    if best_state is not None:
-        module.load_state_dict(best_state)
+    if not stopped:
+        _warn_unconverged(module, state.history, max_epochs)
+    if state.best_state is not None:
+        module.load_state_dict(state.best_state)
     module.eval()
-    frame = _write_history(history, outdir / HISTORY)
+    frame = _write_history(state.history, outdir / HISTORY)
     ckpt_path.unlink(missing_ok=True)
     return frame
+
+
+def _warn_unconverged(module, history, max_epochs) -> None:
+    """Warn when a training that ran every epoch had its best one last."""
+    if not history or len(history) < max_epochs:
+        return
+    best_epoch = min(history, key=lambda r: _monitor(r))["epoch"]
+    if best_epoch == history[-1]["epoch"]:
+        log.warning(
+            "%s: the best validation loss came at the last epoch (%d of max_epochs %d): "
+            "training had not converged; raise train.max_epochs (or its model's own key).",
+            type(module).__name__,
+            best_epoch,
+            max_epochs,
+        )
 
 
 def _monitor(row) -> float:
