@@ -15,12 +15,19 @@ from scinterp.sweep import split_point  # noqa: E402
 torch.set_num_threads(snakemake.threads)
 inp, par = snakemake.input, snakemake.params
 train, _, _ = split_point(par.point, par.train, par.attribution)
+# the point's seed and device; as the sweep always has: every cell read and gene-level
+# ablation among the rankings it compares
+options = identity.IdentityOptions.from_section(
+    par.identity,
+    seed=train["seed"],
+    device=train["device"],
+    max_cells_de=None,
+    attribution_methods=("ablation",),
+)
 genes, *_ = identity.rank_identity_genes(
     inp.normalized,
     {Path(p).stem: p for p in inp.attributions},
     model_dir=Path(inp.model).parent,
-    params=par.identity,
-    seed=train["seed"],
-    device=train["device"],
+    options=options,
 )
 write_tsv_atomic(genes, snakemake.output.genes)

@@ -190,7 +190,12 @@ def test_a_job_stopped_by_bad_input_prints_the_message_on_the_terminal(tmp_path)
 
 # ------------------------------------------------- 3. unlabelled cells as a cell type
 def test_unlabelled_cells_and_tiny_types_are_not_ranked(tmp_path):
-    from scinterp.interpret.identity import method_summary, not_ranked_types, rank_identity_genes
+    from scinterp.interpret.identity import (
+        IdentityOptions,
+        method_summary,
+        not_ranked_types,
+        rank_identity_genes,
+    )
 
     a = counts(n_cells=200, n_genes=60, seed=4)
     labels = a.obs["cell_type"].astype(object).to_numpy()
@@ -200,9 +205,8 @@ def test_unlabelled_cells_and_tiny_types_are_not_ranked(tmp_path):
     a.X = sp.csr_matrix(np.log1p(a.X.toarray()))
     a.uns["scinterp"] = {"label_key": "cell_type"}
     a.write_h5ad(tmp_path / "normalized.h5ad")
-    table, *_ = rank_identity_genes(
-        tmp_path / "normalized.h5ad", {}, params={"consensus": ["wilcoxon", "pairwise_auc"]}
-    )
+    options = IdentityOptions(consensus=("wilcoxon", "pairwise_auc"))
+    table, *_ = rank_identity_genes(tmp_path / "normalized.h5ad", {}, options=options)
     assert set(table["cell_type"]) == {"type0", "type1", "type2"}
     left = pd.DataFrame(table.attrs["not_ranked"]).set_index("cell_type")
     method_summary(table, None, 3)  # what the rule does next: attrs pandas can compare

@@ -208,9 +208,9 @@ def test_identity_reads_a_stratified_sample_above_max_cells_de(toy, tmp_path):
     a.var_names = genes
     a.uns["scinterp"] = {"label_key": "cell_type"}
     a.write_h5ad(tmp_path / "normalized.h5ad")
-    params = {"consensus": ["wilcoxon", "pairwise_auc"], "precision_k": 3}
+    options = I.IdentityOptions(consensus=("wilcoxon", "pairwise_auc"), precision_k=3)
     table, data, key, sampling = I.rank_identity_genes(
-        tmp_path / "normalized.h5ad", {}, params={**params, "max_cells_de": 90}
+        tmp_path / "normalized.h5ad", {}, options=options.replace(max_cells_de=90)
     )
     assert key == "cell_type" and data.n_obs == 90
     assert sampling["cells"].tolist() == [60, 60, 60]
@@ -220,7 +220,7 @@ def test_identity_reads_a_stratified_sample_above_max_cells_de(toy, tmp_path):
     for k, t in enumerate(["T cell", "B cell", "NK cell"]):
         assert set(top.loc[top["cell_type"] == t, "gene"]) == {f"G{3 * k + j}" for j in range(3)}
     _, whole, _, unsampled = I.rank_identity_genes(
-        tmp_path / "normalized.h5ad", {}, params={**params, "max_cells_de": 1000}
+        tmp_path / "normalized.h5ad", {}, options=options.replace(max_cells_de=1000)
     )
     assert whole.n_obs == 180 and unsampled["split_half_overlap"].isna().all()
     assert unsampled["cells_used"].tolist() == [60, 60, 60]

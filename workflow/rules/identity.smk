@@ -41,7 +41,21 @@ rule rank_identity_genes:
         mem_mb=mem_mb(6000),
         runtime=runtime(60, 5),
     params:
-        identity=identity_params(),
+        options=branch_options(
+            "identity",
+            "aggregate",
+            "confidence_top",
+            "consensus",
+            "contrast",
+            "max_cells",
+            "max_cells_de",
+            "n_candidates",
+            "n_top_plot",
+            "precision_k",
+        ),
+        # with 'ablation', the gene-level in-silico ablation is computed even when the
+        # consensus does not list it
+        attribution_methods=identity_methods(),
         seed=config["train"]["seed"],
         device=config["train"]["device"],
     script:

@@ -18,17 +18,22 @@ fields; its script builds the options with one call, ``<Branch>Options.from_para
 snakemake.params)``, and calls the branch's ``run(inputs, options)``. A library user
 builds them from a whole config with :meth:`BranchOptions.from_config` or from keywords.
 
-Adopting it in a branch (identity, grn): write the dataclass (fields = the section's
-keys but ``WORKFLOW_KEYS``, defaults = the schema's), add ``options=`` to its ``Branch``,
-let the script call ``from_params`` and the entry point take ``options``. A list option
-is a tuple field (``consensus: tuple[str, ...] = ("a", "b")``), a mapping one a
-``field(default_factory=lambda: MappingProxyType({...}))``: the options are frozen.
+Every built-in branch has one (identity, programs, grn, motifs, conditions). A new branch:
+write the dataclass (fields = the section's keys but ``WORKFLOW_KEYS``, defaults = the
+schema's), add ``options=`` to its ``Branch``, let the script call ``from_params`` and the
+entry point take ``options``. A list option is a tuple field (``consensus: tuple[str, ...]
+= ("a", "b")``), a mapping one a ``field(default_factory=lambda: MappingProxyType({...}))``:
+the options are frozen, and a config's lists and mappings become tuples and read-only
+mappings. A library function that takes an option keeps no default of its own: it has
+none or ``DEFAULT_OPTIONS.<field>`` (the test checks every function of the branch's
+subpackage whose parameter is named like a field, or renamed in its list).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 __all__ = ["BranchOptions", "option", "options_config_path", "schema_problems"]
@@ -60,6 +65,14 @@ class BranchOptions:
     BRANCH: ClassVar[str] = ""
     #: keys of ``branches.<BRANCH>`` that the workflow reads itself, not the library
     WORKFLOW_KEYS: ClassVar[tuple[str, ...]] = ("enabled",)
+
+    def __post_init__(self):
+        # a config's YAML list or mapping becomes the frozen kind of the field's default
+        # (a tuple, a read-only mapping): options built from a config equal the defaults
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list | tuple | Mapping):
+                object.__setattr__(self, f.name, _frozen(value))
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -121,6 +134,15 @@ class BranchOptions:
     def replace(self, **changes):
         """A copy with ``changes`` (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` with its lists as tuples and its mappings read-only (recursively)."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, Mapping) and not isinstance(value, MappingProxyType):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    return value
 
 
 def _schema_node(schema: Mapping, path: str) -> Mapping | None:

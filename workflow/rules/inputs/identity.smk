@@ -29,26 +29,6 @@ def identity_methods():
     return list(dict.fromkeys([*ATTRIBUTION_METHODS, *listed]))
 
 
-def identity_params():
-    """The rule's params: its options, and the attribution methods (with 'ablation', the
-    gene-level in-silico ablation is computed even when the consensus does not list it)."""
-    return {
-        **branch_options(
-            "identity",
-            "aggregate",
-            "confidence_top",
-            "consensus",
-            "contrast",
-            "max_cells",
-            "max_cells_de",
-            "n_candidates",
-            "n_top_plot",
-            "precision_k",
-        ),
-        "methods": identity_methods(),
-    }
-
-
 def identity_inputs(wildcards):
     ds = wildcards.dataset
     model = identity_model(ds)

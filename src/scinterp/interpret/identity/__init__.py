@@ -24,8 +24,8 @@ Sources, each giving a cell types x genes score matrix (higher = more identity-d
   (``branches.identity.ensemble``) the members' class attributions are averaged first.
 * ``pairwise_auc``: the smallest, over the other types, of the Mann-Whitney AUC of the
   type against that type (scran's ``pval.type="all"``).
-* ``consensus``: reciprocal-rank fusion of the sources in ``consensus`` (default:
-  ``contrastive_ig``, ``pairwise_auc``, ``wilcoxon``, chosen on the generalization
+* ``consensus``: reciprocal-rank fusion of the sources in ``consensus`` (default
+  :data:`DEFAULT_CONSENSUS`, chosen on the generalization
   benchmark by its worst dataset; see benchmarks/README.md). Fusion rewards genes that
   several independent views put near the top: a model-specific artefact (a gene the
   network latched on) or a DE artefact (a highly expressed but non-specific gene) is
@@ -34,8 +34,9 @@ Sources, each giving a cell types x genes score matrix (higher = more identity-d
 The subpackage, one module per job (this module re-exports their public names):
 ``_attribution`` aggregated attributions, attention and ablation; ``_contrastive``
 contrastive IG; ``_de`` the pairwise-AUC and Wilcoxon baselines; ``_fusion`` consensus,
-ensembles and the long table; ``_rank`` the rule end to end and the method summary;
-``_plots`` the figures. The evaluation against planted markers lives in
+ensembles and the long table; ``_rank`` the rule end to end (``run(inputs, options)``)
+and the method summary; ``_options`` its options (:class:`IdentityOptions`); ``_plots``
+the figures. The evaluation against planted markers lives in
 :mod:`scinterp.evaluate.identity` and is re-exported here.
 """
 
@@ -60,18 +61,22 @@ from scinterp.interpret.identity._fusion import (
     long_table,
     model_contribution,
 )
+from scinterp.interpret.identity._options import DEFAULT_OPTIONS, IdentityOptions
 from scinterp.interpret.identity._plots import plot_top_genes
 from scinterp.interpret.identity._rank import (
     marker_sources,
     method_summary,
     not_ranked_types,
     rank_identity_genes,
+    run,
     sampling_table,
 )
 
 __all__ = [
     "COLUMNS",
     "DEFAULT_CONSENSUS",
+    "DEFAULT_OPTIONS",
+    "IdentityOptions",
     "ablation_scores",
     "aggregate_attributions",
     "attention_scores",
@@ -91,6 +96,7 @@ __all__ = [
     "plot_evaluation",
     "plot_top_genes",
     "rank_identity_genes",
+    "run",
     "sampling_table",
     "wilcoxon_scores",
 ]

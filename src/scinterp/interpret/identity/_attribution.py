@@ -8,12 +8,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from scinterp.interpret.identity._options import DEFAULT_OPTIONS
+
 
 def _dense(X) -> np.ndarray:
     return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)
 
 
-def aggregate_attributions(values, labels, features, how: str = "mean") -> pd.DataFrame:
+def aggregate_attributions(
+    values, labels, features, how: str = DEFAULT_OPTIONS.aggregate
+) -> pd.DataFrame:
     """Cell types x genes: attributions of each type's cells aggregated per gene.
 
     Parameters

@@ -18,5 +18,6 @@ BRANCH = register_branch(
         section="scinterp.report.summary:identity_section",
         cell_activity={"genes": "identity/genes.tsv"},
         columns="scinterp.report.export:identity_columns",
+        options="scinterp.interpret.identity._options:IdentityOptions",
     )
 )

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from scinterp.interpret.identity._attribution import _dense
+from scinterp.interpret.identity._options import DEFAULT_OPTIONS
 
 
 def contrastive_scores(
@@ -23,7 +24,7 @@ def contrastive_scores(
     batch_size: int = 256,
     max_rows: int = 16384,
     members_too: bool = False,
-    contrast: str = "mean",
+    contrast: str = DEFAULT_OPTIONS.contrast,
 ):
     """Cell types x genes: what separates the type from the other types, in the
     classifier's view.
@@ -111,7 +112,7 @@ def contrast_scores(
     attributions: Mapping[str, np.ndarray],
     classes: Sequence[str],
     features: Sequence[str],
-    contrast: str = "mean",
+    contrast: str = DEFAULT_OPTIONS.contrast,
 ) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """(ensemble, per member) cell types x genes contrastive scores from
     :func:`class_attributions`: the type's class minus each other class, then the mean

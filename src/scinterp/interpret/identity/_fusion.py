@@ -8,7 +8,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-DEFAULT_CONSENSUS = ("contrastive_ig", "logistic_weights", "pairwise_auc", "wilcoxon")
+from scinterp.interpret.identity._options import DEFAULT_OPTIONS
+
+#: the consensus's sources by default (``branches.identity.consensus``)
+DEFAULT_CONSENSUS = DEFAULT_OPTIONS.consensus
 
 
 COLUMNS = ["cell_type", "gene", "score", "rank", "method", "confidence"]
@@ -59,7 +62,9 @@ def ensemble_scores(members: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(mean, index=types, columns=genes)
 
 
-def ensemble_confidence(members: Sequence[pd.DataFrame], k: int = 20) -> pd.DataFrame:
+def ensemble_confidence(
+    members: Sequence[pd.DataFrame], k: int = DEFAULT_OPTIONS.confidence_top
+) -> pd.DataFrame:
     """Cell types x genes: the share of members whose own scores put the gene in the
     type's top ``k`` (1.0: every member agrees; 0.0: none, e.g. below every member's top k).
 
@@ -114,7 +119,9 @@ STATISTICS = ("wilcoxon", "pairwise_auc")
 
 
 def model_contribution(
-    genes: pd.DataFrame, evaluation: pd.DataFrame | None = None, k: int = 10
+    genes: pd.DataFrame,
+    evaluation: pd.DataFrame | None = None,
+    k: int = DEFAULT_OPTIONS.precision_k,
 ) -> str | None:
     """One sentence for the findings page: what the model-based sources of the consensus
     change, from the run's own table.

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from scinterp.interpret.identity._options import DEFAULT_OPTIONS
 
-def plot_top_genes(adata, genes: pd.DataFrame, label_key: str, dotplot, heatmap, n_top: int = 5):
+
+def plot_top_genes(
+    adata,
+    genes: pd.DataFrame,
+    label_key: str,
+    dotplot,
+    heatmap,
+    n_top: int = DEFAULT_OPTIONS.n_top_plot,
+):
     """scanpy dotplot and heatmap of the consensus top genes of each cell type (PNG)."""
     import matplotlib
 

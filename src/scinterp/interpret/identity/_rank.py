@@ -1,5 +1,6 @@
-"""The ``rank_identity_genes`` rule end to end (`rank_identity_genes`) and the
-per-method summary of its table (`method_summary`)."""
+"""The ``rank_identity_genes`` rule end to end (:func:`run` from files,
+:func:`rank_identity_genes` in named steps) and the per-method summary of its table
+(:func:`method_summary`)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from scinterp.interpret.identity._attribution import (
 from scinterp.interpret.identity._contrastive import contrastive_scores
 from scinterp.interpret.identity._de import pairwise_auc_scores, wilcoxon_scores
 from scinterp.interpret.identity._fusion import (
-    DEFAULT_CONSENSUS,
     consensus_scores,
     ensemble_confidence,
     ensemble_scores,
     long_table,
 )
+from scinterp.interpret.identity._options import DEFAULT_OPTIONS, IdentityOptions
 
 log = logging.getLogger(__package__)
 
@@ -51,7 +52,7 @@ def _share_confident(scores: pd.DataFrame, confidence: pd.DataFrame, top: int) -
 
 
 def method_summary(
-    genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = 10
+    genes: pd.DataFrame, evaluation: pd.DataFrame | None, k: int = DEFAULT_OPTIONS.precision_k
 ) -> pd.DataFrame:
     """One row per method: agreement of its top-k with consensus and Wilcoxon (mean
     Jaccard over types) and, with an evaluation, mean precision@k and AUROC."""
@@ -88,6 +89,54 @@ def method_summary(
     return out.reset_index(drop=True)
 
 
+def run(inputs: Mapping, options: IdentityOptions = DEFAULT_OPTIONS) -> dict:
+    """The identity branch from files: :func:`rank_identity_genes` with ``options``.
+
+    Parameters
+    ----------
+    inputs
+        ``normalized`` (``normalized.h5ad``), ``attributions`` (the identity model's
+        attribution h5ads, method = file stem), ``model`` (the identity model's
+        ``model.pt``; absent: no model-based sources), ``members`` (its further members'
+        ``model.pt``), ``attention`` (the attention classifier's ``model.pt``, optional),
+        ``markers`` (``model.pt`` of models of the ``markers`` role).
+    options
+        :class:`IdentityOptions` (``IdentityOptions.from_params(snakemake.params)`` in
+        the workflow); ``device`` ``auto`` is CUDA when present.
+
+    Returns
+    -------
+    dict
+        ``genes`` (``identity/genes.tsv``), ``methods`` (:func:`method_summary`),
+        ``sampling`` (:func:`sampling_table`), ``not_ranked`` (:func:`not_ranked_types`),
+        and for the figures (:func:`plot_top_genes`) ``data``, the AnnData read, and its
+        ``label_key``.
+    """
+    from pathlib import Path
+
+    def folder(path):
+        return None if path is None else Path(path).parent
+
+    genes, data, label_key, sampling = rank_identity_genes(
+        inputs["normalized"],
+        {Path(p).stem: p for p in inputs.get("attributions", [])},
+        model_dir=folder(inputs.get("model")),
+        member_dirs=[folder(p) for p in inputs.get("members", [])],
+        attention_dir=folder(inputs.get("attention")),
+        marker_dirs=[folder(p) for p in inputs.get("markers", [])],
+        options=options,
+    )
+    not_ranked = pd.DataFrame(genes.attrs.pop("not_ranked"))
+    return {
+        "genes": genes,
+        "methods": method_summary(genes, None, options.precision_k),
+        "sampling": sampling,
+        "not_ranked": not_ranked,
+        "data": data,
+        "label_key": label_key,
+    }
+
+
 def rank_identity_genes(
     normalized,
     attributions: Mapping[str, str],
@@ -96,10 +145,8 @@ def rank_identity_genes(
     member_dirs: Sequence = (),
     attention_dir=None,
     marker_dirs: Sequence = (),
-    params: Mapping | None = None,
-    seed: int = 0,
-    device: str = "auto",
-) -> tuple[pd.DataFrame, object, str]:
+    options: IdentityOptions = DEFAULT_OPTIONS,
+) -> tuple[pd.DataFrame, object, str, pd.DataFrame]:
     """The ``rank_identity_genes`` rule: every source, the consensus, one long table.
 
     Parameters
@@ -124,78 +171,35 @@ def rank_identity_genes(
         Directories of models whose parameters rank the genes (the ``markers`` role:
         ``logistic_classifier``): each gives the source its class names
         (``marker_source``, e.g. ``logistic_weights``) from ``marker_scores()``.
-    params
-        ``branches.identity``: ``aggregate``, ``consensus``, ``n_candidates``, ``max_cells``,
-        ``max_cells_de``, ``confidence_top``, ``precision_k``.
-    seed, device
-        Cell sampling seed and ``train.device``.
+    options
+        :class:`IdentityOptions` (``branches.identity``, ``train.seed``,
+        ``train.device``).
 
     Returns
     -------
     (genes table, the normalized AnnData read (every cell up to ``max_cells_de``, else a
     stratified sample), label key, :func:`sampling_table`)
     """
-    import anndata as ad
-
     from scinterp.data.cells import sample_cells
-    from scinterp.io import read_meta, read_normalized
-    from scinterp.models.registry import load_model
-    from scinterp.train.loop import resolve_device
+    from scinterp.device import resolve_device
 
-    params = dict(params or {})
-    dev = resolve_device(device)
-    info = read_meta(normalized, ("obs", "uns"))
-    label_key = info["uns"].get("scinterp", {}).get("label_key") or "label"
-    labels_file = info["obs"][label_key].astype(str).to_numpy()
-    max_de = params.get("max_cells_de")
-    de_rows = None
-    if max_de is not None and max_de < len(labels_file):
-        de_rows = sample_cells(labels_file, max_de, seed)
-        log.info(
-            "identity: %d of %d cells read (a sample stratified by %s, max_cells_de)",
-            len(de_rows),
-            len(labels_file),
-            label_key,
-        )
-    data = read_normalized(normalized, rows=de_rows)  # X without the counts layer
+    dev = resolve_device(options.device)
+    data, label_key, labels_file, sampled = _read_cells(normalized, options)
     sources: dict[str, pd.DataFrame] = {}
     models: dict[str, str] = {}
-    for method, path in attributions.items():
-        if method == "ablation":
-            continue
-        a = ad.read_h5ad(path)
-        sources[method] = aggregate_attributions(
-            a.X, a.obs[label_key], a.var_names, params.get("aggregate", "mean")
-        )
-        models[method] = str(a.uns["attribution"]["model"])
-    sources["wilcoxon"] = wilcoxon_scores(data, label_key)
-    models["wilcoxon"] = ""
+    _attribution_sources(attributions, label_key, options.aggregate, sources, models)
     labels_all = data.obs[label_key].astype(str).to_numpy()
-    cells = sample_cells(labels_all, params.get("max_cells", 2000), seed)
-    if attention_dir is not None:
-        model, meta = load_model(attention_dir, dev)
-        X = data[cells, list(meta["features"])].X
-        sources["attention"] = attention_scores(model, meta, X, labels_all[cells], dev)
-        models["attention"] = meta["name"]
-    sources["pairwise_auc"] = pairwise_auc_scores(
-        data[cells].X, labels_all[cells], list(data.var_names)
-    )
-    models["pairwise_auc"] = ""
-    include = list(params.get("consensus", DEFAULT_CONSENSUS))
-    per_member: dict[str, list[pd.DataFrame]] = {}  # model-based method -> one per member
-    classes = None
-    if model_dir is not None:
-        loaded = [load_model(d, dev) for d in [model_dir, *member_dirs]]
-        model, meta = loaded[0]
-        _check_members(loaded, [model_dir, *member_dirs])
-        members = [m for m, _ in loaded]
-        classes = list(meta["classes"])
+    cells = sample_cells(labels_all, options.max_cells, options.seed)
+    _statistic_sources(data, label_key, labels_all, cells, attention_dir, dev, sources, models)
+    include = list(options.consensus)
+    members, meta = _load_members(model_dir, member_dirs, dev)
     # cells without a label are no cell type, and a type the model did not learn has no
     # model-based evidence: neither is ranked (identity/not_ranked.tsv says why)
-    not_ranked = not_ranked_types(labels_file, classes)
+    not_ranked = not_ranked_types(labels_file, None if meta is None else list(meta["classes"]))
     sources = _without_types(sources, not_ranked["cell_type"])
-    if model_dir is not None:
-        X = data[cells, list(meta["features"])].X
+    per_member: dict[str, list[pd.DataFrame]] = {}  # model-based method -> one per member
+    X = None if meta is None else data[cells, list(meta["features"])].X
+    if members:
         sources["contrastive_ig"], per_member["contrastive_ig"] = contrastive_scores(
             members,
             X,
@@ -204,22 +208,22 @@ def rank_identity_genes(
             meta["features"],
             device=dev,
             members_too=True,
-            contrast=params.get("contrast", "mean"),
+            contrast=options.contrast,
         )
         models["contrastive_ig"] = _ensemble_name(meta["name"], len(members))
     for d in marker_dirs:
         sources.update(marker_sources(d, not_ranked["cell_type"], models))
-    if model_dir is not None and "ablation" in include + list(params.get("methods", ["ablation"])):
-        # Candidates: the top genes of every other consensus source, per type.
-        n_cand = int(params.get("n_candidates", 50))
-        cand: dict[str, list[str]] = {}
-        for m in include:
-            if m in sources:
-                for t, row in sources[m].iterrows():
-                    cand.setdefault(t, []).extend(row.dropna().nlargest(n_cand).index)
+    if members and options.ablation:
+        candidates = _ablation_candidates(sources, include, options.n_candidates)
         per_member["ablation"] = [
             ablation_scores(
-                member, X, labels_all[cells], meta["classes"], meta["features"], cand, device=dev
+                member,
+                X,
+                labels_all[cells],
+                meta["classes"],
+                meta["features"],
+                candidates,
+                device=dev,
             )
             for member in members
         ]
@@ -228,34 +232,13 @@ def rank_identity_genes(
     sources = _without_types(sources, not_ranked["cell_type"])
     sources["consensus"] = consensus_scores(sources, include)
     models["consensus"] = "+".join(m for m in include if m in sources)
-    confidence: dict[str, pd.DataFrame] = {}
-    n_members = len(per_member.get("contrastive_ig", []))
-    if n_members > 1:
-        top = int(params.get("confidence_top", 20))
-        for m, own in per_member.items():
-            confidence[m] = ensemble_confidence(own, top)
-        member_consensus = [
-            consensus_scores({**sources, **{m: own[i] for m, own in per_member.items()}}, include)
-            for i in range(n_members)
-        ]
-        confidence["consensus"] = ensemble_confidence(member_consensus, top)
-        # a type the members did not rank has no ensemble evidence: no confidence above 0
-        learned = per_member["contrastive_ig"][0].index
-        for m in confidence:
-            confidence[m] = confidence[m][confidence[m].index.isin(learned)]
-        log.info(
-            "identity ensemble of %d members; consensus rows with confidence >= 0.8 among "
-            "the top %d per type: %.0f%%",
-            n_members,
-            top,
-            100 * _share_confident(sources["consensus"], confidence["consensus"], top),
-        )
+    confidence = _member_confidence(sources, per_member, include, options.confidence_top)
     table = pd.concat(
         [long_table(s, m, models[m], confidence.get(m)) for m, s in sources.items()],
         ignore_index=True,
     )
     sampling = sampling_table(
-        data, label_key, labels_file, de_rows is not None, int(params.get("precision_k", 10)), seed
+        data, label_key, labels_file, sampled, options.precision_k, options.seed
     )
     # who was not ranked and why (not_ranked_types), as plain lists: pandas compares
     # attrs when it concatenates, which a DataFrame there would break
@@ -268,6 +251,114 @@ def rank_identity_genes(
             ),
         )
     return table, data, label_key, sampling
+
+
+def _read_cells(normalized, options: IdentityOptions):
+    """The cells the branch reads: every cell up to ``max_cells_de``, else a sample
+    stratified by the label column. Returns (AnnData, label key, every cell's label,
+    whether it is a sample)."""
+    from scinterp.data.cells import sample_cells
+    from scinterp.io import read_meta, read_normalized
+
+    info = read_meta(normalized, ("obs", "uns"))
+    label_key = info["uns"].get("scinterp", {}).get("label_key") or "label"
+    labels_file = info["obs"][label_key].astype(str).to_numpy()
+    max_de = options.max_cells_de
+    de_rows = None
+    if max_de is not None and max_de < len(labels_file):
+        de_rows = sample_cells(labels_file, max_de, options.seed)
+        log.info(
+            "identity: %d of %d cells read (a sample stratified by %s, max_cells_de)",
+            len(de_rows),
+            len(labels_file),
+            label_key,
+        )
+    data = read_normalized(normalized, rows=de_rows)  # X without the counts layer
+    return data, label_key, labels_file, de_rows is not None
+
+
+def _attribution_sources(attributions: Mapping[str, str], label_key, how, sources, models):
+    """Each attribution file's per-type aggregate (``ablation`` files skipped: they hold
+    gene-set groups), into ``sources``; its model's name into ``models``."""
+    import anndata as ad
+
+    for method, path in attributions.items():
+        if method == "ablation":
+            continue
+        a = ad.read_h5ad(path)
+        sources[method] = aggregate_attributions(a.X, a.obs[label_key], a.var_names, how)
+        models[method] = str(a.uns["attribution"]["model"])
+
+
+def _statistic_sources(data, label_key, labels, cells, attention_dir, device, sources, models):
+    """Wilcoxon over the cells read; the attention classifier's scores (with
+    ``attention_dir``) and pairwise AUCs over the sample ``cells``."""
+    from scinterp.models.registry import load_model
+
+    sources["wilcoxon"] = wilcoxon_scores(data, label_key)
+    models["wilcoxon"] = ""
+    if attention_dir is not None:
+        model, meta = load_model(attention_dir, device)
+        X = data[cells, list(meta["features"])].X
+        sources["attention"] = attention_scores(model, meta, X, labels[cells], device)
+        models["attention"] = meta["name"]
+    sources["pairwise_auc"] = pairwise_auc_scores(
+        data[cells].X, labels[cells], list(data.var_names)
+    )
+    models["pairwise_auc"] = ""
+
+
+def _load_members(model_dir, member_dirs: Sequence, device):
+    """The identity model and its further members (checked alike), and its metadata;
+    ``([], None)`` without a model."""
+    from scinterp.models.registry import load_model
+
+    if model_dir is None:
+        return [], None
+    dirs = [model_dir, *member_dirs]
+    loaded = [load_model(d, device) for d in dirs]
+    _check_members(loaded, dirs)
+    return [m for m, _ in loaded], loaded[0][1]
+
+
+def _ablation_candidates(sources, include: Sequence[str], n_candidates: int) -> dict:
+    """Per type, the genes in-silico ablation tests: the top ``n_candidates`` of every
+    consensus source run so far."""
+    candidates: dict[str, list[str]] = {}
+    for m in include:
+        if m in sources:
+            for t, row in sources[m].iterrows():
+                candidates.setdefault(t, []).extend(row.dropna().nlargest(n_candidates).index)
+    return candidates
+
+
+def _member_confidence(sources, per_member, include: Sequence[str], top: int) -> dict:
+    """Method -> types x genes share of ensemble members that put the gene in the type's
+    top ``top`` (the consensus re-fused with each member's model-based sources); empty
+    with one member."""
+    confidence: dict[str, pd.DataFrame] = {}
+    n_members = len(per_member.get("contrastive_ig", []))
+    if n_members <= 1:
+        return confidence
+    for m, own in per_member.items():
+        confidence[m] = ensemble_confidence(own, top)
+    member_consensus = [
+        consensus_scores({**sources, **{m: own[i] for m, own in per_member.items()}}, include)
+        for i in range(n_members)
+    ]
+    confidence["consensus"] = ensemble_confidence(member_consensus, top)
+    # a type the members did not rank has no ensemble evidence: no confidence above 0
+    learned = per_member["contrastive_ig"][0].index
+    for m in confidence:
+        confidence[m] = confidence[m][confidence[m].index.isin(learned)]
+    log.info(
+        "identity ensemble of %d members; consensus rows with confidence >= 0.8 among "
+        "the top %d per type: %.0f%%",
+        n_members,
+        top,
+        100 * _share_confident(sources["consensus"], confidence["consensus"], top),
+    )
+    return confidence
 
 
 #: cells per type below which a classifier does not learn the type (the default of
@@ -330,7 +421,14 @@ def _without_types(sources: dict, types) -> dict:
     return {m: s[~s.index.astype(str).isin(types)] for m, s in sources.items()}
 
 
-def sampling_table(data, label_key: str, labels_all, sampled: bool, k: int = 10, seed: int = 0):
+def sampling_table(
+    data,
+    label_key: str,
+    labels_all,
+    sampled: bool,
+    k: int = DEFAULT_OPTIONS.precision_k,
+    seed: int = DEFAULT_OPTIONS.seed,
+):
     """Per cell type: its cells in the data (``cells``), the cells the branch read
     (``cells_used``) and, where those are a sample, the sampling error of the Wilcoxon
     ranking: the share of a type's top ``k`` genes that two halves of the sample (split
