@@ -104,7 +104,7 @@ def _toy_section(table, extra=None, *, figures=()):
 
 
 def _toy_columns(table, *, cells, **_):
-    from scinterp.report.export import Columns
+    from scinterp.interpret.branches import Columns
 
     score = table.set_index("cell")["score"].astype(float).reindex(cells.obs_names)
     return Columns(score.to_numpy()[:, None], [("toy:score", "toy", "score", "toy", "", "")])

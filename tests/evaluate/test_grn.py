@@ -229,6 +229,7 @@ OURS = OUR_METHODS  # deepsem, integrated_gradients (and within type), consensus
 def test_network_runtimes_from_benchmark_files(tmp_path):
     """Ours = training grn_sem + infer_grn, each peer its own job; metrics carry it."""
     from scinterp.evaluate.grn import network_runtimes
+    from scinterp.interpret.grn.peers import PEERS
 
     def bench(name, seconds):
         path = tmp_path / f"{name}.tsv"
@@ -237,15 +238,15 @@ def test_network_runtimes_from_benchmark_files(tmp_path):
         return path
 
     files = [bench("grn_sem", [9.0, 7.5]), bench("infer_grn", [2.5]), bench("spearman", [0.4])]
-    times = network_runtimes(files)
+    times = network_runtimes(files, PEERS)
     # each of our methods costs the training and inference (the last run of each job)
     assert times == {"spearman": 0.4, **dict.fromkeys(OURS, 10.0)}
     assert {"deepsem", "integrated_gradients", "consensus"} <= set(OURS)
     # grn_sem's further ensemble members (rule train_member) count as ours
     files.append(bench("train_member/grn_sem/seed1", [6.0]))
-    times = network_runtimes(files)
+    times = network_runtimes(files, PEERS)
     assert times["consensus"] == 16.0 and set(times) == {"spearman", *OURS}
     # another network model (not grn_sem): its training is ours all the same
     other = [bench("toy_grn", [3.0]), bench("infer_grn", [2.5]), bench("grnboost2", [5.0])]
-    times = network_runtimes(other)
+    times = network_runtimes(other, PEERS)
     assert times == {"grnboost2": 5.0, **dict.fromkeys(OURS, 5.5)}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scinterp.interpret.programs import benjamini_hochberg
+from scinterp.interpret.stats import benjamini_hochberg
 
 
 def test_matches_the_step_up_rule_and_keeps_nan():

@@ -56,7 +56,7 @@ def _scanpy(adata, sets, ctrl_size, seed) -> pd.DataFrame:
 @pytest.mark.parametrize("kind", ["csr", "dense"])
 @pytest.mark.parametrize(("ctrl_size", "seed"), [(50, 0), (7, 3)])
 def test_chunked_score_genes_equals_scanpy(kind, ctrl_size, seed, tmp_path):
-    from scinterp.interpret.programs import score_gene_sets
+    from scinterp.interpret.gene_scores import score_gene_sets
 
     adata = _adata(kind)
     path = tmp_path / "n.h5ad"
@@ -73,7 +73,7 @@ def test_chunked_score_genes_equals_scanpy(kind, ctrl_size, seed, tmp_path):
 
 
 def test_gene_means_are_scanpys_for_any_chunking(tmp_path):
-    from scinterp.interpret.programs import gene_means
+    from scinterp.interpret.gene_scores import gene_means
 
     adata = _adata("csr")
     path = tmp_path / "n.h5ad"
@@ -113,7 +113,8 @@ def test_row_chunks_cover_the_cells_with_the_genes_asked_for(kind, tmp_path):
 def test_model_activity_by_chunks_is_one_pass(tmp_path):
     import torch
 
-    from scinterp.interpret.programs import ModelActivity, feed_chunks, model_activity
+    from scinterp.interpret.gene_scores import feed_chunks
+    from scinterp.interpret.programs import ModelActivity, model_activity
 
     adata = _adata("csr")
     genes = [f"G{i}" for i in range(50, 90)][::-1]  # a model's features, in its own order

@@ -67,7 +67,7 @@ TOY_FILES = {
 
 
         def toy_columns(cells_table, *, cells, **_):
-            from scinterp.report.export import Columns
+            from scinterp.interpret.branches import Columns
 
             total = cells_table.set_index("cell")["total"].astype(float).reindex(cells.obs_names)
             return Columns(total.to_numpy()[:, None], [("toy:total", "toy", "total", "toy", "", "")])

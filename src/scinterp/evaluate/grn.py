@@ -326,20 +326,19 @@ def grn_metrics(
 
 
 def network_runtimes(
-    benchmarks: Iterable[str | os.PathLike], peers: Iterable[str] | None = None
+    benchmarks: Iterable[str | os.PathLike], peers: Iterable[str]
 ) -> dict[str, float]:
     """Wall seconds per network method from Snakemake ``benchmark:`` files.
 
     A file named after a peer's rule (``grnboost2.tsv``, ``regdiffusion.tsv``,
-    ``spearman.tsv``, ``within_type_spearman.tsv``; ``peers``, default the names of :data:`scinterp.interpret.grn.peers.PEERS`)
+    ``spearman.tsv``, ``within_type_spearman.tsv``; ``peers``: the peers' names, the
+    workflow's are those of :data:`scinterp.interpret.grn.peers.PEERS`)
     times that peer; every other file is ours and they add up to the time of each of our
     methods (:data:`OUR_METHODS`): the network model's training (``grn_sem.tsv``, whatever
     the model's name), its ensemble members' (``train_member/grn_sem/seed*.tsv``) and
     ``infer_grn.tsv``. The ``s`` column of a file's last row is used (the last run of the
     job).
     """
-    if peers is None:
-        from scinterp.interpret.grn.peers import PEERS as peers
     peers = set(peers)
     times: dict[str, float] = {}
     ours = 0.0

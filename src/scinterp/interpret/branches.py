@@ -23,17 +23,41 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "BRANCHES",
+    "VAR_COLUMNS",
     "Branch",
+    "Columns",
     "branch",
     "branch_names",
     "branches",
     "register_branch",
     "resolve",
 ]
+
+
+# the var columns of cell_activity.h5ad (the feature name is the index)
+VAR_COLUMNS = ["feature", "kind", "name", "method", "genes", "tf"]
+
+
+@dataclass
+class Columns:
+    """A branch's columns of ``cell_activity.h5ad`` (the return of ``Branch.columns``).
+
+    ``X`` is cells x columns in the order of the cells given; ``var`` one row per
+    column, the tuple of :data:`VAR_COLUMNS` (``feature`` as ``"<kind>:<name>"``);
+    ``obs`` and ``uns`` are added to the AnnData's obs and ``uns["scinterp"]``.
+    """
+
+    X: np.ndarray
+    var: list[tuple[str, str, str, str, str, str]]
+    obs: dict = field(default_factory=dict)
+    uns: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,7 +106,7 @@ class Branch:
     columns
         The function (or its import path) that turns those files into
         ``cell_activity.h5ad`` columns: ``columns(value, cells=, source=, n_genes=, seed=,
-        chunk_rows=, dataset=) -> scinterp.report.export.Columns | None``, one call per key.
+        chunk_rows=, dataset=) -> Columns | None``, one call per key.
     exports
         Files for other tools that the summary stage makes from its tables when it runs
         (``grn/adjacencies.tsv``): final targets beside the page.

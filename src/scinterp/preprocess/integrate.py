@@ -381,11 +381,11 @@ def leiden_clusters(X: np.ndarray, n_neighbors: int, resolution: float, seed: in
     import anndata as ad
     import scanpy as sc
 
-    from scinterp.preprocess.normalize._embed import _neighbors
+    from scinterp.preprocess.neighbors import knn_graph
 
     a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(X.shape[0])]))
     a.obsm["X"] = np.asarray(X, dtype=np.float32)
-    _neighbors(a, int(min(n_neighbors, X.shape[0] - 1)), seed, use_rep="X")
+    knn_graph(a, int(min(n_neighbors, X.shape[0] - 1)), seed, use_rep="X")
     sc.tl.leiden(
         a,
         resolution=resolution,
@@ -502,7 +502,7 @@ def integration_metrics(
 
     Returns the table (``method, metric, value``) and the sampled rows of ``obs``.
     """
-    from scinterp.preprocess.normalize import NORMALIZE_DEFAULTS
+    from scinterp.preprocess.defaults import NORMALIZE_DEFAULTS
 
     p = {**NORMALIZE_DEFAULTS, **(params or {})}
     seed = int(p["seed"])
@@ -541,11 +541,11 @@ def umap_of(X: np.ndarray, n_neighbors: int, seed: int) -> np.ndarray:
     import anndata as ad
     import scanpy as sc
 
-    from scinterp.preprocess.normalize._embed import _neighbors
+    from scinterp.preprocess.neighbors import knn_graph
 
     a = ad.AnnData(obs=pd.DataFrame(index=[str(i) for i in range(X.shape[0])]))
     a.obsm["X"] = np.asarray(X, dtype=np.float32)
-    _neighbors(a, int(min(n_neighbors, X.shape[0] - 1)), seed, use_rep="X")
+    knn_graph(a, int(min(n_neighbors, X.shape[0] - 1)), seed, use_rep="X")
     sc.tl.umap(a, random_state=seed)
     return np.asarray(a.obsm["X_umap"])
 
@@ -630,7 +630,7 @@ def integration_metrics_to_file(
     confounding warnings recorded by :func:`integrate` to ``out_warnings``, one a line
     (empty when there are none). Returns the table."""
     from scinterp.io import atomic_path
-    from scinterp.preprocess.normalize import NORMALIZE_DEFAULTS
+    from scinterp.preprocess.defaults import NORMALIZE_DEFAULTS
 
     p = {**NORMALIZE_DEFAULTS, **(params or {})}
     obs, obsm, uns = _read_embedding(normalized)

@@ -12,18 +12,17 @@ gene (``sc.pl.umap(adata, color="identity:B cell")``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from scinterp.errors import ScinterpInputError
+from scinterp.interpret.branches import VAR_COLUMNS, Columns
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "ADJACENCY_COLUMNS",
-    "Columns",
     "cell_activity",
     "grn_adjacencies",
     "identity_columns",
@@ -34,23 +33,6 @@ __all__ = [
 ]
 
 ADJACENCY_COLUMNS = ["TF", "target", "importance"]
-# the var columns of cell_activity.h5ad (the feature name is the index)
-VAR_COLUMNS = ["feature", "kind", "name", "method", "genes", "tf"]
-
-
-@dataclass
-class Columns:
-    """A branch's columns of ``cell_activity.h5ad`` (the return of ``Branch.columns``).
-
-    ``X`` is cells x columns in the order of the cells given; ``var`` one row per
-    column, the tuple of :data:`VAR_COLUMNS` (``feature`` as ``"<kind>:<name>"``);
-    ``obs`` and ``uns`` are added to the AnnData's obs and ``uns["scinterp"]``.
-    """
-
-    X: np.ndarray
-    var: list[tuple[str, str, str, str, str, str]]
-    obs: dict = field(default_factory=dict)
-    uns: dict = field(default_factory=dict)
 
 
 def grn_adjacencies(edges: pd.DataFrame, method: str = "consensus") -> pd.DataFrame:
@@ -96,7 +78,7 @@ def identity_scores(
     dropped) minus the mean of ``ctrl_size`` reference genes drawn from the same
     expression bins (Satija et al. 2015), seeded. ``adata`` is an AnnData or the path of
     ``normalized.h5ad``, whose ``X`` is then read in row chunks of ``chunk_rows`` cells
-    (:func:`scinterp.interpret.programs.score_gene_sets`, equal to scanpy's).
+    (:func:`scinterp.interpret.gene_scores.score_gene_sets`, equal to scanpy's).
 
     Returns
     -------
@@ -104,7 +86,7 @@ def identity_scores(
     """
     import os
 
-    from scinterp.interpret.programs import score_gene_sets
+    from scinterp.interpret.gene_scores import score_gene_sets
     from scinterp.io import read_meta
 
     sub = genes[genes["method"].astype(str) == method]

@@ -51,8 +51,8 @@ def condition_columns(genes, *, cells, source, n_genes, seed, chunk_rows, datase
     import numpy as np
     import pandas as pd
 
-    from scinterp.interpret.programs import score_gene_sets
-    from scinterp.report.export import Columns
+    from scinterp.interpret.branches import Columns
+    from scinterp.interpret.gene_scores import score_gene_sets
 
     g = genes[genes["method"].astype(str) == "consensus"]
     g = g.assign(_p=pd.to_numeric(g["adj_p_value"], errors="coerce"))

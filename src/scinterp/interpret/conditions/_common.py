@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from scinterp.interpret.programs._stats import benjamini_hochberg
+from scinterp.interpret.stats import benjamini_hochberg
 
 from ._design import sample_conditions
 

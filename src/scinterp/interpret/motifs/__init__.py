@@ -55,7 +55,6 @@ from scinterp.interpret.motifs._discovery import (
     filter_motifs,
     influential_filter_motifs,
     modisco_motifs,
-    modisco_options,
     robust_z,
 )
 from scinterp.interpret.motifs._matching import (
@@ -72,7 +71,7 @@ from scinterp.interpret.motifs._motif import (
     informative_core,
     trim_motif,
 )
-from scinterp.interpret.motifs._options import DEFAULT_OPTIONS, MotifsOptions
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS, MotifsOptions, modisco_options
 from scinterp.interpret.motifs._peaks import (
     load_sequence_model,
     select_peaks,

@@ -383,14 +383,3 @@ def discover_and_match(
     motifs = motifs + kept
     table = motif_table(match_motifs(motifs, database, n_jobs=n_jobs), max_qvalue=max_qvalue)
     return table, motifs
-
-
-def modisco_options(options: Mapping) -> dict:
-    """:func:`modisco_motifs` keyword arguments from the config's ``branches.motifs``."""
-    return {
-        "max_seqlets": options["modisco_max_seqlets"],
-        "window": options["modisco_window"],
-        "n_leiden_runs": options["modisco_leiden_runs"],
-        "min_metacluster_size": options["modisco_min_metacluster_size"],
-        "final_min_cluster_size": options["modisco_min_cluster_size"],
-    }

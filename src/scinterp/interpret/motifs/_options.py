@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from scinterp.interpret.options import BranchOptions, option
@@ -66,11 +67,21 @@ class MotifsOptions(BranchOptions):
 
     def modisco(self) -> dict:
         """:func:`modisco_motifs` keyword arguments (:func:`modisco_options`)."""
-        from ._discovery import modisco_options
-
         return modisco_options(
             {k: getattr(self, k) for k in self.field_names() if k.startswith("modisco_")}
         )
+
+
+def modisco_options(options: Mapping) -> dict:
+    """:func:`scinterp.interpret.motifs.modisco_motifs` keyword arguments from the config's
+    ``branches.motifs``."""
+    return {
+        "max_seqlets": options["modisco_max_seqlets"],
+        "window": options["modisco_window"],
+        "n_leiden_runs": options["modisco_leiden_runs"],
+        "min_metacluster_size": options["modisco_min_metacluster_size"],
+        "final_min_cluster_size": options["modisco_min_cluster_size"],
+    }
 
 
 #: the defaults, the functions' default argument

@@ -16,7 +16,7 @@ Methods (the ``method`` column of ``programs/activity.tsv``):
     kept in the column ``bayes_factor``.
 ``score_genes``
     Baseline: scanpy ``score_genes`` per gene set (mean expression of the set minus a
-    matched control set), computed in row chunks with scanpy's arithmetic (``_score``).
+    matched control set), computed in row chunks with scanpy's arithmetic (:mod:`scinterp.interpret.gene_scores`).
 ``capsule``
     Capsule classifier: mean routing coupling of each gene-set capsule to each cell type,
     over the cells of that type (scCapsNet's interpretation).
@@ -61,18 +61,14 @@ from ._enrichment import denovo_enrichment, denovo_matches, enrichment
 from ._loadings import program_loadings
 from ._options import DEFAULT_OPTIONS, ProgramsOptions
 from ._plots import plot_activity_heatmap, plot_program_umap, top_programs
-from ._score import GeneMeans, GeneSetScorer, feed_chunks, gene_means, score_gene_sets
-from ._stats import ACTIVITY_COLUMNS, benjamini_hochberg, differential_scores
+from ._stats import ACTIVITY_COLUMNS, differential_scores
 
 __all__ = [
     "ACTIVITY_COLUMNS",
     "DEFAULT_OPTIONS",
     "CapsuleTables",
-    "GeneMeans",
-    "GeneSetScorer",
     "ModelActivity",
     "ProgramsOptions",
-    "benjamini_hochberg",
     "capsule_activity",
     "check_features",
     "classifier_attribution",
@@ -83,8 +79,6 @@ __all__ = [
     "differential_scores",
     "enrichment",
     "ensemble_rows",
-    "feed_chunks",
-    "gene_means",
     "label_column",
     "latent_directions",
     "model_activity",
@@ -94,6 +88,5 @@ __all__ = [
     "program_gene_rows",
     "program_loadings",
     "run",
-    "score_gene_sets",
     "top_programs",
 ]

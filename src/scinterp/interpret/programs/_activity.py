@@ -140,7 +140,7 @@ def model_activity(
 
 class ModelActivity:
     """:func:`model_activity` over row chunks (a consumer of
-    :func:`~scinterp.interpret.programs._score.feed_chunks`): ``add(rows, block)`` with
+    :func:`~scinterp.interpret.gene_scores.feed_chunks`): ``add(rows, block)`` with
     ``block`` the cells ``rows`` x the model's ``genes``, then :meth:`result`. Chunks of a
     multiple of ``batch_size`` cells give the batches, and so the numbers, of one call."""
 
@@ -190,7 +190,7 @@ def capsule_activity(
 
 class CapsuleTables:
     """:func:`capsule_activity` over row chunks (a consumer of
-    :func:`~scinterp.interpret.programs._score.feed_chunks`): ``add(rows, block)`` with
+    :func:`~scinterp.interpret.gene_scores.feed_chunks`): ``add(rows, block)`` with
     ``block`` the cells ``rows`` x the model's ``genes``, then :meth:`table`. Several
     chunks give the means of one call to float32 rounding (each chunk's means are float32)."""
 

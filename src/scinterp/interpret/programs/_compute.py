@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import sparse
 
 from scinterp.errors import ScinterpInputError
+from scinterp.interpret.gene_scores import GeneMeans, GeneSetScorer, feed_chunks
 
 from ._activity import (
     CapsuleTables,
@@ -22,7 +23,6 @@ from ._attribution import classifier_attribution
 from ._enrichment import denovo_enrichment, denovo_matches
 from ._loadings import program_loadings
 from ._options import DEFAULT_OPTIONS, ProgramsOptions
-from ._score import GeneMeans, GeneSetScorer, feed_chunks
 from ._stats import ACTIVITY_COLUMNS, differential_scores
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def compute_programs(
         Model name -> model folder, among the gene-program VAEs (models registered with
         ``program_vae=True``: ``program_vae``, ``ldvae``) and ``capsule_classifier``.
     min_set_size, used_threshold, n_top_denovo, n_posterior_samples, ctrl_size, seed
-        See :func:`program_loadings`, :func:`differential_scores`, :func:`score_gene_sets`.
+        See :func:`program_loadings`, :func:`differential_scores`, :func:`scinterp.interpret.gene_scores.score_gene_sets`.
     score_trim
         Trim fraction of the VAEs' scores (:func:`decoder_scores`).
     device, dataset

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._stats import benjamini_hochberg
+from scinterp.interpret.stats import benjamini_hochberg
 
 
 def enrichment(

@@ -1,4 +1,5 @@
-"""Statistics of the programs branch: expiMap Bayes factors, Mann-Whitney, Cohen's d, BH."""
+"""Statistics of the programs branch: expiMap Bayes factors, Mann-Whitney, Cohen's d
+(adjusted with :func:`scinterp.interpret.stats.benjamini_hochberg`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from scinterp.interpret.stats import benjamini_hochberg
 
 ACTIVITY_COLUMNS = [
     "program",
@@ -23,17 +26,6 @@ ACTIVITY_COLUMNS = [
     "n_cells",
 ]
 _BF_EPS = 1e-8  # expiMap's epsilon: Bayes factors lie in about [-18.4, 18.4]
-
-
-def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (scipy's ``false_discovery_control``) over
-    the p-values that are not NaN; NaN stays NaN."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = stats.false_discovery_control(np.clip(p[ok], 0.0, 1.0))
-    return out
 
 
 def _as_labels(labels) -> tuple[np.ndarray, list[str]]:

@@ -5,12 +5,13 @@
 ``var["highly_variable"]``), raw counts stay in ``layers["counts"]``, and ``.X`` holds
 log1p(normalized counts) as sparse CSR.
 
-Modules: ``_defaults`` (the stage's defaults, the label column), ``_lean`` (chunked CSR
-paths for atlases), ``_hvg`` (HVG selection), ``_embed`` (neighbours, UMAP, Leiden,
-labels), ``_plots`` (the UMAP figure), ``_run`` (the stage).
+Modules: ``_lean`` (chunked CSR paths for atlases), ``_hvg`` (HVG selection), ``_embed``
+(neighbours, UMAP, Leiden, labels), ``_plots`` (the UMAP figure), ``_run`` (the stage);
+the defaults are in :mod:`scinterp.preprocess.defaults`, the kNN graph in
+:mod:`scinterp.preprocess.neighbors`.
 """
 
-from scinterp.preprocess.normalize._defaults import LABEL_COLUMN, NORMALIZE_DEFAULTS
+from scinterp.preprocess.defaults import LABEL_COLUMN, NORMALIZE_DEFAULTS
 from scinterp.preprocess.normalize._embed import (
     embed_and_cluster,
     embedding_key,

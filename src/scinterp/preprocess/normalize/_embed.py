@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from scinterp.preprocess.normalize._defaults import LABEL_COLUMN, NORMALIZE_DEFAULTS
+from scinterp.preprocess.defaults import LABEL_COLUMN, NORMALIZE_DEFAULTS
+from scinterp.preprocess.neighbors import knn_graph
 
 log = logging.getLogger(__name__)
 
@@ -39,49 +40,6 @@ def label_cells(adata, label_key: str | None):
     return adata
 
 
-# scanpy uses an exact kNN below this many cells and pynndescent from there on.
-_EXACT_KNN_MAX = 8192
-
-
-def _knn_transformer(n_obs: int, n_neighbors: int, seed: int):
-    """scanpy's own default kNN for large data (pynndescent with UMAP's settings), made
-    to return a ``csr_matrix``: pynndescent returns a ``csr_array``, on which scanpy
-    1.11 calls ``getnnz``, gone from scipy's sparse arrays (scipy >= 1.14), so that
-    neighbours failed for any dataset of 8192 cells or more. None below that size."""
-    if n_obs < _EXACT_KNN_MAX:
-        return None
-    import scanpy as sc
-    from pynndescent import PyNNDescentTransformer
-    from scipy import sparse
-
-    class CSRNNDescent(PyNNDescentTransformer):
-        def fit_transform(self, X, y=None, **kwargs):
-            return sparse.csr_matrix(super().fit_transform(X, y, **kwargs))
-
-        def transform(self, X, y=None):
-            return sparse.csr_matrix(super().transform(X, y))
-
-    return CSRNNDescent(
-        n_neighbors=n_neighbors,
-        metric="euclidean",
-        metric_kwds={},
-        random_state=seed,
-        n_jobs=sc.settings.n_jobs,
-        n_trees=min(64, 5 + round(n_obs**0.5 / 20.0)),
-        n_iters=max(5, round(np.log2(n_obs))),
-    )
-
-
-def _neighbors(adata, n_neighbors: int, seed: int, **kwargs) -> None:
-    """scanpy's kNN graph, with :func:`_knn_transformer` from its size on."""
-    import scanpy as sc
-
-    knn = _knn_transformer(adata.n_obs, n_neighbors, seed)
-    if knn is not None:
-        kwargs["transformer"] = knn
-    sc.pp.neighbors(adata, n_neighbors=n_neighbors, random_state=seed, **kwargs)
-
-
 def embedding_key(adata) -> str:
     """The representation neighbours, UMAP and Leiden run on: ``obsm["X_integrated"]``
     when the PCA was integrated over batches, else ``obsm["X_pca"]``."""
@@ -105,7 +63,7 @@ def embed_and_cluster(adata, params: dict | None = None) -> None:
     use_rep = embedding_key(adata)
     n_comps = adata.obsm[use_rep].shape[1]
     n_neighbors = int(min(p["n_neighbors"], adata.n_obs - 1))
-    _neighbors(adata, n_neighbors, seed, n_pcs=n_comps, use_rep=use_rep)
+    knn_graph(adata, n_neighbors, seed, n_pcs=n_comps, use_rep=use_rep)
     max_umap = p.get("umap_max_cells")
     sampled = max_umap is not None and adata.n_obs > int(max_umap)
     if not sampled:
@@ -148,7 +106,7 @@ def umap_on_sample(adata, max_cells: int, n_neighbors: int, seed: int) -> None:
     use_rep = embedding_key(adata)
     sub = ad.AnnData(obs=pd.DataFrame(index=adata.obs_names[rows]))
     sub.obsm[use_rep] = np.asarray(adata.obsm[use_rep][rows])
-    _neighbors(sub, n_neighbors, seed, use_rep=use_rep)
+    knn_graph(sub, n_neighbors, seed, use_rep=use_rep)
     sc.tl.umap(sub, random_state=seed)
     coords = np.zeros((adata.n_obs, 2), dtype=np.float32)
     coords[rows] = sub.obsm["X_umap"]

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from scinterp.preprocess.normalize._defaults import LABEL_COLUMN
+from scinterp.preprocess.defaults import LABEL_COLUMN
 
 # The UMAP figure draws at most this many cells (a random sample; the embedding keeps all).
 PLOT_MAX_CELLS = 100_000

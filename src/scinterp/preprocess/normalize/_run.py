@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from scinterp.errors import ScinterpInputError
-from scinterp.preprocess.normalize._defaults import NORMALIZE_DEFAULTS
+from scinterp.preprocess.defaults import NORMALIZE_DEFAULTS
 from scinterp.preprocess.normalize._embed import embed_and_cluster, label_cells
 from scinterp.preprocess.normalize._hvg import select_hvgs
 from scinterp.preprocess.normalize._lean import _lean, normalize_log1p_inplace

@@ -1,4 +1,5 @@
-"""scanpy's ``score_genes`` computed chunk by chunk over the cells.
+"""scanpy's ``score_genes`` computed chunk by chunk over the cells (shared by the programs
+and conditions branches and the exports).
 
 ``sc.tl.score_genes`` holds the whole cells x genes matrix: it averages every gene over
 all cells, cuts the genes into ``n_bins`` bins by that average, draws ``ctrl_size``

@@ -1,4 +1,5 @@
-"""Defaults of the normalize stage and the label column it names."""
+"""Defaults of the normalize section (normalize and integrate read them) and the label
+column normalize names."""
 
 # Defaults of the schema's `normalize` section (workflow/schemas/config.schema.yaml).
 NORMALIZE_DEFAULTS = {
