@@ -1,8 +1,9 @@
 """Adding a model is one file: an nn.Module and register_model(ModelSpec(...)).
 
 The toy classifier below is all it takes for the workflow's own functions to train it
-(``train_from_files``, rule train_model) and attribute it (``attribute_from_files``, rule
-attribute); the workflow lists (attributed models, identity fallback) pick it up too.
+(``train_from_files``, rule train_model) with its own setting (``train.toy_classifier``,
+checked like the built-in models' sections) and attribute it (``attribute_from_files``,
+rule attribute); the workflow lists (attributed models, identity fallback) pick it up too.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import scipy.sparse as sp
 import yaml
 from torch import nn
 
+from scinterp.errors import ScinterpInputError
 from scinterp.models import ModelSpec, register_model
 from scinterp.models.classifier import classification_loss
-from scinterp.models.registry import MODELS, model_names
+from scinterp.models.registry import MODELS, Setting, model_names
 
 
 # ---- the new model's file: a module and its spec -------------------------------------
 class ToyClassifier(nn.Module):
-    def __init__(self, n_genes: int, n_classes: int, hidden: int = 8):
+    def __init__(self, n_genes: int, n_classes: int, hidden: int = 8, dropout: float = 0.0):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_genes, hidden), nn.ReLU(), nn.Linear(hidden, n_classes)
+            nn.Linear(n_genes, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
         )
 
     def forward(self, x):
@@ -42,7 +44,13 @@ TOY = ModelSpec(
     needs=("labels",),
     attributed=True,
     sweep_kwargs=("hidden",),
-    build=lambda data: {"n_genes": data.n_genes, "n_classes": len(data.classes)},
+    # its hyperparameters, each with its one default: the config's train.toy_classifier
+    settings={"dropout": Setting(0.0, "Dropout after the hidden layer.", schema={"maximum": 0.9})},
+    build=lambda data, *, dropout: {
+        "n_genes": data.n_genes,
+        "n_classes": len(data.classes),
+        "dropout": dropout,
+    },
 )
 # ---------------------------------------------------------------------------------------
 
@@ -90,12 +98,20 @@ def test_a_registered_model_trains_and_is_attributed(toy, normalized, tmp_path, 
     assert "toy_classifier" in model_names(attributed=True)
     assert pick_identity_model("mlp_classifier", ["toy_classifier"]) == "toy_classifier"
 
+    from scinterp.models.registry import load_model
+    from scinterp.train.settings import check_train
+
     params = {**_defaults(repo, "train"), "max_epochs": 2, "device": "cpu"}
+    params["toy_classifier"] = {"dropout": 0.25}  # its section of the config's train
+    check_train(params)
+    with pytest.raises(ScinterpInputError, match="toy_classifier has no setting 'dropuot'"):
+        check_train({**params, "toy_classifier": {"dropuot": 0.25}})
     outdir = tmp_path / "models" / "toy_classifier"
     history = train_from_files(
         "toy_classifier", normalized=normalized, outdir=outdir, params=params, dataset="toy"
     )
     assert len(history) == 2 and (outdir / "model.pt").exists()
+    assert load_model(outdir)[1]["init"]["dropout"] == 0.25
 
     attribution = {**_defaults(repo, "attribution"), "max_cells": 30, "sanity_cells": 10}
     out = attribute_from_files(
