@@ -148,8 +148,13 @@ def captum_batched(model, X, targets, n_steps: int, rows: int):
     return values.numpy(), delta.numpy(), wall, cpu
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case, seconds (tests/test_benchmarks_smoke.py)",
+    )
     p.add_argument("--cells", type=int, default=20_000)
     p.add_argument("--genes", type=int, default=2000)
     p.add_argument("--types", type=int, default=8)
@@ -169,7 +174,10 @@ def main() -> None:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (0: torch's default, one per core)"
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.cells, args.genes, args.types, args.hidden, args.steps = 300, 50, 3, [16], 4
+        args.naive_cells, args.repeats, args.captum_rows = 3, 1, [256]
 
     from scinterp.attribution import attribute, resolve_targets
 

@@ -1097,7 +1097,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(root_dir()))
     ap.add_argument("--only", default=None, help="comma-separated dataset names (default: all)")
+    ap.add_argument("--smoke", action="store_true", help="krumsiek11 only (0.5 s)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.only = "krumsiek11"
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     names = args.only.split(",") if args.only else list(DATASETS)

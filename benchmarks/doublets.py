@@ -265,12 +265,16 @@ BUILDERS = {
 }
 
 
+# --smoke's dataset (not among the benchmark's): 400 cells, 3 types
+SMOKE_BUILDER = lambda: gp_dataset(400, 3, 1, 0.05, 3)  # noqa: E731
+
+
 def load(name: str) -> ad.AnnData:
     """A built-in dataset, built once and cached under `CACHE`."""
     path = CACHE / f"{name}.h5ad"
     if path.exists():
         return ad.read_h5ad(path)
-    a = BUILDERS[name]()
+    a = {**BUILDERS, "gp_smoke": SMOKE_BUILDER}[name]()
     CACHE.mkdir(parents=True, exist_ok=True)
     a.write_h5ad(path)
     return a
@@ -346,7 +350,15 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
     ap.add_argument("--shared", action="store_true", help="also benchmarks/out/datasets")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case, seconds (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        # ours_scrublet: the default method (ours) takes minutes even on 400 cells
+        args.datasets, args.methods, args.shared = ["gp_smoke"], ["ours_scrublet"], False
     logging.basicConfig(level=logging.WARNING)
 
     todo = {n: None for n in args.datasets}

@@ -120,6 +120,7 @@ def infer_global(adata, model_dir, grn: dict, seed: int):
         baseline=grn["baseline"],
         consensus=grn["consensus"],
         batch_size=grn["batch_size"],
+        max_edges=None,  # every candidate edge: the metrics rank them all
         seed=seed,
     )
 
@@ -227,7 +228,11 @@ def run_ensembles(
     rows = []
     for size in sorted(sizes):
         sides = [
-            pd.concat(ensemble_networks([nets[s] for s in members], tfs, genes, confidence_top=k))
+            pd.concat(
+                ensemble_networks(
+                    [nets[s] for s in members], tfs, genes, confidence_top=k, max_edges=None
+                )
+            )
             for members in (seeds[:size], seeds[half : half + size])
         ]
         if size == 1:  # the main models' own networks (as with ensemble_score=False)
@@ -507,7 +512,9 @@ def run_sergio_seed(
     meta = json.loads((root / "models" / f"seed{seed}" / "model.json").read_text())["meta"]
     genes, tfs, columns = model_genes(adata, meta)
     nets, w3, c3 = timed(
-        lambda: ensemble_networks(members, tfs, genes, confidence_top=grn["confidence_top"])
+        lambda: ensemble_networks(
+            members, tfs, genes, confidence_top=grn["confidence_top"], max_edges=None
+        )
     )
     for net in nets:  # the published networks: the ensemble's score
         rows[net["method"].iloc[0]] = (net, wall + w3, cpu + c3)

@@ -172,6 +172,8 @@ def load(name: str, root: Path) -> ad.AnnData:
         return gamma_poisson_batches(seed=52, isolated_type=0)
     if name == "pbmc_pseudobatches":
         return pbmc_pseudobatches()
+    if name == "gp_smoke":  # --smoke's (not among the benchmark's datasets)
+        return gamma_poisson_batches(seed=53, n_cells=400, n_genes=300, n_types=3)
     raise KeyError(name)
 
 
@@ -440,7 +442,15 @@ def main(argv=None) -> None:
         default="",
         help="comma-separated results.tsv files of earlier runs: only write the tables",
     )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case, seconds (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.datasets, args.demo, args.atlas = "gp_smoke", False, 0
+        args.methods = f"unintegrated,harmony,{DEFAULT}"  # ours and the installed peer
     if args.merge:
         results = pd.concat([pd.read_csv(f, sep="\t") for f in args.merge.split(",")])
         results = results.drop_duplicates(["dataset", "method"], keep="last")

@@ -98,6 +98,11 @@ SPECS = {
         seed=13,
     ),
 }
+# --smoke's dataset (tests/test_benchmarks_smoke.py): not among the benchmark's datasets
+SMOKE_SPEC = Spec(
+    "gp_smoke", n_cells=300, n_genes=200, n_types=3, n_donors=1, n_true=4, n_decoy=4,
+    n_single=2, set_size=(10, 20), seed=14,
+)  # fmt: skip
 
 
 def _draw_sets(rng, spec: Spec, n_genes: int, pool: np.ndarray | None = None):
@@ -310,7 +315,7 @@ def ensure_dataset(name: str, out: Path) -> dict:
         if name == "pbmc_planted":
             adata, sets, truth = planted_real()
         else:
-            adata, sets, truth = simulate_programs(SPECS[name])
+            adata, sets, truth = simulate_programs({**SPECS, "gp_smoke": SMOKE_SPEC}[name])
         write_dataset(folder, adata, sets, truth)
     batch_key = "donor" if name in SPECS and SPECS[name].n_donors > 1 else None
     ds = {
@@ -529,7 +534,15 @@ def main(argv=None):
     ap.add_argument("--readouts", action="store_true", help="also other VAE readouts")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=None, help="train.seed (default: the schema's)")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case, seconds (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # the smallest simulated dataset, the program VAE for two epochs
+        args.datasets, args.models, args.shared = ["gp_smoke"], ["program_vae"], False
+        args.variant = ["smoke:max_epochs=2"]
 
     import torch
 

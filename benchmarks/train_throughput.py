@@ -498,8 +498,13 @@ def _load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case, seconds (tests/test_benchmarks_smoke.py)",
+    )
     p.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
     p.add_argument("--genes", type=int, default=2000)
     p.add_argument(
@@ -538,7 +543,9 @@ def main() -> None:
     )
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--val", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if args.smoke:  # ours only: the peer (scvi-tools) is a benchmark-only extra
+        args.cells, args.genes, args.epochs, args.sides = [300], 50, [1], ["ours"]
 
     if args.worker:
         if args.threads:
