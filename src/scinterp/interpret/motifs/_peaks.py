@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scinterp.errors import ScinterpInputError
+from scinterp.interpret.motifs._options import DEFAULT_OPTIONS
 
 
 def _group_matrix(labels: Sequence, groups: Sequence[str] | None = None):
@@ -26,7 +27,10 @@ def _group_matrix(labels: Sequence, groups: Sequence[str] | None = None):
 
 
 def select_peaks(
-    accessibility, labels: Sequence, n_per_type: int = 150, min_rate: float = 0.05
+    accessibility,
+    labels: Sequence,
+    n_per_type: int = DEFAULT_OPTIONS.n_per_type,
+    min_rate: float = DEFAULT_OPTIONS.min_rate,
 ) -> pd.DataFrame:
     """Peaks most specifically open in each cell type: the training set for motif discovery.
 
