@@ -8,7 +8,7 @@ job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
 
 import json  # noqa: E402
 
-from scinterp.interpret.grn import model_genes, model_rows  # noqa: E402
+from scinterp.interpret.grn import GrnOptions, model_genes, model_rows  # noqa: E402
 from scinterp.interpret.grn.peers import run_peer  # noqa: E402
 from scinterp.io import read_normalized, write_tsv_atomic  # noqa: E402
 
@@ -35,6 +35,6 @@ edges = run_peer(
     threads=snakemake.threads,
     device=device,
     labels=labels,
-    min_cells_per_type=par.get("min_cells_per_type", 30),
+    min_cells_per_type=GrnOptions.from_params(par).min_cells_per_type,
 )
 write_tsv_atomic(edges, snakemake.output.edges)

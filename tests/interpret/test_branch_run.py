@@ -1,5 +1,5 @@
-"""One ``run(inputs, options)`` per branch: programs and motifs from files, with the
-options object (conditions.run is tested in test_conditions.py)."""
+"""One ``run(inputs, options)`` per branch: programs, motifs, identity and grn from files,
+with the options object (conditions.run is tested in test_conditions.py)."""
 
 from __future__ import annotations
 
@@ -30,11 +30,8 @@ def test_model_inputs_reads_the_workflows_keys_and_folders():
 def test_programs_run_passes_every_option_to_compute_programs(monkeypatch):
     """Each field of ProgramsOptions reaches compute_programs under its argument name
     (the workflow's demo run checks the tables are the same as before)."""
-    import inspect
-
     from scinterp.interpret.programs import _compute
 
-    original = inspect.signature(_compute.compute_programs)
     seen = {}
 
     def fake(adata, gene_sets_path, model_dirs=None, **kw):
@@ -78,12 +75,6 @@ def test_programs_run_passes_every_option_to_compute_programs(monkeypatch):
         "chunk_rows": 64,
         "dataset": "d",
     }
-    # compute_programs' defaults are the options' (one default per option)
-    arg = {"ctrl_size": "score_genes_ctrl_size"}
-    for name, param in original.parameters.items():
-        field = arg.get(name, name)
-        if field in P.ProgramsOptions.field_names() and field != "device":
-            assert param.default == getattr(P.DEFAULT_OPTIONS, field), name
 
 
 def test_motifs_run_chains_the_steps_through_the_branchs_files(tmp_path, monkeypatch):
@@ -138,36 +129,110 @@ def test_motifs_run_chains_the_steps_through_the_branchs_files(tmp_path, monkeyp
         assert Path(files[key]).exists()
 
 
-def test_motif_functions_default_to_the_options():
-    """The motifs functions the steps call take their defaults from MotifsOptions."""
-    import inspect
+def test_identity_run_reads_the_rules_files(tmp_path, monkeypatch):
+    """identity.run hands rank_identity_genes the model folders and the options, and
+    summarises the table at precision_k."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
 
-    d = M.DEFAULT_OPTIONS
-    expected = {
-        M.attribute_type_peaks: {
-            "n_per_type": d.n_per_type,
-            "min_rate": d.min_rate,
-            "method": d.attribution,
-            "n_refs": d.n_refs,
-            "n_steps": d.n_steps,
-        },
-        M.influential_filter_motifs: {
-            "min_influence": d.filter_min_influence,
-            "influence_z": d.filter_influence_z,
-        },
-        M.discover_and_match: {"max_qvalue": d.max_qvalue},
-        M.load_motif_database: {
-            "collection": d.jaspar_collection,
-            "tax_group": d.jaspar_tax_group,
-        },
-        M.tf_activity: {
-            "n_background": d.n_background,
-            "insertion": d.insertion,
-            "chromvar": d.chromvar,
-            "chromvar_backgrounds": d.chromvar_backgrounds,
-        },
-        M.plot_logos: {"n": d.n_logos},
+    from scinterp.interpret import identity as I
+    from scinterp.interpret.identity import _rank
+
+    seen = {}
+    original = _rank.rank_identity_genes
+
+    def spy(normalized, attributions, **kw):
+        seen.update(attributions=attributions, **kw)
+        return original(normalized, {}, options=kw["options"])
+
+    monkeypatch.setattr(_rank, "rank_identity_genes", spy)
+    rng = np.random.default_rng(0)
+    types = np.repeat(["T", "B", "NK"], 20)
+    X = rng.poisson(1.0, (60, 12)).astype(np.float32)
+    for k in range(3):  # two markers per type
+        X[types == ["T", "B", "NK"][k], 2 * k : 2 * k + 2] += 6
+    a = ad.AnnData(X, obs=pd.DataFrame({"cell_type": types}, index=[f"c{i}" for i in range(60)]))
+    a.var_names = [f"G{i}" for i in range(12)]
+    a.uns["scinterp"] = {"label_key": "cell_type"}
+    a.write_h5ad(tmp_path / "normalized.h5ad")
+    inputs = {
+        "normalized": str(tmp_path / "normalized.h5ad"),
+        "attributions": ["r/attribution/mlp/integrated_gradients.h5ad"],
+        "model": "r/models/mlp/model.pt",
+        "members": ["r/models/mlp/members/seed1/model.pt"],
+        "markers": ["r/models/logistic/model.pt"],
     }
-    for fn, defaults in expected.items():
-        params = inspect.signature(fn).parameters
-        assert {k: params[k].default for k in defaults} == defaults, fn.__name__
+    options = I.IdentityOptions(consensus=("wilcoxon", "pairwise_auc"), precision_k=2)
+    res = I.run(inputs, options)
+    assert seen["attributions"] == {
+        "integrated_gradients": "r/attribution/mlp/integrated_gradients.h5ad"
+    }
+    assert str(seen["model_dir"]) == "r/models/mlp" and seen["attention_dir"] is None
+    assert [str(d) for d in seen["member_dirs"]] == ["r/models/mlp/members/seed1"]
+    assert [str(d) for d in seen["marker_dirs"]] == ["r/models/logistic"]
+    assert seen["options"] is options
+    assert set(res) == {"genes", "methods", "sampling", "not_ranked", "data", "label_key"}
+    assert "jaccard_top2_vs_consensus" in res["methods"]  # k = precision_k
+    assert res["not_ranked"].empty and res["label_key"] == "cell_type"
+    top = res["genes"].query("method == 'consensus' and rank <= 2")
+    assert set(top.loc[top.cell_type == "B", "gene"]) == {"G2", "G3"}
+
+
+def test_grn_run_reads_the_attributed_cells_and_applies_the_options(tmp_path):
+    """grn.run reads the model's genes of a stratified sample of max_cells cells and
+    gives infer_grn every option: the same edges as infer_grn on that sample."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from scinterp.interpret import grn
+    from scinterp.io import read_normalized
+    from scinterp.models import GRNSEM
+    from scinterp.models.registry import save_model
+
+    genes, tfs = ["T0", "T1", "G0", "G1", "G2"], ["T0", "T1"]
+    model = GRNSEM(len(genes), torch.tensor([0, 1]), hidden=8)
+    folder = tmp_path / "models" / "grn_sem"
+    config = {"n_genes": 5, "tf_index": model.tf_index, "hidden": 8}
+    save_model(model, folder, "grn_sem", config, {"features": genes, "tfs": tfs})
+    rng = np.random.default_rng(1)
+    obs = pd.DataFrame({"ct": ["a"] * 50 + ["b"] * 40}, index=[f"c{i}" for i in range(90)])
+    data = ad.AnnData(rng.gamma(2.0, 1.0, (90, 6)).astype(np.float32), obs=obs)
+    data.var_names = ["EXTRA", *genes[::-1]]
+    data.uns["scinterp"] = {"label_key": "ct"}
+    data.write_h5ad(tmp_path / "normalized.h5ad")
+    inputs = {"normalized": str(tmp_path / "normalized.h5ad"), "model": str(folder / "model.pt")}
+    options = grn.GrnOptions(
+        max_cells=60,
+        n_steps=4,
+        min_cells_per_type=10,
+        max_edges=3,
+        max_edges_cell_type=2,
+        consensus={"integrated_gradients": 1, "deepsem": 1},
+        seed=3,
+        device="cpu",
+    )
+    edges = grn.run(inputs, options, dataset="toy")
+    sizes = edges.groupby(["method", "cell_type"]).size()
+    assert (sizes.xs("all", level="cell_type") == 3).all()  # max_edges
+    assert (sizes.drop("all", level="cell_type") == 2).all()  # max_edges_cell_type
+    assert set(edges["cell_type"]) == {"all", "a", "b"}
+    rows = grn.attributed_cells(obs["ct"].to_numpy(), 90, 60, 3)
+    sample = read_normalized(tmp_path / "normalized.h5ad", var_names=genes, rows=rows)
+    direct = grn.infer_grn(
+        sample,
+        folder,
+        label_key="ct",
+        min_cells_per_type=10,
+        max_cells=None,
+        n_steps=4,
+        consensus={"integrated_gradients": 1, "deepsem": 1},
+        max_edges=3,
+        max_edges_cell_type=2,
+        seed=3,
+    )
+    pd.testing.assert_frame_equal(edges, direct)
+    alone = grn.run(inputs, options.replace(per_cell_type=False), dataset="toy")
+    assert set(alone["cell_type"]) == {"all"}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
+import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -18,8 +21,8 @@ SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").r
 WITH_OPTIONS = [b for b in branches() if b.options is not None]
 
 
-def test_programs_motifs_conditions_declare_options():
-    assert {"programs", "motifs", "conditions"} <= {b.name for b in WITH_OPTIONS}
+def test_every_builtin_branch_declares_options():
+    assert {"identity", "programs", "grn", "motifs", "conditions"} <= {b.name for b in WITH_OPTIONS}
 
 
 @pytest.mark.parametrize("spec", WITH_OPTIONS, ids=lambda b: b.name)
@@ -35,12 +38,109 @@ def test_from_config_of_the_schema_defaults_is_the_default(spec):
     """A config of the schema's defaults builds the dataclass's defaults."""
 
     def defaults(node):
-        if "properties" in node:
+        if "properties" in node and "default" not in node:
             return {k: defaults(v) for k, v in node["properties"].items()}
         return node.get("default")
 
     cls = spec.options_class()
     assert cls.from_config(defaults(SCHEMA)) == cls()
+
+
+#: library parameters that take an option under another name: branch -> "function.parameter"
+#: -> the options field (a function's default of an option must be the option's)
+RENAMED = {
+    "identity": {
+        "aggregate_attributions.how": "aggregate",
+        "ensemble_confidence.k": "confidence_top",
+        "method_summary.k": "precision_k",
+        "model_contribution.k": "precision_k",
+        "sampling_table.k": "precision_k",
+        "plot_top_genes.n_top": "n_top_plot",
+    },
+    "programs": {
+        "compute_programs.ctrl_size": "score_genes_ctrl_size",
+        "decoder_scores.trim": "score_trim",
+        "ensemble_rows.top": "confidence_top",
+        "top_programs.n": "n_top_umap",
+    },
+    "grn": {
+        "top_regulators.n_edges": "regulator_edges",
+        "top_regulators.n_top": "n_top_regulators",
+        "plot_network.n_edges": "n_edges_plot",
+    },
+    "motifs": {
+        "hypothetical_contributions.method": "attribution",
+        "filter_motifs.activation_threshold": "filter_activation",
+        "filter_motifs.min_sites": "filter_min_sites",
+        "filter_motifs.min_ic": "filter_min_ic",
+        "filter_motifs.max_motifs": "filter_max_motifs",
+        "filter_motifs.min_influence": "filter_min_influence",
+        "filter_motifs.influence_z": "filter_influence_z",
+        "influential_filter_motifs.min_influence": "filter_min_influence",
+        "influential_filter_motifs.influence_z": "filter_influence_z",
+        "modisco_motifs.max_seqlets": "modisco_max_seqlets",
+        "modisco_motifs.window": "modisco_window",
+        "modisco_motifs.min_metacluster_size": "modisco_min_metacluster_size",
+        "modisco_motifs.n_leiden_runs": "modisco_leiden_runs",
+        "modisco_motifs.final_min_cluster_size": "modisco_min_cluster_size",
+        "load_motif_database.collection": "jaspar_collection",
+        "load_motif_database.tax_group": "jaspar_tax_group",
+        "plot_logos.n": "n_logos",
+    },
+    "conditions": {},
+}
+#: parameters named like an option that are another thing, and why
+NOT_THE_OPTION = {
+    # the library takes a resolved torch device; "auto" is resolved by each run()
+    "device": "*",
+    # the edge-table helpers cut a table (None: every edge); infer_grn applies the option
+    "max_edges": ("edges_from_matrix", "adjacency_edges", "consensus_edges", "ensemble_edges"),
+    # the GRN peer RegDiffusion's diffusion steps, not integrated gradients'
+    "n_steps": ("run_regdiffusion",),
+}
+
+
+def _library_functions(branch: str):
+    """Every function defined in the branch's subpackage, by name."""
+    package = importlib.import_module(f"scinterp.interpret.{branch}")
+    out = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, fn in vars(module).items():
+            if inspect.isfunction(fn) and fn.__module__ == module.__name__:
+                out[name] = fn
+    return out
+
+
+@pytest.mark.parametrize("spec", WITH_OPTIONS, ids=lambda b: b.name)
+def test_library_defaults_are_the_options_defaults(spec):
+    """One default per option: a library function's default of an option (a parameter
+    named like its field, or listed in RENAMED) is the option's default."""
+    cls = spec.options_class()
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(cls)}
+    renamed = RENAMED.get(spec.name, {})
+    functions = _library_functions(spec.name)
+    for key in renamed:  # the list names real parameters
+        fn, param = key.split(".")
+        assert param in inspect.signature(functions[fn]).parameters, key
+    wrong = []
+    for name, fn in functions.items():
+        for p in inspect.signature(fn).parameters.values():
+            field = renamed.get(f"{name}.{p.name}", p.name)
+            skip = NOT_THE_OPTION.get(p.name, ())
+            if p.default is inspect.Parameter.empty or field not in defaults:
+                continue
+            if skip == "*" or name in skip:
+                continue
+            if p.default != defaults[field] or type(p.default) is not type(defaults[field]):
+                wrong.append(f"{name}({p.name}={p.default!r}): {field} is {defaults[field]!r}")
+    assert wrong == []
+
+
+def _field_default(f: dataclasses.Field):
+    if f.default is dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 @dataclasses.dataclass(frozen=True)

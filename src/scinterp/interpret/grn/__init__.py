@@ -35,7 +35,8 @@ analytically instead.
 
 Modules: ``_edges`` (edge tables, consensus, ensembles, confidence, top regulators),
 ``_ig`` (integrated gradients of every target), ``_infer`` (:func:`infer_grn`, the whole
-branch), ``_plots`` (the network figure).
+branch, and ``run(inputs, options)`` from files), ``_options`` (:class:`GrnOptions`),
+``_plots`` (the network figure).
 """
 
 from scinterp.interpret.grn._edges import (
@@ -61,15 +62,19 @@ from scinterp.interpret.grn._infer import (
     mean_by_group,
     model_genes,
     model_rows,
+    run,
 )
+from scinterp.interpret.grn._options import DEFAULT_OPTIONS, GrnOptions
 from scinterp.interpret.grn._plots import plot_network
 
 __all__ = [
     "CONSENSUS",
+    "DEFAULT_OPTIONS",
     "EDGE_COLUMNS",
     "SOURCES",
     "WITHIN_TYPE",
     "GLOBAL",
+    "GrnOptions",
     "TABLE_COLUMNS",
     "adjacency_edges",
     "attributed_cells",
@@ -85,5 +90,6 @@ __all__ = [
     "model_genes",
     "model_rows",
     "plot_network",
+    "run",
     "top_regulators",
 ]

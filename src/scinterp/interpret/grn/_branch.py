@@ -71,5 +71,6 @@ BRANCH = register_branch(
             "`grn/adjacencies.tsv`: the consensus network as `TF, target, importance` (pySCENIC)",
         ),
         exports=("grn/adjacencies.tsv",),
+        options="scinterp.interpret.grn._options:GrnOptions",
     )
 )

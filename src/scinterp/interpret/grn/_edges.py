@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from scinterp.interpret.grn._options import DEFAULT_OPTIONS
+
 EDGE_COLUMNS = ["tf", "target", "score", "method", "cell_type"]
 #: the columns of grn/edges.tsv (infer_grn): confidence is NaN where not computed
 TABLE_COLUMNS = [*EDGE_COLUMNS, "confidence"]
@@ -198,7 +200,11 @@ def edge_confidence(networks: Sequence[pd.DataFrame], k: int) -> pd.Series:
     return counts.reindex(universe, fill_value=0).astype(float) / len(networks)
 
 
-def top_regulators(edges: pd.DataFrame, n_edges: int = 200, n_top: int = 10) -> pd.DataFrame:
+def top_regulators(
+    edges: pd.DataFrame,
+    n_edges: int = DEFAULT_OPTIONS.regulator_edges,
+    n_top: int = DEFAULT_OPTIONS.n_top_regulators,
+) -> pd.DataFrame:
     """Top regulators of each network: TFs ranked by their share of its strongest edges.
 
     Parameters

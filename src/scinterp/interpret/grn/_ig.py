@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from scinterp.interpret.grn._edges import GLOBAL
+from scinterp.interpret.grn._options import DEFAULT_OPTIONS
 
 _JVP_ELEMENTS = 1 << 23  # cells x genes values per JVP pass (x the model's width in memory)
 _GRAD_ELEMENTS = 1 << 26  # TFs x cells x genes gradient values per batch (256 MB)
@@ -46,9 +47,9 @@ def integrated_gradients_grn(
     tf_index: Sequence[int],
     *,
     groups: Sequence | np.ndarray | None = None,
-    baseline: str | np.ndarray = "mean",
-    n_steps: int = 16,
-    batch_size: int = 128,
+    baseline: str | np.ndarray = DEFAULT_OPTIONS.baseline,
+    n_steps: int = DEFAULT_OPTIONS.n_steps,
+    batch_size: int = DEFAULT_OPTIONS.batch_size,
     device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """Mean |integrated gradients| of every output gene with respect to every TF input.

@@ -18,6 +18,7 @@ from scinterp.interpret.grn._edges import (
     ensemble_edges,
 )
 from scinterp.interpret.grn._ig import integrated_gradients_grn
+from scinterp.interpret.grn._options import DEFAULT_OPTIONS, GrnOptions
 
 log = logging.getLogger("scinterp")
 
@@ -105,7 +106,7 @@ def _load_grn(model_dir, device: str, dataset: str | None):
 #: (benchmarks/README.md, "The consensus"): weighted by the worst and the median network,
 #: integrated gradients carry it, the correlation steadies it where cells are few or the
 #: network is small, the learned adjacency adds the SEM's view.
-CONSENSUS = {"integrated_gradients": 3.0, "spearman": 2.0, "deepsem": 1.0}
+CONSENSUS = DEFAULT_OPTIONS.consensus
 #: sources the consensus can fuse
 SOURCES = ("deepsem", "integrated_gradients", "spearman")
 #: the global network of integrated gradients taken within each cell type (issue 33)
@@ -167,9 +168,9 @@ def ensemble_networks(
     tfs: Sequence[str],
     genes: Sequence[str],
     *,
-    confidence_top: int = 100,
-    ensemble_score: bool = True,
-    max_edges: int | None = None,
+    confidence_top: int = DEFAULT_OPTIONS.confidence_top,
+    ensemble_score: bool = DEFAULT_OPTIONS.ensemble_score,
+    max_edges: int | None = DEFAULT_OPTIONS.max_edges,
 ) -> list[pd.DataFrame]:
     """The global networks of a seed ensemble, with their ``confidence`` column.
 
@@ -214,19 +215,19 @@ def infer_grn(
     model_dir,
     *,
     member_dirs: Sequence = (),
-    confidence_top: int = 100,
-    ensemble_score: bool = True,
+    confidence_top: int = DEFAULT_OPTIONS.confidence_top,
+    ensemble_score: bool = DEFAULT_OPTIONS.ensemble_score,
     label_key: str | None = None,
-    per_cell_type: bool = True,
-    min_cells_per_type: int = 30,
-    max_cells: int | None = 2000,
-    n_steps: int = 16,
-    baseline: str = "mean",
-    consensus: Mapping[str, float] | Sequence[str] = CONSENSUS,
-    max_edges: int | None = None,
-    max_edges_cell_type: int | None = None,
-    batch_size: int = 128,
-    seed: int = 0,
+    per_cell_type: bool = DEFAULT_OPTIONS.per_cell_type,
+    min_cells_per_type: int = DEFAULT_OPTIONS.min_cells_per_type,
+    max_cells: int | None = DEFAULT_OPTIONS.max_cells,
+    n_steps: int = DEFAULT_OPTIONS.n_steps,
+    baseline: str = DEFAULT_OPTIONS.baseline,
+    consensus: Mapping[str, float] | Sequence[str] = DEFAULT_OPTIONS.consensus,
+    max_edges: int | None = DEFAULT_OPTIONS.max_edges,
+    max_edges_cell_type: int | None = DEFAULT_OPTIONS.max_edges_cell_type,
+    batch_size: int = DEFAULT_OPTIONS.batch_size,
+    seed: int = DEFAULT_OPTIONS.seed,
     device: str = "cpu",
     dataset: str | None = None,
 ) -> pd.DataFrame:
@@ -291,64 +292,23 @@ def infer_grn(
         :data:`TABLE_COLUMNS` (``confidence`` NaN where not computed); global networks
         (``cell_type == "all"``) first, each network best first.
     """
-    import scipy.sparse as sp
-
     weights = consensus_weights(consensus)
     model, meta = _load_grn(model_dir, device, dataset)
     genes, tfs, columns = model_genes(adata, meta, dataset, model_dir)
-    X = adata.X
-    X = sp.csr_matrix(X)[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]
-    labels = None
-    if per_cell_type and label_key is not None and label_key in adata.obs:
-        labels = adata.obs[label_key].astype(str).to_numpy()
-    rows = attributed_cells(labels, adata.n_obs, max_cells, seed)
-    groups = None
-    if labels is not None:
-        groups = labels[rows]
-        names, sizes = np.unique(groups, return_counts=True)
-        small = names[sizes < min_cells_per_type]
-        if len(small):
-            log.info(
-                "no cell-type network for %s (fewer than %d attributed cells)",
-                ", ".join(small),
-                min_cells_per_type,
-            )
-        groups = np.where(np.isin(groups, small), "", groups)  # "": counted in "all" only
+    X, rows, groups = _attributed_cells(
+        adata, columns, label_key if per_cell_type else None, max_cells, min_cells_per_type, seed
+    )
     tf_index = [genes.index(t) for t in tfs]
     log.info("grn_sem: %d TFs x %d genes, attributed on %d cells", len(tfs), len(genes), len(rows))
-    ig_options = {"n_steps": n_steps, "batch_size": batch_size, "device": device}
-    ig = integrated_gradients_grn(model, X[rows], tf_index, baseline=baseline, **ig_options)
-    # Within a cell type the baseline is that type's mean cell, so that the edges score
-    # regulation inside the type, not the type's difference from the other types.
-    for name in [] if groups is None else sorted(set(groups) - {""}):
-        cells = rows[groups == name]
-        base = np.asarray(X[cells].mean(axis=0)).ravel() if baseline == "mean" else baseline
-        ig.update(
-            {
-                name: integrated_gradients_grn(
-                    model, X[cells], tf_index, baseline=base, **ig_options
-                )[GLOBAL]
-            }
-        )
+    ig_options = {"baseline": baseline, "n_steps": n_steps, "batch_size": batch_size}
+    ig = _attributions(model, X, rows, groups, tf_index, device=device, **ig_options)
     # The global networks of the main model and of each further member.
     spearman = _spearman(X, rows, genes, tfs, GLOBAL) if "spearman" in weights else None
     members = [_global_networks(model, ig[GLOBAL], tfs, genes, weights, spearman)]
     for member_dir in member_dirs:
-        member, member_meta = _load_grn(member_dir, device, dataset)
-        if [str(g) for g in member_meta["features"]] != genes or [
-            str(t) for t in member_meta["tfs"]
-        ] != tfs:
-            from scinterp.errors import ScinterpInputError
-
-            raise ScinterpInputError(
-                "an ensemble member of grn_sem was trained on other genes or TFs than the "
-                "main model.",
-                dataset=dataset,
-                path=member_dir,
-                fix=f"retrain it on this normalized.h5ad: delete {member_dir} and rerun.",
-            )
+        member = _load_member(member_dir, genes, tfs, device, dataset)
         attribution = integrated_gradients_grn(
-            member, X[rows], tf_index, baseline=baseline, **ig_options
+            member, X[rows], tf_index, device=device, **ig_options
         )[GLOBAL]
         members.append(_global_networks(member, attribution, tfs, genes, weights, spearman))
     tables = ensemble_networks(
@@ -359,32 +319,180 @@ def infer_grn(
         ensemble_score=ensemble_score,
         max_edges=max_edges,
     )
-    # Integrated gradients within each cell type (each cell against its type's mean cell),
-    # averaged over the types weighted by their attributed cells: the model's view with
-    # the types' differences taken out, a global network of its own (the main model's).
-    # Where cell types shift TFs and unregulated genes together it is the model's answer
-    # to the within-type correlation (benchmarks/README.md, "What each view adds").
+    tables += _within_type_network(ig, groups, tfs, genes, max_edges)
+    tables += _cell_type_networks(
+        ig, members[0]["deepsem"], X, rows, groups, tfs, genes, weights, max_edges_cell_type
+    )
+    out = pd.concat(tables, ignore_index=True)
+    if "confidence" not in out:
+        out["confidence"] = np.nan
+    return out[TABLE_COLUMNS]
+
+
+def _attributed_cells(adata, columns, label_key, max_cells, min_cells_per_type, seed):
+    """The model's genes (``columns``) of every cell, the cells attributed (a sample
+    stratified by ``label_key``, when the data have it) and each one's cell type
+    (:func:`_cell_type_groups`; None without a label key)."""
+    import scipy.sparse as sp
+
+    X = adata.X
+    X = sp.csr_matrix(X)[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]
+    labels = None
+    if label_key is not None and label_key in adata.obs:
+        labels = adata.obs[label_key].astype(str).to_numpy()
+    rows = attributed_cells(labels, adata.n_obs, max_cells, seed)
+    groups = None if labels is None else _cell_type_groups(labels[rows], min_cells_per_type)
+    return X, rows, groups
+
+
+def _cell_type_groups(groups: np.ndarray, min_cells_per_type: int) -> np.ndarray:
+    """Each attributed cell's type, ``""`` for the types of fewer than
+    ``min_cells_per_type`` cells (counted in the global networks only)."""
+    names, sizes = np.unique(groups, return_counts=True)
+    small = names[sizes < min_cells_per_type]
+    if len(small):
+        log.info(
+            "no cell-type network for %s (fewer than %d attributed cells)",
+            ", ".join(small),
+            min_cells_per_type,
+        )
+    return np.where(np.isin(groups, small), "", groups)
+
+
+def _attributions(model, X, rows, groups, tf_index, *, baseline, device, **ig_options) -> dict:
+    """Integrated gradients of the attributed cells: ``GLOBAL`` against the baseline of
+    them all, and each cell type's cells against that type's mean cell, so that its edges
+    score regulation inside the type, not the type's difference from the other types."""
+    ig = integrated_gradients_grn(
+        model, X[rows], tf_index, baseline=baseline, device=device, **ig_options
+    )
+    for name in [] if groups is None else sorted(set(groups) - {""}):
+        cells = rows[groups == name]
+        base = np.asarray(X[cells].mean(axis=0)).ravel() if baseline == "mean" else baseline
+        ig.update(
+            {
+                name: integrated_gradients_grn(
+                    model, X[cells], tf_index, baseline=base, device=device, **ig_options
+                )[GLOBAL]
+            }
+        )
+    return ig
+
+
+def _load_member(member_dir, genes, tfs, device: str, dataset: str | None):
+    """A further ensemble member, which must have the main model's genes and TFs."""
+    member, member_meta = _load_grn(member_dir, device, dataset)
+    if [str(g) for g in member_meta["features"]] != genes or [
+        str(t) for t in member_meta["tfs"]
+    ] != tfs:
+        from scinterp.errors import ScinterpInputError
+
+        raise ScinterpInputError(
+            "an ensemble member of grn_sem was trained on other genes or TFs than the main model.",
+            dataset=dataset,
+            path=member_dir,
+            fix=f"retrain it on this normalized.h5ad: delete {member_dir} and rerun.",
+        )
+    return member
+
+
+def _within_type_network(ig, groups, tfs, genes, max_edges) -> list[pd.DataFrame]:
+    """Integrated gradients within each cell type (each cell against its type's mean
+    cell), averaged over the types weighted by their attributed cells: the model's view
+    with the types' differences taken out, a global network of its own (the main
+    model's; no cell types: none). Where cell types shift TFs and unregulated genes
+    together it is the model's answer to the within-type correlation
+    (benchmarks/README.md, "What each view adds")."""
     typed = [name for name in ig if name != GLOBAL]
-    if typed:
-        sizes = {name: int(np.sum(groups == name)) for name in typed}
-        within = sum(sizes[name] * ig[name] for name in typed) / sum(sizes.values())
-        net = edges_from_matrix(within, tfs, genes, WITHIN_TYPE, GLOBAL)
-        net = net if max_edges is None else net.head(max_edges)
-        tables.append(net.assign(confidence=np.nan)[TABLE_COLUMNS])
-    # The cell-type networks (the main model's): one global adjacency, fused with each
-    # type's attributions (and correlations).
-    deepsem = members[0]["deepsem"]
+    if not typed:
+        return []
+    sizes = {name: int(np.sum(groups == name)) for name in typed}
+    within = sum(sizes[name] * ig[name] for name in typed) / sum(sizes.values())
+    net = edges_from_matrix(within, tfs, genes, WITHIN_TYPE, GLOBAL)
+    net = net if max_edges is None else net.head(max_edges)
+    return [net.assign(confidence=np.nan)[TABLE_COLUMNS]]
+
+
+def _cell_type_networks(ig, deepsem, X, rows, groups, tfs, genes, weights, limit):
+    """The cell-type networks (the main model's): per type its integrated gradients and
+    their consensus with the one global adjacency (``deepsem``) and, when the consensus
+    fuses it, the type's correlation; each cut to ``limit`` edges."""
+    tables = []
     for cell_type, attribution in ig.items():
         if cell_type == GLOBAL:
             continue
-        limit = max_edges_cell_type
         net = edges_from_matrix(attribution, tfs, genes, "integrated_gradients", cell_type)
         nets = {"deepsem": deepsem, "integrated_gradients": net}
         if "spearman" in weights:
             nets["spearman"] = _spearman(X, rows[groups == cell_type], genes, tfs, cell_type)
         tables.append(_fuse(nets, weights, tfs, genes, cell_type, limit))
         tables.append(net if limit is None else net.head(limit))
-    out = pd.concat(tables, ignore_index=True)
-    if "confidence" not in out:
-        out["confidence"] = np.nan
-    return out[TABLE_COLUMNS]
+    return tables
+
+
+def run(
+    inputs: Mapping, options: GrnOptions = DEFAULT_OPTIONS, *, dataset: str | None = None
+) -> pd.DataFrame:
+    """The GRN branch from files: :func:`infer_grn` with ``options`` on the cells it
+    attributes.
+
+    Only those cells (a sample of ``max_cells`` stratified by the label column, with
+    ``per_cell_type``) and the model's genes are read from ``normalized.h5ad``: on an
+    atlas the whole matrix would not fit.
+
+    Parameters
+    ----------
+    inputs
+        ``normalized`` (``normalized.h5ad``), ``model`` (the network model's
+        ``model.pt``, beside its ``model.json``), ``members`` (its further ensemble
+        members' ``model.pt``).
+    options
+        :class:`GrnOptions` (``GrnOptions.from_params(snakemake.params)`` in the
+        workflow); ``device`` ``auto`` is CUDA when present.
+    dataset
+        The dataset's name, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``grn/edges.tsv`` (:func:`infer_grn`).
+    """
+    import json
+    from pathlib import Path
+
+    from scinterp.device import resolve_device
+    from scinterp.io import read_meta, read_normalized
+    from scinterp.train.loop import seed_everything
+
+    seed_everything(options.seed)
+    info = read_meta(inputs["normalized"], ("obs", "uns"))
+    key = info["uns"].get("scinterp", {}).get("label_key")
+    labels = (
+        info["obs"][key].astype(str).to_numpy()
+        if options.per_cell_type and key in info["obs"]
+        else None
+    )
+    rows = attributed_cells(labels, len(info["obs"]), options.max_cells, options.seed)
+    model_dir = Path(inputs["model"]).parent
+    meta = json.loads((model_dir / "model.json").read_text())["meta"]
+    adata = read_normalized(inputs["normalized"], var_names=meta["features"], rows=rows)
+    return infer_grn(
+        adata,
+        model_dir,
+        member_dirs=[Path(m).parent for m in inputs.get("members", [])],
+        confidence_top=options.confidence_top,
+        ensemble_score=options.ensemble_score,
+        label_key=adata.uns.get("scinterp", {}).get("label_key"),
+        per_cell_type=options.per_cell_type,
+        min_cells_per_type=options.min_cells_per_type,
+        max_cells=None,  # the sample above
+        n_steps=options.n_steps,
+        baseline=options.baseline,
+        consensus=options.consensus,
+        max_edges=options.max_edges,
+        max_edges_cell_type=options.max_edges_cell_type,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        device=str(resolve_device(options.device)),
+        dataset=dataset,
+    )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scinterp.interpret.grn._options import DEFAULT_OPTIONS
+
 
 def plot_network(
     edges: pd.DataFrame,
-    n_edges: int = 60,
+    n_edges: int = DEFAULT_OPTIONS.n_edges_plot,
     reference: pd.DataFrame | None = None,
     title: str = "",
-    seed: int = 0,
+    seed: int = DEFAULT_OPTIONS.seed,
 ):
     """Draw the strongest edges of one network with networkx.
 
