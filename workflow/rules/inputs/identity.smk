@@ -24,7 +24,8 @@ def identity_members(dataset):
 def identity_methods():
     """The attribution methods the branch reads from the identity model: attribution.methods
     and those its consensus lists (run for the identity model alone when not in
-    attribution.methods, which is empty by default: compare: false)."""
+    attribution.methods). Rule rank_identity_genes passes them as attribution_methods:
+    with 'ablation' among them the branch ablates genes itself."""
     listed = [k for k in IDENTITY["consensus"] if k in KNOWN_ATTRIBUTION_METHODS]
     return list(dict.fromkeys([*ATTRIBUTION_METHODS, *listed]))
 
