@@ -20,8 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 # more threads only spin. OpenBLAS's spinning made the conditions branch's small logistic
 # regressions cost 23 CPU s instead of 2.5. Libraries loaded later read the variables;
 # numpy's OpenBLAS is loaded already (by a plugin), so threadpoolctl limits it. A value
-# the user set wins.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+# the user set wins. NUMBA_NUM_THREADS too: numba's OpenMP layer (scanpy's Wilcoxon,
+# scrublet, UMAP) sets the OpenMP pool torch shares to numba's count, 2 here; every later
+# torch test then spun a second thread: the identity ensemble test cost 10.8 CPU s instead
+# of 1.8, scrublet's 157 instead of 3.7, the integration VAE's 113 instead of 10.6 (load 10).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 if os.environ["OPENBLAS_NUM_THREADS"] == "1":
     from threadpoolctl import threadpool_limits

@@ -82,3 +82,28 @@ def test_a_fast_test_that_starts_snakemake_fails(repo, tmp_path):
         "test_slow_may": "PASSED",
     }, out
     assert "not marked slow: mark it @pytest.mark.slow" in out
+
+
+def test_numba_leaves_torch_one_thread():
+    """A numba parallel loop (scanpy's Wilcoxon here) sets the OpenMP pool torch shares to
+    NUMBA_NUM_THREADS; conftest makes that 1, so later torch tests do not spin a second
+    thread on the shared machine (5-40x their CPU time under load)."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    import scanpy as sc
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(0)
+        a = ad.AnnData(
+            rng.random((40, 5)).astype(np.float32),
+            obs=pd.DataFrame({"t": np.repeat(["a", "b"], 20)}, index=[f"c{i}" for i in range(40)]),
+        )
+        a.obs["t"] = a.obs["t"].astype("category")
+        sc.tl.rank_genes_groups(a, "t", method="wilcoxon")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
