@@ -456,8 +456,13 @@ def _run_stage(stage: str, n: int, args) -> dict:
     return {"stage": stage, "cells": n, "total_s": total, **out}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     ap.add_argument("--genes", type=int, default=20000)
     ap.add_argument("--umis", type=float, default=2500.0, help="mean UMIs per cell")
@@ -493,7 +498,9 @@ def main() -> None:
     )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--cells", type=int, default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.smoke:  # simulate and QC 1,000 cells (each in its child process)
+        args.sizes, args.genes, args.types, args.batches, args.stages = [1000], 2000, 4, 2, ["qc"]
     if args.child:
         args.stage = args.child
         _child(args)

@@ -300,8 +300,13 @@ def _print_truth_scores(name: str, results: Path) -> None:
 
 
 # ------------------------------------------------------------------ main
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     ap.add_argument("--cells", type=int, nargs="+", default=[100000])
     ap.add_argument("--workdir", default="/tmp/scinterp-atlas-wf")
     ap.add_argument(
@@ -336,7 +341,10 @@ def main() -> None:
     mode.add_argument("--collect-only", action="store_true", help="the stage table only")
     mode.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two results folders")
     ap.add_argument("--out", default=None, help="--compare's table (default <workdir>/compare.tsv)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.smoke:  # a 1,000-cell atlas, its config and snakemake -n
+        args.cells, args.tile_from, args.genes, args.types, args.batches = [1000], 0, 2000, 4, 2
+        args.dry_run = True
 
     if args.compare:
         out = Path(args.out) if args.out else Path(args.workdir) / "compare.tsv"

@@ -1055,6 +1055,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--quick", action="store_true", help="smallest case (smoke test, < 1 min)")
+    ap.add_argument("--smoke", dest="quick", action="store_true", help="the same as --quick")
     ap.add_argument(
         "--designs",
         type=int,

@@ -76,7 +76,9 @@ ROUTINE_SKIP = re.compile(r"skipped \d+ gene set\(s\) with fewer than")
 
 
 # ------------------------------------------------------------------ running
-def run_workflow(name: str, cfg: dict, workdir: Path, cores: int, timeout: float) -> dict:
+def run_workflow(
+    name: str, cfg: dict, workdir: Path, cores: int, timeout: float, dry_run: bool = False
+) -> dict:
     """snakemake on one dataset in its own working directory; wall time, CPU seconds, peak
     RSS and exit code (:func:`benchmarks.harness.run_workflow`)."""
     if workdir.exists():
@@ -85,8 +87,9 @@ def run_workflow(name: str, cfg: dict, workdir: Path, cores: int, timeout: float
     cfg_path = workdir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     res = harness.run_workflow(
-        workdir, cfg_path, cores=cores, extra=["--keep-going"], timeout=timeout
-    )
+        workdir, cfg_path, cores=cores, extra=["--keep-going", *(["-n"] if dry_run else [])],
+        timeout=timeout,
+    )  # fmt: skip
     out = res.as_dict()
     out["wall_s"] = round(res.measure.wall_s, 1)
     return out
@@ -554,7 +557,15 @@ def main(argv=None):
         action="store_true",
         help="run at compare: false (the findings' models and methods only, no peers)",
     )
+    ap.add_argument("--dry-run", action="store_true", help="snakemake -n: the jobs, no run")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # krumsiek11, compare: false, snakemake -n
+        args.datasets, args.no_compare, args.dry_run = "krumsiek11", True, True
 
     datasets_dir, out = root_dir(args.datasets_dir), Path(args.out).resolve()
     names = args.datasets.split(",") if args.datasets else list(DATASETS)
@@ -569,7 +580,7 @@ def main(argv=None):
         run = None
         if not args.no_run:
             print(f"[{time.strftime('%H:%M:%S')}] {name}: snakemake ...", flush=True)
-            run = run_workflow(name, cfg, workdir, args.cores, args.timeout)
+            run = run_workflow(name, cfg, workdir, args.cores, args.timeout, args.dry_run)
             run.update(commit=commit, date=started)
         elif name in summary:
             run = summary[name]["run"]

@@ -77,13 +77,20 @@ from benchmarks.harness import Stopwatch, timed
 REPO = Path(__file__).resolve().parents[1]
 
 
+# --smoke (here, grn_views, grn_stability): two epochs, one member, over every config read
+SMOKE_CONFIG = {"train": {"max_epochs": 2}, "branches": {"grn": {"ensemble": 1}}}
+CONFIG_OVERRIDES: dict = {}
+
+
 def load_config(paths: list[str]) -> dict:
-    """The config files merged in order, with the schema's defaults (as Snakemake does)."""
+    """The config files merged in order, then ``CONFIG_OVERRIDES`` (empty but in --smoke),
+    with the schema's defaults (as Snakemake does)."""
     from snakemake.utils import update_config, validate
 
     config: dict = {}
     for path in paths:
         update_config(config, yaml.safe_load(Path(path).read_text()))
+    update_config(config, CONFIG_OVERRIDES)
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     return config
 
@@ -758,7 +765,15 @@ def main(argv=None):
         help="--sergio: an earlier --out whose data, normalized matrices and peers' networks "
         "(and times) are reused, so that only ours runs again",
     )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # krumsiek11 (11 genes) at one seed, the cheap peers
+        args.sergio, args.seeds, args.peers = ["krumsiek11"], [0], ["spearman"]
+        CONFIG_OVERRIDES.update(SMOKE_CONFIG)
 
     import torch
 

@@ -382,7 +382,17 @@ def main(argv=None):
     ap.add_argument("--split-seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # krumsiek11: two members, ensembles of one
+        args.train, args.evaluate, args.members, args.sizes = ["krumsiek11"], ["krumsiek11"], 2, [1]
+        from benchmarks import grn
+
+        grn.CONFIG_OVERRIDES.update(grn.SMOKE_CONFIG)
     for name in args.train or []:
         train(name, args.members, args.threads, Path(args.out), args.n_steps, args.split_seed)
     if args.evaluate is not None:

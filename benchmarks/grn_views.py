@@ -242,12 +242,22 @@ def views(roots):
 def main(argv=None):
     global OUT, DATASETS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("names", nargs="+")
+    ap.add_argument("names", nargs="*")
     ap.add_argument("--levers", default="typeagg,centred")
     ap.add_argument("--views", action="store_true", help="tables from the saved networks")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--datasets", default=None, help="default: datasets.root_dir()")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # krumsiek11, the base member only
+        args.names, args.levers = ["krumsiek11"], ""
+        G.CONFIG_OVERRIDES.update(G.SMOKE_CONFIG)
+    if not args.names:
+        ap.error("name at least one network")
     OUT, DATASETS = Path(args.out), datasets.root_dir(args.datasets)
     if args.views:
         views([OUT / n for n in args.names])

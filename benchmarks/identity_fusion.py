@@ -55,7 +55,7 @@ FUSIONS = {
 }
 
 
-def load(out: Path, names: list[str] | None = None) -> list[dict]:
+def load(out: Path, names: list[str] | None = None, compare: bool = True) -> list[dict]:
     """Each labelled dataset of datasets.py (or ``names``) with its identity/genes.tsv, made by
     the workflow (``compare: true``: every source) in ``out/<dataset>/`` when missing."""
     found = []
@@ -64,8 +64,8 @@ def load(out: Path, names: list[str] | None = None) -> list[dict]:
         truth = Path(keys.get("truth") or "") / "markers.tsv"
         if not keys.get("truth") or not truth.exists():
             continue
-        genes = workflow_output(name, "identity/genes.tsv", out / name, cores=2)
-        workflow_output(name, "normalized.h5ad", out / name)
+        genes = workflow_output(name, "identity/genes.tsv", out / name, compare=compare, cores=2)
+        workflow_output(name, "normalized.h5ad", out / name, compare=compare)
         results = genes.parent.parent
         found.append({"name": name, "genes": genes, "truth": truth, "results": results})
     return found
@@ -91,7 +91,16 @@ def main(argv=None):
     ap.add_argument("--precision-k", type=int, default=10)
     ap.add_argument("--search", action="store_true", help="score every 2-4 source fusion")
     ap.add_argument("--top", type=int, default=15, help="fusions printed by --search")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # sergio_panel at compare: false (the default sources only)
+        args.datasets, compare = "sergio_panel", False
+    else:
+        compare = True
 
     from scinterp.evaluate.identity import evaluate_identity
     from scinterp.io import read_var
@@ -101,7 +110,7 @@ def main(argv=None):
         name, _, methods = text.partition(":")
         fusions[name] = methods.split(",")
     rows = []
-    for ds in load(args.out, args.datasets.split(",") if args.datasets else None):
+    for ds in load(args.out, args.datasets.split(",") if args.datasets else None, compare):
         genes = pd.read_csv(ds["genes"], sep="\t")
         markers = pd.read_csv(ds["truth"], sep="\t")
         universe = list(read_var(ds["results"] / "normalized.h5ad").index)

@@ -283,7 +283,15 @@ def main(argv=None):
     ap.add_argument("--l1", default="0.001", help="lasso variants at --l2-default")
     ap.add_argument("--no-classref", dest="classref", action="store_false")
     ap.add_argument("--no-run", action="store_true", help="tables from <out>/scores.tsv")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     args = ap.parse_args(argv)
+    if args.smoke:  # sergio_panel, one seed, one ridge penalty
+        args.datasets, args.seeds, args.l2, args.classref = "sergio_panel", "0", "0.3", False
+        args.group_l1 = args.l1 = ""
     args.datasets_dir = root_dir(args.datasets_dir)
     args.out = args.out.resolve()
     args.seeds = [int(s) for s in args.seeds.split(",")]

@@ -270,8 +270,15 @@ def run_programs(name: str, n_seeds: int, top: int = 5) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    global OUT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest case (tests/test_benchmarks_smoke.py)",
+    )
     ap.add_argument("--datasets", default="pbmc10x,sergio_1k_batches,gp_programs")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--ks", default="1,2,3,5")
@@ -286,7 +293,10 @@ def main() -> None:
         action="store_true",
         help="the program VAE instead (top-5 gene-set programs per type; --seeds 4)",
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    OUT = Path(args.out)
+    if args.smoke:  # sergio_panel (2,000 cells x 100 genes), two seeds, K = 1
+        args.datasets, args.seeds, args.ks = "sergio_panel", 2, "1"
     logging.basicConfig(level=logging.WARNING)
     if args.programs:
         rows = [r for n in args.datasets.split(",") for r in run_programs(n, args.seeds)]
