@@ -3,24 +3,17 @@ says, and its ``--quick`` case runs end to end and writes its figures."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "conditions.py"
-
 
 @pytest.fixture(scope="module")
 def cond():
-    spec = importlib.util.spec_from_file_location("bench_conditions", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_conditions"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    from benchmarks import conditions
+
+    return conditions
 
 
 def _mean_per_sample(a, t, gene):

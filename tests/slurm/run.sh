@@ -204,7 +204,7 @@ if [ -n "${REPORT_CHECK:-}" ] && ! command -v chromium >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 fi
 if command -v chromium >/dev/null; then
-    "$PYTHON" "$REPO/benchmarks/check_report.py" "$WORK/report.html" \
+    "$PYTHON" "$REPO/tests/tools/check_report.py" "$WORK/report.html" \
         --expect "Run record" "Quality control" "Cell-identity genes" ${SWEEP:+"Parameter sweep"} \
         ${DEMO:+"Gene regulatory network"}
 else

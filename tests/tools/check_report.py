@@ -1,6 +1,6 @@
 """Check a Snakemake report: it opens in headless Chromium and no image is broken.
 
-    python benchmarks/check_report.py report.html [--expect "Quality control" ...]
+    python tests/tools/check_report.py report.html [--expect "Quality control" ...]
 
 1. Every image embedded in the report (``data:image/...;base64,`` URIs, also inside
    the report's JavaScript data) decodes, and no image points outside the file (a

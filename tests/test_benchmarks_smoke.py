@@ -1,0 +1,226 @@
+"""The benchmarks still run (issue 29 item 5): every script under benchmarks/ is imported
+and its ``--smoke`` case (tiny data, one seed) is run in this process, into tmp folders.
+
+The cheapest cases run in the fast suite; a case that needs seconds of training, a
+Snakemake subprocess or a child per stage is marked slow. Datasets come from
+benchmarks/datasets.py, built once per session into a tmp folder
+(``SCINTERP_BENCH_DATASETS``), never into benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import harness
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+# modules that are not a benchmark of their own
+LIBRARY = {"__init__", "harness", "headline"}
+
+
+def _scripts() -> list[str]:
+    return sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in LIBRARY)
+
+
+# name -> (extra argv, {tmp folder argument}, slow)
+CASES = {
+    "datasets": (["--out", "{tmp}/datasets"], False),
+    "attribution_throughput": ([], False),
+    "train_throughput": (["--cache", "{tmp}"], False),
+    "doublets": ([], False),
+    "programs": (["--out", "{tmp}"], True),
+    "integration": (["--out", "{tmp}"], True),  # scib-metrics' JAX import alone: ~15 s
+    "conditions": (["--out", "{tmp}"], True),
+    "atlas": (["--workdir", "{tmp}"], True),  # a child process per stage
+    "grn": (["--out", "{tmp}"], True),
+    "grn_views": (["--out", "{tmp}"], True),
+    # Snakemake subprocesses (qc + normalize, or snakemake -n)
+    "atlas_workflow": (["--workdir", "{tmp}"], True),
+    "generalization": (["--out", "{tmp}"], True),
+    "grn_stability": (["--out", "{tmp}"], True),
+    "stability": (["--out", "{tmp}"], True),
+    "identity_sources": (["--out", "{tmp}"], True),
+    "identity_fusion": (["--out", "{tmp}"], True),
+}
+
+
+@pytest.fixture(scope="session")
+def datasets_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bench_datasets")
+
+
+@pytest.fixture
+def isolated(monkeypatch, tmp_path, datasets_root):
+    """Datasets in the session's tmp folder; module globals a smoke run sets put back."""
+    monkeypatch.setenv("SCINTERP_BENCH_DATASETS", str(datasets_root))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    from benchmarks import doublets, grn, grn_views, stability
+
+    monkeypatch.setattr(grn, "CONFIG_OVERRIDES", {})
+    monkeypatch.setattr(doublets, "CACHE", tmp_path / "doublets_cache")
+    for mod, names in ((stability, ["OUT"]), (grn_views, ["OUT", "DATASETS"])):
+        for n in names:
+            monkeypatch.setattr(mod, n, getattr(mod, n))
+    return tmp_path
+
+
+def test_every_script_has_a_smoke_case():
+    """A new benchmark script gets a --smoke case here (and in its parser)."""
+    assert set(_scripts()) == set(CASES), "add the new script's --smoke case to CASES"
+    for name in _scripts():
+        text = (BENCH / f"{name}.py").read_text()
+        assert '"--smoke"' in text, f"benchmarks/{name}.py has no --smoke"
+        assert "sys.path.insert" not in text, f"benchmarks/{name}.py edits sys.path"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_imports(name):
+    mod = importlib.import_module(f"benchmarks.{name}")
+    assert callable(mod.main)
+
+
+def _params():
+    return [
+        pytest.param(n, marks=pytest.mark.slow) if slow else n
+        for n, (_, slow) in sorted(CASES.items())
+    ]
+
+
+@pytest.mark.parametrize("name", _params())
+def test_smoke(name, isolated, capsys):
+    argv = [a.replace("{tmp}", str(isolated)) for a in CASES[name][0]]
+    mod = importlib.import_module(f"benchmarks.{name}")
+    out = mod.main(["--smoke", *argv])
+    printed = capsys.readouterr().out
+    CHECKS[name](isolated, out, printed)
+
+
+# ------------------------------------------------------------------ what each one made
+def _datasets(tmp, out, printed):
+    meta = json.loads((tmp / "datasets" / "krumsiek11" / "meta.json").read_text())
+    assert meta["n_cells"] == 640 and meta["n_genes"] == 11
+    assert (tmp / "datasets" / "krumsiek11" / "config.yaml").exists()
+
+
+def _attribution(tmp, out, printed):
+    assert "naive per-cell Captum loop" in printed and "ours" in printed
+
+
+def _train(tmp, out, printed):
+    assert "300 cells: ours" in printed and "cells/s" in printed
+
+
+def _doublets(tmp, out, printed):
+    assert list(out["method"]) == ["ours_scrublet"]
+    row = out.iloc[0]
+    assert 0 <= row["doublets_removed"] <= 1 and 0.5 < row["good_kept"] <= 1
+
+
+def _programs(tmp, out, printed):
+    assert "activity AUROC" in printed and "smoke" in printed
+
+
+def _integration(tmp, out, printed):
+    import pandas as pd
+
+    res = pd.read_csv(tmp / "results.tsv", sep="\t")
+    assert set(res["method"]) == {"unintegrated", "harmony", "scaled_harmony"}
+    assert res["overall"].between(0, 1).all()
+
+
+def _conditions(tmp, out, printed):
+    assert out["aggregate"] and (tmp / "results.md").exists()
+
+
+def _atlas(tmp, out, printed):
+    import pandas as pd
+
+    t = pd.read_csv(tmp / "atlas.tsv", sep="\t")
+    assert list(t["stage"]) == ["simulate", "qc"]
+    assert (t["cpu_s"] > 0).all() and (t["peak_mb"] > 0).all()  # the child's own, harness.run
+
+
+def _grn(tmp, out, printed):
+    assert (tmp / "table.md").exists() and "krumsiek11" in (tmp / "table.md").read_text()
+
+
+def _grn_views(tmp, out, printed):
+    levers = json.loads((tmp / "krumsiek11" / "levers.json").read_text())
+    assert levers["spearman"] > 0 and "base consensus" in levers
+
+
+def _atlas_workflow(tmp, out, printed):
+    assert "snakemake -n" in printed and (tmp / "cells_1000" / "config.yaml").exists()
+
+
+def _generalization(tmp, out, printed):
+    summary = json.loads((tmp / "summary.json").read_text())
+    assert summary["krumsiek11"]["run"]["rc"] == 0
+    assert (tmp / "tables.md").exists()
+
+
+def _grn_stability(tmp, out, printed):
+    assert (tmp / "krumsiek11" / "nets.npz").exists()
+
+
+def _stability(tmp, out, printed):
+    assert list(tmp.glob("identity_*.tsv"))
+
+
+def _identity_sources(tmp, out, printed):
+    assert (tmp / "scores.tsv").exists() and (tmp / "summary.md").exists()
+
+
+def _identity_fusion(tmp, out, printed):
+    assert "margin over Wilcoxon" in printed and "sergio_panel" in printed
+
+
+CHECKS = {
+    "datasets": _datasets,
+    "attribution_throughput": _attribution,
+    "train_throughput": _train,
+    "doublets": _doublets,
+    "programs": _programs,
+    "integration": _integration,
+    "conditions": _conditions,
+    "atlas": _atlas,
+    "grn": _grn,
+    "grn_views": _grn_views,
+    "atlas_workflow": _atlas_workflow,
+    "generalization": _generalization,
+    "grn_stability": _grn_stability,
+    "stability": _stability,
+    "identity_sources": _identity_sources,
+    "identity_fusion": _identity_fusion,
+}
+
+
+# ------------------------------------------------------------------ the harness itself
+def test_harness_run_measures_the_child_alone(tmp_path):
+    """harness.run: the child's own CPU and peak RSS (os.wait4), its exit code, its log."""
+    code = "import numpy as np; a = np.ones(30_000_000); s = 0\nfor _ in range(3): s += a.sum()"
+    res = harness.run(["python", "-c", code], log=tmp_path / "log")
+    assert res.rc == 0 and (tmp_path / "log").exists()
+    assert res.measure.peak_rss_mb > 200  # 240 MB of ones
+    assert 0 < res.measure.cpu_s and res.measure.wall_s > 0
+    bad = harness.run(["python", "-c", "raise SystemExit(3)"], capture=True)
+    assert bad.rc == 3
+
+
+def test_harness_run_timeout(tmp_path):
+    res = harness.run(["sleep", "30"], timeout=0.5)
+    assert res.rc == "timeout" and res.measure.wall_s < 10
+
+
+def test_results_rows_one_schema(tmp_path):
+    sw = harness.Stopwatch()
+    rows = [harness.row("grn", "seed 0", "krumsiek11", "consensus", "auprc_ratio", 1.8, sw.stop())]
+    path = harness.write_results(rows, tmp_path)
+    back = harness.read_results(path)
+    assert back[0]["value"] == 1.8 and set(harness.ROW_KEYS) <= set(back[0])
+    with pytest.raises(ValueError, match="lacks"):
+        harness.write_results([{"benchmark": "x"}], tmp_path / "bad.json")
