@@ -66,7 +66,7 @@ Run::
     python benchmarks/conditions.py --designs 3 --seeds 1 --no-semi
 
 Writes ``<out>/results.json`` (every figure, per dataset and aggregated) and
-``<out>/results.md`` (the tables for benchmarks/README.md).
+``<out>/results.md`` (the tables for benchmarks/LOG.md).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ One grn_sem member (seed 0) per network, on a generalization dataset
   attributed on the centred cells.
 
 ``--views`` then fuses the saved networks (log-rank consensus) into the table of
-benchmarks/README.md "What each view adds" (``<out>/views.tsv``).
+benchmarks/LOG.md "What each view adds" (``<out>/views.tsv``).
 
 Run::
 

@@ -215,7 +215,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def load() -> float:
+def load_now() -> float:
     """The machine's 1-minute load average: timings are noisy under load, so rows say it."""
     return round(os.getloadavg()[0], 2)
 
@@ -231,9 +231,12 @@ def row(
     *,
     commit: str | None = None,
     date: str | None = None,
+    load: float | str | None = None,
     **extra,
 ) -> dict:
-    """One row of ``results.json`` (``ROW_KEYS``, then any ``extra`` keys)."""
+    """One row of ``results.json`` (``ROW_KEYS``, then any ``extra`` keys, e.g. ``role``:
+    ``ours`` or ``peer``, which ``benchmarks.headline`` compares). ``commit``, ``date`` and
+    ``load`` default to the checkout's, today and the machine's load now."""
     value = None if value is None else (value if isinstance(value, str) else float(value))
     m = measure.as_dict() if measure is not None else {}
     return {
@@ -248,7 +251,7 @@ def row(
         "peak_rss_mb": m.get("peak_rss_mb"),
         "commit": commit or git_commit(),
         "date": date or time.strftime("%Y-%m-%d"),
-        "load": load(),
+        "load": load_now() if load is None else load,
         **extra,
     }
 

@@ -224,3 +224,36 @@ def test_results_rows_one_schema(tmp_path):
     assert back[0]["value"] == 1.8 and set(harness.ROW_KEYS) <= set(back[0])
     with pytest.raises(ValueError, match="lacks"):
         harness.write_results([{"benchmark": "x"}], tmp_path / "bad.json")
+
+
+# ------------------------------------------------------------------ the headline table
+def test_headline_table_is_generated_from_the_results():
+    """benchmarks/README.md's headline is what `python -m benchmarks.headline` makes of
+    benchmarks/results/*.json (rerun it with --write after a results file changes)."""
+    from benchmarks import headline
+
+    text = headline.table()
+    readme = headline.README.read_text()
+    assert readme.startswith("# Benchmarks") and readme.index(headline.START) < 400
+    assert f"{headline.START}\n{text}\n{headline.END}" in readme
+    for path in sorted(headline.RESULTS_DIR.glob("*.json")):
+        assert f"| {path.stem} |" in text
+        assert path.stem in headline.WHAT, f"add what {path.stem} compares to headline.WHAT"
+
+
+def test_headline_picks_the_worst_dataset(tmp_path):
+    from benchmarks import headline
+
+    rows = [
+        harness.row("b", "c", ds, m, "auprc", v, commit="abc", date="2026-12-06", load=1, role=r)
+        for ds, m, r, v in [
+            ("easy", "ours", "ours", 4.0), ("easy", "p1", "peer", 2.0), ("easy", "p2", "peer", 1.0),
+            ("hard", "ours", "ours", 1.0), ("hard", "p1", "peer", 0.5), ("hard", "p2", "peer", 2.0),
+        ]
+    ]  # fmt: skip
+    s = headline.summarize("b", rows)
+    ratio, ds, ours, peer = s["worst"]
+    assert (ds, peer, ratio) == ("hard", ("p2", 2.0), 0.5)  # the best peer of that dataset
+    assert s["median"] == pytest.approx((0.5 + 2.0) / 2)
+    harness.write_results(rows, tmp_path / "b.json")
+    assert "ours 1 vs p2 2 on **hard** (0.50x)" in headline.table(tmp_path)

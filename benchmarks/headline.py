@@ -1,0 +1,119 @@
+"""The headline table of benchmarks/README.md, generated from the results files.
+
+Every ``benchmarks/results/<benchmark>.json`` (rows of :mod:`benchmarks.harness`'s one
+schema, each with ``role``: ``ours`` or ``peer``) gives one line: what the benchmark
+compares, ours against the best peer on the dataset where ours fares worst (and the
+median over datasets), the date and the commit measured. ::
+
+    python -m benchmarks.headline            # print the table
+    python -m benchmarks.headline --write    # and put it into benchmarks/README.md
+
+A benchmark's rerun replaces its file: ``harness.write_results(rows,
+RESULTS_DIR / "<benchmark>.json")`` from the script, or by hand where the figures come
+from a table of benchmarks/LOG.md (the file says which commit measured them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from benchmarks.harness import REPO, RESULTS_DIR, read_results
+
+README = REPO / "benchmarks" / "README.md"
+START, END = "<!-- headline:start -->", "<!-- headline:end -->"
+# what each benchmark compares; metric where higher is better unless said
+WHAT = {
+    "generalization_identity": "identity genes: consensus vs the best DE statistic (Wilcoxon, "
+    "pairwise AUC), workflow at its defaults on the six labelled datasets",
+    "grn_sergio": "GRN: consensus vs the best of GRNBoost2, RegDiffusion, Spearman on SERGIO "
+    "networks of 100-1,000 genes and krumsiek11 (held-out grid)",
+    "integration": "batch integration: scaled_harmony (default) vs the best of Harmony and scVI",
+    "conditions": "condition genes: consensus vs pydeseq2 pseudobulk (DE AUPRC)",
+    "doublets": "doublet calls: ours (classifier) vs scrublet, share of doublets removed",
+    "train_throughput": "training: program VAE vs scvi-tools LinearSCVI, cells/s (1 thread)",
+    "attribution_throughput": "integrated gradients: ours vs a per-cell Captum loop, cells/s",
+}
+LOWER_IS_BETTER: set[str] = set()
+
+
+def _ratio(ours: float, peer: float, lower: bool) -> float:
+    return peer / ours if lower else ours / peer
+
+
+def summarize(name: str, rows: list[dict]) -> dict:
+    """Ours vs the best peer per dataset; the worst dataset (smallest ratio) and the median."""
+    metric = rows[0]["metric"]
+    lower = metric in LOWER_IS_BETTER
+    by_ds: dict[str, dict] = {}
+    for r in rows:
+        d = by_ds.setdefault(r["dataset"], {"ours": None, "peers": {}})
+        if r.get("role") == "ours":
+            d["ours"] = (r["method"], r["value"])
+        elif r.get("role") == "peer" and r["value"] is not None:
+            d["peers"][r["method"]] = r["value"]
+    cmp = []
+    for ds, d in by_ds.items():
+        if d["ours"] is None or not d["peers"]:
+            continue
+        pick = min if lower else max
+        peer, pv = pick(d["peers"].items(), key=lambda kv: kv[1])
+        cmp.append((_ratio(d["ours"][1], pv, lower), ds, d["ours"], (peer, pv)))
+    if not cmp:
+        raise ValueError(f"{name}: no dataset with both an ours row and a peer row")
+    worst = min(cmp)
+    return {
+        "benchmark": name,
+        "what": WHAT.get(name, name),
+        "metric": metric,
+        "worst": worst,
+        "median": statistics.median(c[0] for c in cmp),
+        "n": len(cmp),
+        "dates": sorted({r["date"] for r in rows}),
+        "commits": sorted({r["commit"] for r in rows}),
+    }
+
+
+def table(results_dir: Path = RESULTS_DIR) -> str:
+    """The markdown table, one line per results file, in name order."""
+    lines = [
+        "| benchmark | what it compares | metric | ours vs best peer, worst dataset (ratio) "
+        "| median ratio (datasets) | date | commit |",
+        "| --- | --- | --- | --- | ---: | --- | --- |",
+    ]
+    for path in sorted(Path(results_dir).glob("*.json")):
+        s = summarize(path.stem, read_results(path))
+        ratio, ds, (ours, ov), (peer, pv) = s["worst"]
+        lines.append(
+            f"| {s['benchmark']} | {s['what']} | {s['metric']} | {ours} {ov:g} vs {peer} "
+            f"{pv:g} on **{ds}** ({ratio:.2f}x) | {s['median']:.2f}x ({s['n']}) "
+            f"| {', '.join(s['dates'])} | {', '.join(s['commits'])} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(text: str, readme: Path = README) -> None:
+    """Replace what lies between the headline markers of ``readme`` with ``text``."""
+    body = readme.read_text()
+    if START not in body or END not in body:
+        raise ValueError(f"{readme} has no {START} ... {END} markers")
+    head, rest = body.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main(argv=None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--write", action="store_true", help="into benchmarks/README.md")
+    args = ap.parse_args(argv)
+    text = table(args.results)
+    print(text)
+    if args.write:
+        write_readme(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
