@@ -1,12 +1,12 @@
 """The whole workflow through snakemake on simulated atlases of 100k to 1M cells (issue 18).
 
-    python benchmarks/atlas_workflow.py --cells 100000                   # simulate, run
-    python benchmarks/atlas_workflow.py --cells 300000 1000000 --mem-mb 20000 --drop-h5ad
+    python -m benchmarks.atlas_workflow --cells 100000                   # simulate, run
+    python -m benchmarks.atlas_workflow --cells 300000 1000000 --mem-mb 20000 --drop-h5ad
                                                    # copies of the 100k; one big job at a time
-    python benchmarks/atlas_workflow.py --cells 100000 --prepare-only    # data and config only
-    python benchmarks/atlas_workflow.py --cells 100000 --dry-run         # snakemake -n
-    python benchmarks/atlas_workflow.py --cells 1000000 --collect-only   # the table again
-    python benchmarks/atlas_workflow.py --compare \\
+    python -m benchmarks.atlas_workflow --cells 100000 --prepare-only    # data and config only
+    python -m benchmarks.atlas_workflow --cells 100000 --dry-run         # snakemake -n
+    python -m benchmarks.atlas_workflow --cells 1000000 --collect-only   # the table again
+    python -m benchmarks.atlas_workflow --compare \\
         /tmp/scinterp-atlas-wf/cells_1000000/results/atlas /tmp/scinterp-atlas-wf/cells_100000/results/atlas
 
 For each size N, ``<workdir>/cells_N/`` gets

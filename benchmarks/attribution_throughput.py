@@ -25,9 +25,9 @@ interpolation are left out (not GEMM work, so they count against us).
 
 Run::
 
-    python benchmarks/attribution_throughput.py                # 20k cells, 32 steps
-    python benchmarks/attribution_throughput.py --threads 0    # torch's default threads
-    python benchmarks/attribution_throughput.py --cells 5000 --naive-cells 0  # quick
+    python -m benchmarks.attribution_throughput                # 20k cells, 32 steps
+    python -m benchmarks.attribution_throughput --threads 0    # torch's default threads
+    python -m benchmarks.attribution_throughput --cells 5000 --naive-cells 0  # quick
 """
 
 from __future__ import annotations

@@ -61,9 +61,9 @@ true share of changed genes and the rare type's rank, abundance (B called; FDR).
 
 Run::
 
-    python benchmarks/conditions.py                  # default: ~20-30 min on 2 cores
-    python benchmarks/conditions.py --quick          # smallest case, < 1 min (smoke test)
-    python benchmarks/conditions.py --designs 3 --seeds 1 --no-semi
+    python -m benchmarks.conditions                  # default: ~20-30 min on 2 cores
+    python -m benchmarks.conditions --quick          # smallest case, < 1 min (smoke test)
+    python -m benchmarks.conditions --designs 3 --seeds 1 --no-semi
 
 Writes ``<out>/results.json`` (every figure, per dataset and aggregated) and
 ``<out>/results.md`` (the tables for benchmarks/LOG.md).

@@ -31,8 +31,8 @@ parents consumed) are injected in most datasets and flagged in ``obs["quality"]`
 
 Run::
 
-    python benchmarks/datasets.py --out benchmarks/out/datasets
-    python benchmarks/datasets.py --out benchmarks/out/datasets --only sergio_panel,pbmc10x
+    python -m benchmarks.datasets --out benchmarks/out/datasets
+    python -m benchmarks.datasets --out benchmarks/out/datasets --only sergio_panel,pbmc10x
 """
 
 from __future__ import annotations
@@ -977,7 +977,7 @@ def write_index(out: Path) -> Path:
     lines = [
         "# Generalization benchmark datasets (issue 14)",
         "",
-        "Written by `python benchmarks/datasets.py --out "
+        "Written by `python -m benchmarks.datasets --out "
         + str(out)
         + "` (seeded, deterministic).",
         "None was made by `scinterp.simulate`. Each folder holds `rna.h5ad` (raw integer counts",
@@ -1078,7 +1078,7 @@ def workflow_output(
     asks for it here and gets it in its own working directory, never from another
     benchmark's leftovers.
     """
-    from benchmarks import harness  # not at the top: `python benchmarks/datasets.py` works
+    from benchmarks import harness  # not at the top: `python -m benchmarks.datasets` works
 
     workdir = Path(workdir)
     path = workdir / "results" / name / target

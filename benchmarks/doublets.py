@@ -29,8 +29,8 @@ and the worst row per method.
 
 Run::
 
-    python benchmarks/doublets.py                 # all built-in datasets (~5 min here)
-    python benchmarks/doublets.py --datasets pbmc_4pct sergio --shared
+    python -m benchmarks.doublets                 # all built-in datasets (~5 min here)
+    python -m benchmarks.doublets --datasets pbmc_4pct sergio --shared
 """
 
 from __future__ import annotations

@@ -27,10 +27,10 @@ this script
 
 Run::
 
-    python benchmarks/datasets.py --out benchmarks/out/datasets     # once (~1.5 min)
-    python benchmarks/generalization.py                             # all datasets
-    python benchmarks/generalization.py --datasets sergio_panel,krumsiek11 --cores 2
-    python benchmarks/generalization.py --no-run                    # tables from the last run
+    python -m benchmarks.datasets --out benchmarks/out/datasets     # once (~1.5 min)
+    python -m benchmarks.generalization                             # all datasets
+    python -m benchmarks.generalization --datasets sergio_panel,krumsiek11 --cores 2
+    python -m benchmarks.generalization --no-run                    # tables from the last run
 
 Outputs: ``<out>/tables.md`` (the tables), ``<out>/summary.json`` (every figure, failure
 and timing), and per dataset ``<out>/<dataset>/`` (config.yaml, snakemake.log, results/,

@@ -734,7 +734,7 @@ def main(argv=None):
         "--generalization",
         nargs="*",
         default=None,
-        help="run on these datasets of benchmarks/generalization.py (none named: every one "
+        help="run on these datasets of benchmarks/datasets.py (none named: every one "
         "with a reference network)",
     )
     ap.add_argument(

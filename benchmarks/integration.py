@@ -26,7 +26,7 @@ simulated atlas (benchmarks/atlas.py) and on that PCA tiled to 1M cells.
 
 Run::
 
-    python benchmarks/integration.py --out benchmarks/out/integration --demo --atlas 100000
+    python -m benchmarks.integration --out benchmarks/out/integration --demo --atlas 100000
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ have ``truth/programs.tsv`` (``benchmarks/out/datasets/<name>/``), when they exi
 
 Run::
 
-    python benchmarks/programs.py                          # defaults, every dataset
-    python benchmarks/programs.py --datasets gp_small --variant lr3e-3:learning_rate=0.003
-    python benchmarks/programs.py --variant kl0.1:kl_weight=0.1 --variant base:
+    python -m benchmarks.programs                          # defaults, every dataset
+    python -m benchmarks.programs --datasets gp_small --variant lr3e-3:learning_rate=0.003
+    python -m benchmarks.programs --variant kl0.1:kl_weight=0.1 --variant base:
 
 A variant is ``name:key=value,key=value``: keys of the config's train section override
 it, other keys are ProgramVAE constructor arguments (``kl_weight``, ``l1_denovo``...).
