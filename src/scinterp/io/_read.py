@@ -76,8 +76,6 @@ def read_counts(
         negative or non-integer counts, duplicated cell names, an empty matrix, symbols
         of another species.
     """
-    import anndata as ad
-
     p = Path(path)
     if not p.exists():
         raise ScinterpInputError(
@@ -91,26 +89,7 @@ def read_counts(
     layers_present: list[str] = []
     where = None
     if fmt in ("h5ad", "h5mu"):
-        from scinterp.io._check import check_h5ad_structure
-
-        check_h5ad_structure(p, dataset=dataset, modality=modality if fmt == "h5mu" else None)
-        try:
-            with warnings.catch_warnings():
-                # duplicated names get our own error below, with the fix
-                warnings.filterwarnings("ignore", message=".*names are not unique.*")
-                adata = (
-                    ad.read_h5ad(p) if fmt == "h5ad" else _read_h5mu_modality(p, modality, dataset)
-                )
-        except ScinterpInputError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any read failure means a bad file
-            raise ScinterpInputError(
-                f"could not be read as .{fmt} ({type(e).__name__}: {e}).",
-                dataset=dataset,
-                path=p,
-                fix="write the file with anndata's AnnData.write_h5ad (or mudata's "
-                "MuData.write_h5mu).",
-            ) from e
+        adata = _read_anndata(p, fmt, modality, dataset)
         layers_present = list(adata.layers.keys())
         adata, where = _select_counts(adata, counts_layer, dataset=dataset, path=p)
         # The counts live in .X from here on; other layers would only double the size.
@@ -122,57 +101,10 @@ def read_counts(
         else:
             _hint_symbol_key(adata, dataset)
     else:
-        for key, value in (("counts_layer", counts_layer), ("symbol_key", symbol_key)):
-            if value is not None:
-                log.warning(
-                    "dataset '%s': %s '%s' is ignored for a %s input, whose var names "
-                    "are the gene symbols of a single counts matrix.",
-                    dataset,
-                    key,
-                    value,
-                    fmt,
-                )
-        if fmt == "10x_h5":
-            from scinterp.io._check import check_10x_structure
-
-            check_10x_structure(p, dataset=dataset)
-            adata = _read_10x_h5(p, dataset)
-        elif fmt == "mtx":
-            adata = _read_mtx_dir(p if p.is_dir() else p.parent, dataset)
-        else:
-            raise ScinterpInputError(
-                "unknown input format.",
-                dataset=dataset,
-                path=p,
-                fix="give an .h5ad file, an .h5mu file, a 10x .h5 file, or a Matrix Market "
-                "directory holding matrix.mtx[.gz], features.tsv[.gz] (or genes.tsv) and "
-                "barcodes.tsv[.gz].",
-            )
-        # 10x references carry a few duplicated gene symbols by design (the gene ids
-        # are unique), and the user cannot edit these files: suffix them like scanpy.
-        if not adata.var_names.is_unique:
-            dups = _duplicates(adata.var_names)
-            log.warning(
-                "dataset '%s': %d duplicated gene symbols in %s (e.g. %s) made unique "
-                "with var_names_make_unique ('-1', '-2' suffixes).",
-                dataset,
-                len(dups),
-                p,
-                _fmt_list(dups[:5]),
-            )
-            adata.var_names_make_unique()
-
-    try:  # indices in range, indptr monotone: a broken matrix must not reach native code
-        if sparse.issparse(adata.X) and hasattr(adata.X, "check_format"):
-            adata.X.check_format(full_check=True)
-    except ValueError as err:
-        raise ScinterpInputError(
-            f"the count matrix is broken ({err}).",
-            dataset=dataset,
-            path=p,
-            fix="the file is damaged (an interrupted copy or a faulty writer): download or "
-            "write it again, then rerun.",
-        ) from err
+        adata = _read_single_matrix(
+            p, fmt, dataset, counts_layer=counts_layer, symbol_key=symbol_key
+        )
+    _check_matrix_format(adata.X, dataset, p)
     adata.X = _as_csr_float32(adata.X)
     check_counts(
         adata.X,
@@ -192,6 +124,89 @@ def read_counts(
         )
     check_species(adata.var_names, species, dataset=dataset, path=p)
     return adata
+
+
+def _read_anndata(p: Path, fmt: str, modality: str, dataset) -> AnnData:
+    """An ``.h5ad`` file, or the ``modality`` of an ``.h5mu``, checked before it is read."""
+    import anndata as ad
+
+    from scinterp.io._check import check_h5ad_structure
+
+    check_h5ad_structure(p, dataset=dataset, modality=modality if fmt == "h5mu" else None)
+    try:
+        with warnings.catch_warnings():
+            # duplicated names get our own error below, with the fix
+            warnings.filterwarnings("ignore", message=".*names are not unique.*")
+            return ad.read_h5ad(p) if fmt == "h5ad" else _read_h5mu_modality(p, modality, dataset)
+    except ScinterpInputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any read failure means a bad file
+        raise ScinterpInputError(
+            f"could not be read as .{fmt} ({type(e).__name__}: {e}).",
+            dataset=dataset,
+            path=p,
+            fix="write the file with anndata's AnnData.write_h5ad (or mudata's MuData.write_h5mu).",
+        ) from e
+
+
+def _read_single_matrix(p: Path, fmt: str, dataset, *, counts_layer, symbol_key) -> AnnData:
+    """A 10x ``.h5`` or a Matrix Market directory: one counts matrix whose var names are
+    the gene symbols (duplicated ones made unique)."""
+    for key, value in (("counts_layer", counts_layer), ("symbol_key", symbol_key)):
+        if value is not None:
+            log.warning(
+                "dataset '%s': %s '%s' is ignored for a %s input, whose var names "
+                "are the gene symbols of a single counts matrix.",
+                dataset,
+                key,
+                value,
+                fmt,
+            )
+    if fmt == "10x_h5":
+        from scinterp.io._check import check_10x_structure
+
+        check_10x_structure(p, dataset=dataset)
+        adata = _read_10x_h5(p, dataset)
+    elif fmt == "mtx":
+        adata = _read_mtx_dir(p if p.is_dir() else p.parent, dataset)
+    else:
+        raise ScinterpInputError(
+            "unknown input format.",
+            dataset=dataset,
+            path=p,
+            fix="give an .h5ad file, an .h5mu file, a 10x .h5 file, or a Matrix Market "
+            "directory holding matrix.mtx[.gz], features.tsv[.gz] (or genes.tsv) and "
+            "barcodes.tsv[.gz].",
+        )
+    # 10x references carry a few duplicated gene symbols by design (the gene ids
+    # are unique), and the user cannot edit these files: suffix them like scanpy.
+    if not adata.var_names.is_unique:
+        dups = _duplicates(adata.var_names)
+        log.warning(
+            "dataset '%s': %d duplicated gene symbols in %s (e.g. %s) made unique "
+            "with var_names_make_unique ('-1', '-2' suffixes).",
+            dataset,
+            len(dups),
+            p,
+            _fmt_list(dups[:5]),
+        )
+        adata.var_names_make_unique()
+    return adata
+
+
+def _check_matrix_format(X, dataset, p: Path) -> None:
+    """Indices in range, indptr monotone: a broken matrix must not reach native code."""
+    try:
+        if sparse.issparse(X) and hasattr(X, "check_format"):
+            X.check_format(full_check=True)
+    except ValueError as err:
+        raise ScinterpInputError(
+            f"the count matrix is broken ({err}).",
+            dataset=dataset,
+            path=p,
+            fix="the file is damaged (an interrupted copy or a faulty writer): download or "
+            "write it again, then rerun.",
+        ) from err
 
 
 def read_atac(path: str | os.PathLike, *, dataset: str | None, modality: str = "atac") -> AnnData:

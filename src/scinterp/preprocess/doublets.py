@@ -172,6 +172,146 @@ def _knn_features(dist: np.ndarray, is_art_nb: np.ndarray, ks: tuple[int, ...]) 
     return np.column_stack(cols)
 
 
+@dataclass
+class _Space:
+    """The joint PCA space of real and artificial training cells and its kNN index;
+    :meth:`features` makes the classifier's features of cells placed in it."""
+
+    pca: object
+    nn: object
+    P: np.ndarray
+    is_art: np.ndarray
+    ks: tuple[int, ...]
+    kmax: int
+    n_pc_feat: int
+    lib_features: bool
+
+    def features(self, d, i, tot, ng, pcs) -> np.ndarray:
+        cols = [_knn_features(d, self.is_art[i], self.ks), pcs[:, : self.n_pc_feat]]
+        if self.lib_features:
+            cols += [np.log1p(tot), np.log1p(ng)]
+        return np.column_stack(cols)
+
+
+def _training_cells(X, max_train_cells: int, rng: np.random.Generator):
+    """The real cells trained on: all, or a sorted random subsample (None: all)."""
+    n = X.shape[0]
+    return np.sort(rng.choice(n, max_train_cells, replace=False)) if n > max_train_cells else None
+
+
+def _real_clusters(Xts, n_pcs: int, n_clusters: int | None, random_state: int):
+    """k-means clusters of the real training cells on their own PCA, and their number."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    m = Xts.shape[0]
+    pcs_real = PCA(n_pcs, random_state=random_state).fit_transform(_log_normalize(Xts).toarray())
+    k = n_clusters or int(np.clip(round(np.sqrt(m) / 2), 4, 25))
+    k = min(k, m // 10)
+    return KMeans(k, n_init=3, random_state=random_state).fit_predict(pcs_real), k
+
+
+def _thinned_doublets(
+    Xts, clusters, total_t, n_art: int, thin, thin_frac: float, rng: np.random.Generator
+):
+    """The artificial doublets' counts and library sizes; with ``thin``, binomial
+    thinning of each to a random share of its sum keeps the classifier from calling
+    every singlet of a large library."""
+    A, parents = _artificial_doublets(Xts, clusters, n_art, rng)
+    total_art = total_t[parents].sum(1)
+    if thin is not None:
+        keep = rng.uniform(thin[0], thin[1], n_art)
+        keep[rng.uniform(size=n_art) >= thin_frac] = 1.0
+        A.data = rng.binomial(A.data.astype(np.int64), np.repeat(keep, np.diff(A.indptr)))
+        A.data = A.data.astype(np.float32)
+        total_art = total_art * keep
+    return A, total_art
+
+
+def _joint_space(both, m: int, n_pcs: int, ks, lib_features: bool, random_state: int) -> _Space:
+    """PCA of real and artificial cells together (scDblFinder's way: the components then
+    also span the directions in which doublets differ) and its kNN index."""
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import NearestNeighbors
+
+    Lb = _log_normalize(both).toarray()
+    pca = PCA(n_pcs, random_state=random_state).fit(Lb)
+    P = pca.transform(Lb).astype(np.float32)
+    kmax = min(max(ks), len(P) - 2)
+    return _Space(
+        pca=pca,
+        nn=NearestNeighbors(n_neighbors=kmax + 1).fit(P),
+        P=P,
+        is_art=np.r_[np.zeros(m, bool), np.ones(both.shape[0] - m, bool)],
+        ks=tuple(sorted({min(k_, kmax) for k_ in ks})),
+        kmax=kmax,
+        n_pc_feat=min(n_pcs, 10),
+        lib_features=lib_features,
+    )
+
+
+def _new_classifier(random_state: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=100,
+        learning_rate=0.1,
+        max_leaf_nodes=15,
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=random_state,
+    )
+
+
+def _train_rounds(
+    F, y, m: int, *, n_iter: int, n_folds: int, expected: float, fp_weight: float, random_state: int
+):
+    """Out-of-fold scores of every training row after ``n_iter`` rounds, each leaving out
+    of the real class the cells the round before called doublets; and the last round's
+    fold models."""
+    from sklearn.model_selection import StratifiedKFold
+
+    use = np.ones(len(y), bool)  # rows in the training set of this round
+    score = np.zeros(len(y))
+    models = []
+    for it in range(n_iter):
+        rows = np.flatnonzero(use)
+        oof = np.zeros(len(y))
+        models = []
+        skf = StratifiedKFold(n_folds, shuffle=True, random_state=random_state + it)
+        for tr, te in skf.split(rows, y[rows]):
+            clf = _new_classifier(random_state)
+            clf.fit(F[rows[tr]], y[rows[tr]])
+            models.append(clf)
+            oof[rows[te]] = clf.predict_proba(F[rows[te]])[:, 1]
+        # Cells left out of training this round are scored by every fold's model.
+        left = np.flatnonzero(~use)
+        if len(left):
+            oof[left] = np.mean([c.predict_proba(F[left])[:, 1] for c in models], axis=0)
+        score = oof
+        thr = doublet_threshold(score[:m], score[m:], expected_rate=expected, fp_weight=fp_weight)
+        called = np.flatnonzero(score[:m] > thr)
+        log.debug("round %d: threshold %.3f, %d of %d called", it, thr, len(called), m)
+        use = np.ones(len(y), bool)
+        use[called] = False
+    return score, models
+
+
+def _score_others(Xs, rest: np.ndarray, total, space: _Space, models) -> np.ndarray:
+    """Scores of the cells not trained on, in chunks: projected into the joint space,
+    their neighbours found among the training cells (real and artificial), the last
+    round's fold models averaged."""
+    out = np.empty(len(rest))
+    for s in range(0, len(rest), 50_000):
+        r = rest[s : s + 50_000]
+        Pr = space.pca.transform(_log_normalize(Xs[r]).toarray()).astype(np.float32)
+        d, i = space.nn.kneighbors(Pr, n_neighbors=space.kmax)
+        Fr = space.features(d, i, total[r], np.diff(Xs[r].indptr), Pr)
+        out[s : s + len(r)] = np.mean([c.predict_proba(Fr)[:, 1] for c in models], axis=0)
+    return out
+
+
 def _score_once(
     X,
     *,
@@ -231,122 +371,48 @@ def _score_once(
     DoubletScores
     """
     from scipy import sparse
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.neighbors import NearestNeighbors
 
     rng = np.random.default_rng(random_state)
     X = sparse.csr_matrix(X)
     n = X.shape[0]
     total = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
 
-    train = np.sort(rng.choice(n, max_train_cells, replace=False)) if n > max_train_cells else None
+    train = _training_cells(X, max_train_cells, rng)
     Xt = X if train is None else X[train]
     genes = _select_genes(Xt, n_genes, gene_selection)
     Xs = X[:, genes].tocsr()
     Xts = Xs if train is None else Xs[train]
+    total_t = total if train is None else total[train]
     m = Xts.shape[0]
     n_pcs = max(2, min(n_pcs, len(genes) - 1, m // 5))
 
-    # Clusters of the real training cells, on their own PCA.
-    Lt = _log_normalize(Xts).toarray()
-    pcs_real = PCA(n_pcs, random_state=random_state).fit_transform(Lt)
-    k = n_clusters or int(np.clip(round(np.sqrt(m) / 2), 4, 25))
-    k = min(k, m // 10)
-    clusters = KMeans(k, n_init=3, random_state=random_state).fit_predict(pcs_real)
-
+    clusters, k = _real_clusters(Xts, n_pcs, n_clusters, random_state)
     n_art = max(int(round(artificial_ratio * m)), 100)
-    A, parents = _artificial_doublets(Xts, clusters, n_art, rng)
-    if thin is not None:
-        # Binomial thinning of each artificial doublet to a random share of its sum:
-        # keeps the classifier from calling every singlet of a large library.
-        keep = rng.uniform(thin[0], thin[1], n_art)
-        keep[rng.uniform(size=n_art) >= thin_frac] = 1.0
-        A.data = rng.binomial(A.data.astype(np.int64), np.repeat(keep, np.diff(A.indptr)))
-        A.data = A.data.astype(np.float32)
-        total_art = (
-            total[train][parents].sum(1) if train is not None else total[parents].sum(1)
-        ) * keep
-    else:
-        total_art = total[train][parents].sum(1) if train is not None else total[parents].sum(1)
-
-    # PCA of real and artificial cells together (scDblFinder's way): the components
-    # then also span the directions in which doublets differ.
+    A, total_art = _thinned_doublets(Xts, clusters, total_t, n_art, thin, thin_frac, rng)
     both = sparse.vstack([Xts, A]).tocsr()
-    Lb = _log_normalize(both).toarray()
-    pca = PCA(n_pcs, random_state=random_state).fit(Lb)
-    P = pca.transform(Lb).astype(np.float32)
-    is_art = np.r_[np.zeros(m, bool), np.ones(n_art, bool)]
-    kmax = min(max(ks), len(P) - 2)
-    ks_used = tuple(sorted({min(k_, kmax) for k_ in ks}))
-    nn = NearestNeighbors(n_neighbors=kmax + 1).fit(P)
-    dist, idx = nn.kneighbors(P)
+    space = _joint_space(both, m, n_pcs, ks, lib_features, random_state)
+    dist, idx = space.nn.kneighbors(space.P)
     dist, idx = dist[:, 1:], idx[:, 1:]  # without the cell itself
+    F = space.features(dist, idx, np.r_[total_t, total_art], np.diff(both.indptr), space.P)
 
-    tot_b = np.r_[total if train is None else total[train], total_art]
-    ngenes_b = np.diff(both.indptr)
-    n_pc_feat = min(n_pcs, 10)
-
-    def features(d, i, tot, ng, pcs):
-        cols = [_knn_features(d, is_art[i], ks_used), pcs[:, :n_pc_feat]]
-        if lib_features:
-            cols += [np.log1p(tot), np.log1p(ng)]
-        return np.column_stack(cols)
-
-    F = features(dist, idx, tot_b, ngenes_b, P)
-    y = is_art.astype(int)
-    use = np.ones(len(y), bool)  # rows in the training set of this round
-    score = np.zeros(len(y))
     expected = expected_doublet_rate(n) if expected_rate is None else expected_rate
-    models = []
-    thr = 0.5
-    for it in range(n_iter):
-        rows = np.flatnonzero(use)
-        oof = np.zeros(len(y))
-        n_out = np.zeros(len(y))
-        models = []
-        skf = StratifiedKFold(n_folds, shuffle=True, random_state=random_state + it)
-        for tr, te in skf.split(rows, y[rows]):
-            clf = HistGradientBoostingClassifier(
-                max_iter=100,
-                learning_rate=0.1,
-                max_leaf_nodes=15,
-                min_samples_leaf=20,
-                l2_regularization=1.0,
-                early_stopping=False,
-                random_state=random_state,
-            )
-            clf.fit(F[rows[tr]], y[rows[tr]])
-            models.append(clf)
-            oof[rows[te]] = clf.predict_proba(F[rows[te]])[:, 1]
-            n_out[rows[te]] += 1
-        # Cells left out of training this round are scored by every fold's model.
-        left = np.flatnonzero(~use)
-        if len(left):
-            oof[left] = np.mean([c.predict_proba(F[left])[:, 1] for c in models], axis=0)
-        score = oof
-        thr = doublet_threshold(score[:m], score[m:], expected_rate=expected, fp_weight=fp_weight)
-        called = np.flatnonzero(score[:m] > thr)
-        log.debug("round %d: threshold %.3f, %d of %d called", it, thr, len(called), m)
-        use = np.ones(len(y), bool)
-        use[called] = False
-
+    score, models = _train_rounds(
+        F,
+        space.is_art.astype(int),
+        m,
+        n_iter=n_iter,
+        n_folds=n_folds,
+        expected=expected,
+        fp_weight=fp_weight,
+        random_state=random_state,
+    )
     real_score = np.empty(n)
     if train is None:
         real_score[:] = score[:m]
     else:
         real_score[train] = score[:m]
         rest = np.setdiff1d(np.arange(n), train)
-        # Score the other cells in chunks: project, find neighbours among the training
-        # set (real and artificial), and average the last round's fold models.
-        for s in range(0, len(rest), 50_000):
-            r = rest[s : s + 50_000]
-            Pr = pca.transform(_log_normalize(Xs[r]).toarray()).astype(np.float32)
-            d, i = nn.kneighbors(Pr, n_neighbors=kmax)
-            Fr = features(d, i, total[r], np.diff(Xs[r].indptr), Pr)
-            real_score[r] = np.mean([c.predict_proba(Fr)[:, 1] for c in models], axis=0)
+        real_score[rest] = _score_others(Xs, rest, total, space, models)
     return real_score, score[m:], k, expected
 
 

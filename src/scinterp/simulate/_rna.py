@@ -3,6 +3,8 @@ planted in negative-binomial counts, with low-quality cells, doublets and two ba
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -26,12 +28,43 @@ from scinterp.simulate._design import (
 def _simulate_rna(rng, n_cells, n_genes, frac_low_quality, frac_doublets):
     grn_tfs = list(GRN_TF_LEVELS)
     all_tfs = grn_tfs + list(INERT_TFS)
-    n_types = len(CELL_TYPES)
     n_synthetic = n_genes - len(MITO_GENES) - len(RIBO_GENES) - len(all_tfs)
+    # the draws happen in this order (the demo's bytes depend on it)
+    roles = _gene_roles(rng, n_genes, n_synthetic)
+    par = _gene_parameters(rng, roles, n_synthetic)
+    cells = _cells(rng, n_cells, frac_low_quality, frac_doublets)
+    counts = _counts(rng, roles, par, cells)
+    synth_names = np.array([f"GENE{i + 1:04d}" for i in range(n_synthetic)], dtype=object)
+    gene_names = list(synth_names) + all_tfs + list(RIBO_GENES) + list(MITO_GENES)
+    rna = _assemble(rng, counts, cells, gene_names)
+    sets, prog_rows = _gene_sets(rng, roles, synth_names)
+    truth = {
+        "markers": pd.DataFrame(
+            [
+                (CELL_TYPES[t], synth_names[g])
+                for t in range(len(CELL_TYPES))
+                for g in roles.marker_idx[t]
+            ],
+            columns=["cell_type", "gene"],
+        ),
+        "programs": pd.DataFrame(prog_rows, columns=["program", "cell_type", "active", "decoy"]),
+        "grn": pd.DataFrame(
+            [
+                (grn_tfs[k], synth_names[g], 1 if w > 0 else -1, round(float(w), 4))
+                for k, g, w in par.edges
+            ],
+            columns=["tf", "target", "sign", "weight"],
+        ),
+    }
+    return rna, sets, all_tfs, truth
 
-    # --- roles of the synthetic genes
+
+def _gene_roles(rng, n_genes: int, n_synthetic: int) -> SimpleNamespace:
+    """Which synthetic genes are markers (types x N_MARKERS), program members, the pool
+    the network's targets come from, and background."""
+    n_types = len(CELL_TYPES)
     program_sizes = rng.integers(20, 41, size=len(PROGRAM_TYPES))
-    n_targets = rng.integers(10, 31, size=len(grn_tfs))
+    n_targets = rng.integers(10, 31, size=len(GRN_TF_LEVELS))
     pool_size = int(0.8 * n_targets.sum())  # pool smaller than the edges: some shared targets
     n_structured = n_types * N_MARKERS + program_sizes.sum() + pool_size
     if n_synthetic < n_structured + 100:
@@ -40,49 +73,72 @@ def _simulate_rna(rng, n_cells, n_genes, frac_low_quality, frac_doublets):
             f"use at least {n_genes - n_synthetic + n_structured + 100}"
         )
     slots = rng.permutation(n_synthetic)
-    synth_names = np.array([f"GENE{i + 1:04d}" for i in range(n_synthetic)], dtype=object)
     cut = np.cumsum([n_types * N_MARKERS, program_sizes.sum(), pool_size])
-    marker_idx = slots[: cut[0]].reshape(n_types, N_MARKERS)
-    program_idx = np.split(slots[cut[0] : cut[1]], np.cumsum(program_sizes)[:-1])
-    pool_idx = slots[cut[1] : cut[2]]
-    background_idx = np.sort(slots[cut[2] :])
+    return SimpleNamespace(
+        n_targets=n_targets,
+        marker_idx=slots[: cut[0]].reshape(n_types, N_MARKERS),
+        program_idx=np.split(slots[cut[0] : cut[1]], np.cumsum(program_sizes)[:-1]),
+        pool_idx=slots[cut[1] : cut[2]],
+        background_idx=np.sort(slots[cut[2] :]),
+    )
 
-    # --- base log-abundance; exp(base) ~ expected UMIs in a cell of ~4000 UMIs
+
+def _gene_parameters(rng, roles: SimpleNamespace, n_synthetic: int) -> SimpleNamespace:
+    """Base abundances, the network's signed edges, TF and ribosomal levels, the types'
+    marker and program effects, dispersions and the batch effect."""
+    n_types = len(CELL_TYPES)
+    grn_tfs = list(GRN_TF_LEVELS)
+    # base log-abundance; exp(base) ~ expected UMIs in a cell of ~4000 UMIs
     base = rng.normal(0.0, 1.2, size=n_synthetic)
-    base[marker_idx.ravel()] = rng.normal(np.log(0.5), 0.4, size=marker_idx.size)
-    for idx in program_idx:
+    base[roles.marker_idx.ravel()] = rng.normal(np.log(0.5), 0.4, size=roles.marker_idx.size)
+    for idx in roles.program_idx:
         base[idx] = rng.normal(np.log(1.5), 0.6, size=idx.size)
-    base[pool_idx] = rng.normal(np.log(2.5), 0.6, size=pool_idx.size)
+    base[roles.pool_idx] = rng.normal(np.log(2.5), 0.6, size=roles.pool_idx.size)
 
-    # --- GRN: TF -> targets with signed weights
+    # GRN: TF -> targets with signed weights
     edges = []
     for k in range(len(grn_tfs)):
-        targets = rng.choice(pool_idx, size=n_targets[k], replace=False)
-        repress = rng.random(n_targets[k]) < 0.15
-        weight = rng.uniform(0.4, 0.8, size=n_targets[k])
+        targets = rng.choice(roles.pool_idx, size=roles.n_targets[k], replace=False)
+        repress = rng.random(roles.n_targets[k]) < 0.15
+        weight = rng.uniform(0.4, 0.8, size=roles.n_targets[k])
         weight[repress] *= -1
         for g, w in zip(targets, weight, strict=True):
             edges.append((k, g, w))
-    tf_shift = np.array(
-        [[GRN_TF_LEVELS[tf].get(t, 0.0) for tf in grn_tfs] for t in CELL_TYPES]
-    )  # types x TFs
-    tf_base = rng.normal(0.0, 0.3, size=len(all_tfs))
+    n_tfs = len(grn_tfs) + len(INERT_TFS)
+    tf_base = rng.normal(0.0, 0.3, size=n_tfs)
     inert_shift = rng.uniform(0.0, 1.0, size=(n_types, len(INERT_TFS)))
     ribo_base = rng.normal(np.log(20.0), 0.3, size=len(RIBO_GENES))
     ribo_type = rng.normal(0.0, 0.15, size=(n_types, len(RIBO_GENES)))
 
-    # --- cell-type markers and programs (type-level effects on synthetic genes)
+    # cell-type markers and programs (type-level effects on synthetic genes)
     type_effect = np.zeros((n_types, n_synthetic))
     for t in range(n_types):
-        type_effect[t, marker_idx[t]] = rng.uniform(3.0, 4.0, size=N_MARKERS)
-    program_lfc = [rng.uniform(0.7, 1.3, size=idx.size) for idx in program_idx]
+        type_effect[t, roles.marker_idx[t]] = rng.uniform(3.0, 4.0, size=N_MARKERS)
+    program_lfc = [rng.uniform(0.7, 1.3, size=idx.size) for idx in roles.program_idx]
 
-    # --- gene-level noise structure: dispersion and batch effect
-    n_nonmito = n_synthetic + len(all_tfs) + len(RIBO_GENES)
-    phi = np.exp(rng.normal(np.log(0.12), 0.5, size=n_nonmito))
-    batch_lfc = rng.normal(0.0, 0.3, size=n_nonmito)
+    # gene-level noise structure: dispersion and batch effect
+    n_nonmito = n_synthetic + n_tfs + len(RIBO_GENES)
+    return SimpleNamespace(
+        base=base,
+        edges=edges,
+        tf_shift=np.array(
+            [[GRN_TF_LEVELS[tf].get(t, 0.0) for tf in grn_tfs] for t in CELL_TYPES]
+        ),  # types x TFs
+        tf_base=tf_base,
+        inert_shift=inert_shift,
+        ribo_base=ribo_base,
+        ribo_type=ribo_type,
+        type_effect=type_effect,
+        program_lfc=program_lfc,
+        phi=np.exp(rng.normal(np.log(0.12), 0.5, size=n_nonmito)),
+        batch_lfc=rng.normal(0.0, 0.3, size=n_nonmito),
+    )
 
-    # --- cells: good, low quality, doublets (two simulated parents each)
+
+def _cells(rng, n_cells: int, frac_low_quality: float, frac_doublets: float) -> SimpleNamespace:
+    """Simulated cells: good, low quality, and the two parents of each doublet (within one
+    channel, of different types); their types, batches, library sizes and mito shares."""
+    n_types = len(CELL_TYPES)
     n_low = int(round(frac_low_quality * n_cells))
     n_dbl = int(round(frac_doublets * n_cells))
     n_good = n_cells - n_low - n_dbl
@@ -103,53 +159,77 @@ def _simulate_rna(rng, n_cells, n_genes, frac_low_quality, frac_doublets):
     logit_mito = rng.normal(np.log(0.045 / 0.955), 0.35, size=n_sim)
     mito = 1.0 / (1.0 + np.exp(-logit_mito))
     mito[low] = rng.uniform(0.2, 0.6, size=n_low)
+    return SimpleNamespace(
+        n_good=n_good,
+        n_low=n_low,
+        n_dbl=n_dbl,
+        ctype=ctype,
+        batch=batch,
+        p1=p1,
+        p2=p2,
+        lib=lib,
+        mito=mito,
+    )
 
+
+def _counts(rng, roles: SimpleNamespace, par: SimpleNamespace, cells: SimpleNamespace):
+    """Negative-binomial counts of the simulated cells (synthetic genes, TFs, ribosomal,
+    then mito genes)."""
+    ctype, n_sim = cells.ctype, len(cells.ctype)
+    n_grn = len(GRN_TF_LEVELS)
     # Latent per-cell activities: TF levels (type shift + continuous within-type
     # variation) and program activities (on only in the program's cell types).
-    z = rng.normal(0.0, 0.6, size=(n_sim, len(grn_tfs)))
-    log_tf = tf_shift[ctype] + z  # relative to each TF's base
+    z = rng.normal(0.0, 0.6, size=(n_sim, n_grn))
+    log_tf = par.tf_shift[ctype] + z  # relative to each TF's base
     prog_act = np.zeros((n_sim, len(PROGRAM_TYPES)))
     for p, types in enumerate(PROGRAM_TYPES):
         on = np.isin(ctype, [CELL_TYPES.index(t) for t in types])
         prog_act[on, p] = np.exp(rng.normal(0.0, 0.25, size=on.sum()))
 
-    eta_syn = base[None, :] + type_effect[ctype]
-    for p, idx in enumerate(program_idx):
-        eta_syn[:, idx] += prog_act[:, [p]] * program_lfc[p][None, :]
-    for k, g, w in edges:
+    eta_syn = par.base[None, :] + par.type_effect[ctype]
+    for p, idx in enumerate(roles.program_idx):
+        eta_syn[:, idx] += prog_act[:, [p]] * par.program_lfc[p][None, :]
+    for k, g, w in par.edges:
         eta_syn[:, g] += w * log_tf[:, k]
     eta_tf = np.concatenate(
         [
-            tf_base[None, : len(grn_tfs)] + log_tf,
-            tf_base[None, len(grn_tfs) :] + inert_shift[ctype],
+            par.tf_base[None, :n_grn] + log_tf,
+            par.tf_base[None, n_grn:] + par.inert_shift[ctype],
         ],
         axis=1,
     )
-    eta_ribo = ribo_base[None, :] + ribo_type[ctype]
+    eta_ribo = par.ribo_base[None, :] + par.ribo_type[ctype]
     eta = np.concatenate([eta_syn, eta_tf, eta_ribo], axis=1)
-    eta += batch_lfc[None, :] * batch[:, None]
+    eta += par.batch_lfc[None, :] * cells.batch[:, None]
     eta -= eta.max(axis=1, keepdims=True)
     share = np.exp(eta)
-    share *= ((1.0 - mito) / share.sum(axis=1))[:, None]
-    mu = share * lib[:, None]
+    share *= ((1.0 - cells.mito) / share.sum(axis=1))[:, None]
+    mu = share * cells.lib[:, None]
+    phi = par.phi
     counts_main = rng.poisson(rng.gamma(1.0 / phi[None, :], mu * phi[None, :]))
     mito_w = np.asarray(MITO_WEIGHTS) / np.sum(MITO_WEIGHTS)
-    mu_mito = (mito * lib)[:, None] * mito_w[None, :]
+    mu_mito = (cells.mito * cells.lib)[:, None] * mito_w[None, :]
     counts_mito = rng.poisson(rng.gamma(1.0 / 0.05, mu_mito * 0.05))
-    counts = np.concatenate([counts_main, counts_mito], axis=1).astype(np.int32)
+    return np.concatenate([counts_main, counts_mito], axis=1).astype(np.int32)
 
-    # --- assemble cells: singles, then doublets = parent sums
-    n_single = n_good + n_low
+
+def _assemble(rng, counts: np.ndarray, cells: SimpleNamespace, gene_names: list) -> ad.AnnData:
+    """The cells (singles, then doublets as their parents' sums) and genes in a random
+    order, with their ground truth in obs."""
+    n_single = cells.n_good + cells.n_low
+    ctype, p1, p2 = cells.ctype, cells.p1, cells.p2
     counts = np.concatenate([counts[:n_single], counts[p1] + counts[p2]], axis=0)
     obs_type = np.concatenate([ctype[:n_single], ctype[p1]])
-    obs_batch = np.concatenate([batch[:n_single], batch[p1]])
-    quality = np.array(["good"] * n_good + ["low_quality"] * n_low + ["doublet"] * n_dbl)
+    obs_batch = np.concatenate([cells.batch[:n_single], cells.batch[p1]])
+    quality = np.array(
+        ["good"] * cells.n_good + ["low_quality"] * cells.n_low + ["doublet"] * cells.n_dbl
+    )
     doublet_of = [""] * n_single + [
         f"{CELL_TYPES[ctype[i]]}+{CELL_TYPES[ctype[j]]}" for i, j in zip(p1, p2, strict=True)
     ]
+    n_cells = len(counts)
     order = rng.permutation(n_cells)
-    gene_names = list(synth_names) + all_tfs + list(RIBO_GENES) + list(MITO_GENES)
-    gene_order = rng.permutation(n_genes)
+    gene_order = rng.permutation(len(gene_names))
 
     obs = pd.DataFrame(
         {
@@ -169,17 +249,22 @@ def _simulate_rna(rng, n_cells, n_genes, frac_low_quality, frac_doublets):
     var = pd.DataFrame(index=pd.Index(np.asarray(gene_names, dtype=object)[gene_order]))
     var["feature_types"] = "Gene Expression"
     x = sp.csr_matrix(counts[order][:, gene_order].astype(np.float32))
-    rna = ad.AnnData(X=x, obs=obs, var=var)
+    return ad.AnnData(X=x, obs=obs, var=var)
 
-    # --- gene sets (true programs + decoys) in a shuffled, uninformative order
+
+def _gene_sets(rng, roles: SimpleNamespace, synth_names: np.ndarray):
+    """Gene sets (true programs + decoys) in a shuffled, uninformative order, and the
+    rows of the programs' ground truth."""
     names = [f"GENESET_{i + 1:02d}" for i in range(len(PROGRAM_TYPES) + N_DECOYS)]
     slot_of = rng.permutation(len(names))
     sets, prog_rows = {}, []
     decoys = [
-        rng.choice(background_idx, size=rng.integers(20, 41), replace=False)
+        rng.choice(roles.background_idx, size=rng.integers(20, 41), replace=False)
         for _ in range(N_DECOYS)
     ]
-    members = list(zip(program_idx, PROGRAM_TYPES, strict=True)) + [(idx, ()) for idx in decoys]
+    members = list(zip(roles.program_idx, PROGRAM_TYPES, strict=True)) + [
+        (idx, ()) for idx in decoys
+    ]
     for i in np.argsort(slot_of):  # write the sets in name order
         idx, types = members[i]
         name = names[slot_of[i]]
@@ -187,22 +272,7 @@ def _simulate_rna(rng, n_cells, n_genes, frac_low_quality, frac_doublets):
         sets[name] = sorted(synth_names[idx].tolist())
         for t in CELL_TYPES:
             prog_rows.append((name, t, "true" if t in types else "false", decoy))
-
-    truth = {
-        "markers": pd.DataFrame(
-            [(CELL_TYPES[t], synth_names[g]) for t in range(n_types) for g in marker_idx[t]],
-            columns=["cell_type", "gene"],
-        ),
-        "programs": pd.DataFrame(prog_rows, columns=["program", "cell_type", "active", "decoy"]),
-        "grn": pd.DataFrame(
-            [
-                (grn_tfs[k], synth_names[g], 1 if w > 0 else -1, round(float(w), 4))
-                for k, g, w in edges
-            ],
-            columns=["tf", "target", "sign", "weight"],
-        ),
-    }
-    return rna, sets, all_tfs, truth
+    return sets, prog_rows
 
 
 def _barcodes(rng, n, batch):

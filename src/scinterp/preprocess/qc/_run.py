@@ -57,49 +57,9 @@ def run_qc(
     """
     p = check_qc_params(params, dataset=dataset)
     metrics = qc_metrics(adata, p["mito_prefix"], p["ribo_prefixes"], batch_key)
-    if len(metrics) and not (metrics["total_counts"] > 0).any():
-        # no threshold can help (and such a matrix crashes scanpy's seurat_v3 HVGs)
-        raise ScinterpInputError(
-            f"every one of the {len(metrics)} cells has 0 counts: the matrix holds no counts.",
-            dataset=dataset,
-            path=path,
-            fix="give the count matrix of the cells (check that the file is the one meant, "
-            "and counts_layer); lowering QC thresholds cannot help.",
-        )
-    if p["mode"] == "adaptive":
-        flags, thresholds = adaptive_thresholds(
-            metrics, p["n_mads"], max_pct_mito=p["max_pct_mito"], min_genes=p["min_genes"]
-        )
-    elif p["mode"] == "fixed":
-        flags, thresholds = fixed_thresholds(
-            metrics,
-            min_counts=p["min_counts"],
-            max_counts=p["max_counts"],
-            min_genes=p["min_genes"],
-            max_pct_mito=p["max_pct_mito"],
-        )
-    else:
-        raise ScinterpInputError(
-            f"unknown qc.mode '{p['mode']}'.", dataset=dataset, fix="use 'adaptive' or 'fixed'."
-        )
-
-    metrics["doublet_score"] = np.nan
-    metrics["predicted_doublet"] = False
-    flags["doublet"] = False
-    if p["doublets"]:
-        # Scrublet on cells that passed the metric filters: damaged cells and empty
-        # droplets would otherwise distort its simulated doublets.
-        passed = ~flags.any(axis=1).to_numpy()
-        if passed.sum() > 0:
-            d = detect_doublets(
-                adata[passed],
-                metrics["batch"].to_numpy()[passed],
-                method=p["doublet_method"],
-                n_mads=p["n_mads"],
-            )
-            metrics.loc[passed, "doublet_score"] = d["doublet_score"].to_numpy()
-            metrics.loc[passed, "predicted_doublet"] = d["predicted_doublet"].to_numpy()
-        flags["doublet"] = metrics["predicted_doublet"].to_numpy(dtype=bool)
+    _check_any_counts(metrics, dataset, path)
+    flags, thresholds = _metric_flags(metrics, p, dataset)
+    _flag_doublets(adata, metrics, flags, p)
 
     keep = ~flags.any(axis=1)
     metrics["reason"] = _reasons(flags)
@@ -109,30 +69,10 @@ def run_qc(
 
     summary = _summarize(metrics, flags, thresholds, p)
     _log_summary(summary, dataset)
-
-    if not keep.any():
-        removed = {r: int(flags[r].sum()) for r in flags.columns if flags[r].any()}
-        raise ScinterpInputError(
-            f"no cell is left after QC (of {len(metrics)}; cells flagged per reason: "
-            f"{removed}; thresholds per batch: {thresholds.to_dict('records')}).",
-            dataset=dataset,
-            path=path,
-            fix="relax the thresholds in the config's qc section: lower qc.min_genes "
-            "(and qc.min_counts in fixed mode), raise qc.max_pct_mito or qc.n_mads, "
-            "set qc.doublets: false, or check that the input holds raw counts of real cells.",
-        )
+    _check_cells_left(metrics, flags, thresholds, dataset, path)
 
     rows = keep.to_numpy()
-    n_cells = detected_per_gene(adata.X, rows)
-    gene_ok = n_cells >= p["min_cells_per_gene"]
-    if not gene_ok.any():
-        raise ScinterpInputError(
-            f"no gene is detected in at least qc.min_cells_per_gene={p['min_cells_per_gene']} "
-            f"of the {int(rows.sum())} cells kept.",
-            dataset=dataset,
-            path=path,
-            fix="lower qc.min_cells_per_gene, or relax the cell thresholds so more cells are kept.",
-        )
+    n_cells, gene_ok = _genes_kept(adata, rows, p, dataset, path)
     n_genes_in = int(adata.n_vars)
     filtered = subset(adata, rows, gene_ok, inplace=inplace)
     filtered.var["n_cells"] = n_cells[gene_ok]
@@ -147,6 +87,89 @@ def run_qc(
         p["min_cells_per_gene"],
     )
     return filtered, metrics, summary
+
+
+def _check_any_counts(metrics: pd.DataFrame, dataset, path) -> None:
+    if len(metrics) and not (metrics["total_counts"] > 0).any():
+        # no threshold can help (and such a matrix crashes scanpy's seurat_v3 HVGs)
+        raise ScinterpInputError(
+            f"every one of the {len(metrics)} cells has 0 counts: the matrix holds no counts.",
+            dataset=dataset,
+            path=path,
+            fix="give the count matrix of the cells (check that the file is the one meant, "
+            "and counts_layer); lowering QC thresholds cannot help.",
+        )
+
+
+def _metric_flags(metrics: pd.DataFrame, p: dict, dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-cell flags of the metric filters and the thresholds per batch (``qc.mode``)."""
+    if p["mode"] == "adaptive":
+        return adaptive_thresholds(
+            metrics, p["n_mads"], max_pct_mito=p["max_pct_mito"], min_genes=p["min_genes"]
+        )
+    if p["mode"] == "fixed":
+        return fixed_thresholds(
+            metrics,
+            min_counts=p["min_counts"],
+            max_counts=p["max_counts"],
+            min_genes=p["min_genes"],
+            max_pct_mito=p["max_pct_mito"],
+        )
+    raise ScinterpInputError(
+        f"unknown qc.mode '{p['mode']}'.", dataset=dataset, fix="use 'adaptive' or 'fixed'."
+    )
+
+
+def _flag_doublets(adata, metrics: pd.DataFrame, flags: pd.DataFrame, p: dict) -> None:
+    """Doublet scores and calls into ``metrics`` and the ``doublet`` flag (in place)."""
+    metrics["doublet_score"] = np.nan
+    metrics["predicted_doublet"] = False
+    flags["doublet"] = False
+    if not p["doublets"]:
+        return
+    # Doublets among the cells that passed the metric filters: damaged cells and empty
+    # droplets would otherwise distort the simulated doublets.
+    passed = ~flags.any(axis=1).to_numpy()
+    if passed.sum() > 0:
+        d = detect_doublets(
+            adata[passed],
+            metrics["batch"].to_numpy()[passed],
+            method=p["doublet_method"],
+            n_mads=p["n_mads"],
+        )
+        metrics.loc[passed, "doublet_score"] = d["doublet_score"].to_numpy()
+        metrics.loc[passed, "predicted_doublet"] = d["predicted_doublet"].to_numpy()
+    flags["doublet"] = metrics["predicted_doublet"].to_numpy(dtype=bool)
+
+
+def _check_cells_left(metrics, flags, thresholds, dataset, path) -> None:
+    if metrics["keep"].any():
+        return
+    removed = {r: int(flags[r].sum()) for r in flags.columns if flags[r].any()}
+    raise ScinterpInputError(
+        f"no cell is left after QC (of {len(metrics)}; cells flagged per reason: "
+        f"{removed}; thresholds per batch: {thresholds.to_dict('records')}).",
+        dataset=dataset,
+        path=path,
+        fix="relax the thresholds in the config's qc section: lower qc.min_genes "
+        "(and qc.min_counts in fixed mode), raise qc.max_pct_mito or qc.n_mads, "
+        "set qc.doublets: false, or check that the input holds raw counts of real cells.",
+    )
+
+
+def _genes_kept(adata, rows: np.ndarray, p: dict, dataset, path):
+    """Cells detecting each gene among the kept ``rows``, and the genes kept."""
+    n_cells = detected_per_gene(adata.X, rows)
+    gene_ok = n_cells >= p["min_cells_per_gene"]
+    if not gene_ok.any():
+        raise ScinterpInputError(
+            f"no gene is detected in at least qc.min_cells_per_gene={p['min_cells_per_gene']} "
+            f"of the {int(rows.sum())} cells kept.",
+            dataset=dataset,
+            path=path,
+            fix="lower qc.min_cells_per_gene, or relax the cell thresholds so more cells are kept.",
+        )
+    return n_cells, gene_ok
 
 
 def _reasons(flags: pd.DataFrame) -> np.ndarray:
