@@ -300,7 +300,7 @@ def _print_truth_scores(name: str, results: Path) -> None:
 
 
 # ------------------------------------------------------------------ main
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--smoke",
@@ -349,7 +349,7 @@ def main(argv=None) -> None:
     if args.compare:
         out = Path(args.out) if args.out else Path(args.workdir) / "compare.tsv"
         compare(Path(args.compare[0]), Path(args.compare[1]), out)
-        return
+        return 0
     failed = False
     for n in args.cells:
         d = Path(args.workdir) / f"cells_{n}"
@@ -368,8 +368,8 @@ def main(argv=None) -> None:
         report_run(d)
         if args.drop_h5ad and run["returncode"] == 0:
             drop_matrices(d)
-    sys.exit(1 if failed else 0)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -154,7 +154,8 @@ def _grn_views(tmp, out, printed):
 
 
 def _atlas_workflow(tmp, out, printed):
-    assert "snakemake -n" in printed and (tmp / "cells_1000" / "config.yaml").exists()
+    assert out == 0 and "snakemake -n" in printed and "train_model" in printed
+    assert (tmp / "cells_1000" / "config.yaml").exists()
 
 
 def _generalization(tmp, out, printed):
