@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from benchmarks.harness import Stopwatch
+from benchmarks.harness import Measure, Stopwatch, write_results
+from benchmarks.harness import row as result_row
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path("/tmp/scinterp-bench/doublets")
@@ -350,6 +351,7 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
     ap.add_argument("--shared", action="store_true", help="also benchmarks/out/datasets")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "doublets")
     ap.add_argument(
         "--smoke",
         action="store_true",
@@ -394,6 +396,13 @@ def main(argv=None) -> pd.DataFrame:
     )
     print()
     print(worst.to_markdown(floatfmt=".3f"))
+    roles = {"ours": "ours", "scanpy_scrublet": "peer"}
+    rows = [
+        result_row("doublets", "per batch", r.dataset, r.method, "doublets_removed", r.doublets_removed,
+            Measure(r.time_s, None, None), role=roles.get(r.method), good_kept=r.good_kept)
+        for r in df.itertuples()
+    ]  # fmt: skip
+    write_results(rows, args.out)
     return df
 
 

@@ -595,7 +595,29 @@ def main(argv=None):
         f"{', compare: false' if args.no_compare else ''}.\n\n" + tables(recs)
     )
     (out / "tables.md").write_text(text)
+    harness.write_results(result_rows(recs, commit), out)
     print("\n" + text)
+
+
+def result_rows(recs: list[dict], commit: str) -> list[dict]:
+    """The identity figures as the harness's rows (``generalization_identity`` in the
+    headline): precision@k per dataset and method, the consensus ours, the statistics the
+    peers; the run's wall time, CPU seconds and peak RSS beside each."""
+    roles = {"consensus": "ours", "wilcoxon": "peer", "pairwise_auc": "peer"}
+    rows = []
+    for rec in recs:
+        run = rec.get("run") or {}
+        measure = (
+            harness.Measure(run["wall_s"], run.get("cpu_s"), run.get("peak_rss_mb"))
+            if "wall_s" in run
+            else None
+        )
+        for method, value in (rec.get("identity") or {}).items():
+            rows.append(harness.row(
+                "generalization_identity", "workflow defaults", rec["dataset"], method,
+                "precision_at_10", value, measure, commit=commit, role=roles.get(method),
+            ))  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

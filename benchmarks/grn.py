@@ -72,7 +72,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from benchmarks.harness import Stopwatch, timed
+from benchmarks.harness import Measure, Stopwatch, timed, write_results
+from benchmarks.harness import row as harness_row
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -717,7 +718,16 @@ def run_sergio(
     done = set(results["method"])
     markdown = sergio_summary(results, [p for p in peers if p in done])
     (out / "table.md").write_text(markdown + "\n")
-    print(f"\n{markdown}\n\nwritten: {out / 'table.md'}")
+    rows = [
+        harness_row(
+            "grn_sergio", f"seed {r.seed}", r.network, r.method, "auprc_ratio", r.auprc_ratio,
+            Measure(r.wall_s, r.cpu_s, None),
+            role="ours" if r.method == "consensus" else "peer" if r.method in peers else None,
+        )
+        for r in results.itertuples()
+    ]  # fmt: skip
+    write_results(rows, out)
+    print(f"\n{markdown}\n\nwritten: {out / 'table.md'}, {out / 'results.json'}")
 
 
 def main(argv=None):

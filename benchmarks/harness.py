@@ -47,11 +47,11 @@ class Measure:
     """What one measured block or command cost."""
 
     wall_s: float
-    cpu_s: float
-    peak_rss_mb: float
+    cpu_s: float | None  # None: not measured
+    peak_rss_mb: float | None
 
     def as_dict(self, digits: int = 2) -> dict:
-        return {k: round(v, digits) for k, v in asdict(self).items()}
+        return {k: None if v is None else round(v, digits) for k, v in asdict(self).items()}
 
 
 def _cpu_now() -> float:

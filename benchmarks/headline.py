@@ -43,16 +43,22 @@ def _ratio(ours: float, peer: float, lower: bool) -> float:
 
 
 def summarize(name: str, rows: list[dict]) -> dict:
-    """Ours vs the best peer per dataset; the worst dataset (smallest ratio) and the median."""
+    """Ours vs the best peer per dataset (each method's mean over the dataset's rows, e.g.
+    seeds); the worst dataset (smallest ratio) and the median."""
     metric = rows[0]["metric"]
     lower = metric in LOWER_IS_BETTER
-    by_ds: dict[str, dict] = {}
+    values: dict[tuple, list[float]] = {}
     for r in rows:
-        d = by_ds.setdefault(r["dataset"], {"ours": None, "peers": {}})
-        if r.get("role") == "ours":
-            d["ours"] = (r["method"], r["value"])
-        elif r.get("role") == "peer" and r["value"] is not None:
-            d["peers"][r["method"]] = r["value"]
+        if r.get("role") in ("ours", "peer") and r["value"] is not None:
+            values.setdefault((r["dataset"], r["role"], r["method"]), []).append(r["value"])
+    by_ds: dict[str, dict] = {}
+    for (ds, role, method), vs in values.items():
+        d = by_ds.setdefault(ds, {"ours": None, "peers": {}})
+        mean = round(statistics.fmean(vs), 3)
+        if role == "ours":
+            d["ours"] = (method, mean)
+        else:
+            d["peers"][method] = mean
     cmp = []
     for ds, d in by_ds.items():
         if d["ours"] is None or not d["peers"]:

@@ -31,7 +31,7 @@ CASES = {
     "datasets": (["--out", "{tmp}/datasets"], False),
     "attribution_throughput": ([], False),
     "train_throughput": (["--cache", "{tmp}"], False),
-    "doublets": ([], False),
+    "doublets": (["--out", "{tmp}"], False),
     "programs": (["--out", "{tmp}"], True),
     "integration": (["--out", "{tmp}"], True),  # scib-metrics' JAX import alone: ~15 s
     "conditions": (["--out", "{tmp}"], True),
@@ -118,6 +118,8 @@ def _doublets(tmp, out, printed):
     assert list(out["method"]) == ["ours_scrublet"]
     row = out.iloc[0]
     assert 0 <= row["doublets_removed"] <= 1 and 0.5 < row["good_kept"] <= 1
+    saved = harness.read_results(tmp / "results.json")  # the harness's rows
+    assert saved[0]["value"] == pytest.approx(row["doublets_removed"])
 
 
 def _programs(tmp, out, printed):
@@ -130,6 +132,8 @@ def _integration(tmp, out, printed):
     res = pd.read_csv(tmp / "results.tsv", sep="\t")
     assert set(res["method"]) == {"unintegrated", "harmony", "scaled_harmony"}
     assert res["overall"].between(0, 1).all()
+    roles = {r["method"]: r["role"] for r in harness.read_results(tmp / "results.json")}
+    assert roles == {"unintegrated": None, "harmony": "peer", "scaled_harmony": "ours"}
 
 
 def _conditions(tmp, out, printed):
@@ -146,6 +150,8 @@ def _atlas(tmp, out, printed):
 
 def _grn(tmp, out, printed):
     assert (tmp / "table.md").exists() and "krumsiek11" in (tmp / "table.md").read_text()
+    rows = harness.read_results(tmp / "results.json")
+    assert {r["role"] for r in rows if r["method"] in ("consensus", "spearman")} == {"ours", "peer"}
 
 
 def _grn_views(tmp, out, printed):
