@@ -30,6 +30,21 @@ if os.environ["OPENBLAS_NUM_THREADS"] == "1":
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+# numba's workqueue layer, not GNU OpenMP: it shares no pool with torch, and it is fork
+# safe, so modisco-lite still compiles its kernels into numba's cache in forked children
+# after scanpy ran a parallel kernel (under OpenMP it compiled them in-process, uncached:
+# the modisco test cost 32 CPU s after a Wilcoxon test instead of 4).
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# JAX's compiled scib-metrics kernels (tests/test_integrate.py: 222 compilations, ~9 CPU s
+# of its 23) kept between runs, beside the numba cache scinterp keeps for memelite.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scinterp" / "jax"
+    try:
+        _cache.mkdir(parents=True, exist_ok=True)
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_cache)
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    except OSError:  # read-only home: JAX compiles as before
+        pass
 
 # ------------------------------------------------------------------ no Snakemake when fast
 # `pytest -m "not slow"` must not run the workflow, not even a dry run: a test that starts

@@ -85,9 +85,10 @@ def test_a_fast_test_that_starts_snakemake_fails(repo, tmp_path):
 
 
 def test_numba_leaves_torch_one_thread():
-    """A numba parallel loop (scanpy's Wilcoxon here) sets the OpenMP pool torch shares to
-    NUMBA_NUM_THREADS; conftest makes that 1, so later torch tests do not spin a second
-    thread on the shared machine (5-40x their CPU time under load)."""
+    """A numba parallel loop (scanpy's Wilcoxon here) under numba's OpenMP layer sets the
+    OpenMP pool torch shares to NUMBA_NUM_THREADS; conftest sets one thread and the
+    workqueue layer, so later torch tests do not spin a second thread on the shared
+    machine (5-40x their CPU time under load)."""
     import anndata as ad
     import numpy as np
     import pandas as pd
