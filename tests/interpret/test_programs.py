@@ -188,6 +188,25 @@ def test_a_unit_with_a_wide_posterior_scores_near_zero():
     pd.testing.assert_frame_equal(wide, again)
 
 
+def test_differential_scores_are_rank_statistics_but_the_effect_size_is_not():
+    """A monotone transform of the activities (exp) keeps the order of cells: the Bayes
+    factor, AUC, z and p-values stay; Cohen's d, a difference of means, changes; a
+    constant shift moves the means and keeps d."""
+    act, labels = _planted_activity()
+    names = ["p0", "p1", "p2"]
+    base = P.differential_scores(act, labels, names, "m")
+    warped = P.differential_scores(np.exp(act), labels, names, "m")
+    for col in ("score", "auc", "pvalue", "padj"):
+        np.testing.assert_allclose(warped[col], base[col], rtol=1e-12, atol=1e-12)
+    assert not np.allclose(warped["effect_size"], base["effect_size"])
+    shifted = P.differential_scores(act + 5.0, labels, names, "m")
+    np.testing.assert_allclose(shifted["effect_size"], base["effect_size"], atol=1e-9)
+    np.testing.assert_allclose(shifted["mean_in"], base["mean_in"] + 5.0)
+    # a program that is the same in every cell tells no type apart
+    flat = P.differential_scores(np.ones((120, 1)), labels, ["one"], "m")
+    assert (flat["auc"] == 0.5).all() and (flat["score"] == 0).all()
+
+
 def test_differential_scores_bad_input():
     act, labels = _planted_activity()
     with pytest.raises(ValueError, match="cells x 2 programs"):
@@ -284,6 +303,63 @@ def test_program_loadings_columns_order_and_orientation():
     assert (out["method"] == "program_vae").all()
     empty = P.program_loadings(np.zeros((3, 0)), ["a", "b", "c"], [], 0, "m")
     assert empty.empty and list(empty.columns) == list(out.columns)
+
+
+# ------------------------------------------------------------------ figures and inputs
+def _activity_rows(rows):
+    return pd.DataFrame(rows, columns=["program", "cell_type", "score", "method"])
+
+
+def test_top_programs_ranks_by_the_best_type_within_one_method():
+    act = _activity_rows(
+        [
+            ("P1", "A", 0.5, "m"),
+            ("P1", "B", 4.0, "m"),  # P1's best type counts, not its mean
+            ("P2", "A", 3.0, "m"),
+            ("P2", "B", 3.0, "m"),
+            ("P3", "A", 3.0, "m"),  # a tie keeps the table's order
+            ("P4", "A", 9.0, "other"),  # another method's rows are not read
+        ]
+    )
+    assert P.top_programs(act, "m", n=10) == ["P1", "P2", "P3"]
+    assert P.top_programs(act, "m", n=2) == ["P1", "P2"]
+    assert P.top_programs(act, "absent") == []
+
+
+def test_activity_heatmap_has_a_panel_per_method_with_rows():
+    act = _activity_rows(
+        [
+            ("P1", "A", 2.0, "signed"),
+            ("P1", "B", -1.0, "signed"),
+            ("P2", "A", 0.5, "signed"),
+            ("P2", "B", 0.0, "signed"),
+            ("P1", "A", 0.3, "coupling"),
+            ("P1", "B", 0.7, "coupling"),
+        ]
+    )
+    fig = P.plot_activity_heatmap(act, ["signed", "absent", "coupling"])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["signed", "coupling"]
+    signed, coupling = images
+    # program x cell type, as the table says
+    np.testing.assert_array_equal(signed.get_array(), [[2.0, -1.0], [0.5, 0.0]])
+    # signed scores on a diverging map centred on 0; non-negative ones from 0
+    assert signed.get_cmap().name == "RdBu_r" and signed.get_clim() == (-2.0, 2.0)
+    assert coupling.get_cmap().name == "Reds" and coupling.get_clim() == (0.0, 0.7)
+    empty = P.plot_activity_heatmap(act.iloc[:0])
+    assert [t.get_text() for ax in empty.axes for t in ax.texts] == ["no program activity"]
+
+
+def test_label_column_and_check_features():
+    a = _normalized(n_cells=6, n_genes=5)
+    assert P.label_column(a) == "cell_type"  # the key normalize recorded
+    a.uns["scinterp"] = {"label_key": "gone"}
+    a.obs["label"] = a.obs["cell_type"]
+    assert P.label_column(a) == "label"  # Leiden labels when the key is not in obs
+    # the model's features in the model's order, wherever they sit in the data
+    np.testing.assert_array_equal(P.check_features(a, ["G3", "G0", "G4"], "m", "tiny"), [3, 0, 4])
+    with pytest.raises(ScinterpInputError, match="2 of the model's 3 genes .*X1, X2"):
+        P.check_features(a, ["G1", "X1", "X2"], "m", "tiny")
 
 
 # ------------------------------------------------------------------ de novo enrichment
