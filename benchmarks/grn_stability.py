@@ -229,7 +229,7 @@ def ensemble_score(d: Data, members, w: dict, rule: str = "infer_grn") -> np.nda
     """The ensemble's consensus score over ``members``.
 
     ``infer_grn``: the mean over members of each member's consensus percentile rank (the
-    library's); ``pooled``: each source's member mean percentile rank first, then the
+    library's until ac33ed3, which fuses log ranks: ``logrank``); ``pooled``: each source's member mean percentile rank first, then the
     weighted mean of those (re-ranked) source ranks; ``rawmean``: the members' raw
     integrated-gradients (and adjacency) scores, each divided by its member's mean,
     averaged, then ranked and fused."""
@@ -348,7 +348,9 @@ def evaluate(names, sizes, out: Path, weights=None, rules=("infer_grn",), n_spli
         d = Data(name, out)
         if d.cons:  # the reconstruction against infer_grn's own member consensus
             s = d.seeds[0]
-            mine = member_consensus(d, s, WEIGHTS["3 IG + 2 Sp + 1 DS (default)"])
+            # the library fuses log ranks since ac33ed3 (the mean percentile rank before)
+            w = WEIGHTS["3 IG + 2 Sp + 1 DS (default)"]
+            mine = member_consensus(d, s, w, "logrank")
             assert d.top(mine) == d.top(d.cons[s]), "consensus reconstruction differs"
         p = peers(d)
         print(f"{name}: {len(d.seeds)} members; peers {p}", flush=True)
