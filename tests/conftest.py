@@ -35,6 +35,12 @@ if os.environ["OPENBLAS_NUM_THREADS"] == "1":
 # after scanpy ran a parallel kernel (under OpenMP it compiled them in-process, uncached:
 # the modisco test cost 32 CPU s after a Wilcoxon test instead of 4).
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+# ... and no thread but the main one, which modisco-lite also requires: tqdm's monitor
+# thread, started by the first progress bar of an earlier test, made the modisco test
+# compile in-process (17 CPU s in the suite, 4 alone).
+import tqdm  # noqa: E402
+
+tqdm.tqdm.monitor_interval = 0
 # JAX's compiled scib-metrics kernels (tests/test_integrate.py: 222 compilations, ~9 CPU s
 # of its 23) kept between runs, beside the numba cache scinterp keeps for memelite.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
