@@ -1071,12 +1071,14 @@ def workflow_output(
     root: Path | str | None = None,
     compare: bool = True,
     cores: int = 1,
+    overrides: dict | None = None,
 ) -> Path:
     """``workdir/results/<name>/<target>``, made by the workflow on the dataset when missing.
 
     A benchmark that needs a workflow output (normalized.h5ad, identity/genes.tsv ...)
     asks for it here and gets it in its own working directory, never from another
-    benchmark's leftovers.
+    benchmark's leftovers. ``overrides`` (sections merged over the config, e.g. the smoke
+    cases' ``{"train": {"max_epochs": 2}}``) are for tests, never for published figures.
     """
     from benchmarks import harness  # not at the top: `python -m benchmarks.datasets` works
 
@@ -1086,7 +1088,10 @@ def workflow_output(
         return path
     workdir.mkdir(parents=True, exist_ok=True)
     cfg_path = workdir / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(dataset_config(name, root, compare), sort_keys=False))
+    cfg = dataset_config(name, root, compare)
+    for section, keys in (overrides or {}).items():
+        cfg[section] = {**cfg.get(section, {}), **keys}
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     res = harness.run_workflow(workdir, cfg_path, cores=cores, targets=[f"results/{name}/{target}"])
     if res.rc != 0 or not path.exists():
         raise SystemExit(f"{name}: {target} failed (rc {res.rc}); see {workdir / 'snakemake.log'}")

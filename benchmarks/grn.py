@@ -78,8 +78,12 @@ from benchmarks.harness import row as harness_row
 REPO = Path(__file__).resolve().parents[1]
 
 
-# --smoke (here, grn_views, grn_stability): two epochs, one member, over every config read
-SMOKE_CONFIG = {"train": {"max_epochs": 2}, "branches": {"grn": {"ensemble": 1}}}
+# --smoke (here, grn_views, grn_stability): two epochs, one member, 200 cells, 4 IG steps,
+# over every config read (seconds, not the figures)
+SMOKE_CONFIG = {
+    "train": {"max_epochs": 2},
+    "branches": {"grn": {"ensemble": 1, "max_cells": 200, "n_steps": 4}},
+}
 CONFIG_OVERRIDES: dict = {}
 
 

@@ -55,7 +55,9 @@ FUSIONS = {
 }
 
 
-def load(out: Path, names: list[str] | None = None, compare: bool = True) -> list[dict]:
+def load(
+    out: Path, names: list[str] | None = None, compare: bool = True, overrides=None
+) -> list[dict]:
     """Each labelled dataset of datasets.py (or ``names``) with its identity/genes.tsv, made by
     the workflow (``compare: true``: every source) in ``out/<dataset>/`` when missing."""
     found = []
@@ -64,8 +66,10 @@ def load(out: Path, names: list[str] | None = None, compare: bool = True) -> lis
         truth = Path(keys.get("truth") or "") / "markers.tsv"
         if not keys.get("truth") or not truth.exists():
             continue
-        genes = workflow_output(name, "identity/genes.tsv", out / name, compare=compare, cores=2)
-        workflow_output(name, "normalized.h5ad", out / name, compare=compare)
+        genes = workflow_output(
+            name, "identity/genes.tsv", out / name, compare=compare, cores=2, overrides=overrides
+        )
+        workflow_output(name, "normalized.h5ad", out / name, compare=compare, overrides=overrides)
         results = genes.parent.parent
         found.append({"name": name, "genes": genes, "truth": truth, "results": results})
     return found
@@ -99,8 +103,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.smoke:  # sergio_panel at compare: false (the default sources only)
         args.datasets, compare = "sergio_panel", False
+        overrides = {"train": {"max_epochs": 2}}  # seconds, not the figures
     else:
-        compare = True
+        compare, overrides = True, None
 
     from scinterp.evaluate.identity import evaluate_identity
     from scinterp.io import read_var
@@ -110,7 +115,8 @@ def main(argv=None):
         name, _, methods = text.partition(":")
         fusions[name] = methods.split(",")
     rows = []
-    for ds in load(args.out, args.datasets.split(",") if args.datasets else None, compare):
+    names = args.datasets.split(",") if args.datasets else None
+    for ds in load(args.out, names, compare, overrides):
         genes = pd.read_csv(ds["genes"], sep="\t")
         markers = pd.read_csv(ds["truth"], sep="\t")
         universe = list(read_var(ds["results"] / "normalized.h5ad").index)

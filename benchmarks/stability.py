@@ -48,6 +48,7 @@ from benchmarks.harness import Stopwatch
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out" / "stability"
 TOP = 20
+TRAIN_OVERRIDES: dict = {}  # --smoke only
 
 
 def _top(scores: pd.DataFrame, k: int = TOP) -> dict[str, set]:
@@ -101,7 +102,7 @@ def run_dataset(
     for s in range(n_seeds):
         sw = Stopwatch()
         outdir = OUT / name / f"seed{s}"
-        params = {**cfg["train"], "seed": s, "device": "cpu"}
+        params = {**cfg["train"], "seed": s, "device": "cpu", **TRAIN_OVERRIDES}
         timing = outdir / "seconds.json"
         if not (outdir / "model.pt").exists() or not timing.exists():
             train_from_files(
@@ -297,6 +298,7 @@ def main(argv=None) -> None:
     OUT = Path(args.out)
     if args.smoke:  # sergio_panel (2,000 cells x 100 genes), two seeds, K = 1
         args.datasets, args.seeds, args.ks = "sergio_panel", 2, "1"
+        TRAIN_OVERRIDES["max_epochs"] = 2  # seconds, not the figures
     logging.basicConfig(level=logging.WARNING)
     if args.programs:
         rows = [r for n in args.datasets.split(",") for r in run_programs(n, args.seeds)]

@@ -62,6 +62,7 @@ def isolated(monkeypatch, tmp_path, datasets_root):
 
     monkeypatch.setattr(grn, "CONFIG_OVERRIDES", {})
     monkeypatch.setattr(doublets, "CACHE", tmp_path / "doublets_cache")
+    monkeypatch.setattr(stability, "TRAIN_OVERRIDES", {})
     for mod, names in ((stability, ["OUT"]), (grn_views, ["OUT", "DATASETS"])):
         for n in names:
             monkeypatch.setattr(mod, n, getattr(mod, n))
