@@ -17,7 +17,7 @@ either). ``obs["quality"]`` is ``doublet`` or ``good``. Datasets:
 * ``gp_8k``: the same generator, 8,000 cells x 2,000 genes, 12 types, 6% (10x rate at 8k);
 * ``gp_8k_thinned``: as gp_8k but each doublet's counts thinned to 50-100% of the sum
   (real doublets have fewer than twice a singlet's UMIs), 6%;
-* with ``--shared``: every dataset of ``benchmarks/out/datasets`` (benchmarks/datasets.py)
+* with ``--shared``: every dataset of benchmarks/datasets.py (built when missing)
   whose obs has ``quality``.
 
 Methods, each per batch on the same cells: ``ours`` (scinterp.preprocess.qc.detect_doublets with
@@ -349,7 +349,7 @@ def main(argv=None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="*", default=list(BUILDERS))
     ap.add_argument("--methods", nargs="*", default=list(METHODS))
-    ap.add_argument("--shared", action="store_true", help="also benchmarks/out/datasets")
+    ap.add_argument("--shared", action="store_true", help="also benchmarks/datasets.py's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "doublets")
     ap.add_argument(

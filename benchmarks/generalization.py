@@ -27,7 +27,7 @@ this script
 
 Run::
 
-    python -m benchmarks.datasets --out benchmarks/out/datasets     # once (~1.5 min)
+    python -m benchmarks.datasets      # optional: missing datasets are built when asked for
     python -m benchmarks.generalization                             # all datasets
     python -m benchmarks.generalization --datasets sergio_panel,krumsiek11 --cores 2
     python -m benchmarks.generalization --no-run                    # tables from the last run

@@ -24,7 +24,7 @@ Per dataset and variant the script runs the workflow's library calls: ``run_norm
 train_model, the config's train section with the schema's defaults), ``compute_programs``
 (rule program_tables) and ``evaluate_activity`` (rule program_evaluation), and prints the
 activity AUROC per method. Also scored: the datasets of ``benchmarks/datasets.py`` that
-have ``truth/programs.tsv`` (``benchmarks/out/datasets/<name>/``), when they exist.
+have ``truth/programs.tsv`` (with ``--shared``; built when missing).
 
 Run::
 
