@@ -262,6 +262,7 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
     import scinterp.train.loop as loop
     from scinterp.train.loop import auto_max_epochs, fit
     from scinterp.train.prepare import prepare
+    from scinterp.train.settings import settings_of
 
     train = {**_train_defaults(), **(overrides or {})}
     counts = _load(path)
@@ -279,10 +280,7 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
         gene_sets=gene_sets(n_genes),
         val_fraction=VAL_FRACTION,
         seed=train["seed"],
-        n_latent_denovo=N_DENOVO,
-        l1_denovo=train["l1_denovo"],
-        kl_weight=train["kl_weight"],
-        nonneg_programs=train["nonneg_programs"],
+        **{**settings_of(model, train), "n_latent_denovo": N_DENOVO},
         model_kwargs={"hidden": HIDDEN, "dropout": DROPOUT},
     )
     loss = type(module).loss
