@@ -439,3 +439,16 @@ def test_diluted_modisco_motif_is_named_but_a_diluted_filter_is_not(jaspar):
     assert not table.loc["filt", "informative"] and not table.loc["filt", "matched"]
     strict = M.match_motifs(motifs, jaspar, strong_ic=1.0)
     assert not strict["informative"].any()
+
+
+def test_matching_asks_numba_for_no_more_threads_than_it_has(jaspar):
+    """A job's threads above NUMBA_NUM_THREADS (a cluster's environment; the tests set 1)
+    used to raise inside tomtom; the same table comes back."""
+    import numba
+
+    spi1 = next(d for d in jaspar if d.id == SPI1)
+    motifs = [M.LearnedMotif("m", "modisco", spi1.ppm, 50)]
+    one = M.match_motifs(motifs, jaspar, n_jobs=1)
+    many = M.match_motifs(motifs, jaspar, n_jobs=numba.config.NUMBA_NUM_THREADS + 3)
+    pd.testing.assert_frame_equal(one, many)
+    assert many.loc[0, "match_id"] == SPI1

@@ -93,7 +93,13 @@ def match_motifs(
     if not use:
         return table
     _numba_cache()
+    import numba
     from memelite import tomtom
+
+    # tomtom sets numba's thread count; more than NUMBA_NUM_THREADS (a user's or a
+    # cluster's environment) raises there
+    cap = numba.config.NUMBA_NUM_THREADS
+    n_jobs = cap if int(n_jobs) < 1 else min(int(n_jobs), cap)
 
     queries = [
         np.ascontiguousarray(motifs[i].ppm[:, slice(*cores[i])], dtype=np.float64) for i in use
