@@ -101,8 +101,8 @@ def main(argv=None):
         help="the smallest case (tests/test_benchmarks_smoke.py)",
     )
     args = ap.parse_args(argv)
-    if args.smoke:  # sergio_panel at compare: false (the default sources only)
-        args.datasets, compare = "sergio_panel", False
+    if args.smoke:  # gp_programs_sparse (no SERGIO needed) at compare: false (default sources)
+        args.datasets, compare = "gp_programs_sparse", False
         overrides = {"train": {"max_epochs": 2}}  # seconds, not the figures
     else:
         compare, overrides = True, None

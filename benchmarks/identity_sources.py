@@ -289,8 +289,8 @@ def main(argv=None):
         help="the smallest case (tests/test_benchmarks_smoke.py)",
     )
     args = ap.parse_args(argv)
-    if args.smoke:  # sergio_panel, one seed, one ridge penalty
-        args.datasets, args.seeds, args.l2, args.classref = "sergio_panel", "0", "0.3", False
+    if args.smoke:  # gp_programs_sparse (no benchmark-only extra), one seed, one ridge penalty
+        args.datasets, args.seeds, args.l2, args.classref = "gp_programs_sparse", "0", "0.3", False
         args.group_l1 = args.l1 = ""
     args.datasets_dir = root_dir(args.datasets_dir)
     args.out = args.out.resolve()

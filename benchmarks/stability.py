@@ -296,8 +296,8 @@ def main(argv=None) -> None:
     )
     args = ap.parse_args(argv)
     OUT = Path(args.out)
-    if args.smoke:  # sergio_panel (2,000 cells x 100 genes), two seeds, K = 1
-        args.datasets, args.seeds, args.ks = "sergio_panel", 2, "1"
+    if args.smoke:  # gp_programs_sparse (no SERGIO needed), two seeds, K = 1
+        args.datasets, args.seeds, args.ks = "gp_programs_sparse", 2, "1"
         TRAIN_OVERRIDES["max_epochs"] = 2  # seconds, not the figures
     logging.basicConfig(level=logging.WARNING)
     if args.programs:

@@ -184,7 +184,7 @@ def _identity_sources(tmp, out, printed):
 
 
 def _identity_fusion(tmp, out, printed):
-    assert "margin over Wilcoxon" in printed and "sergio_panel" in printed
+    assert "margin over Wilcoxon" in printed and "gp_programs_sparse" in printed
 
 
 CHECKS = {
