@@ -28,18 +28,25 @@ Run::
     python -m benchmarks.attribution_throughput                # 20k cells, 32 steps
     python -m benchmarks.attribution_throughput --threads 0    # torch's default threads
     python -m benchmarks.attribution_throughput --cells 5000 --naive-cells 0  # quick
+
+Rows (:func:`benchmarks.harness.row`, cells/s) go to ``<out>/results.json``: ours
+(``integrated_gradients``), the peers (``captum_batched``, ``captum_per_cell_loop``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from benchmarks.harness import Stopwatch
+from benchmarks import harness
+from benchmarks.harness import Measure, Stopwatch
+
+OUT = harness.REPO / "benchmarks" / "out" / "attribution_throughput"
 
 
 def synthetic_expression(n_cells: int, n_genes: int, n_types: int, seed: int = 0):
@@ -148,7 +155,7 @@ def captum_batched(model, X, targets, n_steps: int, rows: int):
     return values.numpy(), delta.numpy(), wall, cpu
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--smoke",
@@ -174,6 +181,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (0: torch's default, one per core)"
     )
+    p.add_argument("--out", type=Path, default=OUT, help="results.json goes here")
     args = p.parse_args(argv)
     if args.smoke:
         args.cells, args.genes, args.types, args.hidden, args.steps = 300, 50, 3, [16], 4
@@ -208,8 +216,8 @@ def main(argv=None) -> None:
     targets = resolve_targets(model, X, "predicted", torch.device("cpu"))
     for r in range(args.repeats):
         # Captum's batched call alternates with ours, so that load drifts hit both.
-        for rows in args.captum_rows if r % 2 == 1 else ():
-            captum_runs.append((rows, *captum_batched(model, X, targets, args.steps, rows)))
+        for n in args.captum_rows if r % 2 == 1 else ():
+            captum_runs.append((n, *captum_batched(model, X, targets, args.steps, n)))
         sw = Stopwatch()
         res = attribute(
             model,
@@ -223,9 +231,19 @@ def main(argv=None) -> None:
         )
         runs.append((sw.wall(), sw.cpu()))
         gemm.append([gemm_rate(r, args.genes, args.hidden[0]) for r in shapes])
-        for rows in args.captum_rows if r % 2 == 0 else ():
-            captum_runs.append((rows, *captum_batched(model, X, targets, args.steps, rows)))
+        for n in args.captum_rows if r % 2 == 0 else ():
+            captum_runs.append((n, *captum_batched(model, X, targets, args.steps, n)))
     ig_s, ig_cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+    dataset = f"synthetic {args.cells:,} x {args.genes:,}"
+    case = f"{args.steps} steps, {torch.get_num_threads()} thread(s)"
+
+    def result(method, role, cells_per_s, wall, cpu):
+        return harness.row(
+            "attribution_throughput", case, dataset, method, "cells_per_s", cells_per_s,
+            Measure(wall, cpu, harness.peak_rss_mb()), role=role,
+        )  # fmt: skip
+
+    rows = [result("integrated_gradients", "ours", args.cells / ig_s, ig_s, ig_cpu)]
     gemm_wall = max(g[0] for row in gemm for g in row)
     gemm_cpu = max(g[1] for row in gemm for g in row)
     flops = args.cells * args.steps * flops_cell_step
@@ -249,13 +267,14 @@ def main(argv=None) -> None:
     )
     if captum_runs:
         best = min(captum_runs, key=lambda c: c[3])
-        rows, values, delta, c_wall, c_cpu = best
+        n_rows, values, delta, c_wall, c_cpu = best
+        rows.append(result("captum_batched", "peer", args.cells / c_wall, c_wall, c_cpu))
         scale = float(np.abs(values).max())
         diff = float(np.abs(res.values - values).max())
         print(
             f"Captum's batched IntegratedGradients.attribute on the same {args.cells} cells "
             f"(internal_batch_size {', '.join(map(str, args.captum_rows))}; best "
-            f"{rows}): {c_wall:.1f} s wall, {c_cpu:.1f} CPU-s (runs: "
+            f"{n_rows}): {c_wall:.1f} s wall, {c_cpu:.1f} CPU-s (runs: "
             f"{', '.join(f'{c[0]}: {c[3]:.1f}/{c[4]:.1f}' for c in captum_runs)}); ours is "
             f"{c_wall / ig_s:.2f}x faster by wall time, {min(c[4] for c in captum_runs) / ig_cpu:.2f}x "
             f"by CPU time; values: max |ours - Captum| = {diff:.1e} ({diff / scale:.1e} of "
@@ -265,6 +284,9 @@ def main(argv=None) -> None:
         )
     if args.naive_cells:
         rate, rate_cpu = naive_per_cell(model, X, targets, args.steps, args.naive_cells)
+        rows.append(result(  # extrapolated to all cells
+            "captum_per_cell_loop", "peer", rate, args.cells / rate, args.cells / rate_cpu
+        ))  # fmt: skip
         print(
             f"naive per-cell Captum loop ({args.naive_cells} cells, extrapolated to "
             f"{args.cells}): {rate:.0f} cells/s ({rate_cpu:.0f} per CPU-s), "
@@ -273,6 +295,8 @@ def main(argv=None) -> None:
             f"({args.cells / ig_cpu / rate_cpu:.1f}x by CPU time)"
         )
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"rows: {harness.write_results(rows, args.out)}")
+    return rows
 
 
 if __name__ == "__main__":

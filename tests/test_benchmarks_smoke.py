@@ -29,7 +29,7 @@ def _scripts() -> list[str]:
 # name -> (extra argv, {tmp folder argument}, slow)
 CASES = {
     "datasets": (["--out", "{tmp}/datasets"], False),
-    "attribution_throughput": ([], False),
+    "attribution_throughput": (["--out", "{tmp}"], False),
     "train_throughput": (["--cache", "{tmp}"], False),
     "doublets": (["--out", "{tmp}"], False),
     "programs": (["--out", "{tmp}"], True),
@@ -107,8 +107,22 @@ def _datasets(tmp, out, printed):
     assert (tmp / "datasets" / "krumsiek11" / "config.yaml").exists()
 
 
+def _roles(tmp, benchmark) -> dict:
+    """The harness rows ``tmp/results.json`` holds: method -> role (every row of
+    ``benchmark``, each with a value)."""
+    rows = harness.read_results(tmp / "results.json")
+    assert rows and {r["benchmark"] for r in rows} == {benchmark}
+    assert all(r["value"] is not None for r in rows)
+    return {r["method"]: r.get("role") for r in rows}
+
+
 def _attribution(tmp, out, printed):
     assert "naive per-cell Captum loop" in printed and "ours" in printed
+    roles = _roles(tmp, "attribution_throughput")
+    assert roles == {
+        "integrated_gradients": "ours", "captum_batched": "peer", "captum_per_cell_loop": "peer"
+    }  # fmt: skip
+    assert out[0]["value"] > 0 and out[0]["cpu_s"] is not None
 
 
 def _train(tmp, out, printed):
