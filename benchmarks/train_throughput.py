@@ -31,6 +31,10 @@ Both sides condition the negative binomial on the observed library size
 (``use_observed_lib_size=True`` for the peer, as ours does).
 
     python -m benchmarks.train_throughput --quality --cells 2000
+
+The throughput runs' rows (:func:`benchmarks.harness.row`, cells/s of each run: ours
+``program_vae``, the peer ``scvi_linearscvi``) go to ``<out>/results.json``; ``--quality``
+prints its figures only.
 """
 
 from __future__ import annotations
@@ -46,7 +50,10 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from benchmarks import harness
 from benchmarks.harness import REPO, Stopwatch, peak_rss_mb
+
+OUT = REPO / "benchmarks" / "out" / "train_throughput"
 
 N_GENE_SETS = 16  # prior programs of the program VAE
 N_DENOVO = 4  # + de novo units = 20 latent units on both sides
@@ -496,7 +503,7 @@ def _load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[dict] | None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--smoke",
@@ -541,6 +548,7 @@ def main(argv=None) -> None:
     )
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--val", help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, default=OUT, help="results.json goes here")
     args = p.parse_args(argv)
     if args.smoke:  # ours only: the peer (scvi-tools) is a benchmark-only extra
         args.cells, args.genes, args.epochs, args.sides = [300], 50, [1], ["ours"]
@@ -649,6 +657,22 @@ def main(argv=None) -> None:
                 f"{med['ours'][3] / med['scvi'][3]:.2f}x CPU"
             )
         print(line)
+    results = [result_row(r, args.genes, args.threads) for r in rows]
+    print(f"rows: {harness.write_results(results, args.out)}")
+    return results
+
+
+def result_row(run: dict, n_genes: int, threads: int) -> dict:
+    """One worker's run as the harness's row: cells/s of training, its wall and CPU
+    seconds and its process's peak RSS."""
+    ours = run["side"].startswith("ours")
+    return harness.row(
+        "train_throughput", f"{threads or 'default'} thread(s)",
+        f"{run['cells']:,} x {n_genes:,}, {run['epochs']} epoch(s)",
+        "program_vae" if ours else "scvi_linearscvi", "cells_per_s", run["cells_per_s"],
+        harness.Measure(run["train_s"], run["cpu_s"], run["peak_kb"] / 1024),
+        load=float(run["load"].split()[0]), role="ours" if ours else "peer",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def _scripts() -> list[str]:
 CASES = {
     "datasets": (["--out", "{tmp}/datasets"], False),
     "attribution_throughput": (["--out", "{tmp}"], False),
-    "train_throughput": (["--cache", "{tmp}"], False),
+    "train_throughput": (["--cache", "{tmp}", "--out", "{tmp}"], False),
     "doublets": (["--out", "{tmp}"], False),
     "programs": (["--out", "{tmp}"], True),
     "integration": (["--out", "{tmp}"], True),  # scib-metrics' JAX import alone: ~15 s
@@ -127,6 +127,8 @@ def _attribution(tmp, out, printed):
 
 def _train(tmp, out, printed):
     assert "300 cells: ours" in printed and "cells/s" in printed
+    assert _roles(tmp, "train_throughput") == {"program_vae": "ours"}  # the peer: an extra
+    assert out[0]["dataset"] == "300 x 50, 1 epoch(s)" and out[0]["cpu_s"] > 0
 
 
 def _doublets(tmp, out, printed):
