@@ -65,7 +65,9 @@ Run::
     python -m benchmarks.conditions --quick          # smallest case, < 1 min (smoke test)
     python -m benchmarks.conditions --designs 3 --seeds 1 --no-semi
 
-Writes ``<out>/results.json`` (every figure, per dataset and aggregated) and
+Writes ``<out>/details.json`` (every figure, per dataset and aggregated),
+``<out>/results.json`` (the harness's rows: DE and DP+DM AUPRC per signal design and
+method, the consensus ``ours``, pydeseq2's pseudobulk the ``peer``) and
 ``<out>/results.md`` (the tables for benchmarks/LOG.md).
 """
 
@@ -83,7 +85,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from benchmarks.harness import Stopwatch
+from benchmarks import harness
+from benchmarks.harness import Measure, Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "conditions"
@@ -1127,11 +1130,42 @@ def main(argv=None) -> dict:
         "targets": targets(agg),
         "runs": runs,
     }
-    (out / "results.json").write_text(json.dumps(result, indent=1, default=str))
+    (out / "details.json").write_text(json.dumps(result, indent=1, default=str))
+    harness.write_results(result_rows(agg, args), out)
     (out / "results.md").write_text(markdown(agg))
     print(markdown(agg))
-    print(f"total {result['seconds']} s; wrote {out / 'results.json'}")
+    print(f"total {result['seconds']} s; wrote {out / 'details.json'} and {out / 'results.json'}")
     return result
+
+
+# ours (the consensus) against the pseudobulk pydeseq2 run the library returns, or the
+# benchmark's own pydeseq2 call: the headline's pair; other methods get rows without a role
+ROLES = {"ours_consensus": "ours", "ours_pseudobulk": "peer", "pydeseq2": "peer"}
+
+
+def result_rows(agg: dict, args) -> list[dict]:
+    """The signal designs' gene figures as the harness's rows (``conditions`` in the
+    headline): DE AUPRC and DP+DM AUPRC per design and method, seeds pooled; each
+    design's mean wall seconds per run beside it."""
+    rows = []
+    for name, d in agg.items():
+        source, design, kind = name.split("_")
+        if kind != "signal":
+            continue
+        n = design.split("v")[0]
+        dataset = f"{'semi-synthetic' if source == 'semi' else source} {n} vs {n}"
+        case = f"{d['n_seeds']} signal seed(s)" + (", --quick" if args.quick else "")
+        measure = None if d["seconds"] is None else Measure(d["seconds"], None, None)
+        for meth, e in d["genes"].items():
+            method = "pydeseq2_pseudobulk" if meth in ("ours_pseudobulk", "pydeseq2") else meth
+            method = method.removeprefix("ours_")
+            for metric in ("auprc_de", "auprc_dp_dm"):
+                if e.get(metric) is not None:
+                    rows.append(harness.row(
+                        "conditions", case, dataset, method, metric, e[metric], measure,
+                        role=ROLES.get(meth),
+                    ))  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

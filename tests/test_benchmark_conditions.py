@@ -86,8 +86,16 @@ def test_metrics_count_false_calls(cond):
 @pytest.mark.slow
 def test_quick_case_runs(cond, tmp_path):
     result = cond.main(["--quick", "--out", str(tmp_path)])
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "details.json").read_text())
     assert saved["aggregate"].keys() == result["aggregate"].keys()
+    from benchmarks import harness
+
+    rows = harness.read_results(tmp_path / "results.json")  # the headline's rows
+    de = {r["method"]: r for r in rows if r["metric"] == "auprc_de"}
+    assert de["consensus"]["role"] == "ours" and de["pydeseq2_pseudobulk"]["role"] == "peer"
+    assert {r["dataset"] for r in rows} == {"synthetic 3 vs 3"}
+    sig_genes = result["aggregate"]["synthetic_3v3_signal"]["genes"]
+    assert de["consensus"]["value"] == pytest.approx(sig_genes["ours_consensus"]["auprc_de"])
     sig = result["aggregate"]["synthetic_3v3_signal"]
     # cells as replicates: the pseudoreplication trap shows on the quick case already
     pseudobulk = sig["genes"].get("ours_pseudobulk") or sig["genes"]["pydeseq2"]

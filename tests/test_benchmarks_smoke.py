@@ -155,6 +155,8 @@ def _integration(tmp, out, printed):
 
 def _conditions(tmp, out, printed):
     assert out["aggregate"] and (tmp / "results.md").exists()
+    roles = _roles(tmp, "conditions")
+    assert roles["consensus"] == "ours" and roles["pydeseq2_pseudobulk"] == "peer"
 
 
 def _atlas(tmp, out, printed):
