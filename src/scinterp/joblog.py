@@ -5,14 +5,21 @@ line-buffered, and enables `faulthandler` on it: a job killed by a signal (SIGSE
 SIGFPE, SIGABRT, SIGBUS, SIGILL) in native code leaves the Python traceback of every
 thread in its log, so the log names the step it was in instead of being empty. A job that stops on a
 `ScinterpInputError` (bad input found by the job itself) also prints its message
-(dataset, file, fix) on snakemake's terminal.
+(dataset, file, fix) on snakemake's terminal. At exit the job writes its own CPU seconds
+and wall time to the log (``job resources: ...``): Snakemake's benchmark files sample a
+job's CPU time every 0.5 s for its first 15 s, then every 30 s, and keep the last sample,
+so a 40-s job's ``cpu_time`` misses its last 25 s of work.
 """
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import logging
+import os
+import resource
 import sys
+import time
 
 from scinterp.errors import ScinterpInputError
 
@@ -43,4 +50,43 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO):
             print(f"scinterp: {err}", file=terminal, flush=True)
 
     sys.excepthook = excepthook
+    atexit.register(_log_resources, stream)
     return stream
+
+
+def _process_wall() -> float | None:
+    """Seconds since this process started (Linux /proc), None elsewhere."""
+    try:
+        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def job_resources() -> dict[str, float]:
+    """The process's CPU seconds (its own and its waited-for children's, user + system),
+    wall seconds since it started and peak RSS in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = _process_wall()
+    return {
+        "wall_s": round(wall, 2) if wall is not None else float("nan"),
+        "cpu_s": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2),
+        "user_s": round(own.ru_utime + kids.ru_utime, 2),
+        "sys_s": round(own.ru_stime + kids.ru_stime, 2),
+        "max_rss_mb": round(max(own.ru_maxrss, kids.ru_maxrss) / 1024, 1),
+    }
+
+
+def _log_resources(stream) -> None:
+    if stream.closed:
+        return
+    r = job_resources()
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} job resources: wall {r['wall_s']} s, "
+        f"cpu {r['cpu_s']} s (user {r['user_s']}, sys {r['sys_s']}), "
+        f"max_rss {r['max_rss_mb']} MB",
+        file=stream,
+        flush=True,
+    )

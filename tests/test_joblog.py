@@ -1,0 +1,26 @@
+"""scinterp.joblog: what a job leaves in its log."""
+
+import re
+import subprocess
+import sys
+
+
+def test_a_job_logs_its_own_cpu_seconds_and_wall_time_at_exit(tmp_path):
+    log = tmp_path / "job.log"
+    code = (
+        "import time\n"
+        "from scinterp.joblog import job_log\n"
+        f"job_log({str(log)!r})\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.4:\n"  # 0.4 CPU-s of work
+        "    pass\n"
+        "time.sleep(0.3)\n"  # wall without CPU
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    line = log.read_text().strip().splitlines()[-1]
+    m = re.search(r"job resources: wall ([\d.]+) s, cpu ([\d.]+) s .*max_rss ([\d.]+) MB", line)
+    assert m, line
+    wall, cpu, rss = map(float, m.groups())
+    assert 0.4 <= cpu < wall
+    assert wall >= 0.7
+    assert rss > 1
