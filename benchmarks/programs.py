@@ -34,6 +34,9 @@ Run::
 
 A variant is ``name:key=value,key=value``: keys of the config's train section override
 it, other keys are ProgramVAE constructor arguments (``kl_weight``, ``l1_denovo``...).
+
+``<out>/results.json`` holds the harness's rows: activity AUROC per dataset, variant
+(the row's case) and method; program_vae ``ours``, score_genes the ``peer``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmarks.harness import Stopwatch
+from benchmarks import harness
+from benchmarks.harness import Measure, Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "out" / "programs"
@@ -519,6 +523,7 @@ def run_one(ds: dict, variant: Variant, config: dict, models, readouts: bool = F
     if "program_vae" in epochs:
         row["vae_epochs"] = "{} (best {})".format(*epochs["program_vae"])
         row["vae_s"] = round(seconds["program_vae"])
+    row["train_s"] = seconds
     (root / "evaluation.tsv").parent.mkdir(parents=True, exist_ok=True)
     ev.to_csv(root / "evaluation.tsv", sep="\t")
     return row
@@ -559,12 +564,34 @@ def main(argv=None):
         for v in variants:
             rows.append(run_one(ds, v, config, args.models, args.readouts))
             print(json.dumps(rows[-1]), flush=True)
-    table = pd.DataFrame(rows)
+    results = result_rows(rows)
+    print(f"rows: {harness.write_results(results, args.out)}")
+    table = pd.DataFrame(rows).drop(columns="train_s")
     print("\nactivity AUROC per dataset and variant (truth: programs.tsv)")
     print(table.round(3).to_string(index=False))
     cols = [c for c in table.columns if c not in ("dataset", "variant", "vae_epochs", "vae_s")]
     print("\nworst dataset per variant:")
     print(table.groupby("variant")[cols].min().round(3).to_string())
+    return results
+
+
+ROLES = {"program_vae": "ours", "score_genes": "peer"}
+
+
+def result_rows(rows: list[dict]) -> list[dict]:
+    """:func:`run_one`'s rows as the harness's: activity AUROC per dataset, variant (the
+    case) and method, a model's training wall seconds beside its own rows."""
+    out = []
+    for r in rows:
+        for method, value in r.items():
+            if method in ("dataset", "variant", "vae_epochs", "vae_s", "train_s"):
+                continue
+            wall = r["train_s"].get(method)
+            out.append(harness.row(
+                "programs", r["variant"], r["dataset"], method, "auroc", value,
+                None if wall is None else Measure(wall, None, None), role=ROLES.get(method),
+            ))  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

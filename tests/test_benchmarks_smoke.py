@@ -141,6 +141,9 @@ def _doublets(tmp, out, printed):
 
 def _programs(tmp, out, printed):
     assert "activity AUROC" in printed and "smoke" in printed
+    roles = _roles(tmp, "programs")
+    assert roles["program_vae"] == "ours" and roles["score_genes"] == "peer"
+    assert {r["case"] for r in out} == {"smoke"} and all(0 <= r["value"] <= 1 for r in out)
 
 
 def _integration(tmp, out, printed):
