@@ -191,6 +191,46 @@ def test_abundance_finds_the_planted_proportion_change(planted):
     assert ab.loc["T", "log_fc"] < 0
 
 
+def _shares_obs(n_per_condition: int, seed: int, fold: float = 2.0) -> pd.DataFrame:
+    """Cells of 4 types (A 40%, B 30%, C 22%, R 8%) per sample, Dirichlet-multinomial
+    shares; B's share times ``fold`` in the test samples (the others' shares fall)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(2 * n_per_condition):
+        test = s < n_per_condition
+        share = np.array([0.40, 0.30 * (fold if test else 1.0), 0.22, 0.08])
+        n = rng.multinomial(600, rng.dirichlet(100 * share / share.sum()))
+        for t, k in zip("ABCR", n, strict=True):
+            rows += [(t, f"s{s:02d}", "disease" if test else "healthy")] * int(k)
+    return pd.DataFrame(rows, columns=["cell_type", "sample", "condition"])
+
+
+def test_abundance_does_not_call_the_types_whose_share_falls_because_one_rose():
+    obs = _shares_obs(10, seed=3)
+    # the unchanged types' shares do fall: a test on shares calls them (sum to one)
+    props = pd.crosstab(obs["sample"], obs["cell_type"], normalize="index")
+    test = props.index < "s10"
+    assert stats.ttest_ind(props.loc[test, "A"], props.loc[~test, "A"]).pvalue < 0.01
+    runs_with_a_false_call = 0
+    for seed in range(30):
+        obs = _shares_obs(10, seed=seed)
+        ab = cond.test_abundance(obs, contrasts=[("disease", "healthy")], options=OPTIONS, **KEYS)
+        ab = ab.set_index("cell_type")
+        assert ab.loc["B", "adj_p_value"] <= 0.05 and ab.loc["B", "log_fc"] > 0.3
+        runs_with_a_false_call += bool((ab.drop("B")["adj_p_value"] <= 0.05).any())
+    # logit shares less the median logit shift (the earlier propeller_bc): 7 of 30
+    assert runs_with_a_false_call <= 2
+
+
+def test_abundance_is_calibrated_on_null_shares():
+    calls = 0
+    for seed in range(40):
+        obs = _shares_obs(3, seed=seed, fold=1.0)
+        ab = cond.test_abundance(obs, contrasts=[("disease", "healthy")], options=OPTIONS, **KEYS)
+        calls += bool((ab["adj_p_value"] <= 0.05).any())
+    assert calls <= 4  # at most 10% of 40 null runs with any call (expected <= 5%)
+
+
 def test_celltypes_splits_by_sample_and_ranks_the_responding_type_first(planted):
     res = cond.test_celltypes(planted, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
     assert list(res.columns) == [

@@ -4,7 +4,7 @@ Four tables (CONTRACT.md): ``genes`` (pydeseq2 pseudobulk, per-sample expression
 features under a moderated t, and their Cauchy ``consensus``), ``programs`` (program
 activity per sample x type, moderated t), ``celltypes`` (a condition classifier per cell
 type cross-validated by sample, sample-permutation p-value) and ``abundance``
-(propeller with a compositional bias correction). Every statistic is across samples; cells are never replicates. Adjusted
+(log-ratio of each type's share to the unchanged types'). Every statistic is across samples; cells are never replicates. Adjusted
 p-values are Benjamini-Hochberg within (method, contrast) of each table, over every cell
 type. No torch (nor pydeseq2, sklearn) import at package import time.
 """
