@@ -28,6 +28,11 @@ Run::
     python -m benchmarks.stability --datasets pbmc10x,sergio_1k_batches --seeds 20 --ks 1,3,5,10
     python -m benchmarks.stability --contrast min ...          # the stricter contrast
     python -m benchmarks.stability --programs --datasets pbmc10x,gp_programs_sparse --seeds 4
+
+``<out>/results.json`` holds the harness's rows (identity runs): per dataset and K, the
+top-20 Jaccard of the consensus (``consensus xK``) and of contrastive_ig alone, and the
+consensus precision@10; the largest K's consensus Jaccard is ``ours``, one model's
+(K = 1) the ``peer`` it is compared with.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ import pandas as pd
 import yaml
 
 from benchmarks.datasets import ensure, workflow_output
-from benchmarks.harness import Stopwatch
+from benchmarks import harness
+from benchmarks.harness import Measure, Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out" / "stability"
@@ -271,7 +277,7 @@ def run_programs(name: str, n_seeds: int, top: int = 5) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[dict] | None:
     global OUT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(OUT))
@@ -316,6 +322,33 @@ def main(argv=None) -> None:
     tag = f"_{args.contrast}" + ("_mean_scores" if args.mean_scores else "")
     df.to_csv(OUT / f"identity{tag}.tsv", sep="\t", index=False)
     print(df.to_markdown(index=False, floatfmt=".3f"))
+    results = result_rows(rows)
+    print(f"rows: {harness.write_results(results, OUT)}")
+    return results
+
+
+def result_rows(rows: list[dict]) -> list[dict]:
+    """:func:`run_dataset`'s rows as the harness's: Jaccard and precision@10 per dataset,
+    method and K (``consensus x5``); one member's time beside each."""
+    out = []
+    largest = {}
+    for r in rows:
+        largest[r["dataset"]] = max(largest.get(r["dataset"], 0), r["K"])
+    for r in rows:
+        k, ds = r["K"], r["dataset"]
+        role = "ours" if k == largest[ds] and k > 1 else "peer" if k == 1 else None
+        case = f"contrast {r['contrast']}, {r['ensemble']}"
+        m = Measure(r["s_per_member"], None, None)
+        for method, metric, key, rl in (
+            ("consensus", "jaccard_top20", "jaccard_consensus", role),
+            ("contrastive_ig", "jaccard_top20", "jaccard_contrastive_ig", None),
+            ("consensus", "precision_at_10", "precision_at_10", None),
+        ):
+            if not np.isnan(r[key]):
+                out.append(harness.row(
+                    "stability", case, ds, f"{method} x{k}", metric, r[key], m, role=rl
+                ))  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

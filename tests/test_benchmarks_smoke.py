@@ -198,6 +198,14 @@ def _grn_stability(tmp, out, printed):
 
 def _stability(tmp, out, printed):
     assert list(tmp.glob("identity_*.tsv"))
+    _roles(tmp, "stability")
+    roles = {(r["method"], r["metric"]): r["role"] for r in out}
+    assert roles == {  # K = 1 only: one model, the peer of larger ensembles
+        ("consensus x1", "jaccard_top20"): "peer",
+        ("contrastive_ig x1", "jaccard_top20"): None,
+        ("consensus x1", "precision_at_10"): None,
+    }
+    assert all(0 <= r["value"] <= 1 for r in out)
 
 
 def _identity_sources(tmp, out, printed):
