@@ -18,6 +18,9 @@ own subprocess so that its peak RSS is its own:
   qc         scinterp.io.read_counts -> scinterp.preprocess.qc.run_qc -> write filtered.h5ad
   normalize  read -> scinterp.preprocess.normalize.run_normalize up to the PCA (counts layer,
              HVGs, normalize_total, log1p, PCA) -> write normalized.h5ad
+  integrate  (on request) the default normalize.integration alone, on the HVG columns and
+             PCA of normalized.h5ad (with --tile-from: the smaller atlas's, repeated to
+             the size; needs --keep on its normalize stage); normalize reports it as well
   embed      the rest of the normalize rule: neighbours, UMAP, Leiden on the PCA
              (scinterp.preprocess.normalize.embed_and_cluster); skipped above --embed-max-cells
   train      one epoch of mlp_classifier (scinterp.train.run.train_from_files)
@@ -28,7 +31,9 @@ It prints, per size and stage, the wall time (and CPU time, which is what to com
 on a shared machine), the peak RSS and cells/s, then the
 slope of peak memory against cells (least squares over the sizes run) and the size
 a 24 GB machine would hold at that slope. Results are appended to
-``<workdir>/atlas.tsv``.
+``<workdir>/atlas.tsv``; the run's rows (:func:`benchmarks.harness.row`: cells/s per size
+and stage, with the stage's wall, CPU and peak RSS; no peer) go to
+``<workdir>/results.json``.
 
 Doublet detection (scrublet) is off by default (``--doublets`` turns it on): it
 simulates and embeds as many doublets as there are cells, and is meant per sample,
@@ -51,6 +56,8 @@ from benchmarks import harness
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("qc", "normalize", "embed", "train", "attribute")
+# run on request only (--stages integrate): the default integration alone, see _integrate_stage
+EXTRA_STAGES = ("integrate",)
 N_TYPES = 24
 N_BATCHES = 4
 N_MITO = 13
@@ -354,10 +361,27 @@ def _stage(name: str, d: Path, args) -> dict:
         from scinterp.io import write_h5ad_atomic
         from scinterp.preprocess.normalize import run_normalize
 
+        from scinterp.preprocess.defaults import NORMALIZE_DEFAULTS
+        from scinterp.preprocess.integrate import integrate
+
         adata = ad.read_h5ad(d / "filtered.h5ad")
-        adata = run_normalize(adata, {}, "batch", "cell_type", "atlas", embed=False)
+        # run_normalize integrates right after its PCA; done here as its own call (the
+        # same arguments) so that the integration's wall time is reported on its own
+        adata = run_normalize(
+            adata, {"integration": "none"}, "batch", "cell_type", "atlas", embed=False
+        )
+        method = NORMALIZE_DEFAULTS["integration"]
+        sw = harness.Stopwatch()
+        integrate(adata, "batch", method, label_key="cell_type", n_jobs=args.threads)
+        t_int = sw.wall()
         write_h5ad_atomic(adata, d / "normalized.h5ad")
-        return {"hvgs": int(adata.var["highly_variable"].sum())}
+        return {
+            "hvgs": int(adata.var["highly_variable"].sum()),
+            "integration": method,
+            "integration_s": round(t_int, 1),
+        }
+    if name == "integrate":
+        return _integrate_stage(d, args)
     if name == "embed":
         import anndata as ad
 
@@ -399,6 +423,56 @@ def _stage(name: str, d: Path, args) -> dict:
         )
         return {"cells_attributed": int(out.n_obs)}
     raise ValueError(name)
+
+
+def _integrate_stage(d: Path, args) -> dict:
+    """The default integration (``normalize.integration``) alone on ``args.cells`` cells:
+    the HVG columns, PCA and batches of ``normalized.h5ad`` (this size's, or, with
+    ``--tile-from``, the smaller atlas's repeated to ``args.cells`` rows, as
+    :func:`tile_atlas` repeats its counts). What the step needs of the normalize job's
+    matrices, without the counts and the other genes: its wall time, and its peak RSS
+    over the HVG matrix it starts from (``start_rss_mb``)."""
+    import anndata as ad
+    import h5py
+    from anndata.io import read_elem
+    from scipy import sparse
+
+    from scinterp.preprocess.defaults import NORMALIZE_DEFAULTS
+    from scinterp.preprocess.integrate import integrate
+
+    src = d / "normalized.h5ad"
+    if not src.exists() and args.tile_from:
+        src = Path(args.workdir) / f"cells_{args.tile_from}" / "normalized.h5ad"
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: run the normalize stage with --keep first")
+    with h5py.File(src, "r") as f:
+        var = read_elem(f["var"])
+        obs = read_elem(f["obs"])[["batch"]]
+        pca = f["obsm/X_pca"][:]
+    backed = ad.read_h5ad(src, backed="r")
+    hv = np.flatnonzero(var["highly_variable"].to_numpy(dtype=bool))
+    X = sparse.csr_matrix(backed.X[:, hv], dtype=np.float32)  # row chunks: anndata's
+    backed.file.close()
+    n0 = X.shape[0]
+    copies, rest = divmod(args.cells, n0)
+    tiled = src != d / "normalized.h5ad"
+    if tiled:  # whole copies, then the first rows once more: one allocation
+        X = sparse.vstack([X] * copies + ([X[:rest]] if rest else []), format="csr")
+        pca = np.concatenate([pca] * copies + [pca[:rest]])
+        obs = pd.concat([obs] * copies + [obs.iloc[:rest]])
+        obs.index = pd.Index([f"cell{k}" for k in range(len(obs))])
+    adata = ad.AnnData(X, obs=obs, var=var.iloc[hv].copy(), obsm={"X_pca": pca})
+    start_mb = harness.peak_rss_mb()
+    method = NORMALIZE_DEFAULTS["integration"]
+    sw = harness.Stopwatch()
+    integrate(adata, "batch", method, n_jobs=args.threads)
+    return {
+        "integration": method,
+        "integration_s": round(sw.wall(), 1),
+        "hvg_nnz": int(X.nnz),
+        "start_rss_mb": round(start_mb),
+        "tiled_from": n0 if tiled else None,
+    }
 
 
 def _child(args) -> None:
@@ -456,7 +530,7 @@ def _run_stage(stage: str, n: int, args) -> dict:
     return {"stage": stage, "cells": n, "total_s": total, **out}
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[dict] | None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--smoke",
@@ -466,7 +540,7 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     ap.add_argument("--genes", type=int, default=20000)
     ap.add_argument("--umis", type=float, default=2500.0, help="mean UMIs per cell")
-    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES + EXTRA_STAGES)
     ap.add_argument("--workdir", default="/tmp/scinterp-atlas")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--attr-cells", type=int, default=2000)
@@ -509,7 +583,9 @@ def main(argv=None) -> None:
     rows = []
     for n in args.sizes:
         d = Path(args.workdir) / f"cells_{n}"
-        if not (d / "atlas.h5ad").exists():
+        # the integrate stage alone reads normalized.h5ad (or its --tile-from's), no atlas
+        needs_atlas = set(args.stages) != {"integrate"}
+        if needs_atlas and not (d / "atlas.h5ad").exists():
             r = _run_stage("simulate", n, args)
             print(_fmt(r), flush=True)
             rows.append(r)
@@ -531,6 +607,24 @@ def main(argv=None) -> None:
     out = Path(args.workdir) / "atlas.tsv"
     table.to_csv(out, sep="\t", index=False, mode="a", header=not out.exists())
     _report(table, args.budget_gb)
+    results = result_rows(rows, args)
+    print(f"rows: {harness.write_results(results, Path(args.workdir))}")
+    return results
+
+
+def result_rows(rows: list[dict], args) -> list[dict]:
+    """The stages that ran as the harness's rows: cells/s of the stage's own wall time,
+    the child's wall (start-up included), CPU seconds and peak RSS."""
+    out = []
+    for r in rows:
+        if "error" in r:
+            continue
+        measure = harness.Measure(r["total_s"], r["cpu_s"], r["peak_mb"])
+        out.append(harness.row(
+            "atlas", f"{args.genes:,} genes, {args.threads} thread(s)", f"{r['cells']:,} cells",
+            r["stage"], "cells_per_s", r["cells"] / r["wall_s"], measure,
+        ))  # fmt: skip
+    return out
 
 
 def _fmt(r: dict) -> str:

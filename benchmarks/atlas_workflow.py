@@ -27,6 +27,9 @@ then runs ``snakemake -s <repo>/Snakefile -d <workdir>/cells_N --configfile
 ``benchmark:`` file (``results/atlas/benchmarks/**/*.tsv``: wall seconds, CPU seconds,
 peak RSS) into ``cells_N/stages.tsv``, printed as markdown with the total wall time and
 the largest peak RSS (``cells_N/run.json`` keeps the call's wall time and exit status).
+A run (or ``--collect-only``) writes the harness's rows to ``<workdir>/results.json``:
+per size, the whole call's cells/s (wall, CPU and the largest job's peak RSS beside it)
+and each job's; no peer.
 
 ``--compare A B`` compares two runs' results folders (e.g. 1M against its 100k
 subsample): per cell type, the overlap of the top-10 ``consensus`` identity genes
@@ -350,11 +353,11 @@ def main(argv=None) -> int:
         out = Path(args.out) if args.out else Path(args.workdir) / "compare.tsv"
         compare(Path(args.compare[0]), Path(args.compare[1]), out)
         return 0
-    failed = False
+    failed, rows = False, []
     for n in args.cells:
         d = Path(args.workdir) / f"cells_{n}"
         if args.collect_only:
-            report_run(d)
+            rows += result_rows(d, report_run(d))
             continue
         prepare_atlas(n, args)
         config = write_config(d, Path(args.config))
@@ -365,10 +368,34 @@ def main(argv=None) -> int:
             continue
         run = run_workflow(d, config, args)
         failed |= run["returncode"] != 0
-        report_run(d)
+        rows += result_rows(d, report_run(d))
         if args.drop_h5ad and run["returncode"] == 0:
             drop_matrices(d)
+    if rows:
+        print(f"rows: {harness.write_results(rows, Path(args.workdir))}")
     return 1 if failed else 0
+
+
+def result_rows(d: Path, table: pd.DataFrame) -> list[dict]:
+    """A finished run in ``d`` as the harness's rows: cells/s of the whole snakemake call
+    (``run.json``; CPU seconds summed over the jobs, the largest job's peak RSS) and of
+    each job (its benchmark file)."""
+    run = json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}
+    cells = _cells_of(d)
+    if not run or run.get("returncode") != 0 or not cells or not len(table):
+        return []
+    dataset, case = f"{cells:,} cells", "config/atlas.yaml"
+    jobs_cpu, peak = float(table["cpu_s"].sum()), float(table["max_rss_mb"].max())
+    rows = [harness.row(
+        "atlas_workflow", case, dataset, "workflow", "cells_per_s", cells / run["wall_s"],
+        harness.Measure(run["wall_s"], jobs_cpu, peak),
+    )]  # fmt: skip
+    for r in table.itertuples(index=False):
+        rows.append(harness.row(
+            "atlas_workflow", case, dataset, r.rule, "cells_per_s", cells / r.wall_s,
+            harness.Measure(r.wall_s, r.cpu_s, r.max_rss_mb),
+        ))  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ Run (1 thread; the overlap is the mean over up to 8 disjoint pairs of member set
     python -m benchmarks.grn_stability --train sergio_ecoli --members 6 --threads 1
     python -m benchmarks.grn_stability --evaluate sergio_mouse_small sergio_ecoli \\
         --sizes 1 2 3 --rules infer_grn logrank --fusions "3 IG + 2 Sp + 1 DS (default)"
+
+``--evaluate`` writes the harness's rows to ``<out>/results.json``: per dataset, fusion,
+rule and ensemble size (the method ``<fusion>, <rule>, x<members>``) the top-100 overlap
+and the AUPRC ratio; the peers' AUPRC ratios (Spearman, the workflow's GRNBoost2). The
+``ours`` row is the default fusion by the library's rule at the largest size.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.datasets import dataset_config, workflow_output
+from benchmarks import harness
 from benchmarks.harness import Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -343,7 +349,8 @@ def parse_weights(spec: str) -> dict:
 
 
 def evaluate(names, sizes, out: Path, weights=None, rules=("infer_grn",), n_splits=8):
-    rows = []
+    """The table of every fusion, rule and size, and each dataset's peers (AUPRC ratio)."""
+    rows, peer_ratios = [], {}
     for name in names:
         d = Data(name, out)
         if d.cons:  # the reconstruction against infer_grn's own member consensus
@@ -352,7 +359,7 @@ def evaluate(names, sizes, out: Path, weights=None, rules=("infer_grn",), n_spli
             w = WEIGHTS["3 IG + 2 Sp + 1 DS (default)"]
             mine = member_consensus(d, s, w, "logrank")
             assert d.top(mine) == d.top(d.cons[s]), "consensus reconstruction differs"
-        p = peers(d)
+        p = peer_ratios[name] = peers(d)
         print(f"{name}: {len(d.seeds)} members; peers {p}", flush=True)
         for label, w in (weights or WEIGHTS).items():
             for rule in rules:
@@ -369,7 +376,34 @@ def evaluate(names, sizes, out: Path, weights=None, rules=("infer_grn",), n_spli
                         pd.DataFrame([row]).round(3).to_string(index=False, header=len(rows) == 1),
                         flush=True,
                     )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), peer_ratios
+
+
+DEFAULT = ("3 IG + 2 Sp + 1 DS (default)", "infer_grn")  # the library's fusion and rule
+
+
+def result_rows(table: pd.DataFrame, peer_ratios: dict) -> list[dict]:
+    """:func:`evaluate`'s table and peers as the harness's rows (see the docstring)."""
+    out = []
+    for name, p in peer_ratios.items():
+        for method, ratio in p.items():
+            out.append(harness.row(
+                "grn_stability", "peer, one network", name, method, "auprc_ratio", ratio,
+                role="peer",
+            ))  # fmt: skip
+    for r in table.to_dict("records"):
+        largest = table.loc[table["dataset"] == r["dataset"], "members"].max()
+        ours = (r["fusion"], r["rule"]) == DEFAULT and r["members"] == largest
+        method = f"{r['fusion']}, {r['rule']}, x{r['members']}"
+        case = f"mean over {r['splits']} split(s)"
+        for metric, value, role in (
+            ("auprc_ratio", r["AUPRC ratio"], "ours" if ours else None),
+            ("top100_overlap", r["overlap"], None),
+        ):
+            out.append(harness.row(
+                "grn_stability", case, r["dataset"], method, metric, value, role=role
+            ))  # fmt: skip
+    return out
 
 
 def main(argv=None):
@@ -399,8 +433,13 @@ def main(argv=None):
         train(name, args.members, args.threads, Path(args.out), args.n_steps, args.split_seed)
     if args.evaluate is not None:
         weights = {k: WEIGHTS.get(k) or parse_weights(k) for k in args.fusions or []} or None
-        table = evaluate(args.evaluate, args.sizes, Path(args.out), weights, args.rules)
+        table, peer_ratios = evaluate(
+            args.evaluate, args.sizes, Path(args.out), weights, args.rules
+        )
         print(table.round(3).to_string(index=False))
+        rows = result_rows(table, peer_ratios)
+        print(f"rows: {harness.write_results(rows, Path(args.out))}")
+        return rows
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ One grn_sem member (seed 0) per network, on a generalization dataset
 ``--views`` then fuses the saved networks (log-rank consensus) into the table of
 benchmarks/LOG.md "What each view adds" (``<out>/views.tsv``).
 
+The harness's rows (AUPRC ratio per network and method; the consensus ``ours``, the
+correlation floors the ``peer``) go to ``<out>/results.json`` (levers) and
+``<out>/views.json`` (``--views``).
+
 Run::
 
     python -m benchmarks.grn_views krumsiek11 sergio_panel sergio_mouse_small sergio_ecoli
@@ -34,6 +38,7 @@ import pandas as pd
 
 from benchmarks import datasets
 from benchmarks import grn as G
+from benchmarks import harness
 from benchmarks.harness import Stopwatch
 from scinterp.evaluate.grn import grn_metrics, read_reference
 from scinterp.interpret.grn import (
@@ -176,6 +181,28 @@ def run_levers(name, levers):
     ref.to_csv(root / "reference.tsv", sep="\t", index=False)
     (root / "tfs.txt").write_text("\n".join(tfs))
     (root / "genes.txt").write_text("\n".join(genes))
+    return res
+
+
+# the consensus at the library's defaults against the correlation floors
+ROLES = {
+    "base consensus": "ours",
+    "spearman": "peer",
+    "within_type_spearman": "peer",
+    "consensus (IG 3, Spearman 2, deepsem 1)": "ours",
+    "Spearman": "peer",
+    "within-type Spearman": "peer",
+}
+
+
+def result_rows(ratios: dict[str, dict], case: str) -> list[dict]:
+    """AUPRC ratios per network (``{network: {method: ratio}}``) as the harness's rows."""
+    return [
+        harness.row("grn_views", case, name, method, "auprc_ratio", v, role=ROLES.get(method))
+        for name, r in ratios.items()
+        for method, v in r.items()
+        if not pd.isna(v)
+    ]
 
 
 def load(root, k):
@@ -237,6 +264,7 @@ def views(roots):
     t = pd.DataFrame(rows)
     print(t.to_string())
     t.to_csv(OUT / "views.tsv", sep="\t")
+    return result_rows(rows, "views, one grn_sem member, seed 0")
 
 
 def main(argv=None):
@@ -260,10 +288,18 @@ def main(argv=None):
         ap.error("name at least one network")
     OUT, DATASETS = Path(args.out), datasets.root_dir(args.datasets)
     if args.views:
-        views([OUT / n for n in args.names])
-        return
+        rows = views([OUT / n for n in args.names])
+        print(f"rows: {harness.write_results(rows, OUT / 'views.json')}")
+        return rows
+    ratios = {}
     for name in args.names:
-        run_levers(name, [x for x in args.levers.split(",") if x])
+        res = run_levers(name, [x for x in args.levers.split(",") if x])
+        ratios[name] = {k: v for k, v in res.items() if not k.endswith(" s")}
+        for k in ("cells", "tfs", "genes"):
+            ratios[name].pop(k)
+    rows = result_rows(ratios, "levers, one grn_sem member, seed 0")
+    print(f"rows: {harness.write_results(rows, OUT)}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -46,8 +46,8 @@ ROW_KEYS = (
 class Measure:
     """What one measured block or command cost."""
 
-    wall_s: float
-    cpu_s: float | None  # None: not measured
+    wall_s: float | None  # None: not measured
+    cpu_s: float | None
     peak_rss_mb: float | None
 
     def as_dict(self, digits: int = 2) -> dict:

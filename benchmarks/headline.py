@@ -34,6 +34,20 @@ WHAT = {
     "doublets": "doublet calls: ours (classifier) vs scrublet, share of doublets removed",
     "train_throughput": "training: program VAE vs scvi-tools LinearSCVI, cells/s (1 thread)",
     "attribution_throughput": "integrated gradients: ours vs a per-cell Captum loop, cells/s",
+    "programs": "program activity: program_vae vs score_genes (AUROC against the planted "
+    "programs), library level",
+    "stability": "identity genes across training seeds: top-20 Jaccard of the consensus "
+    "between two disjoint ensembles of the largest size vs two single models",
+    "identity_sources": "identity genes from the model alone: logistic_weights vs Wilcoxon "
+    "(precision@10, the six labelled datasets, 2 seeds)",
+    "identity_fusion": "identity consensus: the default fusion vs the run's Wilcoxon, "
+    "re-fused from the workflow's sources",
+    "grn_views": "GRN, one grn_sem member: consensus vs the correlation floors (Spearman, "
+    "within-type Spearman), AUPRC ratio",
+    "grn_stability": "GRN ensembles: the default fusion at the largest size vs Spearman and "
+    "GRNBoost2, AUPRC ratio",
+    "atlas": "time and peak memory per stage on simulated atlases (no peer)",
+    "atlas_workflow": "the whole workflow on simulated atlases (no peer)",
 }
 LOWER_IS_BETTER: set[str] = set()
 
@@ -44,11 +58,17 @@ def _ratio(ours: float, peer: float, lower: bool) -> float:
 
 def summarize(name: str, rows: list[dict]) -> dict:
     """Ours vs the best peer per dataset (each method's mean over the dataset's rows, e.g.
-    seeds); the worst dataset (smallest ratio) and the median."""
-    metric = rows[0]["metric"]
+    seeds); the worst dataset (smallest ratio) and the median. The metric is the first
+    ``ours`` row's; rows of other metrics (a file may hold several) are left out."""
+    ours_rows = [r for r in rows if r.get("role") == "ours"]
+    if not ours_rows:
+        raise ValueError(f"{name}: no row with role 'ours'")
+    metric = ours_rows[0]["metric"]
     lower = metric in LOWER_IS_BETTER
     values: dict[tuple, list[float]] = {}
     for r in rows:
+        if r["metric"] != metric:
+            continue
         if r.get("role") in ("ours", "peer") and r["value"] is not None:
             values.setdefault((r["dataset"], r["role"], r["method"]), []).append(r["value"])
     by_ds: dict[str, dict] = {}
@@ -76,8 +96,8 @@ def summarize(name: str, rows: list[dict]) -> dict:
         "worst": worst,
         "median": statistics.median(c[0] for c in cmp),
         "n": len(cmp),
-        "dates": sorted({r["date"] for r in rows}),
-        "commits": sorted({r["commit"] for r in rows}),
+        "dates": sorted({r["date"] for r in rows if r["metric"] == metric}),
+        "commits": sorted({r["commit"] for r in rows if r["metric"] == metric}),
     }
 
 

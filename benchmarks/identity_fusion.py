@@ -13,7 +13,9 @@ ablation scores of the run (whose candidates came from the default sources).
 Printed: mean precision@10 over cell types per dataset and fusion, the margin over
 Wilcoxon, and the worst and mean row. ``--search`` also scores every fusion of two to
 four sources (at least one of them a DE statistic) and prints the best by mean margin,
-with their worst dataset: how the default was chosen (issue 14).
+with their worst dataset: how the default was chosen (issue 14). ``<out>/results.json``
+holds the harness's rows: precision@10 per dataset and fusion (the ``default`` fusion
+``ours``, the run's Wilcoxon the ``peer``).
 
 Run::
 
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks import harness
 from benchmarks.datasets import dataset_config, labelled, workflow_output
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +158,26 @@ def main(argv=None):
     if args.search:
         print(f"\nbest {args.top} fusions by mean margin")
         print(summary.sort_values("mean", ascending=False).head(args.top).round(3).to_string())
+    rows = result_rows(table, args.precision_k, compare)
+    print(f"rows: {harness.write_results(rows, args.out)}")
+    return rows
+
+
+ROLES = {"default": "ours", "run:wilcoxon": "peer"}
+
+
+def result_rows(table: pd.DataFrame, precision_k: int, compare: bool) -> list[dict]:
+    """The table (dataset x fusion) as the harness's rows, precision@k."""
+    case = f"the workflow's sources at compare: {str(compare).lower()}, re-fused"
+    return [
+        harness.row(
+            "identity_fusion", case, dataset, fusion, f"precision_at_{precision_k}", value,
+            role=ROLES.get(fusion),
+        )
+        for dataset, r in table.iterrows()
+        for fusion, value in r.items()
+        if pd.notna(value)
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -31,8 +31,11 @@ On every labelled generalization dataset (``benchmarks/datasets.py`` wrote a
    the truth with :func:`scinterp.evaluate.identity.evaluate_identity`.
 
 Printed: dataset x source (mean over seeds), the worst and median row, the margin over
-Wilcoxon; ``<out>/scores.tsv`` holds every (dataset, source, seed) figure and
-``<out>/summary.md`` the tables. Models are cached under ``<out>/<dataset>/models``: a
+Wilcoxon; ``<out>/scores.tsv`` holds every (dataset, source, seed) figure,
+``<out>/summary.md`` the tables and ``<out>/results.json`` the harness's rows
+(precision@10 per dataset and source, mean over seeds: the model alone,
+``logistic_weights`` at ``--l2-default`` and the smallest contrast, is ``ours``, Wilcoxon
+the ``peer``). Models are cached under ``<out>/<dataset>/models``: a
 rerun only scores.
 
 Run::
@@ -318,6 +321,27 @@ def main(argv=None):
     text = tables(scores)
     (args.out / "summary.md").write_text(text + "\n")
     print(text)
+    rows = result_rows(scores, args.l2_default)
+    print(f"rows: {harness.write_results(rows, args.out)}")
+    return rows
+
+
+def result_rows(scores: pd.DataFrame, l2_default: float) -> list[dict]:
+    """``scores.tsv`` as the harness's rows: precision@10 per dataset and source (mean
+    over seeds), each model source's mean CPU seconds per model beside it."""
+    roles = {f"logistic_weights l2={l2_default:g} min": "ours", "wilcoxon": "peer"}
+    per = scores.groupby(["dataset", "source"], sort=False)
+    out = []
+    for (dataset, source), g in per:
+        seeds = sorted({str(s) for s in g["seed"]})
+        cpu = g["cpu_s"].mean()
+        out.append(harness.row(
+            "identity_sources", f"seeds {', '.join(seeds)}", dataset, source, "precision_at_10",
+            g["precision_at_10"].mean(),
+            None if np.isnan(cpu) else harness.Measure(None, cpu, None),
+            role=roles.get(source),
+        ))  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -168,6 +168,8 @@ def _atlas(tmp, out, printed):
     t = pd.read_csv(tmp / "atlas.tsv", sep="\t")
     assert list(t["stage"]) == ["simulate", "qc"]
     assert (t["cpu_s"] > 0).all() and (t["peak_mb"] > 0).all()  # the child's own, harness.run
+    assert _roles(tmp, "atlas") == {"simulate": None, "qc": None}  # no peer
+    assert [r["dataset"] for r in out] == ["1,000 cells"] * 2 and out[1]["cpu_s"] > 0
 
 
 def _grn(tmp, out, printed):
@@ -179,11 +181,27 @@ def _grn(tmp, out, printed):
 def _grn_views(tmp, out, printed):
     levers = json.loads((tmp / "krumsiek11" / "levers.json").read_text())
     assert levers["spearman"] > 0 and "base consensus" in levers
+    roles = _roles(tmp, "grn_views")
+    assert roles["base consensus"] == "ours" and roles["spearman"] == "peer"
+    assert {r["value"] for r in out if r["method"] == "spearman"} == {levers["spearman"]}
 
 
 def _atlas_workflow(tmp, out, printed):
     assert out == 0 and "snakemake -n" in printed and "train_model" in printed
     assert (tmp / "cells_1000" / "config.yaml").exists()
+    # a finished run's rows (--collect-only on the files a run leaves)
+    from benchmarks import atlas_workflow
+
+    d = tmp / "cells_1000"
+    (d / "run.json").write_text(json.dumps({"cells": 1000, "returncode": 0, "wall_s": 50.0}))
+    bench = d / "results" / "atlas" / "benchmarks"
+    bench.mkdir(parents=True)
+    (bench / "qc.tsv").write_text("s\th:m:s\tmax_rss\tcpu_time\n10.0\t0:00:10\t300.0\t8.0\n")
+    argv = ["--collect-only", "--cells", "1000", "--workdir", str(tmp)]
+    assert atlas_workflow.main(argv) == 0
+    rows = {r["method"]: r for r in harness.read_results(tmp / "results.json")}
+    assert rows["workflow"]["value"] == 20.0 and rows["qc"]["value"] == 100.0
+    assert rows["qc"]["cpu_s"] == 8.0 and rows["workflow"]["peak_rss_mb"] == 300.0
 
 
 def _generalization(tmp, out, printed):
@@ -194,6 +212,10 @@ def _generalization(tmp, out, printed):
 
 def _grn_stability(tmp, out, printed):
     assert (tmp / "krumsiek11" / "nets.npz").exists()
+    roles = _roles(tmp, "grn_stability")
+    assert roles["spearman"] == roles["grnboost2"] == "peer"
+    ours = [r for r in out if r["role"] == "ours"]
+    assert [r["method"] for r in ours] == ["3 IG + 2 Sp + 1 DS (default), infer_grn, x1"]
 
 
 def _stability(tmp, out, printed):
@@ -210,10 +232,15 @@ def _stability(tmp, out, printed):
 
 def _identity_sources(tmp, out, printed):
     assert (tmp / "scores.tsv").exists() and (tmp / "summary.md").exists()
+    roles = _roles(tmp, "identity_sources")
+    assert roles["logistic_weights l2=0.3 min"] == "ours" and roles["wilcoxon"] == "peer"
+    assert {r["dataset"] for r in out} == {"gp_programs_sparse"}
 
 
 def _identity_fusion(tmp, out, printed):
     assert "margin over Wilcoxon" in printed and "gp_programs_sparse" in printed
+    roles = _roles(tmp, "identity_fusion")
+    assert roles["default"] == "ours" and roles["run:wilcoxon"] == "peer"
 
 
 CHECKS = {
@@ -294,3 +321,12 @@ def test_headline_picks_the_worst_dataset(tmp_path):
     assert s["median"] == pytest.approx((0.5 + 2.0) / 2)
     harness.write_results(rows, tmp_path / "b.json")
     assert "ours 1 vs p2 2 on **hard** (0.50x)" in headline.table(tmp_path)
+    # rows of another metric (a file may hold several) do not enter the comparison
+    other = [
+        harness.row("b", "c", "hard", "p3", "auroc", 9.0, commit="def", date="2026-12-07",
+                    load=1, role="peer"),
+    ]  # fmt: skip
+    s2 = headline.summarize("b", other + rows)
+    assert s2["worst"] == s["worst"] and s2["commits"] == ["abc"]
+    with pytest.raises(ValueError, match="no row with role 'ours'"):
+        headline.summarize("b", other)
