@@ -34,8 +34,8 @@ WHAT = {
     "doublets": "doublet calls: ours (classifier) vs scrublet, share of doublets removed",
     "train_throughput": "training: program VAE vs scvi-tools LinearSCVI, cells/s (1 thread)",
     "attribution_throughput": "integrated gradients: ours vs a per-cell Captum loop, cells/s",
-    "programs": "program activity: program_vae vs score_genes (AUROC against the planted "
-    "programs), library level",
+    "programs": "program activity: program_vae vs score_genes, AUROC against the planted "
+    "programs (programs.py's datasets; the workflow on gp_programs, gp_programs_sparse)",
     "stability": "identity genes across training seeds: top-20 Jaccard of the consensus "
     "between two disjoint ensembles of the largest size vs two single models",
     "identity_sources": "identity genes from the model alone: logistic_weights vs Wilcoxon "
