@@ -359,10 +359,9 @@ def _stage(name: str, d: Path, args) -> dict:
         import anndata as ad
 
         from scinterp.io import write_h5ad_atomic
-        from scinterp.preprocess.normalize import run_normalize
-
         from scinterp.preprocess.defaults import NORMALIZE_DEFAULTS
         from scinterp.preprocess.integrate import integrate
+        from scinterp.preprocess.normalize import run_normalize
 
         adata = ad.read_h5ad(d / "filtered.h5ad")
         # run_normalize integrates right after its PCA; done here as its own call (the

@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.datasets import dataset_config, workflow_output
 from benchmarks import harness
+from benchmarks.datasets import dataset_config, workflow_output
 from benchmarks.harness import Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -36,9 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import datasets
+from benchmarks import datasets, harness
 from benchmarks import grn as G
-from benchmarks import harness
 from benchmarks.harness import Stopwatch
 from scinterp.evaluate.grn import grn_metrics, read_reference
 from scinterp.interpret.grn import (

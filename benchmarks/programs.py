@@ -225,23 +225,6 @@ def simulate_programs(spec: Spec):
     return adata, gene_sets, truth
 
 
-def _celltypist_counts():
-    import anndata as ad
-    from celltypist import samples
-    from scipy import sparse
-
-    cells, rows = [], []
-    with open(samples.get_sample_csv()) as fh:
-        genes = fh.readline().rstrip("\n").split(",")[1:]
-        for line in fh:
-            cell, rest = line.rstrip("\n").split(",", 1)
-            cells.append(cell)
-            rows.append(sparse.csr_matrix(np.array(rest.split(","), dtype=np.float32)))
-    return ad.AnnData(
-        sparse.vstack(rows).tocsr(), obs=pd.DataFrame(index=cells), var=pd.DataFrame(index=genes)
-    )
-
-
 def planted_real(seed: int = 14, fold=(1.5, 3.0), participation=(0.5, 0.8)):
     """celltypist's real PBMC counts with programs planted in Leiden clusters.
 
@@ -254,8 +237,10 @@ def planted_real(seed: int = 14, fold=(1.5, 3.0), participation=(0.5, 0.8)):
     import scanpy as sc
     from scipy import sparse
 
+    from benchmarks.datasets import read_celltypist_sample
+
     rng = np.random.default_rng(seed)
-    adata = _celltypist_counts()
+    adata = read_celltypist_sample()
     sc.pp.filter_genes(adata, min_cells=3)
     tmp = adata.copy()
     sc.pp.normalize_total(tmp, target_sum=1e4)

@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmarks.datasets import ensure, workflow_output
 from benchmarks import harness
+from benchmarks.datasets import ensure, workflow_output
 from benchmarks.harness import Measure, Stopwatch
 
 REPO = Path(__file__).resolve().parents[1]
