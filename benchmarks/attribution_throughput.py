@@ -50,21 +50,15 @@ OUT = harness.REPO / "benchmarks" / "out" / "attribution_throughput"
 
 
 def synthetic_expression(n_cells: int, n_genes: int, n_types: int, seed: int = 0):
-    """Log-normalized expression (CSR float32, ~19% non-zero) and a cell type per cell."""
-    rng = np.random.default_rng(seed)
-    base = rng.lognormal(-1.0, 2.5, size=n_genes)
-    effect = rng.lognormal(0.0, 0.8, size=(n_types, n_genes))
-    labels = rng.integers(n_types, size=n_cells)
-    library = rng.lognormal(np.log(2000), 0.4, size=n_cells)
-    blocks = []
-    for s in range(0, n_cells, 10_000):
-        e = min(n_cells, s + 10_000)
-        p = base * effect[labels[s:e]]
-        p /= p.sum(axis=1, keepdims=True)
-        counts = rng.poisson(library[s:e, None] * p).astype(np.float32)
-        x = np.log1p(counts * (1e4 / np.maximum(counts.sum(axis=1, keepdims=True), 1)))
-        blocks.append(sp.csr_matrix(x.astype(np.float32)))
-    return sp.vstack(blocks, format="csr"), labels
+    """Log-normalized expression (CSR float32, ~19% non-zero) of
+    :func:`benchmarks.train_throughput.synthetic_counts` and a cell type per cell."""
+    from benchmarks.train_throughput import synthetic_counts
+
+    counts, labels = synthetic_counts(n_cells, n_genes, seed, n_types=n_types, with_labels=True)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    x = sp.diags((1e4 / np.maximum(totals, 1)).astype(np.float32)) @ counts
+    x.data = np.log1p(x.data)
+    return x.astype(np.float32).tocsr(), labels
 
 
 def train_classifier(X, labels, n_types: int, hidden, epochs: int):

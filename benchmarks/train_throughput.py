@@ -65,15 +65,19 @@ VAL_FRACTION = 0.1
 DROPOUT = 0.1
 
 
-def synthetic_counts(n_cells: int, n_genes: int, seed: int = 0, chunk: int = 10_000):
-    """Poisson counts of 8 cell types, ~2,000 UMIs per cell, ~19% non-zero: CSR float32.
+def synthetic_counts(
+    n_cells: int, n_genes: int, seed: int = 0, chunk: int = 10_000, n_types: int = 8,
+    with_labels: bool = False,
+):  # fmt: skip
+    """Poisson counts of ``n_types`` cell types, ~2,000 UMIs per cell, ~19% non-zero: CSR
+    float32 (and each cell's type with ``with_labels``).
 
     Built in chunks of rows so the generator never holds a dense cells x genes array.
     """
     rng = np.random.default_rng(seed)
     base = rng.lognormal(-1.0, 2.5, size=n_genes)
-    effect = rng.lognormal(0.0, 0.8, size=(8, n_genes))
-    labels = rng.integers(8, size=n_cells)
+    effect = rng.lognormal(0.0, 0.8, size=(n_types, n_genes))
+    labels = rng.integers(n_types, size=n_cells)
     library = rng.lognormal(np.log(2000), 0.4, size=n_cells)
     blocks = []
     for s in range(0, n_cells, chunk):
@@ -81,7 +85,8 @@ def synthetic_counts(n_cells: int, n_genes: int, seed: int = 0, chunk: int = 10_
         p = base * effect[labels[s:e]]
         p /= p.sum(axis=1, keepdims=True)
         blocks.append(sp.csr_matrix(rng.poisson(library[s:e, None] * p).astype(np.float32)))
-    return sp.vstack(blocks, format="csr")
+    counts = sp.vstack(blocks, format="csr")
+    return (counts, labels) if with_labels else counts
 
 
 def gene_sets(n_genes: int, seed: int = 0) -> dict[str, list[str]]:
