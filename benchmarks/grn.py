@@ -494,7 +494,7 @@ def run_sergio_seed(
     train = {**config["train"], "seed": seed, "device": "cpu"}
     grn = config["branches"]["grn"]
     tfs_file = ds.get("tfs") or default_tfs()
-    # ours: the workflow's ensemble (rules train_model + train_member, seeds seed, seed + 1,
+    # ours: the workflow's ensemble (rules train_model + train_members_grn_sem, seeds seed, seed + 1,
     # ...; infer_grn with member_dirs = these per-member passes + ensemble_networks)
     members, times, rows = [], {}, {}
     wall = cpu = 0.0

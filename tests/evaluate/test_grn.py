@@ -242,8 +242,8 @@ def test_network_runtimes_from_benchmark_files(tmp_path):
     # each of our methods costs the training and inference (the last run of each job)
     assert times == {"spearman": 0.4, **dict.fromkeys(OURS, 10.0)}
     assert {"deepsem", "integrated_gradients", "consensus"} <= set(OURS)
-    # grn_sem's further ensemble members (rule train_member) count as ours
-    files.append(bench("train_member/grn_sem/seed1", [6.0]))
+    # grn_sem's further ensemble members (rule train_members_grn_sem, one job) count as ours
+    files.append(bench("train_members/grn_sem", [6.0]))
     times = network_runtimes(files, PEERS)
     assert times["consensus"] == 16.0 and set(times) == {"spearman", *OURS}
     # another network model (not grn_sem): its training is ours all the same

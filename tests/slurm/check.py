@@ -27,7 +27,6 @@ import yaml
 
 GPU_RULES = {
     "train_model",
-    "train_member",
     "attribute",
     "infer_grn",
     "regdiffusion",
@@ -152,9 +151,10 @@ def main() -> None:
             if j[3] != "COMPLETED":
                 fail(f"job {j[0]} ({rule}) ended {j[3]}")
             gpu = "gpu" in j[4] + j[5]
-            if (rule in GPU_RULES) != gpu:
+            on_gpu = rule in GPU_RULES or rule.startswith("train_members_")
+            if on_gpu != gpu:
                 fail(f"job {j[0]} ({rule}): TRES '{j[4]}' / '{j[5]}', partition {j[2]}")
-            if (rule in GPU_RULES) != (j[2] == "gpu"):
+            if on_gpu != (j[2] == "gpu"):
                 fail(f"job {j[0]} ({rule}) ran in partition {j[2]}")
     # Memory (MinMemory, e.g. "2029M") and time limit (e.g. "1:00:00") of every job, and
     # qc's memory sized by its input: the rules' requests reach sbatch (the profile sets

@@ -26,9 +26,26 @@ def _rule_blocks(repo) -> dict[str, str]:
     return blocks
 
 
+def _ensemble_models(repo) -> set[str]:
+    """Registered models that a branch with an ``ensemble`` option may read: each has a
+    rule train_members_<model> (defined in a loop in workflow/rules/train.smk)."""
+    from scinterp.interpret.branches import branches
+    from scinterp.models.registry import model_names, model_spec
+
+    schema = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())
+    options = schema["properties"]["branches"]["properties"]
+    roles = {r for b in branches() if "ensemble" in options[b.name]["properties"] for r in b.reads}
+    return {m for m in model_names() if roles & set(model_spec(m).provides)}
+
+
 def _gpu_rules(repo) -> set[str]:
-    """Rules whose resources declare gpu=1, from the rule files."""
-    return {r for r, b in _rule_blocks(repo).items() if re.search(r"^\s*gpu=1,", b, re.M)}
+    """Rules whose resources declare gpu=1, from the rule files; the loop's rules
+    train_members_<model> by the models they are made for."""
+    rules = {r for r, b in _rule_blocks(repo).items() if re.search(r"^\s*gpu=1,", b, re.M)}
+    train = (repo / "workflow/rules/train.smk").read_text()
+    loop = train[train.index('f"train_members_{_model}"') :]
+    assert re.search(r"^\s*gpu=1,", loop, re.M)
+    return rules | {f"train_members_{m}" for m in _ensemble_models(repo)}
 
 
 def test_gpu_rules_go_to_the_gpu_partition(repo):

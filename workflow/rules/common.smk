@@ -264,14 +264,20 @@ def trains_on_peaks(model):
     return "atac" in model_spec(model).needs
 
 
-def ensemble_members(dataset, model, size):
-    """model.pt of a model's further ensemble members (seeds train.seed + 1, ...,
-    trained by rule train_member); ``size`` counts the main model. The identity,
-    programs and grn branches each set their own size."""
+def member_seeds(size):
+    """Seeds of an ensemble's further members, ``size`` counting the main model:
+    train.seed + 1, ..., train.seed + size - 1."""
     seed = int(config["train"]["seed"])
+    return [seed + i for i in range(1, int(size))]
+
+
+def ensemble_members(dataset, model, size):
+    """model.pt of a model's further ensemble members (member_seeds, all trained in one
+    job by rule train_members_<model>); ``size`` counts the main model. The identity,
+    programs and grn branches each set their own size."""
     return [
-        f"results/{dataset}/models/{model}/members/seed{seed + i}/model.pt"
-        for i in range(1, int(size))
+        f"results/{dataset}/models/{model}/members/seed{s}/model.pt"
+        for s in member_seeds(size)
     ]
 
 

@@ -1,7 +1,7 @@
 # Branch (iii): gene regulatory networks. Our edges come from the trained network model
 # (branch_model_file: the first trained model providing a network, grn_sem)
 # (learned adjacency, integrated gradients, consensus) and its seed ensemble (rule
-# train_member, branches.grn.ensemble: the edges' confidence); the peers (GRNBoost2,
+# train_members_grn_sem, branches.grn.ensemble: the edges' confidence); the peers (GRNBoost2,
 # RegDiffusion, absolute Spearman, within-cell-type absolute Spearman) each in its own rule so that the benchmark files time
 # each side.
 rule infer_grn:

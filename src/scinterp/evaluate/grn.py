@@ -335,7 +335,7 @@ def network_runtimes(
     workflow's are those of :data:`scinterp.interpret.grn.peers.PEERS`)
     times that peer; every other file is ours and they add up to the time of each of our
     methods (:data:`OUR_METHODS`): the network model's training (``grn_sem.tsv``, whatever
-    the model's name), its ensemble members' (``train_member/grn_sem/seed*.tsv``) and
+    the model's name), its ensemble members' (``train_members/grn_sem.tsv``, one job) and
     ``infer_grn.tsv``. The ``s`` column of a file's last row is used (the last run of the
     job).
     """

@@ -171,7 +171,7 @@ class ModelSpec:
         capsule classifier names ``cell_types`` and ``programs`` (its capsules are gene
         sets); the attention classifier ``cell_types`` and ``attention``.
     threads
-        CPU threads of its training jobs (rules ``train_model``, ``train_member`` and
+        CPU threads of its training jobs (rules ``train_model``, ``train_members_<model>`` and
         ``sweep_train``):
         a model whose operations are too small to keep a second thread busy asks for
         one, so that its ensemble members train side by side.

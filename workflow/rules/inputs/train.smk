@@ -1,4 +1,4 @@
-# Inputs, params and targets of rules train_model and train_member
+# Inputs, params and targets of rules train_model and train_members_<model>
 # (workflow/rules/train.smk). MODELS, models_of and trains_on_peaks are in common.smk:
 # every branch asks which models a dataset has.
 from scinterp.train.settings import check_train, train_params
@@ -24,7 +24,8 @@ def train_settings(wildcards):
     """The train section as model {model} reads it (scinterp.train.settings.train_params):
     the shared keys it reads and its own section, every setting resolved from its model
     spec. Params are a rerun trigger: a change to one model's settings (or to a shared key
-    such as min_genes_per_set that a model does not read) reruns no other model's jobs."""
+    such as min_genes_per_set that a model does not read) reruns no other model's jobs.
+    """
     return train_params(wildcards.model, config["train"])
 
 
@@ -33,9 +34,30 @@ def train_threads(wildcards):
     return model_spec(wildcards.model).threads
 
 
-def member_train_settings(wildcards):
-    """train_settings of the model, with the member's seed."""
-    return {**train_settings(wildcards), "seed": int(wildcards.member.removeprefix("seed"))}
+def ensemble_size(model):
+    """How many models the ensemble of ``model`` holds, the main one counted: the largest
+    branches.<branch>.ensemble among the branches that may read it (Branch.reads against
+    the model's roles). Rule train_members_<model> trains the further members, at
+    member_seeds(ensemble_size(model)), in one job; a branch reads as many as it asks for.
+    """
+    roles = set(model_spec(model).provides)
+    return max(
+        (
+            int(config["branches"][b.name].get("ensemble", 1))
+            for b in branches()
+            if roles & set(b.reads)
+        ),
+        default=1,
+    )
+
+
+def member_files(model, name):
+    """The output ``name`` (model.pt, model.json, history.tsv, loss.png) of each further
+    member of the model's ensemble, {dataset} and {model} left wildcards."""
+    return [
+        f"results/{{dataset}}/models/{{model}}/members/seed{s}/{name}"
+        for s in member_seeds(ensemble_size(model))
+    ]
 
 
 def train_targets(dataset):

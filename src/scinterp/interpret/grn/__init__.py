@@ -14,7 +14,7 @@ Edge sources, each its own ``method`` in ``grn/edges.tsv``:
   spearman 2, deepsem 1; :func:`consensus_edges`).
 
 Edge confidence from seeds: with further ensemble members (the same ``grn_sem`` trained at
-other seeds, rule ``train_member``) every global edge gets a ``confidence``, the share of
+other seeds, rule ``train_members_grn_sem``) every global edge gets a ``confidence``, the share of
 members (the main model included) whose own network of that method puts the edge in its
 top ``confidence_top`` (:func:`edge_confidence`). The members give only global networks
 (one adjacency, one integrated-gradients pass over the same cells): the per-cell-type
