@@ -56,9 +56,21 @@ import pandas as pd
 
 from benchmarks import harness
 from benchmarks.datasets import dataset_config, labelled, root_dir, workflow_output
+from benchmarks.stability import cached_class_attributions
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "benchmarks" / "out" / "identity_sources"
+
+
+def _library_l2() -> float:
+    import inspect
+
+    from scinterp.models.logistic import LogisticClassifier
+
+    return inspect.signature(LogisticClassifier).parameters["l2"].default
+
+
+LIBRARY_L2 = _library_l2()  # logistic_weights' ridge penalty in the workflow (was 0.3 here)
 os.environ.setdefault("TQDM_DISABLE", "1")  # no per-epoch bars from the training loop
 
 
@@ -195,12 +207,7 @@ def run_dataset(name: str, args) -> list[dict]:
         cpu = train("mlp_classifier", norm, mdir, tcfg, seed, name)
         model, meta = load_model(mdir, "cpu")
         X = data[cells, list(meta["features"])].X
-        cache = mdir / "class_attributions.npz"
-        if not cache.exists():
-            att = identity.class_attributions([model], X, labels[cells], meta["classes"])
-            np.savez(cache, **att)
-        with np.load(cache) as z:
-            att = {t: z[t] for t in z.files}
+        att = cached_class_attributions(mdir, model, meta, data, cells, labels)
         members_att.append(att)
         cls = {c: i for i, c in enumerate(meta["classes"])}
         own = pd.DataFrame(
@@ -281,7 +288,10 @@ def main(argv=None):
     ap.add_argument(
         "--l2", default="0.01,0.03,0.1,0.3,1", help="logistic_classifier ridge penalties"
     )
-    ap.add_argument("--l2-default", type=float, default=0.3, help="the l2 the fusions use")
+    ap.add_argument(
+        "--l2-default", type=float, default=LIBRARY_L2,
+        help="the l2 the fusions use (default: the library's, LogisticClassifier's)",
+    )  # fmt: skip
     ap.add_argument("--group-l1", default="0.01", help="group lasso variants at --l2-default")
     ap.add_argument("--l1", default="0.001", help="lasso variants at --l2-default")
     ap.add_argument("--no-classref", dest="classref", action="store_false")
@@ -293,7 +303,8 @@ def main(argv=None):
     )
     args = ap.parse_args(argv)
     if args.smoke:  # gp_programs_sparse (no benchmark-only extra), one seed, one ridge penalty
-        args.datasets, args.seeds, args.l2, args.classref = "gp_programs_sparse", "0", "0.3", False
+        args.datasets, args.seeds, args.classref = "gp_programs_sparse", "0", False
+        args.l2 = f"{LIBRARY_L2:g}"
         args.group_l1 = args.l1 = ""
     args.datasets_dir = root_dir(args.datasets_dir)
     args.out = args.out.resolve()

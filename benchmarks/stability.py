@@ -57,6 +57,23 @@ TOP = 20
 TRAIN_OVERRIDES: dict = {}  # --smoke only
 
 
+CLASS_ATTRIBUTIONS = "class_attributions.npz"  # beside the model: a rerun only re-fuses
+
+
+def cached_class_attributions(model_dir: Path, model, meta, data, cells, labels) -> dict:
+    """:func:`scinterp.interpret.identity.class_attributions` of one model on ``cells``,
+    computed once and kept in ``model_dir/class_attributions.npz``."""
+    from scinterp.interpret import identity
+
+    cache = Path(model_dir) / CLASS_ATTRIBUTIONS
+    if not cache.exists():
+        X = data[cells, list(meta["features"])].X
+        att = identity.class_attributions([model], X, labels[cells], meta["classes"])
+        np.savez(cache, **att)
+    with np.load(cache) as z:
+        return {t: z[t] for t in z.files}
+
+
 def _top(scores: pd.DataFrame, k: int = TOP) -> dict[str, set]:
     return {t: set(row.dropna().nlargest(k).index) for t, row in scores.iterrows()}
 
@@ -123,14 +140,10 @@ def run_dataset(
         train_s = json.loads(timing.read_text())["train_s"]
         sw = Stopwatch()
         model, meta = load_model(outdir, "cpu")
-        X = data[cells, list(meta["features"])].X
-        cache = outdir / "class_attributions.npz"
-        if not cache.exists():
-            att = identity.class_attributions([model], X, labels[cells], meta["classes"])
-            np.savez(cache, **att)
+        fresh = not (outdir / CLASS_ATTRIBUTIONS).exists()
+        models.append(cached_class_attributions(outdir, model, meta, data, cells, labels))
+        if fresh:
             timing.write_text(json.dumps({"train_s": train_s, "attribute_s": sw.wall()}))
-        with np.load(cache) as z:
-            models.append({t: z[t] for t in z.files})
         attribute_s = json.loads(timing.read_text()).get("attribute_s", 0.0)
         per_seed.append(
             identity.contrast_scores(models[-1], meta["classes"], meta["features"], contrast)[0]
