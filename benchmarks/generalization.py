@@ -463,26 +463,24 @@ def tables(recs: list[dict]) -> str:
     for row in rows:
         if "consensus" in row and "wilcoxon" in row:
             row["consensus - wilcoxon"] = row["consensus"] - row["wilcoxon"]
-    notes = {}
-    for r in recs:
-        produced = (
-            Path(r["workdir"]) / "results" / r["dataset"] / "identity" / "genes.tsv"
-        ).exists()
-        note = truthless(r, "identity", "identity_truth")
-        notes[r["dataset"]] = note + ("" if produced else "; no identity/genes.tsv")
+
+    def output_notes(key, truth, output):
+        """Per dataset: the branch's notes, and whether the workflow wrote ``output``."""
+        notes = {}
+        for r in recs:
+            produced = (Path(r["workdir"]) / "results" / r["dataset"] / output).exists()
+            note = truthless(r, key, truth)
+            notes[r["dataset"]] = note + ("" if produced else f"; no {output}")
+        return notes
+
+    notes = output_notes("identity", "identity_truth", "identity/genes.tsv")
     out.append("\n### Identity: precision@10 of the true markers (mean over cell types)\n")
     out.append(_table(rows, cols, notes))
     # programs
     methods = set().union(*[set(r.get("programs", {})) for r in recs])
     cols = _order(methods, ["program_vae", "ldvae", "capsule"], ["score_genes"])
     rows = [{"dataset": r["dataset"], **r.get("programs", {})} for r in recs]
-    notes = {}
-    for r in recs:
-        produced = (
-            Path(r["workdir"]) / "results" / r["dataset"] / "programs" / "activity.tsv"
-        ).exists()
-        note = truthless(r, "programs", "programs_truth")
-        notes[r["dataset"]] = note + ("" if produced else "; no programs/activity.tsv")
+    notes = output_notes("programs", "programs_truth", "programs/activity.tsv")
     out.append(
         "\n### Programs: AUROC of program activity against the active (program, cell type) pairs\n"
     )
