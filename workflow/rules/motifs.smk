@@ -9,6 +9,9 @@ rule motif_peaks:
         "logs/{dataset}/motif_peaks.log",
     benchmark:
         "results/{dataset}/benchmarks/motif_peaks.tsv"
+    # as high as the 2-thread trainings' (train_priority): the sequence model trains on
+    # these peaks, and a 1-thread job of priority 0 waits behind every training
+    priority: 4
     conda:
         "../../envs/motifs.yaml"
     resources:

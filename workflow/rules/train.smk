@@ -19,6 +19,7 @@ rule train_model:
         "results/{dataset}/benchmarks/train_model/{model}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
+    priority: train_priority
     conda:
         "../../envs/torch.yaml"
     threads: train_threads
@@ -60,6 +61,7 @@ for _model in MODELS:
             "results/{dataset}/benchmarks/train_members/{model}.tsv"
         wildcard_constraints:
             model=_model,
+        priority: train_priority
         conda:
             "../../envs/torch.yaml"
         threads: train_threads
