@@ -24,3 +24,4 @@ def test_a_job_logs_its_own_cpu_seconds_and_wall_time_at_exit(tmp_path):
     assert 0.4 <= cpu < wall
     assert wall >= 0.7
     assert rss > 1
+    assert line.endswith("loaded: none")  # the job imported no heavy library

@@ -54,6 +54,22 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO):
     return stream
 
 
+# Libraries that cost a job a second or more of CPU to import (scanpy ~3, torch ~1.3 and
+# its compiler stack ~1.2 more, which torch.optim loads); the exit line names those the
+# job loaded, so a job that imports one it does not use shows in its log.
+HEAVY_MODULES = (
+    "torch",
+    "torch._dynamo",
+    "captum",
+    "scanpy",
+    "anndata",
+    "matplotlib.pyplot",
+    "numba",
+    "jax",
+    "sklearn",
+)
+
+
 def _process_wall() -> float | None:
     """Seconds since this process started (Linux /proc), None elsewhere."""
     try:
@@ -86,7 +102,8 @@ def _log_resources(stream) -> None:
     print(
         f"{time.strftime('%Y-%m-%d %H:%M:%S')} job resources: wall {r['wall_s']} s, "
         f"cpu {r['cpu_s']} s (user {r['user_s']}, sys {r['sys_s']}), "
-        f"max_rss {r['max_rss_mb']} MB",
+        f"max_rss {r['max_rss_mb']} MB; loaded: "
+        + (" ".join(m for m in HEAVY_MODULES if m in sys.modules) or "none"),
         file=stream,
         flush=True,
     )
