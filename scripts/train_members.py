@@ -1,6 +1,8 @@
 """Rules train_members_<model>: train a model's further ensemble members, one after the
 other in this one job (imports, data and start-up paid once), each as rule train_model
-would at its seed; a member's killed run resumes from its checkpoint."""
+would at its seed. A killed job's rerun resumes the member it was training from that
+member's checkpoint; the members it had finished are outputs of the failed job, which
+Snakemake removes, so they train again (deterministic: the same weights)."""
 
 
 from scinterp.joblog import job_log  # noqa: E402
