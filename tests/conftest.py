@@ -126,11 +126,15 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call" and report.failed:
         item.stash[_CALL_FAILED] = True
+    if report.when == "teardown" and _CPU_START in item.stash:
+        # on the report, so that pytest-xdist's controller sees it too
+        report.user_properties.append(("cpu_s", _cpu_now() - item.stash[_CPU_START]))
     return report
 
 
 # ------------------------------------------------------------------ CPU per test
 _CPU: dict[str, float] = {}
+_CPU_START = pytest.StashKey[float]()
 
 
 def _cpu_now() -> float:
@@ -154,12 +158,17 @@ def pytest_runtest_protocol(item, nextitem):
     # the guard covers the test's whole protocol: module-scoped fixtures set up for it too
     fast = item.get_closest_marker("slow") is None
     _GUARD["test"], _GUARD["seen"] = (item.nodeid if fast else None), []
-    start = _cpu_now()
+    item.stash[_CPU_START] = _cpu_now()
     try:
         yield
     finally:
-        _CPU[item.nodeid] = _cpu_now() - start
         _GUARD["test"] = None
+
+
+def pytest_runtest_logreport(report):
+    for key, value in report.user_properties:
+        if key == "cpu_s" and report.when == "teardown":
+            _CPU[report.nodeid] = value
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

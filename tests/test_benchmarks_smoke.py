@@ -165,9 +165,22 @@ def _integration(tmp, out, printed):
 
 
 def _conditions(tmp, out, printed):
-    assert out["aggregate"] and (tmp / "results.md").exists()
+    """The quick case (tests/test_benchmark_conditions.py tests its simulator and metrics):
+    its rows, and the pseudoreplication trap it shows already."""
+    saved = json.loads((tmp / "details.json").read_text())
+    assert out["aggregate"] and saved["aggregate"].keys() == out["aggregate"].keys()
+    assert "| design | method |" in (tmp / "results.md").read_text()
     roles = _roles(tmp, "conditions")
     assert roles["consensus"] == "ours" and roles["pydeseq2_pseudobulk"] == "peer"
+    rows = harness.read_results(tmp / "results.json")  # the headline's rows
+    assert {r["dataset"] for r in rows} == {"synthetic 3 vs 3"}
+    de = {r["method"]: r for r in rows if r["metric"] == "auprc_de"}
+    sig = out["aggregate"]["synthetic_3v3_signal"]["genes"]
+    assert de["consensus"]["value"] == pytest.approx(sig["ours_consensus"]["auprc_de"])
+    # cells as replicates: Wilcoxon on cells calls more false genes and trap genes
+    pseudobulk = sig.get("ours_pseudobulk") or sig["pydeseq2"]
+    assert sig["wilcoxon_cells"]["fdr"] > max(0.3, pseudobulk["fdr"])
+    assert sig["wilcoxon_cells"]["trap_called"] > pseudobulk["trap_called"]
 
 
 def _atlas(tmp, out, printed):
