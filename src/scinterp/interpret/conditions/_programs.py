@@ -106,9 +106,9 @@ def test_abundance(
     across types: a rare type's log-ratio varies several times more than a common type's,
     and shrinking it toward the common variance called it in null data
     (synthetic 4-type shares, Dirichlet-multinomial: runs with a call 6.5% at 3 vs 3
-    moderated, 2.2% plain; LOG.md "Abundance"). ``log_fc``: log2 of the mean share in test
-    over that in reference, as observed. Method ``logratio_ref``; BH within (method,
-    contrast) over cell types."""
+    moderated, 2.2% plain; benchmarks/LOG.md "Conditions, final settings"). ``log_fc``:
+    log2 of the mean share in test over that in reference, as observed. Method
+    ``logratio_ref``; BH within (method, contrast) over cell types."""
     per_sample = design_of(obs, sample_key, condition_key)
     sub = obs[[sample_key, label_key]].dropna().astype(str)
     counts = pd.crosstab(sub[sample_key], sub[label_key])
