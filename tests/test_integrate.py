@@ -149,6 +149,33 @@ def test_vae_mixes_the_batches_keeps_the_types_and_gives_its_programs():
     np.testing.assert_array_equal(short[0], short[1])
 
 
+def test_vae_encoder_reads_the_batch_centred_and_scaled_expression():
+    # the vae path's minibatches: each batch's gene means removed from the scaled values
+    # the default's PCA factorizes, without forming the dense centred matrix
+    from scinterp.data.cells import CellDataset
+    from scinterp.preprocess.integrate import _batch_location_scale, _BatchCentred
+
+    rng = np.random.default_rng(4)
+    codes = np.repeat([0, 1, 2], [30, 50, 20])
+    dense = rng.poisson(2.0, (100, 12)).astype(np.float32) * rng.lognormal(0, 0.4, (3, 12))[
+        codes
+    ].astype(np.float32)
+    X, means = _batch_location_scale(sparse.csr_matrix(dense), codes, 3)
+    ds = _BatchCentred(CellDataset(X, batch=codes), means)
+    x = ds.__getitems__(list(range(100)))["x"].numpy()
+    np.testing.assert_allclose(x, X.toarray() - means[codes], atol=1e-5)
+    sds = []
+    for b in range(3):
+        # centred per batch, every batch's genes at the same (pooled) sd
+        np.testing.assert_allclose(x[codes == b].mean(0), 0.0, atol=1e-4)
+        sds.append(x[codes == b].std(0))
+    np.testing.assert_allclose(sds[0], sds[1], rtol=1e-3)
+    np.testing.assert_allclose(sds[0], sds[2], rtol=1e-3)
+    assert not np.allclose(dense[codes == 0].std(0), dense[codes == 1].std(0), rtol=0.1)
+    np.testing.assert_allclose(ds[7]["x"].numpy(), x[7], atol=1e-6)
+    assert len(ds) == 100
+
+
 def test_batch_centred_pca_is_the_pca_of_the_centred_and_scaled_matrix():
     from sklearn.decomposition import PCA
 
