@@ -40,7 +40,10 @@ rule test_conditions:
         "results/{dataset}/benchmarks/test_conditions.tsv"
     conda:
         "../../envs/scanpy.yaml"
-    threads: 2
+    # one thread: pydeseq2's fits and the classifiers' folds are sequential, and a second
+    # BLAS thread only spins (tiny conditions test data, idle machine: 41.4 s wall and 42.7
+    # CPU-s on 1 thread, 40.9 s and 66.2 CPU-s on 2)
+    threads: 1
     # pseudobulk sums stream the counts in row chunks; the classifiers read a sample of
     # max_cells_per_type cells per type
     resources:
