@@ -4,10 +4,11 @@ would at its seed. A killed job's rerun resumes the member it was training from 
 member's checkpoint; the members it had finished are outputs of the failed job, which
 Snakemake removes, so they train again (deterministic: the same weights)."""
 
-
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(snakemake.log[0], mode="a")  # stderr, logging and faulthandler to the job's log (append: resumed runs)
+job_log(
+    snakemake.log[0], mode="a"
+)  # stderr, logging and faulthandler to the job's log (append: resumed runs)
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -15,22 +16,11 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from scinterp.report.plots import plot_history  # noqa: E402
-from scinterp.train.run import train_from_files  # noqa: E402
+from scinterp.train.run import train_from_rule  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
 inp, out, par = snakemake.input, snakemake.output, snakemake.params
 for seed, model_pt, curve in zip(par.seeds, out.model, out.curve, strict=True):
     logging.getLogger("scinterp").info("%s: member seed %d", par.model, seed)
-    history = train_from_files(
-        par.model,
-        normalized=inp.normalized,
-        outdir=Path(model_pt).parent,
-        params={**par.train, "seed": seed},
-        gene_sets=inp.gene_sets,
-        tfs=inp.tfs,
-        batch_key=par.batch_key,
-        atac=inp.get("atac"),
-        genome=inp.get("genome"),
-        dataset=par.dataset,
-    )
+    history = train_from_rule(inp, par, Path(model_pt).parent, {**par.train, "seed": seed})
     plot_history(history, curve, title=f"{par.dataset}: {par.model} seed {seed}")

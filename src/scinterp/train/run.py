@@ -47,6 +47,23 @@ def _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, settings) 
     return history
 
 
+def train_from_rule(inp, par, outdir: str | Path, params: Mapping[str, Any]) -> pd.DataFrame:
+    """`train_from_files` with a training rule's Snakemake input and params (rules
+    train_model and train_members_<model>): the files and names the rules pass."""
+    return train_from_files(
+        par.model,
+        normalized=inp.normalized,
+        outdir=outdir,
+        params=params,
+        gene_sets=inp.gene_sets,
+        tfs=inp.tfs,
+        batch_key=par.batch_key,
+        atac=inp.get("atac"),
+        genome=inp.get("genome"),
+        dataset=par.dataset,
+    )
+
+
 def train_from_files(
     name: str,
     *,
