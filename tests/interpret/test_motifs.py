@@ -377,6 +377,8 @@ def test_one_hot_of_consensus_inserts_the_motif():
 
 
 def test_load_sequence_model_checks_cells_and_labels(tmp_path):
+    """The labels come from normalized.h5ad by cell name (the model trains on the ATAC
+    file alone): unlabelled or missing cells get None, and no labels at all is an error."""
     import anndata as ad
 
     from scinterp.models.registry import build_model, save_model
@@ -384,26 +386,25 @@ def test_load_sequence_model_checks_cells_and_labels(tmp_path):
     init = {"n_cells": 3, "seq_len": 60}
     cells = ["a", "b", "c"]
     atac = ad.AnnData(X=np.zeros((3, 2), np.float32), obs=pd.DataFrame(index=cells))
-    save_model(
-        build_model("seq_cnn", **init),
-        tmp_path / "m",
-        "seq_cnn",
-        init,
-        {"cells": cells, "cell_labels": ["T", None, "B"]},
+    save_model(build_model("seq_cnn", **init), tmp_path / "m", "seq_cnn", init, {"cells": cells})
+    rna = ad.AnnData(
+        X=np.zeros((3, 2), np.float32),
+        obs=pd.DataFrame({"type": ["B", "T", "x"]}, index=["c", "a", "z"]),
+        uns={"scinterp": {"label_key": "type"}},
     )
-    model, labels = M.load_sequence_model(tmp_path / "m", atac, dataset="d")
+    rna.write_h5ad(tmp_path / "normalized.h5ad")
+    model, labels = M.load_sequence_model(
+        tmp_path / "m", atac, normalized=tmp_path / "normalized.h5ad", dataset="d"
+    )
     assert list(labels) == ["T", None, "B"] and not model.training
     with pytest.raises(ScinterpInputError, match="delete the seq_cnn model"):
         M.load_sequence_model(tmp_path / "m", atac[[2, 1, 0]], dataset="d")
-    save_model(
-        build_model("seq_cnn", **init),
-        tmp_path / "n",
-        "seq_cnn",
-        init,
-        {"cells": cells, "cell_labels": None},
-    )
     with pytest.raises(ScinterpInputError, match="no cell-type labels"):
-        M.load_sequence_model(tmp_path / "n", atac, dataset="d")
+        M.load_sequence_model(tmp_path / "m", atac, dataset="d")
+    rna.uns = {}
+    rna.write_h5ad(tmp_path / "unlabelled.h5ad")
+    with pytest.raises(ScinterpInputError, match="no cell-type labels"):
+        M.load_sequence_model(tmp_path / "m", atac, normalized=tmp_path / "unlabelled.h5ad")
 
 
 def test_flat_noise_motifs_are_not_named(jaspar):

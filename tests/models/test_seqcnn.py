@@ -297,7 +297,7 @@ def test_default_training_beats_per_cell_rate(tmp_path):
     try:
         train_from_files(
             "seq_cnn",
-            normalized=tmp_path / "none.h5ad",
+            normalized=None,
             outdir=tmp_path / "model",
             params=params,
             atac=atac_path,
@@ -336,7 +336,7 @@ def test_training_is_deterministic_given_the_seed(tmp_path):
     for run, seed in (("a", 0), ("b", 0), ("c", 1)):
         train_from_files(
             "seq_cnn",
-            normalized=tmp_path / "none.h5ad",
+            normalized=None,
             outdir=tmp_path / run,
             params={**base, "seed": seed},
             atac=atac_path,

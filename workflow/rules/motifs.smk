@@ -9,8 +9,7 @@ rule motif_peaks:
         "logs/{dataset}/motif_peaks.log",
     benchmark:
         "results/{dataset}/benchmarks/motif_peaks.tsv"
-    # as high as the 2-thread trainings' (train_priority): the sequence model trains on
-    # these peaks, and a 1-thread job of priority 0 waits behind every training
+    # the motif chain's (train_priority)
     priority: 4
     conda:
         "../../envs/motifs.yaml"
@@ -31,6 +30,7 @@ rule motif_contributions:
         meta=branch_model_file("motifs", "model.json"),
         sequences="results/{dataset}/motifs/sequences.npz",
         atac=atac_input,
+        normalized="results/{dataset}/normalized.h5ad",  # the cells' labels
     output:
         contributions="results/{dataset}/motifs/contributions.npz",
         filters="results/{dataset}/motifs/filters.meme",
@@ -38,9 +38,12 @@ rule motif_contributions:
         "logs/{dataset}/motif_contributions.log",
     benchmark:
         "results/{dataset}/benchmarks/motif_contributions.tsv"
+    priority: 4  # the motif chain's (train_priority)
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    # 1.43 of a core at 2 threads (demo: 38.2 CPU-s in 26.6 s); on 2 cores a
+    # 2-thread job runs alone, one thread leaves the other core to the other branches
+    threads: 1
     resources:
         gpu=1,
         mem_mb=mem_mb(4000, 1000),
@@ -86,9 +89,11 @@ rule discover_motifs:
         "logs/{dataset}/discover_motifs.log",
     benchmark:
         "results/{dataset}/benchmarks/discover_motifs.tsv"
+    priority: 4  # the motif chain's (train_priority)
     conda:
         "../../envs/motifs.yaml"
-    threads: 2
+    # 1.08 of a core at 2 threads (demo: 86.2 CPU-s in 79.7 s)
+    threads: 1
     resources:
         mem_mb=mem_mb(8000),
         runtime=runtime(60),
@@ -120,6 +125,7 @@ rule tf_activity:
         peaks="results/{dataset}/motifs/peaks.tsv",
         sequences="results/{dataset}/motifs/sequences.npz",
         atac=atac_input,
+        normalized="results/{dataset}/normalized.h5ad",  # the cells' labels
     output:
         activity=report(
             "results/{dataset}/motifs/tf_activity.tsv",
@@ -133,9 +139,11 @@ rule tf_activity:
         "logs/{dataset}/tf_activity.log",
     benchmark:
         "results/{dataset}/benchmarks/tf_activity.tsv"
+    priority: 4  # the motif chain's (train_priority)
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    # 1.26 of a core at 2 threads (demo: 5.3 CPU-s in 4.2 s)
+    threads: 1
     resources:
         gpu=1,
         mem_mb=mem_mb(4000, 1000),

@@ -32,7 +32,8 @@ rule program_tables:
         "results/{dataset}/benchmarks/program_tables.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 2
+    # 1.04 of a core at 2 threads (demo: 4.8 CPU-s in 4.6 s)
+    threads: 1
     # X is read in row chunks, never whole; what grows with the cells is the cells x
     # programs activities of every VAE run (peak 0.68 GB at 100k, 0.83 GB at 200k
     # synthetic cells x 5k genes, 18 programs, 4 VAE runs + the capsule classifier)

@@ -52,11 +52,11 @@ def train_from_rule(inp, par, outdir: str | Path, params: Mapping[str, Any]) -> 
     train_model and train_members_<model>): the files and names the rules pass."""
     return train_from_files(
         par.model,
-        normalized=inp.normalized,
+        normalized=inp.get("normalized"),
         outdir=outdir,
         params=params,
-        gene_sets=inp.gene_sets,
-        tfs=inp.tfs,
+        gene_sets=inp.get("gene_sets"),
+        tfs=inp.get("tfs"),
         batch_key=par.batch_key,
         atac=inp.get("atac"),
         genome=inp.get("genome"),
@@ -67,7 +67,7 @@ def train_from_rule(inp, par, outdir: str | Path, params: Mapping[str, Any]) -> 
 def train_from_files(
     name: str,
     *,
-    normalized: str | Path,
+    normalized: str | Path | None,
     outdir: str | Path,
     params: Mapping[str, Any],
     gene_sets: str | Path | None = None,
@@ -87,7 +87,9 @@ def train_from_files(
         ``program_vae``, ``ldvae``, ``grn_sem``, ``seq_cnn``, or any registered model).
     normalized
         The dataset's ``normalized.h5ad`` (labels are the column named in
-        ``uns["scinterp"]["label_key"]``).
+        ``uns["scinterp"]["label_key"]``); not read by models that train on peaks
+        (``seq_cnn`` reads ``atac`` only, so its training starts before QC ends: the motif
+        branch reads the cells' labels from ``normalized.h5ad`` itself).
     outdir
         ``results/{dataset}/models/{name}``; a checkpoint there is resumed.
     params
@@ -125,9 +127,14 @@ def train_from_files(
             settings,
             atac=atac,
             genome=genome,
-            normalized=normalized,
             dataset=dataset,
             model_kwargs=model_kwargs,
+        )
+    if normalized is None:
+        raise ScinterpInputError(
+            f"{name} trains on the dataset's normalized.h5ad, and none was given.",
+            dataset=dataset,
+            fix="pass normalized= (results/<dataset>/normalized.h5ad).",
         )
     from scinterp.train.prepare import prepare
 
@@ -236,7 +243,7 @@ class PeakData:
 
 
 def _train_on_peaks(
-    name, outdir, settings, *, atac, genome, normalized, dataset, model_kwargs=None
+    name, outdir, settings, *, atac, genome, dataset, model_kwargs=None
 ) -> pd.DataFrame:
     import anndata as ad
 
@@ -277,12 +284,9 @@ def _train_on_peaks(
     module = build_model(name, **init)
     if spec.finish is not None:
         spec.finish(module, built)
-    # Cell labels for the motif branch: the ATAC obs, or the RNA labels by cell name.
-    labels = _cell_labels(adata, normalized)
     meta = {
         **built.meta,
         "cells": list(map(str, adata.obs_names)),
-        "cell_labels": labels,
         "peaks_file": "peaks.tsv",
         "seq_width": settings["seq_width"],
         "dataset": dataset,
@@ -290,22 +294,3 @@ def _train_on_peaks(
     }
     peaks.to_csv(outdir / "peaks.tsv", sep="\t", index=False)
     return _fit_and_save(name, module, init, meta, train_ds, val_ds, outdir, settings)
-
-
-def _cell_labels(atac, normalized) -> list[str] | None:
-    """Labels of the ATAC cells: the RNA labels of the same cell names where they exist."""
-
-    if normalized is None or not Path(normalized).exists():
-        return None
-    from scinterp.io import read_meta
-
-    rna = read_meta(normalized, ("obs", "uns"))  # not the matrices (backed mode reads layers)
-    obs = rna["obs"]
-    key = rna["uns"].get("scinterp", {}).get("label_key")
-    if key is None or key not in obs:
-        return None
-    labels = obs[key].astype(str)
-    mapped = labels.reindex(atac.obs_names.astype(str))
-    if key in atac.obs:
-        mapped = mapped.fillna(atac.obs[key].astype(str))
-    return [None if pd.isna(v) else str(v) for v in mapped]

@@ -9,15 +9,18 @@ check_train(config["train"])
 
 
 def train_inputs(wildcards):
+    """The files a training job reads. A model on peaks (seq_cnn) reads the ATAC file and
+    genome only, not normalized.h5ad: its training starts beside QC and normalization, at
+    the head of the motif branch's chain (the longest of the run); the branch's later rules
+    read the cells' labels from normalized.h5ad."""
     ds = DATASETS[wildcards.dataset]
-    inputs = {
+    if trains_on_peaks(wildcards.model):
+        return {"atac": atac_path(wildcards.dataset), "genome": ds["genome"]}
+    return {
         "normalized": f"results/{wildcards.dataset}/normalized.h5ad",
         "gene_sets": gene_sets_input(wildcards),
         "tfs": tfs_input(wildcards),
     }
-    if trains_on_peaks(wildcards.model):
-        inputs.update(atac=atac_path(wildcards.dataset), genome=ds["genome"])
-    return inputs
 
 
 def train_settings(wildcards):
@@ -35,14 +38,13 @@ def train_threads(wildcards):
 
 
 def train_priority(wildcards):
-    """Scheduling priority of a training job: its threads squared (1 or 4; other jobs 0).
-    Snakemake's default scheduler (ILP) starts the ready jobs of the largest summed
-    priority, then of the most cores: at equal priority two 1-thread jobs fill 2 cores as
-    well as one 2-thread job and won, so the 2-thread trainings (the long ones: program_vae
-    and seq_cnn on the demo, heading the programs -> conditions and motif chains) started
-    last and the motif chain ran alone at the end of the run (2:48 of the demo's 7:48 with
-    one job at a time). Squared, one 2-thread training outweighs two 1-thread ones."""
-    return model_spec(wildcards.model).threads ** 2
+    """Scheduling priority of a training job: 4 for a model on peaks (seq_cnn heads the
+    motif chain, the run's longest: training, contributions, TF-MoDISco, TF activity;
+    every rule of that chain has priority 4), 1 for the others, 0 for every other job.
+    Snakemake's default scheduler starts the ready jobs of the largest summed priority:
+    on 2 cores the motif chain keeps one core from the start (its training reads the ATAC
+    file only, beside QC and normalization) and the other jobs share the second."""
+    return 4 if trains_on_peaks(wildcards.model) else 1
 
 
 def ensemble_size(model):

@@ -73,6 +73,7 @@ from scinterp.interpret.motifs._motif import (
 )
 from scinterp.interpret.motifs._options import DEFAULT_OPTIONS, MotifsOptions, modisco_options
 from scinterp.interpret.motifs._peaks import (
+    atac_cell_labels,
     load_sequence_model,
     select_peaks,
     type_contrast_weights,
@@ -122,6 +123,7 @@ __all__ = [
     "insertion_activity",
     "learned_from_meme",
     "load_motif_database",
+    "atac_cell_labels",
     "load_sequence_model",
     "match_motifs",
     "matched_motifs",

@@ -91,15 +91,38 @@ def type_contrast_weights(
     return w.astype(np.float32)
 
 
-def load_sequence_model(model_dir, atac, *, device="cpu", dataset: str | None = None):
+def atac_cell_labels(atac, normalized) -> list[str] | None:
+    """Labels of the ATAC cells: the RNA labels (``uns["scinterp"]["label_key"]`` of
+    ``normalized.h5ad``: the given labels or Leiden clusters) of the same cell names, else
+    that column of ``atac.obs``; None without ``normalized`` or a label column."""
+    from pathlib import Path
+
+    from scinterp.io import read_meta
+
+    if normalized is None or not Path(normalized).exists():
+        return None
+    rna = read_meta(normalized, ("obs", "uns"))  # not the matrices (backed mode reads layers)
+    obs = rna["obs"]
+    key = rna["uns"].get("scinterp", {}).get("label_key")
+    if key is None or key not in obs:
+        return None
+    mapped = obs[key].astype(str).reindex(atac.obs_names.astype(str))
+    if key in atac.obs:
+        mapped = mapped.fillna(atac.obs[key].astype(str))
+    return [None if pd.isna(v) else str(v) for v in mapped]
+
+
+def load_sequence_model(
+    model_dir, atac, *, normalized=None, device="cpu", dataset: str | None = None
+):
     """The trained seq_cnn and its cells' labels, checked against the ATAC data.
 
     Returns
     -------
     model, labels
         The model in eval mode on ``device``; one label per ATAC cell (None where the
-        cell has no label), from the model's metadata (the RNA labels by cell name, see
-        :mod:`scinterp.train.run`).
+        cell has no label): :func:`atac_cell_labels` of ``normalized`` (the model trains
+        on the ATAC file alone, before QC and normalization end).
     """
     from scinterp.models.registry import load_model
 
@@ -113,7 +136,7 @@ def load_sequence_model(model_dir, atac, *, device="cpu", dataset: str | None = 
             fix="the atac file changed after training: delete the seq_cnn model folder so "
             "that rule train_model retrains it.",
         )
-    labels = meta.get("cell_labels")
+    labels = atac_cell_labels(atac, normalized)
     if not labels or all(v is None for v in labels):
         raise ScinterpInputError(
             "the ATAC cells have no cell-type labels: motif discovery contrasts cell types.",

@@ -78,9 +78,9 @@ def contributions_step(
     PWMs (rule ``motif_contributions``).
 
     ``inputs``: ``model`` (the sequence model's folder or its ``model.pt``),
-    ``sequences`` (:func:`write_peaks`'s npz), ``atac``. Returns ``contributions`` (dict
-    of arrays, :func:`attribute_type_peaks`) and ``filters`` (learned motifs; empty when
-    ``options.filters`` is false).
+    ``sequences`` (:func:`write_peaks`'s npz), ``atac``, ``normalized`` (the cells'
+    labels). Returns ``contributions`` (dict of arrays, :func:`attribute_type_peaks`) and
+    ``filters`` (learned motifs; empty when ``options.filters`` is false).
     """
     import anndata as ad
 
@@ -97,7 +97,11 @@ def contributions_step(
     atac = ad.read_h5ad(inputs["atac"])
     onehot, acc = read_peak_sequences(inputs["sequences"], atac, dataset=dataset)
     model, labels = load_sequence_model(
-        _model_dir(inputs["model"]), atac, device=device, dataset=dataset
+        _model_dir(inputs["model"]),
+        atac,
+        normalized=inputs.get("normalized"),
+        device=device,
+        dataset=dataset,
     )
     contrib = attribute_type_peaks(
         model,
@@ -199,7 +203,8 @@ def activity_step(
 ) -> dict:
     """TF activity of the matched motifs per cell type and per cell (rule ``tf_activity``).
 
-    ``inputs``: ``model``, ``atac``, ``sequences`` and ``peaks`` (:func:`write_peaks`),
+    ``inputs``: ``model``, ``atac``, ``normalized`` (the cells' labels), ``sequences`` and
+    ``peaks`` (:func:`write_peaks`),
     ``motifs`` and ``meme`` (:func:`write_discovery`). Returns ``activity`` (long table
     per cell type, annotated with the matches) and ``cells`` (AnnData, cells x motifs).
     """
@@ -217,7 +222,11 @@ def activity_step(
     atac = ad.read_h5ad(inputs["atac"])
     onehot, acc = read_peak_sequences(inputs["sequences"], atac, dataset=dataset)
     model, labels = load_sequence_model(
-        _model_dir(inputs["model"]), atac, device=device, dataset=dataset
+        _model_dir(inputs["model"]),
+        atac,
+        normalized=inputs.get("normalized"),
+        device=device,
+        dataset=dataset,
     )
     table = pd.read_csv(inputs["motifs"], sep="\t", keep_default_na=False)
     per_type, per_cell = tf_activity(
@@ -264,7 +273,9 @@ def run(
     inputs
         ``atac`` (cells x peaks h5ad), ``genome`` (FASTA), ``model`` (the trained
         sequence model's folder or ``model.pt``), ``database`` (a JASPAR release name or
-        a MEME file; default ``JASPAR2024``), optionally ``tss`` (BED).
+        a MEME file; default ``JASPAR2024``), ``normalized`` (the RNA ``normalized.h5ad``
+        whose labels name the ATAC cells' types, :func:`atac_cell_labels`), optionally
+        ``tss`` (BED).
     options
         :class:`MotifsOptions`.
     out
@@ -285,7 +296,7 @@ def run(
         folder = Path(out if out is not None else tmp)
         folder.mkdir(parents=True, exist_ok=True)
         files = {k: str(folder / name) for k, name in FILES.items()}
-        given = {k: inputs[k] for k in ("atac", "model") if k in inputs}
+        given = {k: inputs[k] for k in ("atac", "model", "normalized") if k in inputs}
         peaks = peaks_step(inputs, options, dataset=dataset)
         write_peaks(peaks, files)
         contrib = contributions_step({**given, **files}, options, dataset=dataset)
