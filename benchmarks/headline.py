@@ -1,9 +1,11 @@
 """The headline table of benchmarks/README.md, generated from the results files.
 
 Every ``benchmarks/results/<benchmark>.json`` (rows of :mod:`benchmarks.harness`'s one
-schema, each with ``role``: ``ours`` or ``peer``) gives one line: what the benchmark
-compares, ours against the best peer on the dataset where ours fares worst (and the
-median over datasets), the date and the commit measured. ::
+schema, each with ``role``: ``ours``, ``peer`` or ``target``) gives one line: what the
+benchmark compares, ours against the best peer on the dataset where ours fares worst (and
+the median over datasets), the date and the commit measured. A dataset without a peer
+row is compared with its ``target`` row (an issue's bound, e.g. the first run's wall
+time). ::
 
     python -m benchmarks.headline            # print the table
     python -m benchmarks.headline --write    # and put it into benchmarks/README.md
@@ -48,8 +50,10 @@ WHAT = {
     "GRNBoost2, AUPRC ratio",
     "atlas": "time and peak memory per stage on simulated atlases (no peer)",
     "atlas_workflow": "the whole workflow on simulated atlases (no peer)",
+    "first_run": "wall time of `snakemake --cores 2` at the defaults from a fresh clone and "
+    "venv (numba's caches empty), against issue 32's bound (ratio: bound / ours)",
 }
-LOWER_IS_BETTER: set[str] = set()
+LOWER_IS_BETTER: set[str] = {"wall_s"}
 
 
 def _ratio(ours: float, peer: float, lower: bool) -> float:
@@ -58,8 +62,9 @@ def _ratio(ours: float, peer: float, lower: bool) -> float:
 
 def summarize(name: str, rows: list[dict]) -> dict:
     """Ours vs the best peer per dataset (each method's mean over the dataset's rows, e.g.
-    seeds); the worst dataset (smallest ratio) and the median. The metric is the first
-    ``ours`` row's; rows of other metrics (a file may hold several) are left out."""
+    seeds), or vs its ``target`` row where the dataset has no peer; the worst dataset
+    (smallest ratio) and the median. The metric is the first ``ours`` row's; rows of
+    other metrics (a file may hold several) are left out."""
     ours_rows = [r for r in rows if r.get("role") == "ours"]
     if not ours_rows:
         raise ValueError(f"{name}: no row with role 'ours'")
@@ -69,25 +74,26 @@ def summarize(name: str, rows: list[dict]) -> dict:
     for r in rows:
         if r["metric"] != metric:
             continue
-        if r.get("role") in ("ours", "peer") and r["value"] is not None:
+        if r.get("role") in ("ours", "peer", "target") and r["value"] is not None:
             values.setdefault((r["dataset"], r["role"], r["method"]), []).append(r["value"])
     by_ds: dict[str, dict] = {}
     for (ds, role, method), vs in values.items():
-        d = by_ds.setdefault(ds, {"ours": None, "peers": {}})
+        d = by_ds.setdefault(ds, {"ours": None, "peer": {}, "target": {}})
         mean = round(statistics.fmean(vs), 3)
         if role == "ours":
             d["ours"] = (method, mean)
         else:
-            d["peers"][method] = mean
+            d[role][method] = mean
     cmp = []
     for ds, d in by_ds.items():
-        if d["ours"] is None or not d["peers"]:
+        against = d["peer"] or d["target"]
+        if d["ours"] is None or not against:
             continue
         pick = min if lower else max
-        peer, pv = pick(d["peers"].items(), key=lambda kv: kv[1])
+        peer, pv = pick(against.items(), key=lambda kv: kv[1])
         cmp.append((_ratio(d["ours"][1], pv, lower), ds, d["ours"], (peer, pv)))
     if not cmp:
-        raise ValueError(f"{name}: no dataset with both an ours row and a peer row")
+        raise ValueError(f"{name}: no dataset with both an ours row and a peer or target row")
     worst = min(cmp)
     return {
         "benchmark": name,

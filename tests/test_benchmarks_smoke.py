@@ -326,6 +326,24 @@ def test_headline_table_is_generated_from_the_results():
         assert path.stem in headline.WHAT, f"add what {path.stem} compares to headline.WHAT"
 
 
+def test_headline_compares_with_a_target_where_no_peer_and_lower_wall_wins(tmp_path):
+    from benchmarks import headline
+
+    rows = [
+        harness.row("b", "c", ds, m, "wall_s", v, commit="abc", date="2026-12-07", load=1, role=r)
+        for ds, m, r, v in [
+            ("demo", "defaults", "ours", 250.0), ("demo", "bound", "target", 300.0),
+            ("pbmc", "defaults", "ours", 220.0), ("pbmc", "bound", "target", 240.0),
+            ("pbmc", "other tool", "peer", 110.0),
+        ]
+    ]  # fmt: skip
+    ratio, ds, ours, against = headline.summarize("b", rows)["worst"]
+    # a peer wins over the target where there is one; lower wall time is better
+    assert (ds, against, ratio) == ("pbmc", ("other tool", 110.0), 0.5)
+    ratio, ds, ours, against = headline.summarize("b", rows[:4])["worst"]
+    assert (ds, against) == ("pbmc", ("bound", 240.0)) and ratio == pytest.approx(240 / 220)
+
+
 def test_headline_picks_the_worst_dataset(tmp_path):
     from benchmarks import headline
 
