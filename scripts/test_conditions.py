@@ -23,6 +23,7 @@ tables = run(
     ConditionsOptions.from_params(snakemake.params),
     dataset=snakemake.params.dataset,
     label_key=label_key or "leiden",
+    n_jobs=snakemake.threads,
     **design,
 )
 skipped = []  # what was not tested and why: the findings page lists it

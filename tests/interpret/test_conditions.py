@@ -126,6 +126,15 @@ def test_pseudobulk_recovers_planted_de_genes(planted_genes):
     assert set(planted_genes["contrast"]) == {"disease_vs_healthy"}
 
 
+def test_pseudobulk_fits_in_two_processes_give_the_same_table(planted, planted_genes):
+    """n_jobs (the rule's threads) spreads pydeseq2's per-gene fits over processes: the
+    table is the same as on one."""
+    two = cond.test_genes(
+        planted, contrasts=_contrasts(planted), options=OPTIONS, n_jobs=2, **KEYS
+    )
+    pd.testing.assert_frame_equal(two, planted_genes)
+
+
 def test_share_of_expressing_cells_found_by_model_row_not_by_pseudobulk(planted_genes):
     g = planted_genes[planted_genes["cell_type"] == "T"]
     methods = set(g["method"])

@@ -42,7 +42,9 @@ rule test_conditions:
         "../../envs/scanpy.yaml"
     # one thread: pydeseq2's fits and the classifiers' folds are sequential, and a second
     # BLAS thread only spins (tiny conditions test data, idle machine: 41.4 s wall and 42.7
-    # CPU-s on 1 thread, 40.9 s and 66.2 CPU-s on 2)
+    # CPU-s on 1 thread, 40.9 s and 66.2 CPU-s on 2). At atlas scale pydeseq2 is most of
+    # the job (100 samples x 20,000 genes: 30-38 CPU-s per cell type) and fits its genes
+    # in as many processes as the job has threads: `--set-threads test_conditions=N`
     threads: 1
     # pseudobulk sums stream the counts in row chunks; the classifiers read a sample of
     # max_cells_per_type cells per type

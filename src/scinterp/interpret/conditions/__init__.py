@@ -79,6 +79,7 @@ def run(
     condition_key: str | None = None,
     reference: str | None = None,
     contrasts=None,
+    n_jobs: int = 1,
 ) -> dict[str, pd.DataFrame]:
     """The four tables of one dataset: ``{"genes", "programs", "celltypes", "abundance"}``.
 
@@ -89,7 +90,8 @@ def run(
     :func:`read_activity`; without it the programs table is empty). The keys may be given
     as arguments or in ``inputs`` under the same names (``label_key`` defaults to
     ``leiden``, the normalize step's clusters). The design is checked first (:func:`check_design`); skipped cell
-    types and contrasts are listed in each table's ``attrs['skipped']``.
+    types and contrasts are listed in each table's ``attrs['skipped']``. ``n_jobs``:
+    processes of the pseudobulk fits (pydeseq2; the rule passes its threads).
     """
     keys = dict(
         label_key=label_key or inputs.get("label_key") or "leiden",
@@ -101,10 +103,10 @@ def run(
     src = inputs["normalized"]
     path = None if hasattr(src, "obs") else src
     with open_cells(src) as adata:
-        return _run(adata, inputs, options, keys, reference, contrasts, dataset, path)
+        return _run(adata, inputs, options, keys, reference, contrasts, dataset, path, n_jobs)
 
 
-def _run(adata, inputs, options, keys, reference, contrasts, dataset, path):
+def _run(adata, inputs, options, keys, reference, contrasts, dataset, path, n_jobs=1):
     from scinterp.errors import ScinterpInputError
 
     if options.min_samples < 2:
@@ -146,7 +148,7 @@ def _run(adata, inputs, options, keys, reference, contrasts, dataset, path):
     pairs = [p for p in pairs if f"contrast {p[0]} vs {p[1]} skipped" not in blocked]
     activity = read_activity(inputs.get("activity", inputs.get("programs")))
     out = {
-        "genes": test_genes(adata, contrasts=pairs, options=options, **keys),
+        "genes": test_genes(adata, contrasts=pairs, options=options, n_jobs=n_jobs, **keys),
         "celltypes": test_celltypes(adata, contrasts=pairs, options=options, **keys),
         "abundance": test_abundance(adata.obs, contrasts=pairs, options=options, **keys),
     }

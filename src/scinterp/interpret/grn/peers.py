@@ -40,16 +40,17 @@ log = logging.getLogger("scinterp")
 
 def _edge_frame(scores: np.ndarray, tfs: Sequence[str], genes: Sequence[str]) -> pd.DataFrame:
     """TFs x genes scores -> ``tf, target, score`` rows, best first, self-edges dropped;
-    ties broken by name so the order is reproducible. Scores equal to 12 decimals count as
-    tied: a symmetric score (the correlation of two TFs, both ways) differs in its last
-    bits with the summation order (dense or sparse input, the chunk size, the BLAS)."""
+    ties broken by name so the order is reproducible. Scores are rounded to 12 decimals:
+    a symmetric score (the correlation of two TFs, both ways) differs in its last bits
+    with the summation order (dense or sparse input, the chunk size, the BLAS), and
+    rounded it ties, so the order is the same whatever computed it."""
     tf_names = np.repeat(np.asarray(tfs, dtype=object), len(genes))
     targets = np.tile(np.asarray(genes, dtype=object), len(tfs))
     edges = pd.DataFrame({"tf": tf_names, "target": targets, "score": scores.ravel()})
     edges = edges[(edges["tf"] != edges["target"]) & np.isfinite(edges["score"])]
-    edges = edges.assign(_key=edges["score"].round(12))
-    edges = edges.sort_values(["_key", "tf", "target"], ascending=[False, True, True])
-    return edges.drop(columns="_key").reset_index(drop=True)
+    edges = edges.assign(score=edges["score"].round(12))
+    edges = edges.sort_values(["score", "tf", "target"], ascending=[False, True, True])
+    return edges.reset_index(drop=True)
 
 
 def _columns(genes: Sequence[str], tfs: Sequence[str]) -> np.ndarray:
