@@ -108,6 +108,19 @@ def test_cell_activity_is_deterministic_and_needs_every_cell(normalized):
         cell_activity(normalized, genes=_genes().query("method != 'consensus'"))
 
 
+def test_cell_activity_on_a_panel_of_a_few_genes(normalized):
+    """krumsiek11 has 11 genes: each type's set is capped at half of them and, its own
+    expression bins holding no other gene, scored against the rest (scanpy raises)."""
+    panel = normalized[:, [f"G{j}" for j in range(9)]].copy()
+    genes = pd.DataFrame(
+        [(t, f"G{g}", 1.0 / (r + 1), r + 1, "consensus")
+         for i, t in enumerate(TYPES) for r, g in enumerate(range(9))]
+    , columns=["cell_type", "gene", "score", "rank", "method"])  # fmt: skip
+    out = cell_activity(panel, genes=genes, n_genes=20)
+    assert np.isfinite(out.X).all()
+    assert [len(out.var.loc[f"identity:{t}", "genes"].split(",")) for t in TYPES] == [4] * 3
+
+
 def test_adjacencies_are_the_consensus_network_in_arboreto_format(tmp_path):
     edges = pd.DataFrame(
         {

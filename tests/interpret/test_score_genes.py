@@ -178,3 +178,15 @@ def test_program_umap_draws_a_rasterized_sample_of_an_atlas():
     whole = plot_program_umap(cells, ["P1"])
     assert len(whole.axes[0].collections[0].get_offsets()) == 300
     assert "drawn at random" not in whole._suptitle.get_text()
+
+
+def test_control_genes_fall_back_to_the_other_genes_when_the_bins_hold_none():
+    """scanpy raises when the set's expression bins hold no other gene (a panel of a few
+    genes, each alone in its bin); the reference is then every other gene."""
+    from scinterp.interpret.gene_scores import _control_genes
+
+    cut = pd.Series(np.arange(6), index=[f"g{i}" for i in range(6)])  # one gene per bin
+    control = _control_genes(cut, pd.Index(["g0", "g1"]), ctrl_size=50, seed=0, name="s")
+    assert sorted(control) == ["g2", "g3", "g4", "g5"]
+    with pytest.raises(RuntimeError, match="every gene of the data"):
+        _control_genes(cut, cut.index, ctrl_size=50, seed=0, name="s")

@@ -75,7 +75,7 @@ def identity_scores(
 
     The score is scanpy's ``score_genes``: the mean log-expression of the type's top
     ``n_genes`` genes of ``method`` (``identity/genes.tsv``, genes absent from ``adata``
-    dropped) minus the mean of ``ctrl_size`` reference genes drawn from the same
+    dropped; at most half the data's genes) minus the mean of ``ctrl_size`` reference genes drawn from the same
     expression bins (Satija et al. 2015), seeded. ``adata`` is an AnnData or the path of
     ``normalized.h5ad``, whose ``X`` is then read in row chunks of ``chunk_rows`` cells
     (:func:`scinterp.interpret.gene_scores.score_gene_sets`, equal to scanpy's).
@@ -106,7 +106,10 @@ def identity_scores(
     for cell_type, grp in sub.sort_values(["cell_type", "rank"], kind="stable").groupby(
         "cell_type", sort=True
     ):
-        top = [g for g in grp["gene"].astype(str) if g in present][:n_genes]
+        # at most half the data's genes: the rest are the score's reference (a panel of
+        # a few genes, krumsiek11's 11, would otherwise put every gene in each type's set)
+        top = [g for g in grp["gene"].astype(str) if g in present]
+        top = top[: min(n_genes, max(1, len(var_names) // 2))]
         if not top:
             log.warning("cell type '%s': none of its identity genes is in the data", cell_type)
             continue
