@@ -55,6 +55,22 @@ def test_classifier_finds_heterotypic_doublets_and_keeps_singlets():
     np.testing.assert_array_equal(again["doublet_score"].to_numpy(), s)
 
 
+def test_doublet_calls_do_not_depend_on_the_thread_count():
+    """The job's threads (Snakemake sets the BLAS and OpenMP counts from them) must not
+    move the calls: at 2 threads the PCA, k-means and classifier sums change order."""
+    from threadpoolctl import threadpool_limits
+
+    from scinterp.preprocess.doublets import score_doublets
+
+    X, _ = heterotypic(per_type=600, n_genes=800)
+    runs = []
+    for n in (1, 2):
+        with threadpool_limits(limits=n):
+            runs.append(score_doublets(X, random_state=0))
+    np.testing.assert_array_equal(runs[0].score, runs[1].score)
+    np.testing.assert_array_equal(runs[0].predicted_doublet, runs[1].predicted_doublet)
+
+
 def test_small_batch_is_skipped_with_a_warning(caplog):
     from scinterp.preprocess.doublets import MIN_CELLS
     from scinterp.preprocess.qc import detect_doublets
