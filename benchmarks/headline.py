@@ -50,8 +50,9 @@ WHAT = {
     "GRNBoost2, AUPRC ratio",
     "atlas": "time and peak memory per stage on simulated atlases (no peer)",
     "atlas_workflow": "the whole workflow on simulated atlases (no peer)",
-    "first_run": "wall time of `snakemake --cores 2` at the defaults from a fresh clone and "
-    "venv (numba's caches empty), against issue 32's bound (ratio: bound / ours)",
+    "first_run": "wall time of `snakemake --cores 2` at the defaults on a fresh copy of the "
+    "tree, numba's caches emptied (a first run after install), against issue 32's bound "
+    "(ratio: bound / ours)",
 }
 LOWER_IS_BETTER: set[str] = {"wall_s"}
 
