@@ -107,6 +107,14 @@ def _randomized_svd(op, k: int, seed: int, n_oversamples: int = 10, n_iter: int 
     return (Q @ ub)[:, :k], s[:k], vt[:k]
 
 
+def _batch_indicator(codes: np.ndarray, n_levels: int):
+    """Batches x cells 0/1 matrix (CSR): ``ind @ X`` sums each batch's rows."""
+    from scipy import sparse
+
+    n = len(codes)
+    return sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_levels, n))
+
+
 def _batch_location_scale(X, codes: np.ndarray, n_levels: int, scale: bool = True):
     """Each batch's gene means (batches x genes) of ``X`` (cells x genes, CSR or dense;
     ``codes`` the batch index of each cell) and, with ``scale``, ``X`` with each batch's
@@ -124,7 +132,7 @@ def _batch_location_scale(X, codes: np.ndarray, n_levels: int, scale: bool = Tru
         X = np.asarray(X, dtype=dtype)
     n = X.shape[0]
     n_b = np.bincount(codes, minlength=n_levels).astype(np.float64)
-    ind = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_levels, n))
+    ind = _batch_indicator(codes, n_levels)
     means = np.asarray((ind @ X).toarray() if sparse.issparse(X) else ind @ X)
     means = means / n_b[:, None]  # batches x genes
     if scale:
@@ -158,7 +166,6 @@ def batch_centred_pca(
     genes) on the fly, as scanpy's sparse PCA does with the global mean; memory is ``X``
     plus a few dense vectors. Deterministic for a seed (start vector, svd_flip).
     """
-    from scipy import sparse
     from scipy.sparse.linalg import LinearOperator, svds
     from sklearn.utils.extmath import svd_flip
 
@@ -166,7 +173,7 @@ def batch_centred_pca(
     n, g = X.shape
     X, means = _batch_location_scale(X, codes, len(levels), scale=scale)
     dtype = X.dtype
-    ind = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(levels), n))
+    ind = _batch_indicator(codes, len(levels))
 
     def matvec(v):
         v = np.asarray(v, dtype=dtype)
