@@ -270,12 +270,30 @@ def test_lean_paths_match_scanpy(monkeypatch):
     np.testing.assert_allclose(X.toarray(), expected.X.toarray(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("label_key", [None, "cell_type"])
-def test_normalize_to_file_embeds_after_writing_and_equals_run_normalize(tmp_path, label_key):
+@pytest.mark.parametrize(("label_key", "lean"), [(None, False), ("cell_type", False), (None, True)])
+def test_normalize_to_file_embeds_after_writing_and_equals_run_normalize(
+    tmp_path, monkeypatch, label_key, lean
+):
     """The rule's path (matrices written first, the graph, UMAP and Leiden on the PCA
-    alone, then added to the file) gives the file run_normalize gives in memory."""
-    from scinterp.preprocess.normalize import normalize_to_file
+    alone, then added to the file) gives the file run_normalize gives in memory; on an
+    atlas-sized matrix (``lean``) the counts are written before the normalization, which
+    then reuses their arrays (never both in memory), and the file is the same."""
+    from scinterp.preprocess.normalize import _lean, _run, normalize_to_file
 
+    if lean:
+        monkeypatch.setattr(_lean, "LEAN_MIN_NNZ", 0)
+        monkeypatch.setattr(_lean, "_CHUNK_NNZ", 997)
+        sinks = []
+        real = _run.run_normalize
+
+        def spy(*a, **k):  # the counts reach the sink and leave memory
+            sink = k["counts_sink"]
+            k["counts_sink"] = lambda ad_: (sinks.append(ad_.layers["counts"].nnz), sink(ad_))
+            out = real(*a, **k)
+            assert "counts" not in out.layers
+            return out
+
+        monkeypatch.setattr(_run, "run_normalize", spy)
     p = {"n_top_genes": 50, "n_pcs": 10, "leiden_resolution": 0.3}
     make_counts().write_h5ad(tmp_path / "filtered.h5ad")
     small = normalize_to_file(
@@ -294,3 +312,7 @@ def test_normalize_to_file_embeds_after_writing_and_equals_run_normalize(tmp_pat
     assert used == (label_key or "label") and list(got.obs[used]) == list(want.obs[used])
     assert (got.obsp["connectivities"] != want.obsp["connectivities"]).nnz == 0
     assert list(got.var_names) == list(want.var_names)
+    assert got.var.equals(want.var)
+    pd.testing.assert_frame_equal(got.obs.astype(str), want.obs.astype(str))
+    if lean:
+        assert sinks == [want.layers["counts"].nnz]

@@ -21,8 +21,10 @@ rule normalize:
         "../../envs/scanpy.yaml"
     # 1.02 of a core at 2 threads (demo: 25.9 CPU-s in 25.3 s)
     threads: 1
+    # peak 4.98 GB for 3.54 GiB of filtered.h5ad (300k-cell atlas, counts written before
+    # they are normalized in place; benchmarks/LOG.md): 1.3 GB per GiB, here 1.5
     resources:
-        mem_mb=mem_mb(2000, 2000),
+        mem_mb=mem_mb(2000, 1500),
         runtime=runtime(60, 15),
     params:
         dataset="{dataset}",

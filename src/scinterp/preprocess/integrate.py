@@ -115,15 +115,25 @@ def _batch_indicator(codes: np.ndarray, n_levels: int):
     return sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_levels, n))
 
 
-def _batch_location_scale(X, codes: np.ndarray, n_levels: int, scale: bool = True):
+def _batch_location_scale(
+    X, codes: np.ndarray, n_levels: int, scale: bool = True, overwrite: bool = False
+):
     """Each batch's gene means (batches x genes) of ``X`` (cells x genes, CSR or dense;
     ``codes`` the batch index of each cell) and, with ``scale``, ``X`` with each batch's
     genes brought to the pooled within-batch sd: ComBat's location/scale model without
     its empirical-Bayes shrinkage (factor clipped to [0.1, 10]), on a copy of the stored
-    values only (zeros stay zeros; the index arrays are shared). Returns (the scaled
+    values only (zeros stay zeros; the index arrays are shared), or, with ``overwrite``
+    (a float32 CSR ``X`` the caller owns), in ``X``'s own values. Returns (the scaled
     ``X``, float32 for float32 input, else float64; its per-batch means, same dtype):
-    ``X - means[codes]`` is the batch-centred matrix, never formed here."""
+    ``X - means[codes]`` is the batch-centred matrix, never formed here.
+
+    Sparse input is scaled in row chunks (`scinterp.preprocess.normalize._lean`'s): the
+    whole-matrix form (a cell index, a gathered factor and a product per stored value, in
+    int64 / float64) took 32 bytes per stored value at once, 0.34 GB over the normalize
+    job's peak at 100k cells (benchmarks/LOG.md, integration at 1M)."""
     from scipy import sparse
+
+    from scinterp.preprocess.normalize._lean import _chunks
 
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     if sparse.issparse(X):
@@ -136,16 +146,24 @@ def _batch_location_scale(X, codes: np.ndarray, n_levels: int, scale: bool = Tru
     means = np.asarray((ind @ X).toarray() if sparse.issparse(X) else ind @ X)
     means = means / n_b[:, None]  # batches x genes
     if scale:
-        sq = ind @ (X.multiply(X) if sparse.issparse(X) else X * X)
-        sq = np.asarray(sq.toarray() if sparse.issparse(sq) else sq) / n_b[:, None]
+        if sparse.issparse(X):  # the squares share X's index arrays: 4 bytes a value
+            X2 = sparse.csr_matrix((X.data * X.data, X.indices, X.indptr), shape=X.shape)
+            sq = (ind @ X2).toarray()
+            del X2
+        else:
+            sq = ind @ (X * X)
+        sq = np.asarray(sq) / n_b[:, None]
         var_b = np.maximum(sq - means**2, 0.0)
         pooled = np.sqrt((var_b * n_b[:, None]).sum(0) / n)
         sd_b = np.sqrt(var_b)
         factor = np.where(sd_b > 1e-8, pooled / np.maximum(sd_b, 1e-8), 1.0)
         factor = np.clip(factor, 0.1, 10.0)
         if sparse.issparse(X):
-            rows = np.repeat(codes, np.diff(X.indptr))
-            data = (X.data * factor[rows, X.indices]).astype(dtype)
+            own = overwrite and X.data.dtype == dtype
+            data = X.data if own else np.empty_like(X.data, dtype=dtype)
+            for r0, r1, s, e in _chunks(X.indptr):
+                rows = np.repeat(codes[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
+                data[s:e] = X.data[s:e] * factor[rows, X.indices[s:e]]
             X = sparse.csr_matrix((data, X.indices, X.indptr), shape=X.shape)
         else:
             X = (X * factor[codes]).astype(dtype)
@@ -154,7 +172,13 @@ def _batch_location_scale(X, codes: np.ndarray, n_levels: int, scale: bool = Tru
 
 
 def batch_centred_pca(
-    X, batches, n_comps: int, seed: int = 0, scale: bool = False, solver: str = "randomized"
+    X,
+    batches,
+    n_comps: int,
+    seed: int = 0,
+    scale: bool = False,
+    solver: str = "randomized",
+    overwrite_x: bool = False,
 ) -> np.ndarray:
     """PCA scores (cells x ``n_comps``, float32) of ``X`` (cells x genes, CSR or dense)
     with each gene's mean in each batch removed: a gene-wise batch factor (a shift of
@@ -164,14 +188,16 @@ def batch_centred_pca(
     :func:`_randomized_svd`; ``"arpack"``: ``scipy.sparse.linalg.svds``) works on a
     ``LinearOperator`` that applies ``X`` and subtracts the per-batch means (batches x
     genes) on the fly, as scanpy's sparse PCA does with the global mean; memory is ``X``
-    plus a few dense vectors. Deterministic for a seed (start vector, svd_flip).
+    plus a few dense vectors (with ``overwrite_x``, a float32 CSR ``X`` the caller no longer
+    needs is scaled in its own values, no copy). Deterministic for a seed (start vector,
+    svd_flip).
     """
     from scipy.sparse.linalg import LinearOperator, svds
     from sklearn.utils.extmath import svd_flip
 
     codes, levels = pd.factorize(pd.Series(np.asarray(batches)).astype(str))
     n, g = X.shape
-    X, means = _batch_location_scale(X, codes, len(levels), scale=scale)
+    X, means = _batch_location_scale(X, codes, len(levels), scale=scale, overwrite=overwrite_x)
     dtype = X.dtype
     ind = _batch_indicator(codes, len(levels))
 
@@ -203,7 +229,7 @@ def batch_centred_pca(
 
 
 def scaled_harmony(
-    X, batches, n_comps: int, seed: int = 0, n_jobs: int | None = None
+    X, batches, n_comps: int, seed: int = 0, n_jobs: int | None = None, overwrite_x=False
 ) -> np.ndarray:
     """Harmony (:func:`harmony`) on :func:`batch_centred_pca` of ``X`` (the log-normalized
     HVGs) with ``scale=True``: each gene's per-batch mean and sd are removed before the
@@ -212,8 +238,8 @@ def scaled_harmony(
     unequal composition, effects that differ by cell type). A gene-wise factor on every
     gene alone leaves Harmony's clusters batch-pure, so that Harmony on the plain PCA
     corrects nothing (``harmonypy`` 2.1.0 returns the PCA unchanged; 0.0.10 moves it by
-    0.04 of a unit)."""
-    Z = batch_centred_pca(X, batches, n_comps, seed=seed, scale=True)
+    0.04 of a unit). ``overwrite_x``: see :func:`batch_centred_pca`."""
+    Z = batch_centred_pca(X, batches, n_comps, seed=seed, scale=True, overwrite_x=overwrite_x)
     return harmony(Z, batches, seed=seed, n_jobs=n_jobs)
 
 
@@ -401,8 +427,10 @@ def integrate(
     if method == "harmony":
         Z = harmony(X, adata.obs[batch_key].to_numpy(), seed=seed, n_jobs=n_jobs)
     elif method == "scaled_harmony":
+        # hvg_matrix copies the HVG columns (a column mask always copies): scaled in place
+        owned = "highly_variable" in adata.var.columns
         Z = scaled_harmony(
-            hvg_matrix(adata), adata.obs[batch_key].to_numpy(), X.shape[1], seed, n_jobs
+            hvg_matrix(adata), adata.obs[batch_key].to_numpy(), X.shape[1], seed, n_jobs, owned
         )
     elif method == "vae":
         Z, loadings = vae_latent(adata, adata.obs[batch_key].to_numpy(), seed=seed)
