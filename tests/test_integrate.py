@@ -218,6 +218,31 @@ def test_batch_centred_pca_is_the_pca_of_the_centred_and_scaled_matrix():
     np.testing.assert_array_equal(fast, again)
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_batch_scaling_in_row_chunks_is_the_dense_scaling(monkeypatch, overwrite):
+    # the atlas path: the scaled values computed a few rows at a time (chunks of 97
+    # values here), in a new array or in the input's own (which then holds the result)
+    from scinterp.preprocess.integrate import _batch_location_scale
+    from scinterp.preprocess.normalize import _lean
+
+    monkeypatch.setattr(_lean, "_CHUNK_NNZ", 97)
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 3, 150)
+    dense = rng.poisson(0.8, (150, 30)).astype(np.float32) * rng.lognormal(0, 0.6, (3, 30))[
+        codes
+    ].astype(np.float32)
+    X = sparse.csr_matrix(dense)
+    before = X.data.copy()
+    got, means = _batch_location_scale(X, codes, 3, overwrite=overwrite)
+    dense_scaled, dense_means = _batch_location_scale(dense, codes, 3)
+    np.testing.assert_allclose(got.toarray(), dense_scaled, rtol=1e-6)
+    np.testing.assert_allclose(means, dense_means, rtol=1e-5)
+    assert np.shares_memory(got.indices, X.indices)  # the index arrays are not copied
+    assert np.shares_memory(got.data, X.data) == overwrite
+    if not overwrite:
+        np.testing.assert_array_equal(X.data, before)  # the input is left as it was
+
+
 def test_none_leaves_the_pca_and_no_batch_leaves_no_integration():
     a = run_normalize(batched_counts(), {**P, "integration": "none"}, "batch", "cell_type", DS)
     assert a.uns["scinterp"]["integration"]["method"] == "none"
