@@ -367,3 +367,60 @@ def test_programs_with_no_cell_of_the_dataset_raises(planted):
     act = pd.DataFrame({"P0": [0.1, 0.2]}, index=["other1", "other2"])
     with pytest.raises(ScinterpInputError, match="activity"):
         cond.test_programs(act, planted.obs, contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
+
+
+def test_cell_sums_equal_the_sparse_indicator_products_bit_for_bit(planted):
+    """gene_sums' compiled pass (stream_cell_sums) gives the arrays of the sparse
+    indicator products it replaced (stream_group_sums with _cell_features), bit for bit,
+    at any chunk size and thread count, with cells of no sample left out and explicit
+    zeros stored."""
+    from scinterp.interpret.conditions._genes import _cell_features
+    from scinterp.interpret.conditions._pseudobulk import stream_cell_sums, stream_group_sums
+
+    x = planted.layers["counts"].copy()
+    x.data[::37] = 0.0  # stored zeros: no count, not expressing
+    obs = planted.obs.copy()
+    obs["sample"] = obs["sample"].astype(object)
+    obs.iloc[::11, obs.columns.get_loc("sample")] = None  # cells of no sample
+    codes, meta = cond._pseudobulk.groups_of(obs, "cell_type", "sample")
+    assert (codes < 0).any()
+    for chunk, n_jobs in ((500, 1), (97, 2), (100000, 3)):
+        # the chunk sets the summation order (a chunk's partial sum, then the total)
+        ref = stream_group_sums(x, codes, len(meta), chunk, features=_cell_features)
+        new = stream_cell_sums(x, codes, len(meta), chunk, n_jobs)
+        assert sorted(new) == sorted(ref)
+        for k in ref:
+            assert np.array_equal(new[k], ref[k]), (k, chunk, n_jobs)
+    assert ref["log"].sum() > 0 and ref["expr"].max() > 1
+    dense = stream_cell_sums(x.toarray(), codes, len(meta), 100000, 1)
+    assert all(np.array_equal(dense[k], ref[k]) for k in ref)
+
+
+def test_celltypes_permutations_in_two_processes_give_the_same_table(planted):
+    """n_jobs spreads the permuted labelings' fits over processes: the same scores and
+    p-values (the labelings and their folds are drawn before the fits, in one order)."""
+    kw = dict(contrasts=_contrasts(planted), options=OPTIONS, **KEYS)
+    one = cond.test_celltypes(planted, **kw)
+    two = cond.test_celltypes(planted, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(one, two)
+    assert one.attrs["splits"] == two.attrs["splits"]
+    assert (one["p_value"] < 1).any()
+
+
+def test_lin_reg_mu_is_pydeseq2s_bit_for_bit():
+    """The genewise dispersions' first means without a scikit-learn estimator per gene:
+    the same arrays as pydeseq2's own lin_reg_mu (LinearRegression per gene)."""
+    from pydeseq2.default_inference import DefaultInference
+
+    from scinterp.interpret.conditions._genes import _inference, _lin_reg_mu
+
+    rng = np.random.default_rng(3)
+    counts = rng.negative_binomial(3, 0.05, (12, 60)).astype(np.int64)
+    counts[:, :3] = 0  # genes without counts: the min_mu floor
+    sf = rng.lognormal(0, 0.3, 12)
+    x = np.column_stack([np.ones(12), np.arange(12) % 2]).astype(float)
+    ref = DefaultInference(n_cpus=1).lin_reg_mu(counts, sf, x, 0.5)
+    new = _lin_reg_mu(counts, sf, x, 0.5)
+    assert new.shape == ref.shape == (12, 60)
+    assert np.array_equal(new, ref) and (new[:, :3] == 0.5).all()
+    assert np.array_equal(_inference(2).lin_reg_mu(counts, sf, x, 0.5), ref)

@@ -1,6 +1,26 @@
 # Branch (v): what changes between conditions, per cell type, with the sample (donor)
 # as the unit (scinterp.interpret.conditions): genes, programs, responding cell types
 # and abundance, then the figures and, with ground truth, the evaluation.
+
+#: normalized.h5ad size (GiB) from which test_conditions takes CONDITIONS_ATLAS_THREADS
+CONDITIONS_ATLAS_GIB = 1.0
+CONDITIONS_ATLAS_THREADS = 8
+
+
+def conditions_threads(wildcards, input):
+    """Threads of test_conditions: 1 for a dataset whose normalized.h5ad is below
+    CONDITIONS_ATLAS_GIB (the demo and the generalization datasets: 41 s on 1 thread,
+    a second one only spins), else CONDITIONS_ATLAS_THREADS, which Snakemake lowers to
+    --cores: an atlas's pydeseq2 fits (per cell type, whatever the number of cells), count
+    sums and classifier permutations all split over the job's threads. Evaluated again
+    when the job starts (its input made): before, it reads 1."""
+    try:
+        size = input_gib([input.normalized])
+    except (OSError, AttributeError):
+        return 1
+    return CONDITIONS_ATLAS_THREADS if size >= CONDITIONS_ATLAS_GIB else 1
+
+
 rule test_conditions:
     input:
         unpack(conditions_inputs),
@@ -40,12 +60,12 @@ rule test_conditions:
         "results/{dataset}/benchmarks/test_conditions.tsv"
     conda:
         "../../envs/scanpy.yaml"
-    # one thread: pydeseq2's fits and the classifiers' folds are sequential, and a second
-    # BLAS thread only spins (tiny conditions test data, idle machine: 41.4 s wall and 42.7
-    # CPU-s on 1 thread, 40.9 s and 66.2 CPU-s on 2). At atlas scale pydeseq2 is most of
-    # the job (100 samples x 20,000 genes: 30-38 CPU-s per cell type) and fits its genes
-    # in as many processes as the job has threads: `--set-threads test_conditions=N`
-    threads: 1
+    # one thread on a small dataset: a second BLAS thread only spins (tiny conditions test
+    # data, idle machine: 41.4 s wall and 42.7 CPU-s on 1 thread, 40.9 s and 66.2 CPU-s on
+    # 2). At atlas scale pydeseq2 is most of the job (100 samples x 20,000 genes: 30-38
+    # CPU-s per cell type) and the job takes every core it is given (conditions_threads;
+    # `--set-threads test_conditions=N` overrides)
+    threads: conditions_threads
     # pseudobulk sums stream the counts in row chunks; the classifiers read a sample of
     # max_cells_per_type cells per type
     resources:

@@ -91,7 +91,9 @@ def run(
     as arguments or in ``inputs`` under the same names (``label_key`` defaults to
     ``leiden``, the normalize step's clusters). The design is checked first (:func:`check_design`); skipped cell
     types and contrasts are listed in each table's ``attrs['skipped']``. ``n_jobs``:
-    processes of the pseudobulk fits (pydeseq2; the rule passes its threads).
+    the job's threads (the rule passes its own): pydeseq2's processes, the threads of the
+    count sums and the processes of the classifiers' permutations; the same tables at any
+    count.
     """
     keys = dict(
         label_key=label_key or inputs.get("label_key") or "leiden",
@@ -149,7 +151,7 @@ def _run(adata, inputs, options, keys, reference, contrasts, dataset, path, n_jo
     activity = read_activity(inputs.get("activity", inputs.get("programs")))
     out = {
         "genes": test_genes(adata, contrasts=pairs, options=options, n_jobs=n_jobs, **keys),
-        "celltypes": test_celltypes(adata, contrasts=pairs, options=options, **keys),
+        "celltypes": test_celltypes(adata, contrasts=pairs, options=options, n_jobs=n_jobs, **keys),
         "abundance": test_abundance(adata.obs, contrasts=pairs, options=options, **keys),
     }
     if activity is not None:

@@ -56,18 +56,58 @@ def equal_take(n_cells: np.ndarray, total: int) -> np.ndarray:
     return take
 
 
+_CONTROLLER = None
+
+
+def _blas():
+    """threadpoolctl's controller of this process's BLAS / OpenMP pools (made once: a
+    ``threadpool_limits`` call looks them up again, 3 ms, longer than a fit)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
 def _cv_auroc(z, cell_sample, labels_by_sample, folds, c):
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     y = labels_by_sample[cell_sample]
     prob = np.empty(len(y))
-    for held in folds:
-        test = np.isin(cell_sample, held)
-        model = LogisticRegression(C=c, max_iter=1000)
-        model.fit(z[~test], y[~test])
-        prob[test] = model.predict_proba(z[test])[:, 1]
+    # one BLAS thread: the fits are tiny (cells x n_components), and a second thread only
+    # spins (3.5x the CPU per fit); the same fit at any job thread count
+    with _blas().limit(limits=1):
+        for held in folds:
+            test = np.isin(cell_sample, held)
+            model = LogisticRegression(C=c, max_iter=1000)
+            model.fit(z[~test], y[~test])
+            prob[test] = model.predict_proba(z[test])[:, 1]
     return float(roc_auc_score(y, prob))
+
+
+def _null_batch(z, cell_sample, perms, c):
+    return [_cv_auroc(z, cell_sample, lab, folds, c) for lab, folds in perms]
+
+
+def _null_scores(z, cell_sample, perms, c, n_jobs: int = 1) -> np.ndarray:
+    """The cross-validated AUROC of each permuted labeling (``perms``: labeling and its
+    folds), in ``n_jobs`` processes (each fit is the same at any count: one BLAS thread
+    per process)."""
+    n_jobs = max(1, min(int(n_jobs), len(perms)))
+    if n_jobs == 1:
+        return np.array(_null_batch(z, cell_sample, perms, c), dtype=float)
+    from joblib import Parallel, delayed
+
+    parts = [perms[i::n_jobs] for i in range(n_jobs)]
+    res = Parallel(n_jobs=n_jobs, backend="loky", inner_max_num_threads=1)(
+        delayed(_null_batch)(z, cell_sample, p, c) for p in parts
+    )
+    out = np.empty(len(perms))
+    for i, r in enumerate(res):
+        out[i::n_jobs] = r
+    return out
 
 
 def _labelings(in_test: np.ndarray, n: int, rng) -> tuple[list[np.ndarray], bool]:
@@ -94,6 +134,7 @@ def test_celltypes(
     options: ConditionsOptions = DEFAULT_OPTIONS,
     *,
     layer: str = "counts",
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Per cell type and contrast: ``score`` = AUROC of held-out cells' predicted test
     probability, from an L2 logistic regression on ``n_components`` principal components
@@ -104,7 +145,8 @@ def test_celltypes(
     sample weighs alike and abundance does not set the score. ``p_value``: the share of
     sample labelings (condition labels permuted between samples; all of them when there
     are at most ``n_permutations``) scoring at least as high. Method ``classifier``; BH
-    within (method, contrast)."""
+    within (method, contrast). ``n_jobs``: processes of the permutations' fits (the same
+    p-values at any count)."""
     from sklearn.decomposition import PCA
 
     per_sample = design_of(adata.obs, sample_key, condition_key)
@@ -157,11 +199,10 @@ def test_celltypes(
             ]
             score = _cv_auroc(z, cell_sample, in_test, folds, options.classifier_c)
             labelings, _ = _labelings(in_test, options.n_permutations, rng)
-            null = []
-            for lab in labelings:
-                kk = sample_folds(lab, k, rng)
-                null.append(_cv_auroc(z, cell_sample, lab, kk, options.classifier_c))
-            null = np.array(null)
+            # every labeling's folds drawn first, in the order the loop drew them: the
+            # fits are then independent, and split over the job's processes
+            perms = [(lab, sample_folds(lab, k, rng)) for lab in labelings]
+            null = _null_scores(z, cell_sample, perms, options.classifier_c, n_jobs)
             # the observed labeling counts once: (1 + k) / (1 + n), exact or sampled
             p = float((1 + np.sum(null >= score - 1e-12)) / (1 + len(null)))
             rows.append(

@@ -37,7 +37,7 @@ from scipy import sparse, stats
 from ._common import adjust, cauchy_combine, design_of, eligible
 from ._moderated import moderated_t
 from ._options import DEFAULT_OPTIONS, ConditionsOptions
-from ._pseudobulk import _matrix, groups_of, stream_group_sums
+from ._pseudobulk import _matrix, groups_of, stream_cell_sums
 
 GENE_COLUMNS = [
     "cell_type",
@@ -67,6 +67,8 @@ SPREAD_OFFSET = 0.05
 
 
 def _cell_features(block: sparse.csr_matrix) -> dict:
+    """The per-cell features whose group sums :func:`gene_sums` returns, as CSR matrices
+    (the definition; ``stream_cell_sums`` computes their sums without them)."""
     block = block.astype(np.float64)
     lib = np.asarray(block.sum(1)).ravel()
     scale = sparse.diags(1e4 / np.maximum(lib, 1.0))
@@ -79,13 +81,44 @@ def _cell_features(block: sparse.csr_matrix) -> dict:
     return {"expr": expr, "log": logn, "log2": sq}
 
 
-def gene_sums(adata, label_key, sample_key, layer="counts", chunk_rows=10000):
-    """One streamed pass: count sums and the per-cell feature sums per sample x type."""
+def gene_sums(adata, label_key, sample_key, layer="counts", chunk_rows=10000, n_jobs=1):
+    """One streamed pass: count sums and the per-cell feature sums per sample x type
+    (``sum``, and ``expr``, ``log``, ``log2`` of :func:`_cell_features`), the groups
+    split over ``n_jobs`` threads (the same sums at any count)."""
     codes, meta = groups_of(adata.obs, label_key, sample_key)
-    sums = stream_group_sums(
-        _matrix(adata, layer), codes, len(meta), chunk_rows, features=_cell_features
-    )
+    sums = stream_cell_sums(_matrix(adata, layer), codes, len(meta), chunk_rows, n_jobs)
     return sums, meta
+
+
+def _lin_reg_mu(counts, size_factors, design_matrix, min_mu):
+    """pydeseq2's ``lin_reg_mu`` (the genewise dispersions' first means: a least-squares
+    fit of each gene's normalized counts on the design), the same arrays bit for bit
+    without a scikit-learn estimator per gene: the LAPACK call ``LinearRegression``
+    makes (``scipy.linalg.lstsq`` with its ``tol`` as the cut-off; no intercept) and its
+    prediction. scikit-learn's input checks were a quarter of pydeseq2's time at atlas
+    scale (100 samples x 20,000 genes, benchmarks/conditions_atlas.py)."""
+    from scipy import linalg
+    from sklearn.linear_model import LinearRegression
+
+    cond = LinearRegression().get_params().get("tol")
+    x = np.asarray(design_matrix, dtype=np.float64)
+    y = np.asarray(counts / np.asarray(size_factors)[:, None], dtype=np.float64)
+    out = np.empty(y.shape)
+    for i in range(y.shape[1]):
+        coef = linalg.lstsq(x, y[:, i], cond=cond)[0]
+        out[:, i] = np.maximum(size_factors * (x @ coef + 0.0), min_mu)
+    return out
+
+
+def _inference(n_jobs: int):
+    """pydeseq2's default inference in ``n_jobs`` processes, with :func:`_lin_reg_mu`."""
+    from pydeseq2.default_inference import DefaultInference
+
+    class Inference(DefaultInference):
+        def lin_reg_mu(self, counts, size_factors, design_matrix, min_mu):
+            return _lin_reg_mu(counts, size_factors, design_matrix, min_mu)
+
+    return Inference(n_cpus=max(1, int(n_jobs)))
 
 
 def _deseq(counts: pd.DataFrame, in_test: np.ndarray, seed: int, n_jobs: int = 1) -> pd.DataFrame:
@@ -96,12 +129,11 @@ def _deseq(counts: pd.DataFrame, in_test: np.ndarray, seed: int, n_jobs: int = 1
     import logging
 
     from pydeseq2.dds import DeseqDataSet
-    from pydeseq2.default_inference import DefaultInference
     from pydeseq2.ds import DeseqStats
 
     logging.getLogger("pydeseq2").setLevel(logging.ERROR)
     meta = pd.DataFrame({"condition": np.where(in_test, "test", "reference")}, index=counts.index)
-    inference = DefaultInference(n_cpus=max(1, int(n_jobs)))
+    inference = _inference(n_jobs)
     import warnings
 
     with warnings.catch_warnings():
@@ -143,9 +175,9 @@ def test_genes(
 ) -> pd.DataFrame:
     """``conditions/genes.tsv`` (module docstring); ``attrs['skipped']`` lists the cell
     types and contrasts left out and why. ``sums``: ``gene_sums``' result, to reuse.
-    ``n_jobs``: processes of the pseudobulk fits (pydeseq2)."""
+    ``n_jobs``: threads of the count sums and processes of the pseudobulk fits (pydeseq2)."""
     per_sample = design_of(adata.obs, sample_key, condition_key)
-    sums, meta = sums or gene_sums(adata, label_key, sample_key, layer, options.chunk_rows)
+    sums, meta = sums or gene_sums(adata, label_key, sample_key, layer, options.chunk_rows, n_jobs)
     genes = np.asarray(adata.var_names.astype(str))
     pos = pd.Series(np.arange(len(meta)), index=meta.index)
     frames, skipped = [], []

@@ -75,6 +75,106 @@ def stream_group_sums(
     return out
 
 
+_KERNEL = None
+
+
+def _kernel():
+    """The numba kernel of :func:`stream_cell_sums` (compiled once per process, cached
+    on disk like the package's other numba kernels)."""
+    global _KERNEL
+    if _KERNEL is None:
+        from scinterp.interpret.motifs._matching import _numba_cache
+
+        _numba_cache()
+        import numba
+
+        @numba.njit(parallel=True, cache=True, nogil=True)
+        def add_groups(indptr, indices, raw, logv, rows, starts, groups, out, n_blocks):
+            # out[f, g, j] += the sum over the chunk's cells of group g, in ascending cell
+            # order, of feature f of gene j (f: the count, expressing (log > 0), the log,
+            # its square): the sums scipy's indicator product gave, bit for bit (the
+            # chunk's partial sum first, then added to the total). Each group's rows of
+            # ``out`` are written by one block only: the blocks run in parallel.
+            n_genes = out.shape[2]
+            n_g = groups.size
+            for b in numba.prange(n_blocks):
+                buf = np.zeros((4, n_genes))
+                stamp = np.full(n_genes, -1, dtype=np.int64)
+                touched = np.empty(n_genes, dtype=np.int64)
+                for gi in range(b * n_g // n_blocks, (b + 1) * n_g // n_blocks):
+                    nt = 0
+                    for r in rows[starts[gi] : starts[gi + 1]]:
+                        for p in range(indptr[r], indptr[r + 1]):
+                            j = indices[p]
+                            if stamp[j] != gi:
+                                stamp[j] = gi
+                                touched[nt] = j
+                                nt += 1
+                            lv = logv[p]
+                            buf[0, j] += raw[p]
+                            buf[1, j] += 1.0 if lv > 0 else 0.0
+                            buf[2, j] += lv
+                            buf[3, j] += lv * lv
+                    g = groups[gi]
+                    for t in range(nt):
+                        j = touched[t]
+                        for f in range(4):
+                            out[f, g, j] += buf[f, j]
+                            buf[f, j] = 0.0
+            return out
+
+        _KERNEL = add_groups
+    return _KERNEL
+
+
+#: the four sums of :func:`stream_cell_sums`, in the kernel's order
+CELL_SUMS = ("sum", "expr", "log", "log2")
+
+
+def stream_cell_sums(
+    matrix, codes: np.ndarray, n_groups: int, chunk_rows: int = 10000, n_jobs: int = 1
+) -> dict[str, np.ndarray]:
+    """Per group code, in one streamed pass over the rows of ``matrix`` (cells x genes
+    counts; CSR, backed or dense): ``sum`` (the counts), ``expr`` (cells with a count),
+    ``log`` and ``log2`` (log1p of counts per 10,000 of the cell, and its square). The
+    same arrays, bit for bit, as :func:`stream_group_sums` with the conditions branch's
+    per-cell features (``_genes._cell_features``), without its group x gene
+    intermediates: a compiled loop over the stored values, the groups split over
+    ``n_jobs`` threads."""
+    n, g = matrix.shape
+    out = np.zeros((4, n_groups, g))
+    add = _kernel()
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        block = matrix[start:stop]
+        block = sparse.csr_matrix(block) if not sparse.issparse(block) else block.tocsr()
+        c = codes[start:stop]
+        keep = np.flatnonzero(c >= 0)
+        if keep.size == 0:
+            continue
+        raw = block.data.astype(np.float64)
+        block = sparse.csr_matrix((raw, block.indices, block.indptr), shape=block.shape)
+        lib = np.asarray(block.sum(1)).ravel()
+        scale = 1e4 / np.maximum(lib, 1.0)
+        logv = np.log1p(np.repeat(scale, np.diff(block.indptr)) * raw)
+        rows = keep[np.argsort(c[keep], kind="stable")]  # by group, cells ascending
+        groups, first = np.unique(c[rows], return_index=True)
+        starts = np.append(first, rows.size).astype(np.int64)
+        n_blocks = max(1, min(int(n_jobs), groups.size))
+        add(
+            block.indptr.astype(np.int64),
+            block.indices.astype(np.int64),
+            raw,
+            logv,
+            rows.astype(np.int64),
+            starts,
+            groups.astype(np.int64),
+            out,
+            n_blocks,
+        )
+    return dict(zip(CELL_SUMS, out, strict=True))
+
+
 def pseudobulk(
     adata, label_key: str, sample_key: str, layer: str | None = "counts", chunk_rows: int = 10000
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
