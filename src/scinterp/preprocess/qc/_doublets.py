@@ -34,8 +34,10 @@ def detect_doublets(
 
     - ``"classifier"``: scDblFinder's idea (`scinterp.preprocess.doublets.score_doublets`):
       heterotypic doublets simulated from cluster pairs, a classifier tells them from the
-      real cells, a threshold weighing both errors. On independent data with 3%
-      heterotypic doublets it removes far more than scrublet (benchmarks/README.md).
+      real cells, a threshold weighing both errors; the scores of three seeds
+      (``random_state``, ``+ 1000``, ``+ 2000``) are averaged, so that the calls hardly
+      depend on the seed. On independent data with 3% heterotypic doublets it removes
+      far more than scrublet (benchmarks/README.md).
     - ``"scrublet"``: scanpy's scrublet; a cell is called a doublet when its score passes
       scrublet's automatic threshold and is also above the batch's median score +
       ``n_mads`` scaled MADs.
