@@ -86,8 +86,8 @@ def doublet_threshold(
     The rate penalty is off by default: its well is as narrow as the expected rate
     (0.4% at 540 cells by the 10x rule), and in the flat cost of a small dataset the cut
     jumped into it for some seeds and not others (one seed of pbmc_4pct_s2, 537 cells
-    with 22 doublets, called 2 cells and removed 0.09 of the doublets, the others 0.32 to
-    0.59; benchmarks/LOG.md, doublet seed stability). ``expected_rate`` only matters
+    with 22 doublets, called 2 cells and removed 0.09 of the doublets, the other four 0.50
+    to 0.59; benchmarks/LOG.md, doublet seed stability). ``expected_rate`` only matters
     with ``rate_weight`` > 0.
     """
     real = np.sort(np.asarray(real, dtype=float))
