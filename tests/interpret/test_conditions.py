@@ -424,3 +424,50 @@ def test_lin_reg_mu_is_pydeseq2s_bit_for_bit():
     assert new.shape == ref.shape == (12, 60)
     assert np.array_equal(new, ref) and (new[:, :3] == 0.5).all()
     assert np.array_equal(_inference(2).lin_reg_mu(counts, sf, x, 0.5), ref)
+
+
+def test_filter_by_expr_keeps_genes_with_counts_in_as_many_samples_as_the_smaller_group():
+    """edgeR's filterByExpr rule: CPM >= min_count / median library x 1e6 in at least
+    the smaller condition's number of samples, and a total of at least 15."""
+    from scinterp.interpret.conditions._genes import filter_by_expr
+
+    in_test = np.array([True] * 3 + [False] * 5)
+    counts = np.zeros((8, 5))
+    counts[:, 0] = 100_000  # the library: 1e5, so the cut is 10 counts (100 CPM)
+    counts[:, 1] = 50  # expressed everywhere
+    counts[:3, 2] = 12  # switched on in the three test samples only: kept
+    counts[:2, 3] = 500  # in two samples only, fewer than the smaller group: dropped
+    counts[:, 4] = 3  # everywhere, below the cut (24 counts in all): dropped
+    assert filter_by_expr(counts, in_test).tolist() == [True, True, True, False, False]
+    assert filter_by_expr(counts, in_test, min_count=2).tolist() == [True, True, True, False, True]
+    # above large_n samples per group, 10 + 0.7 of the rest: 40 vs 40 samples need 31
+    big = np.full((80, 2), 100_000.0)
+    big[:, 1] = 0
+    big[:31, 1] = 20
+    assert filter_by_expr(big, np.arange(80) < 40).tolist() == [True, True]
+    big[30, 1] = 0
+    assert filter_by_expr(big, np.arange(80) < 40).tolist() == [True, False]
+
+
+def test_genes_without_enough_counts_get_no_pseudobulk_nor_consensus_row(planted):
+    """With min_count, a gene too rare in a type to test (filterByExpr) is not fit by
+    pydeseq2 and gets no consensus; min_count 0 (the default) tests every gene with a
+    count."""
+    from dataclasses import replace
+
+    a = planted.copy()
+    rare = (a.obs["cell_type"] == "T").to_numpy()
+    X = a.layers["counts"].tolil()
+    X[:, 30] = 0
+    X[np.flatnonzero(rare)[:3], 30] = 1  # three counts in one type: nothing to test
+    a.layers["counts"] = X.tocsr()
+    g = cond.test_genes(
+        a, contrasts=_contrasts(a), options=replace(OPTIONS, min_count=10), **KEYS
+    )
+    rows = g[(g["gene"] == a.var_names[30]) & (g["cell_type"] == "T")]
+    assert not ({"pseudobulk", "consensus"} & set(rows["method"]))
+    every = cond.test_genes(a, contrasts=_contrasts(a), options=OPTIONS, **KEYS)
+    rows = every[(every["gene"] == a.var_names[30]) & (every["cell_type"] == "T")]
+    assert "pseudobulk" in set(rows["method"])
+    # the planted genes pass the filter and are still found
+    assert set(DE) <= _called(g, "consensus")

@@ -23,6 +23,11 @@ Three ``method`` rows per gene, cell type and contrast (``conditions/genes.tsv``
   change) has no consensus row. ``stat`` is the signed ``-log10`` of its p-value (sign of
   ``log_fc``).
 
+With ``min_count`` > 0 (off by default), genes with too few counts in a cell type's
+pseudobulks to test (edgeR's ``filterByExpr`` rule, :func:`filter_by_expr`) get no
+``pseudobulk`` and no ``consensus`` row, as DESeq2's vignette pre-filters and edgeR
+filters: on an atlas they are most of pydeseq2's fits.
+
 ``adj_p_value``: Benjamini-Hochberg within (method, contrast) over every cell type and
 gene tested. ``confidence`` (every row): the share of test-condition samples whose own
 log CPM of the gene, minus the reference samples' mean, has the sign of ``log_fc``.
@@ -154,6 +159,33 @@ def _deseq(counts: pd.DataFrame, in_test: np.ndarray, seed: int, n_jobs: int = 1
     return ds.results_df.reindex(counts.columns)
 
 
+def filter_by_expr(
+    counts: np.ndarray,
+    in_test: np.ndarray,
+    min_count: float = 10.0,
+    min_total_count: float = 15.0,
+    large_n: int = 10,
+    min_prop: float = 0.7,
+) -> np.ndarray:
+    """Genes (columns of ``counts``, samples x genes) with enough counts to test: edgeR's
+    ``filterByExpr`` (Chen, Lun and Smyth 2016) for a two-group design. A gene is kept
+    when its CPM reaches ``min_count`` / median library size x 1e6 in at least as many
+    samples as the smaller condition has (above ``large_n`` samples, ``large_n`` plus
+    ``min_prop`` of the rest) and its total count reaches ``min_total_count``."""
+    counts = np.asarray(counts, dtype=float)
+    lib = counts.sum(1)
+    if not (lib > 0).any():
+        return np.zeros(counts.shape[1], dtype=bool)
+    cutoff = min_count / np.median(lib) * 1e6
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cpm = counts / lib[:, None] * 1e6
+    n = float(min(int(in_test.sum()), int((~in_test).sum())))
+    if n > large_n:
+        n = large_n + (n - large_n) * min_prop
+    tol = 1e-14
+    return ((cpm >= cutoff).sum(0) >= n - tol) & (counts.sum(0) >= min_total_count - tol)
+
+
 def _per_sample_sign(counts: np.ndarray, in_test: np.ndarray, sign: np.ndarray) -> np.ndarray:
     lib = counts.sum(1, keepdims=True)
     logcpm = np.log2((counts + 0.5) / (np.maximum(lib, 1) + 1.0) * 1e6)
@@ -195,6 +227,8 @@ def test_genes(
             expr = sums["expr"][rows]
             share_all = expr.sum(0) / n.sum()
             keep = counts.sum(0) > 0
+            if options.min_count > 0:
+                keep &= filter_by_expr(counts, in_test, options.min_count)
             frames.append(
                 _one_type(
                     counts,
@@ -289,7 +323,7 @@ def _one_type(
         wald = np.abs(pb["stat"].to_numpy(dtype=float)[keep])
         mean_p[keep] = 2 * stats.t.sf(wald, np.maximum(df_t, 1.0))
     cons_p = cauchy_combine(np.column_stack([mean_p, fmat]), np.array(CONSENSUS_WEIGHTS))
-    cons_p[keep & ~np.isfinite(pb_p)] = np.nan
+    cons_p[~keep | ~np.isfinite(pb_p)] = np.nan  # not tested, or a one-sample change
     lfc = pb["log2FoldChange"].to_numpy(dtype=float)
     sign = np.sign(np.nan_to_num(lfc))
     conf = _per_sample_sign(counts.astype(float), in_test, sign)

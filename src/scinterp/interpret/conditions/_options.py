@@ -41,6 +41,15 @@ class ConditionsOptions(BranchOptions):
     min_expressing
         A gene enters the model-based tests in a type when at least this share of the
         type's cells expresses it (count > 0); rarer genes carry too little to test.
+    min_count
+        edgeR's ``filterByExpr`` ``min.count``: a gene gets a pseudobulk test and a
+        consensus in a cell type only with at least this many counts (as CPM at the
+        median pseudobulk library) in as many samples as the smaller condition has;
+        0 (the default) tests every gene with a count. 10 (edgeR's default) leaves
+        pydeseq2 ~8% of its fits on the simulated atlas, but on benchmarks/conditions.py
+        it moved the consensus's realized FDR at 10 vs 10 samples from 0.040 to 0.063 and
+        gave a call in one of 16 null (run, type) at semi-synthetic 3 vs 3
+        (benchmarks/LOG.md), so it is not the default.
     chunk_rows
         Rows read at a time when streaming sums over the count matrix.
     """
@@ -59,6 +68,7 @@ class ConditionsOptions(BranchOptions):
     n_folds: int = 5
     classifier_c: float = 0.1
     min_expressing: float = 0.01
+    min_count: float = 0.0
     chunk_rows: int = 10000
 
 
