@@ -195,6 +195,16 @@ def test_scrublet_finds_synthetic_doublets():
     np.testing.assert_array_equal(d["doublet_score"], d2["doublet_score"])
 
 
+def test_scrublet_runs_on_a_batch_above_4096_cells():
+    # scanpy's approximate-neighbour path (above 4,096 cells) crashed on scipy 1.17
+    a = make_counts(n_cells=4400, n_doublets=132, depth=(1.0,), seed=5)
+    truth = (a.obs["quality"] == "doublet").to_numpy()
+    d = detect_doublets(a, np.full(a.n_obs, "all"), method="scrublet", random_state=0)
+    assert d["doublet_score"].notna().all()
+    called = d["predicted_doublet"].to_numpy()
+    assert called[truth].mean() >= 0.5 and called[~truth].mean() <= 0.05
+
+
 def test_scrublet_skips_small_batches(caplog):
     a = make_counts(n_cells=140, depth=(1.0,), seed=3)
     batches = np.r_[np.full(120, "big"), np.full(20, "tiny")]

@@ -82,8 +82,16 @@ def detect_doublets(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", category=FutureWarning)
+                    # exact neighbours: scanpy 1.11.5's approximate path (taken above 4,096
+                    # cells) calls getnnz on scikit-learn's csr_array, which scipy 1.17 no
+                    # longer has, and failed every batch of 4,000+ cells
                     res = sc.pp.scrublet(
-                        sub, n_prin_comps=n_pcs, random_state=random_state, copy=True, verbose=False
+                        sub,
+                        n_prin_comps=n_pcs,
+                        random_state=random_state,
+                        copy=True,
+                        verbose=False,
+                        use_approx_neighbors=False,
                     )
                 break
             except (ValueError, IndexError) as e:
