@@ -39,6 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.harness import Measure, write_results
+from benchmarks.harness import row as result_row
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -257,9 +260,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--prepare-only", action="store_true")
     ap.add_argument("--tables", default=None, help="write the four tables here")
     ap.add_argument("--out", default=None, help="append the run's record to this JSON list")
+    ap.add_argument(
+        "--results", default=None, help="write harness rows (results.json) to this folder"
+    )
+    ap.add_argument("--smoke", action="store_true", help="1,200 cells, 8 donors, 4 types (seconds)")
     args = ap.parse_args(argv)
+    shape = {}
+    if args.smoke:
+        args.cells, args.donors, args.programs, args.tile_from = 1200, 8, 3, None
+        shape = {"n_genes": 1500, "n_types": 4}
+        args.results = args.results or args.workdir
     t0 = time.perf_counter()
-    path = prepare(args.cells, Path(args.workdir), args.donors, args.tile_from)
+    path = prepare(args.cells, Path(args.workdir), args.donors, args.tile_from, **shape)
     print(f"atlas {path} ready ({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.prepare_only:
         return {}
@@ -285,7 +297,33 @@ def main(argv=None) -> dict:
         rows = json.loads(p.read_text()) if p.exists() else []
         rows.append(rec)
         p.write_text(json.dumps(rows, indent=1) + "\n")
+    if args.results:
+        write_results(result_rows(rec), Path(args.results))
     return rec
+
+
+#: issue 30's bound on the branch at 1M cells and 100 samples, 2 cores
+BOUND_S = 15 * 60
+
+
+def result_rows(rec: dict) -> list[dict]:
+    """The harness's rows of one run: the whole branch's wall time against the bound
+    (role ``target``) and each part's (no role)."""
+    case = f"{rec['cells']} cells, {rec['donors']} donors, {rec['threads']} threads"
+    whole = Measure(rec["wall_s"], rec["cpu_s"], rec["peak_rss_gb"] * 1024)
+    kw = dict(commit=rec["commit"], load=rec.get("load_start"))
+    rows = [
+        result_row("conditions_atlas", case, "atlas", "scinterp conditions.run", "wall_s",
+                   rec["wall_s"], whole, role="ours", **kw),
+        result_row("conditions_atlas", case, "atlas", "issue 30 bound", "wall_s", BOUND_S,
+                   role="target", **kw),
+    ]  # fmt: skip
+    for part, m in rec["parts"].items():
+        rows.append(
+            result_row("conditions_atlas", case, "atlas", part, "wall_s", m["wall_s"],
+                       Measure(m["wall_s"], m["cpu_s"], None), **kw)
+        )  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

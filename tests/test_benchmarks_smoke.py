@@ -35,6 +35,7 @@ CASES = {
     "programs": (["--out", "{tmp}"], True),
     "integration": (["--out", "{tmp}"], True),  # scib-metrics' JAX import alone: ~15 s
     "conditions": (["--out", "{tmp}"], True),
+    "conditions_atlas": (["--workdir", "{tmp}"], True),
     "atlas": (["--workdir", "{tmp}"], True),  # a child process per stage
     "grn": (["--out", "{tmp}"], True),
     "grn_views": (["--out", "{tmp}"], True),
@@ -264,7 +265,14 @@ def _identity_fusion(tmp, out, printed):
     assert roles["default"] == "ours" and roles["run:wilcoxon"] == "peer"
 
 
+def _conditions_atlas(tmp, out, printed):
+    assert out["parts"]["pydeseq2"]["calls"] == 4  # one fit per cell type
+    roles = _roles(tmp, "conditions_atlas")
+    assert roles["scinterp conditions.run"] == "ours" and roles["issue 30 bound"] == "target"
+
+
 CHECKS = {
+    "conditions_atlas": _conditions_atlas,
     "datasets": _datasets,
     "attribution_throughput": _attribution,
     "train_throughput": _train,

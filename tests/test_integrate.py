@@ -222,10 +222,10 @@ def test_batch_centred_pca_is_the_pca_of_the_centred_and_scaled_matrix():
 def test_batch_scaling_in_row_chunks_is_the_dense_scaling(monkeypatch, overwrite):
     # the atlas path: the scaled values computed a few rows at a time (chunks of 97
     # values here), in a new array or in the input's own (which then holds the result)
+    from scinterp.preprocess import _rows
     from scinterp.preprocess.integrate import _batch_location_scale
-    from scinterp.preprocess.normalize import _lean
 
-    monkeypatch.setattr(_lean, "_CHUNK_NNZ", 97)
+    monkeypatch.setattr(_rows, "CHUNK_NNZ", 97)
     rng = np.random.default_rng(7)
     codes = rng.integers(0, 3, 150)
     dense = rng.poisson(0.8, (150, 30)).astype(np.float32) * rng.lognormal(0, 0.6, (3, 30))[

@@ -38,7 +38,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"io"},
     # leaves
-    {"device", "priors", "joblog"},
+    {"device", "priors", "joblog", "numba_cache"},
     {"errors"},
 ]
 BRANCH_LAYER = 3

@@ -129,9 +129,7 @@ def test_pseudobulk_recovers_planted_de_genes(planted_genes):
 def test_pseudobulk_fits_in_two_processes_give_the_same_table(planted, planted_genes):
     """n_jobs (the rule's threads) spreads pydeseq2's per-gene fits over processes: the
     table is the same as on one."""
-    two = cond.test_genes(
-        planted, contrasts=_contrasts(planted), options=OPTIONS, n_jobs=2, **KEYS
-    )
+    two = cond.test_genes(planted, contrasts=_contrasts(planted), options=OPTIONS, n_jobs=2, **KEYS)
     pd.testing.assert_frame_equal(two, planted_genes)
 
 
@@ -438,15 +436,15 @@ def test_filter_by_expr_keeps_genes_with_counts_in_as_many_samples_as_the_smalle
     counts[:3, 2] = 12  # switched on in the three test samples only: kept
     counts[:2, 3] = 500  # in two samples only, fewer than the smaller group: dropped
     counts[:, 4] = 3  # everywhere, below the cut (24 counts in all): dropped
-    assert filter_by_expr(counts, in_test).tolist() == [True, True, True, False, False]
+    assert filter_by_expr(counts, in_test, 10).tolist() == [True, True, True, False, False]
     assert filter_by_expr(counts, in_test, min_count=2).tolist() == [True, True, True, False, True]
     # above large_n samples per group, 10 + 0.7 of the rest: 40 vs 40 samples need 31
     big = np.full((80, 2), 100_000.0)
     big[:, 1] = 0
     big[:31, 1] = 20
-    assert filter_by_expr(big, np.arange(80) < 40).tolist() == [True, True]
+    assert filter_by_expr(big, np.arange(80) < 40, 10).tolist() == [True, True]
     big[30, 1] = 0
-    assert filter_by_expr(big, np.arange(80) < 40).tolist() == [True, False]
+    assert filter_by_expr(big, np.arange(80) < 40, 10).tolist() == [True, False]
 
 
 def test_genes_without_enough_counts_get_no_pseudobulk_nor_consensus_row(planted):
@@ -461,9 +459,7 @@ def test_genes_without_enough_counts_get_no_pseudobulk_nor_consensus_row(planted
     X[:, 30] = 0
     X[np.flatnonzero(rare)[:3], 30] = 1  # three counts in one type: nothing to test
     a.layers["counts"] = X.tocsr()
-    g = cond.test_genes(
-        a, contrasts=_contrasts(a), options=replace(OPTIONS, min_count=10), **KEYS
-    )
+    g = cond.test_genes(a, contrasts=_contrasts(a), options=replace(OPTIONS, min_count=10), **KEYS)
     rows = g[(g["gene"] == a.var_names[30]) & (g["cell_type"] == "T")]
     assert not ({"pseudobulk", "consensus"} & set(rows["method"]))
     every = cond.test_genes(a, contrasts=_contrasts(a), options=OPTIONS, **KEYS)

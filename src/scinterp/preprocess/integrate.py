@@ -127,13 +127,13 @@ def _batch_location_scale(
     ``X``, float32 for float32 input, else float64; its per-batch means, same dtype):
     ``X - means[codes]`` is the batch-centred matrix, never formed here.
 
-    Sparse input is scaled in row chunks (`scinterp.preprocess.normalize._lean`'s): the
+    Sparse input is scaled in row chunks (`scinterp.preprocess._rows`): the
     whole-matrix form (a cell index, a gathered factor and a product per stored value, in
     int64 / float64) took 32 bytes per stored value at once, 0.34 GB over the normalize
     job's peak at 100k cells (benchmarks/LOG.md, integration at 1M)."""
     from scipy import sparse
 
-    from scinterp.preprocess.normalize._lean import _chunks
+    from scinterp.preprocess import _rows
 
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     if sparse.issparse(X):
@@ -161,7 +161,7 @@ def _batch_location_scale(
         if sparse.issparse(X):
             own = overwrite and X.data.dtype == dtype
             data = X.data if own else np.empty_like(X.data, dtype=dtype)
-            for r0, r1, s, e in _chunks(X.indptr):
+            for r0, r1, s, e in _rows.row_chunks(X.indptr, _rows.CHUNK_NNZ):
                 rows = np.repeat(codes[r0:r1], np.diff(X.indptr[r0 : r1 + 1]))
                 data[s:e] = X.data[s:e] * factor[rows, X.indices[s:e]]
             X = sparse.csr_matrix((data, X.indices, X.indptr), shape=X.shape)

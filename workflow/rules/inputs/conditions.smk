@@ -84,3 +84,22 @@ def conditions_targets(dataset):
 
 
 TARGETS.append(conditions_targets)
+
+
+#: normalized.h5ad size (GiB) from which test_conditions takes CONDITIONS_ATLAS_THREADS
+CONDITIONS_ATLAS_GIB = 1.0
+CONDITIONS_ATLAS_THREADS = 8
+
+
+def conditions_threads(wildcards, input):
+    """Threads of test_conditions: 1 for a dataset whose normalized.h5ad is below
+    CONDITIONS_ATLAS_GIB (the demo and the generalization datasets: 41 s on 1 thread,
+    a second one only spins), else CONDITIONS_ATLAS_THREADS, which Snakemake lowers to
+    --cores: an atlas's pydeseq2 fits (per cell type, whatever the number of cells), count
+    sums and classifier permutations all split over the job's threads. Evaluated again
+    when the job starts (its input made): before, it reads 1."""
+    try:
+        size = input_gib([input.normalized])
+    except (OSError, AttributeError):
+        return 1
+    return CONDITIONS_ATLAS_THREADS if size >= CONDITIONS_ATLAS_GIB else 1

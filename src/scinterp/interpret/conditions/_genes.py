@@ -162,7 +162,7 @@ def _deseq(counts: pd.DataFrame, in_test: np.ndarray, seed: int, n_jobs: int = 1
 def filter_by_expr(
     counts: np.ndarray,
     in_test: np.ndarray,
-    min_count: float = 10.0,
+    min_count: float,
     min_total_count: float = 15.0,
     large_n: int = 10,
     min_prop: float = 0.7,
@@ -171,7 +171,8 @@ def filter_by_expr(
     ``filterByExpr`` (Chen, Lun and Smyth 2016) for a two-group design. A gene is kept
     when its CPM reaches ``min_count`` / median library size x 1e6 in at least as many
     samples as the smaller condition has (above ``large_n`` samples, ``large_n`` plus
-    ``min_prop`` of the rest) and its total count reaches ``min_total_count``."""
+    ``min_prop`` of the rest) and its total count reaches ``min_total_count``. edgeR's
+    default ``min_count`` is 10 (the branch's option, ``min_count``, is 0: off)."""
     counts = np.asarray(counts, dtype=float)
     lib = counts.sum(1)
     if not (lib > 0).any():

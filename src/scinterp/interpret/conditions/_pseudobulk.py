@@ -83,9 +83,9 @@ def _kernel():
     on disk like the package's other numba kernels)."""
     global _KERNEL
     if _KERNEL is None:
-        from scinterp.interpret.motifs._matching import _numba_cache
+        from scinterp.numba_cache import numba_cache
 
-        _numba_cache()
+        numba_cache()
         import numba
 
         @numba.njit(parallel=True, cache=True, nogil=True)

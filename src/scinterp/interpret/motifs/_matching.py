@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,20 +14,7 @@ from scinterp.interpret.motifs._motif import (
     LearnedMotif,
     informative_core,
 )
-
-
-def _numba_cache() -> None:
-    """Cache memelite's numba kernels between processes (its first compile takes ~40 s)."""
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        cache = (
-            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "scinterp" / "numba"
-        )
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            os.environ["NUMBA_CACHE_DIR"] = str(cache)
-        except OSError:  # read-only home: numba falls back to __pycache__ beside the package
-            pass
-
+from scinterp.numba_cache import numba_cache
 
 # Bits a column needs to count towards a motif's informative core, per discovery method.
 # A TF-MoDISco motif is backed by its seqlets (final_min_cluster_size or more sites of
@@ -92,7 +77,7 @@ def match_motifs(
     use = [i for i, c in enumerate(cores) if c is not None]
     if not use:
         return table
-    _numba_cache()
+    numba_cache()
     import numba
     from memelite import tomtom
 

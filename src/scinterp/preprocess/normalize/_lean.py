@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scinterp.preprocess._rows import CHUNK_NNZ, row_chunks
+
 # Matrices with at least this many stored values take the lean paths below (chunked,
 # no copy of the matrix); smaller ones go through scanpy's functions, which copy.
 LEAN_MIN_NNZ = 100_000_000
-_CHUNK_NNZ = 1 << 22
+_CHUNK_NNZ = CHUNK_NNZ
 
 
 def _lean(X) -> bool:
@@ -19,14 +21,8 @@ def _lean(X) -> bool:
 
 
 def _chunks(indptr: np.ndarray):
-    """(first row, end row, first value, end value) of row ranges of ~_CHUNK_NNZ values."""
-    n = len(indptr) - 1
-    r0 = 0
-    while r0 < n:
-        r1 = int(np.searchsorted(indptr, indptr[r0] + _CHUNK_NNZ, side="right")) - 1
-        r1 = min(max(r1, r0 + 1), n)
-        yield r0, r1, int(indptr[r0]), int(indptr[r1])
-        r0 = r1
+    """:func:`scinterp.preprocess._rows.row_chunks` of ``_CHUNK_NNZ`` values."""
+    return row_chunks(indptr, _CHUNK_NNZ)
 
 
 def normalize_log1p_inplace(X, target_sum: float | None) -> None:
