@@ -44,6 +44,21 @@ def groups_of(
     return codes, pairs[["sample", "cell_type", "n_cells"]]
 
 
+def _row_blocks(matrix, codes: np.ndarray, chunk_rows: int):
+    """(start, stop, CSR block, its cells' group codes, positions of the cells with a
+    group) for each chunk of ``chunk_rows`` rows that holds a cell with a group."""
+    n = matrix.shape[0]
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        c = codes[start:stop]
+        keep = np.flatnonzero(c >= 0)
+        if keep.size == 0:
+            continue
+        block = matrix[start:stop]
+        block = sparse.csr_matrix(block) if not sparse.issparse(block) else block.tocsr()
+        yield start, stop, block, c, keep
+
+
 def stream_group_sums(
     matrix, codes: np.ndarray, n_groups: int, chunk_rows: int = 10000, features=None
 ):
@@ -53,14 +68,7 @@ def stream_group_sums(
     (groups x genes) arrays: ``sum`` and each feature's name."""
     n, g = matrix.shape
     out: dict[str, np.ndarray] = {}
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
-        block = matrix[start:stop]
-        block = sparse.csr_matrix(block) if not sparse.issparse(block) else block.tocsr()
-        c = codes[start:stop]
-        keep = np.flatnonzero(c >= 0)
-        if keep.size == 0:
-            continue
+    for start, stop, block, c, keep in _row_blocks(matrix, codes, chunk_rows):
         ind = sparse.csr_matrix(
             (np.ones(keep.size), (c[keep], keep)), shape=(n_groups, stop - start)
         )
@@ -144,14 +152,7 @@ def stream_cell_sums(
     n, g = matrix.shape
     out = np.zeros((4, n_groups, g))
     add = _kernel()
-    for start in range(0, n, chunk_rows):
-        stop = min(start + chunk_rows, n)
-        block = matrix[start:stop]
-        block = sparse.csr_matrix(block) if not sparse.issparse(block) else block.tocsr()
-        c = codes[start:stop]
-        keep = np.flatnonzero(c >= 0)
-        if keep.size == 0:
-            continue
+    for _, _, block, c, keep in _row_blocks(matrix, codes, chunk_rows):
         raw = block.data.astype(np.float64)
         block = sparse.csr_matrix((raw, block.indices, block.indptr), shape=block.shape)
         lib = np.asarray(block.sum(1)).ravel()
