@@ -140,6 +140,49 @@ def _train(tmp, out, printed):
     assert out[0]["dataset"] == "300 x 50, 1 epoch(s)" and out[0]["cpu_s"] > 0
 
 
+def test_train_quality_on_program_data(tmp_path, monkeypatch):
+    """--quality's ours side on a program dataset (counts + .meta.json: gene names, the
+    GMT's sets, donors): the program VAE gets those sets and the donor covariate, its
+    validation -ELBO is logged per epoch; the rows say 'never reached' as None."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    import scinterp.train.loop as loop
+    from benchmarks import train_throughput as tt
+
+    monkeypatch.setattr(loop, "_run_epoch", loop._run_epoch)  # the worker wraps it
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(60)]
+    counts = sp.csr_matrix(rng.poisson(3.0, size=(200, 60)).astype(np.float32))
+    path = tmp_path / "tiny.npz"
+    sp.save_npz(path, counts)
+    sets = {"A": genes[:10], "B": genes[10:25], "C": genes[25:31]}
+    meta = {"genes": genes, "gene_sets": sets, "batch": ["d1", "d2"] * 100}
+    Path(f"{path}.meta.json").write_text(json.dumps(meta))
+    ours = tt._quality_ours(str(path), 2, "program_vae")
+    assert ours["n_sets"] == 3 and ours["n_latent"] == 3 + tt.N_DENOVO
+    assert ours["epochs"] == 2 == len(ours["elbo"]) == len(ours["clock"])
+    assert len(ours["val_idx"]) == 20 and np.isfinite(ours["elbo"]).all()
+    ours["load"] = "1.0 1.0 1.0"
+    peer = {**ours, "elbo": [min(ours["elbo"]) - 1.0], "train_s": 10.0, "cpu_s": 5.0}
+    rows = tt.quality_rows(
+        {"ours": ours, "peer": peer, "reached": None}, "tiny", "program_vae", {}, 1
+    )
+    assert [r["role"] for r in rows] == ["peer", "ours"] and rows[1]["value"] is None
+    ldvae = tt.quality_rows({"ours": ours, "peer": peer, "reached": None}, "tiny", "ldvae", {}, 1)
+    assert ldvae[1]["role"] is None and ldvae[1]["method"] == "ldvae"
+    hit = {"epoch": 2, "wall_s": 2.5, "cpu_s": 2.0}
+    rows2 = tt.quality_rows(
+        {"ours": ours, "peer": peer, "reached": hit}, "tiny", "program_vae", {}, 1
+    )
+    assert rows2[1]["value"] == 2.5 and rows2[1]["wall_ratio"] == 0.25
+    out = tmp_path / "quality.json"
+    tt.merge_rows(rows, out)
+    tt.merge_rows(rows2, out)  # the same dataset and method: replaced, not added
+    back = harness.read_results(out)
+    assert len(back) == 2 and back[1]["value"] == 2.5
+
+
 def _doublets(tmp, out, printed):
     assert list(out["method"]) == ["ours_scrublet"]
     row = out.iloc[0]
