@@ -8,7 +8,9 @@ thread in its log, so the log names the step it was in instead of being empty. A
 (dataset, file, fix) on snakemake's terminal. At exit the job writes its own CPU seconds
 and wall time to the log (``job resources: ...``): Snakemake's benchmark files sample a
 job's CPU time every 0.5 s for its first 15 s, then every 30 s, and keep the last sample,
-so a 40-s job's ``cpu_time`` misses its last 25 s of work.
+so a 40-s job's ``cpu_time`` misses its last 25 s of work. Numba's parallel kernels
+(UMAP, pynndescent, TF-MoDISco's forked workers, memelite) get the job's threads: Snakemake
+sets ``OMP_NUM_THREADS`` and the BLAS variables to them, not ``NUMBA_NUM_THREADS``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,25 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO):
 
     sys.excepthook = excepthook
     atexit.register(_log_resources, stream)
+    _numba_threads()
     return stream
+
+
+def _numba_threads() -> None:
+    """Numba's thread count = the job's (``OMP_NUM_THREADS``, which Snakemake sets to the
+    rule's threads) unless ``NUMBA_NUM_THREADS`` is set. Numba's default is every core:
+    a 1-thread job ran its parallel kernels on two (demo, discover_motifs: TF-MoDISco forked
+    its Leiden runs into a child per core, 114 CPU-s beside the other core's job against
+    55 on one thread, the same motifs)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if not threads.isdigit() or int(threads) < 1 or "NUMBA_NUM_THREADS" in os.environ:
+        return
+    if "numba" in sys.modules:  # read its config at import: set the running count
+        import numba
+
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = threads
 
 
 # Libraries that cost a job a second or more of CPU to import (scanpy ~3, torch ~1.3 and
