@@ -1,6 +1,5 @@
 """Rule program_figures: heatmap program x cell type, UMAP coloured by the top programs."""
 
-
 from scinterp.joblog import job_log  # noqa: E402
 
 job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log

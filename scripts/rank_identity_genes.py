@@ -2,7 +2,7 @@
 
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(snakemake.log[0])  # stderr, logging and faulthandler to the job's log
+job_log(snakemake.log[0], reuse_memory=True)  # the job's log; a torch job
 
 import torch  # noqa: E402
 

@@ -4,7 +4,7 @@ import logging
 
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(snakemake.log[0], mode="a")  # stderr, logging and faulthandler to the job's log (append: resumed runs)
+job_log(snakemake.log[0], mode="a", reuse_memory=True)  # append: resumed runs; torch job
 
 import torch  # noqa: E402
 

@@ -6,9 +6,8 @@ Snakemake removes, so they train again (deterministic: the same weights)."""
 
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(
-    snakemake.log[0], mode="a"
-)  # stderr, logging and faulthandler to the job's log (append: resumed runs)
+# stderr, logging and faulthandler to the job's log (append: resumed runs); torch job
+job_log(snakemake.log[0], mode="a", reuse_memory=True)
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -2,9 +2,8 @@
 
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(
-    snakemake.log[0], mode="a"
-)  # stderr, logging and faulthandler to the job's log (append: resumed runs)
+# stderr, logging and faulthandler to the job's log (append: resumed runs); torch job
+job_log(snakemake.log[0], mode="a", reuse_memory=True)
 
 import torch  # noqa: E402
 
