@@ -40,24 +40,20 @@ def test_numba_runs_on_the_jobs_threads_not_on_every_core(tmp_path):
         "print(numba.config.NUMBA_NUM_THREADS, os.environ['NUMBA_NUM_THREADS'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**env, "OMP_NUM_THREADS": "1"},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.split()
-    assert out == ["1", "1"]
+
+    def numba_threads(**extra):
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "OMP_NUM_THREADS": "1", **extra},
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.split()
+
+    assert numba_threads() == ["1", "1"]
     # a user's own NUMBA_NUM_THREADS wins
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**env, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"},
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout.split()
+    out = numba_threads(NUMBA_NUM_THREADS="2")
     assert out == ["2", "2"]
 
 
