@@ -55,6 +55,7 @@ def test_resume_after_kill_equals_uninterrupted(vae_data, tmp_path, monkeypatch)
     h_full = fit(full, train, val, outdir=tmp_path / "full", seed=0, **SETTINGS)
 
     real_save = loop._save_checkpoint
+    monkeypatch.setattr(loop, "CHECKPOINT_EVERY_S", 0.0)  # a checkpoint every epoch
 
     def save_then_die(path, state):
         real_save(path, state)
@@ -75,6 +76,23 @@ def test_resume_after_kill_equals_uninterrupted(vae_data, tmp_path, monkeypatch)
     _same_history(h_full, h_resumed)
     _same_weights(full, resumed)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_checkpoints_are_written_every_30_seconds_not_every_epoch(vae_data, tmp_path, monkeypatch):
+    # each checkpoint is a serialization of the model, the optimizer and the best weights:
+    # a fast training writes the first epoch's only, then one every CHECKPOINT_EVERY_S
+    train, val, mask = vae_data
+    saved = []
+    real_save = loop._save_checkpoint
+    monkeypatch.setattr(loop, "_save_checkpoint", lambda p, st: saved.append(st["epoch"]))
+    h = fit(_vae(mask), train, val, outdir=tmp_path / "a", seed=0, **SETTINGS)
+    assert len(h) > 1 and saved == [0]
+    clock = iter(range(0, 10_000, 20))  # 20 s an epoch: every second epoch
+    monkeypatch.setattr(loop.time, "monotonic", lambda: float(next(clock)))
+    saved.clear()
+    fit(_vae(mask), train, val, outdir=tmp_path / "b", seed=0, **SETTINGS)
+    assert saved[:3] == [0, 2, 4]
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
 
 
 def test_checkpoint_of_other_layers_is_not_resumed(vae_data, tmp_path, monkeypatch, caplog):
