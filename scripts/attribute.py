@@ -2,7 +2,7 @@
 
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(snakemake.log[0], reuse_memory=True)  # the job's log; a torch job
+job_log(snakemake.log[0], torch_inputs=snakemake.input)  # the job's log; a torch job
 
 import torch  # noqa: E402
 

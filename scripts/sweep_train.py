@@ -4,7 +4,7 @@ import logging
 
 from scinterp.joblog import job_log  # noqa: E402
 
-job_log(snakemake.log[0], mode="a", reuse_memory=True)  # append: resumed runs; torch job
+job_log(snakemake.log[0], mode="a", torch_inputs=snakemake.input)  # append: resumed runs; torch job
 
 import torch  # noqa: E402
 

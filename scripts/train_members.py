@@ -7,7 +7,7 @@ Snakemake removes, so they train again (deterministic: the same weights)."""
 from scinterp.joblog import job_log  # noqa: E402
 
 # stderr, logging and faulthandler to the job's log (append: resumed runs); torch job
-job_log(snakemake.log[0], mode="a", reuse_memory=True)
+job_log(snakemake.log[0], mode="a", torch_inputs=snakemake.input)
 
 import logging  # noqa: E402
 from pathlib import Path  # noqa: E402

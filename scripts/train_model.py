@@ -3,7 +3,7 @@
 from scinterp.joblog import job_log  # noqa: E402
 
 # stderr, logging and faulthandler to the job's log (append: resumed runs); torch job
-job_log(snakemake.log[0], mode="a", reuse_memory=True)
+job_log(snakemake.log[0], mode="a", torch_inputs=snakemake.input)
 
 import torch  # noqa: E402
 

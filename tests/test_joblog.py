@@ -58,15 +58,16 @@ def test_numba_runs_on_the_jobs_threads_not_on_every_core(tmp_path):
 
 
 def test_a_torch_job_reuses_freed_memory_instead_of_faulting_fresh_pages(tmp_path):
-    # a training step allocates and frees the same large blocks: with reuse_memory the
-    # next block is the freed one (no new zeroed pages from the kernel)
+    # a training step allocates and frees the same large blocks: in a torch job on small
+    # inputs the next block is the freed one (no new zeroed pages from the kernel); on
+    # atlas-sized inputs (REUSE_MEMORY_BELOW) glibc's default is kept
     import pytest
 
     code = (
         "import resource, sys\n"
         "import torch\n"
         "from scinterp.joblog import job_log\n"
-        f"job_log({str(tmp_path / 'job.log')!r}, reuse_memory=sys.argv[1] == '1')\n"
+        f"job_log({str(tmp_path / 'job.log')!r}, torch_inputs=sys.argv[2:])\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "for _ in range(60):\n"
         "    a = torch.ones(8_000_000, dtype=torch.float64)\n"  # 64 MB: above any mmap threshold
@@ -74,9 +75,12 @@ def test_a_torch_job_reuses_freed_memory_instead_of_faulting_fresh_pages(tmp_pat
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
     )
 
-    def faults(flag):
+    def faults(*inputs):
         out = subprocess.run(
-            [sys.executable, "-c", code, flag], check=True, capture_output=True, text=True
+            [sys.executable, "-c", code, "-", *map(str, inputs)],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return int(out.stdout.split()[-1])
 
@@ -84,6 +88,11 @@ def test_a_torch_job_reuses_freed_memory_instead_of_faulting_fresh_pages(tmp_pat
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc's mallopt only")
-    plain, reused = faults("0"), faults("1")
+    small = tmp_path / "small.h5ad"
+    small.write_bytes(b"0" * 1000)
+    atlas = tmp_path / "atlas.h5ad"  # sparse file: 3 GiB on paper
+    with open(atlas, "wb") as fh:
+        fh.truncate(3 * 2**30)
+    plain, reused = faults(atlas), faults(small)
     assert plain > 60 * 15_000  # each 64 MB block faults its ~15,600 pages afresh
     assert reused < plain / 3  # measured: 141k against 938k

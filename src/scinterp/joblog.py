@@ -28,12 +28,13 @@ from scinterp.errors import ScinterpInputError
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
-def job_log(path, *, mode: str = "w", level: int = logging.INFO, reuse_memory: bool = False):
+def job_log(path, *, mode: str = "w", level: int = logging.INFO, torch_inputs=None):
     """Open ``path`` (the rule's ``log:``) as the job's stderr and logging stream, with
     `faulthandler` writing there on a fatal signal. ``mode="a"`` appends (a training job
-    that resumes from its checkpoint keeps the log of its first run). ``reuse_memory``:
-    freed memory stays in the process for the next allocation (`reuse_freed_memory`), for
-    the torch jobs, whose every step allocates and frees the same large tensors.
+    that resumes from its checkpoint keeps the log of its first run). ``torch_inputs``: a
+    torch job's input files (``snakemake.input``); below ``REUSE_MEMORY_BELOW`` bytes in
+    all, freed memory stays in the process for the next allocation
+    (`reuse_freed_memory`): every step allocates and frees the same large tensors.
 
     Returns
     -------
@@ -56,9 +57,27 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO, reuse_memory: b
     sys.excepthook = excepthook
     atexit.register(_log_resources, stream)
     _numba_threads()
-    if reuse_memory:
+    if torch_inputs is not None and _input_bytes(torch_inputs) < REUSE_MEMORY_BELOW:
         reuse_freed_memory()
     return stream
+
+
+#: Inputs above this size keep glibc's default (large blocks returned to the kernel when
+#: freed): a freed block in the middle of the heap stays resident, so an atlas-sized job
+#: that frees a large matrix and then allocates a larger one would hold both; the peak
+#: memory the rules request was measured without reuse (not measured with it at atlas
+#: scale).
+REUSE_MEMORY_BELOW = 2 * 2**30
+
+
+def _input_bytes(files) -> int:
+    total = 0
+    for f in files:
+        try:
+            total += os.path.getsize(f)
+        except (OSError, TypeError):
+            pass
+    return total
 
 
 def reuse_freed_memory() -> bool:
