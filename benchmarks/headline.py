@@ -35,7 +35,8 @@ WHAT = {
     "conditions": "condition genes: consensus vs pydeseq2 pseudobulk (DE AUPRC)",
     "doublets": "doublet calls: ours (classifier) vs scrublet, share of doublets removed",
     "train_throughput": "training: program VAE vs scvi-tools LinearSCVI, cells/s (1 thread)",
-    "attribution_throughput": "integrated gradients: ours vs a per-cell Captum loop, cells/s",
+    "attribution_throughput": "integrated gradients: ours vs the best of Captum's batched call "
+    "(internal_batch_size) and a per-cell Captum loop, cells/s (1 thread)",
     "programs": "program activity: program_vae vs score_genes, AUROC against the planted "
     "programs (programs.py's datasets; the workflow on gp_programs, gp_programs_sparse)",
     "stability": "identity genes across training seeds: top-20 Jaccard of the consensus "
