@@ -60,7 +60,7 @@ def test_numba_runs_on_the_jobs_threads_not_on_every_core(tmp_path):
 def test_a_torch_job_reuses_freed_memory_instead_of_faulting_fresh_pages(tmp_path):
     # a training step allocates and frees the same large blocks: in a torch job on small
     # inputs the next block is the freed one (no new zeroed pages from the kernel); on
-    # atlas-sized inputs (REUSE_MEMORY_BELOW) glibc's default is kept
+    # atlas-sized inputs (REUSE_MEMORY_BELOW_GIB) glibc's default is kept
     import pytest
 
     code = (

@@ -22,6 +22,7 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 from scinterp.errors import ScinterpInputError
 
@@ -32,7 +33,7 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO, torch_inputs=No
     """Open ``path`` (the rule's ``log:``) as the job's stderr and logging stream, with
     `faulthandler` writing there on a fatal signal. ``mode="a"`` appends (a training job
     that resumes from its checkpoint keeps the log of its first run). ``torch_inputs``: a
-    torch job's input files (``snakemake.input``); below ``REUSE_MEMORY_BELOW`` bytes in
+    torch job's input files (``snakemake.input``); below ``REUSE_MEMORY_BELOW_GIB`` in
     all, freed memory stays in the process for the next allocation
     (`reuse_freed_memory`): every step allocates and frees the same large tensors.
 
@@ -57,7 +58,7 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO, torch_inputs=No
     sys.excepthook = excepthook
     atexit.register(_log_resources, stream)
     _numba_threads()
-    if torch_inputs is not None and _input_bytes(torch_inputs) < REUSE_MEMORY_BELOW:
+    if torch_inputs is not None and input_gib(torch_inputs) < REUSE_MEMORY_BELOW_GIB:
         reuse_freed_memory()
     return stream
 
@@ -67,17 +68,20 @@ def job_log(path, *, mode: str = "w", level: int = logging.INFO, torch_inputs=No
 #: that frees a large matrix and then allocates a larger one would hold both; the peak
 #: memory the rules request was measured without reuse (not measured with it at atlas
 #: scale).
-REUSE_MEMORY_BELOW = 2 * 2**30
+REUSE_MEMORY_BELOW_GIB = 2.0
 
 
-def _input_bytes(files) -> int:
+def input_gib(files) -> float:
+    """The size of a job's input files in GiB (a folder counts the files in it): the rules'
+    resources scale with it (workflow/rules/common.smk), the torch jobs' memory reuse
+    stops above ``REUSE_MEMORY_BELOW_GIB``. A file not made yet raises OSError."""
     total = 0
     for f in files:
-        try:
-            total += os.path.getsize(f)
-        except (OSError, TypeError):
-            pass
-    return total
+        if os.path.isdir(f):
+            total += sum(p.stat().st_size for p in Path(f).rglob("*") if p.is_file())
+        else:
+            total += os.stat(f).st_size
+    return total / 2**30
 
 
 def reuse_freed_memory() -> bool:

@@ -31,6 +31,7 @@ from scinterp.config import (
     skip_broken_datasets,
 )
 from scinterp.errors import ScinterpInputError
+from scinterp.joblog import input_gib
 from scinterp.applicability import pick_identity_model, skipped_models
 from scinterp.priors import SPECIES_GENE_SETS
 from scinterp.preprocess.qc import check_qc_params
@@ -193,17 +194,6 @@ def atac_input(wildcards):
 # datasets no job peaked above 1.7 GB (their benchmark files). The factors assume uncompressed files (anndata's default .h5ad): a compressed input (10x
 # .h5, .mtx.gz, a gzip .h5ad) holds more per byte and its job may need the retry.
 # Before its input exists (a dry run), a job's value shows as <TBD>.
-
-
-def input_gib(input):
-    """The size of a job's input files in GiB (a folder counts the files in it)."""
-    total = 0
-    for f in input:
-        if os.path.isdir(f):
-            total += sum(p.stat().st_size for p in Path(f).rglob("*") if p.is_file())
-        else:
-            total += os.stat(f).st_size  # not made yet: Snakemake shows <TBD>
-    return total / 2**30
 
 
 def _scaled(base, per_gb):
