@@ -326,7 +326,10 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
     from scinterp.train.prepare import prepare
     from scinterp.train.settings import settings_of
 
-    train = {**_train_defaults(), **(overrides or {})}
+    overrides = dict(overrides or {})
+    # "init.<key>": the module's init keyword over the spec's build (e.g. init.free_bits)
+    init = {k[5:]: overrides.pop(k) for k in list(overrides) if k.startswith("init.")}
+    train = {**_train_defaults(), **overrides}
     counts = _load(path)
     n_cells, n_genes = counts.shape
     data = _meta(path)
@@ -351,7 +354,7 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
         seed=train["seed"],
         min_genes_per_set=train["min_genes_per_set"],
         **settings_of(model, train),
-        model_kwargs={"hidden": HIDDEN, "dropout": DROPOUT},
+        model_kwargs={"hidden": HIDDEN, "dropout": DROPOUT, **init},
     )
     loss = type(module).loss
 
@@ -417,8 +420,8 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
     pos = {n: i for i, n in enumerate(names)}
     val_idx = [pos[c] for c in meta["val_cells"]]
     return {
-        "side": f"ours ({model}, train defaults{' + ' if overrides else ''}"
-        f"{','.join(f'{k}={v}' for k, v in (overrides or {}).items())})",
+        "side": f"ours ({model}, train defaults{' + ' if overrides or init else ''}"
+        f"{','.join(f'{k}={v}' for k, v in {**overrides, **init}.items())})",
         "train_s": train_s,
         "cpu_s": cpu_s,
         "epochs": len(history),
@@ -699,7 +702,8 @@ def main(argv=None) -> list[dict] | None:
         "--set",
         action="append",
         default=[],
-        help="--quality: train key=value over the workflow's defaults (e.g. kl_weight=1)",
+        help="--quality: train key=value over the workflow's defaults (e.g. kl_weight=1); "
+        "init.<key>=value: the model's init keyword (e.g. init.free_bits=0.25)",
     )
     p.add_argument("--counts", help=argparse.SUPPRESS)
     p.add_argument("--val", help=argparse.SUPPRESS)

@@ -117,3 +117,45 @@ def test_sparse_aware_totals_match_elementwise_sums():
         assert torch.allclose(a, b, rtol=1e-8, atol=1e-10)
     p_ref = poisson_log_likelihood(k, log_mu).sum()
     assert torch.allclose(poisson_log_likelihood_total(k, log_mu), p_ref, rtol=1e-10)
+
+
+def test_free_bits_floor_each_units_kl_in_training_only():
+    """Free bits: in training the KL term is sum_d max(kl_d, free_bits) (kl_d: unit d's
+    KL averaged over the minibatch), so a unit below the floor feels no pull towards the
+    prior; validation (eval) and the reported ``kl`` are the plain KL."""
+    torch.manual_seed(0)
+    mask = torch.zeros(40, 3, dtype=torch.bool)
+    mask[:10, 0] = mask[10:25, 1] = mask[25:, 2] = True
+    x = torch.rand(16, 40)
+    batch = {"x": 3 * x, "counts": (8 * x).round()}
+    # posterior N(mu_d, 1) for every cell: unit 0 at mu 2 (KL 2 nats), the others at 0.3
+    # (KL 0.045 each, below the floor of 0.5)
+    mu_bias = torch.tensor([2.0, 0.3, 0.3, 0.3])
+
+    def kl_term(free_bits: float, train: bool):
+        model = ProgramVAE(40, mask, n_denovo=1, kl_weight=1.0, free_bits=free_bits)
+        with torch.no_grad():
+            model.mu.weight.zero_()
+            model.mu.bias.copy_(mu_bias)
+            model.logvar.weight.zero_()
+            model.logvar.bias.zero_()
+        model.train(train)
+        out = model.loss(batch)
+        term = out["loss"] - out["recon"] - out["l1"]
+        term.backward()
+        return float(term), float(out["kl"]), model.mu.bias.grad.clone()
+
+    plain_kl = 0.5 * float(mu_bias.pow(2).sum())
+    term, kl, grad = kl_term(0.5, train=True)
+    assert term == pytest.approx(2.0 + 3 * 0.5, rel=1e-5)
+    assert kl == pytest.approx(plain_kl, rel=1e-5)
+    # the KL's gradient reaches only the unit above the floor
+    assert grad[0] == pytest.approx(2.0, rel=1e-4)
+    assert torch.all(grad[1:] == 0)
+    # without the floor the small units are pulled towards the prior
+    _, _, grad0 = kl_term(0.0, train=True)
+    assert torch.allclose(grad0[1:], torch.full((3,), 0.3), rtol=1e-4)
+    # validation: the plain KL, as without free bits
+    term, kl, _ = kl_term(0.5, train=False)
+    assert term == pytest.approx(plain_kl, rel=1e-5)
+    assert kl == pytest.approx(plain_kl, rel=1e-5)

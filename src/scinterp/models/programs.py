@@ -115,6 +115,14 @@ class ProgramVAE(nn.Module):
         Encoder dropout.
     kl_weight
         Weight of the KL term.
+    kl_warmup, kl_start
+        Training steps over which the KL weight rises linearly from ``kl_start x
+        kl_weight`` to ``kl_weight`` (0: no warm-up); validation uses ``kl_weight``.
+    free_bits
+        KL floor per latent unit in training ("free bits", Kingma et al. 2016): the KL
+        term of the training loss is ``sum_d max(kl_d, free_bits)`` with ``kl_d`` a unit's
+        KL averaged over the minibatch, so a unit below the floor is not pushed further
+        towards the prior. 0: off. Validation and the returned ``kl`` are the plain KL.
     """
 
     def __init__(
@@ -130,11 +138,13 @@ class ProgramVAE(nn.Module):
         dropout: float = 0.1,
         kl_weight: float = 1.0,
         kl_warmup: int = 0,
+        kl_start: float = 0.0,
         init_std: float = 0.1,
         denovo_init_std: float = 0.1,
         latent_dropout: float = 0.0,
         group_lasso: float = 0.0,
         nonneg_prior: bool = False,
+        free_bits: float = 0.0,
     ):
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)
@@ -157,6 +167,8 @@ class ProgramVAE(nn.Module):
         self.l1_denovo = l1_denovo
         self.kl_weight = kl_weight
         self.kl_warmup = int(kl_warmup)
+        self.kl_start = float(kl_start)
+        self.free_bits = float(free_bits)
         self.latent_dropout = float(latent_dropout)
         self.group_lasso = float(group_lasso)
         self.nonneg_prior = bool(nonneg_prior) and masked
@@ -255,7 +267,11 @@ class ProgramVAE(nn.Module):
         else:
             ll = poisson_log_likelihood_total(counts, log_mu)
         recon = -ll / counts.shape[0]
-        kl = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).sum(dim=1).mean()
+        kl_units = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)  # cells x units
+        kl = kl_units.sum(dim=1).mean()
+        kl_term = kl
+        if self.free_bits > 0 and self.training and torch.is_grad_enabled():
+            kl_term = kl_units.mean(dim=0).clamp(min=self.free_bits).sum()
         l1 = self.decoder_weight[:, self.n_prior :].abs().sum() * self.l1_denovo
         if self.group_lasso > 0 and self.n_prior > 0:
             norms = self._weight()[:, : self.n_prior].pow(2).sum(0).add(1e-12).sqrt()
@@ -263,9 +279,10 @@ class ProgramVAE(nn.Module):
         beta = self.kl_weight
         if self.training and torch.is_grad_enabled():
             if self.kl_warmup > 0:
-                beta = beta * min(1.0, float(self.n_updates) / self.kl_warmup)
+                ramp = min(1.0, float(self.n_updates) / self.kl_warmup)
+                beta = beta * (self.kl_start + (1.0 - self.kl_start) * ramp)
             self.n_updates += 1
-        return {"loss": recon + beta * kl + l1, "recon": recon, "kl": kl, "l1": l1}
+        return {"loss": recon + beta * kl_term + l1, "recon": recon, "kl": kl, "l1": l1}
 
 
 # ------------------------------------------------------------------ specs
