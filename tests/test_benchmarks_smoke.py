@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks import harness
 
@@ -41,7 +42,7 @@ CASES = {
     "grn_views": (["--out", "{tmp}"], True),
     # Snakemake subprocesses (qc + normalize, or snakemake -n)
     "atlas_workflow": (["--workdir", "{tmp}"], True),
-    "generalization": (["--out", "{tmp}"], True),
+    "generalization": (["--out", "{tmp}", "--train-seed", "7"], True),
     "grn_stability": (["--out", "{tmp}"], True),
     "stability": (["--out", "{tmp}"], True),
     "identity_sources": (["--out", "{tmp}"], True),
@@ -273,6 +274,8 @@ def _generalization(tmp, out, printed):
     summary = json.loads((tmp / "summary.json").read_text())
     assert summary["krumsiek11"]["run"]["rc"] == 0
     assert (tmp / "tables.md").exists()
+    cfg = yaml.safe_load((tmp / "krumsiek11" / "config.yaml").read_text())
+    assert cfg["train"] == {"seed": 7}
 
 
 def _grn_stability(tmp, out, printed):
