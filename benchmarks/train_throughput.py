@@ -324,7 +324,7 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
     import scinterp.train.loop as loop
     from scinterp.train.loop import auto_max_epochs, fit
     from scinterp.train.prepare import prepare
-    from scinterp.train.settings import settings_of
+    from scinterp.train.settings import model_settings, settings_of
 
     overrides = dict(overrides or {})
     # "init.<key>": the module's init keyword over the spec's build (e.g. init.free_bits)
@@ -396,6 +396,9 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
         return out
 
     loop._run_epoch = timed_epoch
+    # the loop's keys as the train_model rule reads them: a model's own setting of a shared
+    # key (program_vae's learning_rate) replaces the train section's
+    loop_keys = model_settings(model, train)
     max_epochs = epochs or auto_max_epochs(len(train_ds))
     with tempfile.TemporaryDirectory() as outdir:
         sw = Stopwatch()
@@ -405,11 +408,11 @@ def _quality_ours(path: str, epochs: int, model: str = "program_vae", overrides=
             val_ds,
             outdir=outdir,
             max_epochs=max_epochs,
-            batch_size=train["batch_size"],
-            lr=train["learning_rate"],
-            weight_decay=train["weight_decay"],
-            patience=train["patience"],
-            min_delta=train.get("min_delta", 0.0),
+            batch_size=loop_keys["batch_size"],
+            lr=loop_keys["learning_rate"],
+            weight_decay=loop_keys["weight_decay"],
+            patience=loop_keys["patience"],
+            min_delta=loop_keys.get("min_delta", 0.0),
             seed=train["seed"],
             device="cpu",
             progress=False,

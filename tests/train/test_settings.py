@@ -45,9 +45,13 @@ def test_defaults_come_from_the_spec(train):
     assert settings_of("program_vae", train) == {
         "n_latent_denovo": 4,
         "l1_denovo": 0.3,
-        "kl_weight": 0.3,
+        "kl_weight": 1.0,
         "nonneg_programs": True,
+        "learning_rate": 0.002,
     }
+    # ldvae keeps the beta-VAE weight (signed loadings); program_vae its own learning rate
+    assert settings_of("ldvae", train)["kl_weight"] == 0.3
+    assert model_settings("program_vae", train)["learning_rate"] == 0.002
     grn = model_settings("grn_sem", train)
     # its own learning rate and cell cap replace the shared keys; the loop's others stay
     assert grn["learning_rate"] == 0.003 and train["learning_rate"] == 0.001
@@ -78,7 +82,7 @@ def test_a_section_overrides_and_the_old_spelling_still_works(train):
             {"program_vae": {"n_latent": 8}},
             r"train\.program_vae\.n_latent: program_vae has no setting 'n_latent'; did you "
             r"mean 'n_latent_denovo'\? \(its settings: n_latent_denovo, l1_denovo, kl_weight, "
-            r"nonneg_programs\)",
+            r"nonneg_programs, learning_rate\)",
         ),
         # a wrong type: the key, the value, the type and the default
         (
@@ -150,7 +154,8 @@ def test_shared_keys_rerun_the_models_that_read_them(train):
 
     everyone = model_names()
     assert rerun(patience=3) == [m for m in everyone if m != "seq_cnn"]  # seq_cnn has its own
-    assert rerun(learning_rate=0.01) == [m for m in everyone if m not in ("grn_sem", "seq_cnn")]
+    own_lr = ("grn_sem", "seq_cnn", "program_vae")  # their own learning_rate settings
+    assert rerun(learning_rate=0.01) == [m for m in everyone if m not in own_lr]
     # gene sets: the models that read them; cells: the models on cells but grn_sem (its own)
     assert rerun(min_genes_per_set=3) == [
         "attention_classifier",
