@@ -141,7 +141,13 @@ def test_registry_lists_the_built_in_models_in_order():
     # the coefficients are its explanation: not attributed, never the identity model
     assert model_spec("logistic_classifier").provides == ("markers",)
     assert {n: list(model_spec(n).settings) for n in model_names() if model_spec(n).settings} == {
-        "program_vae": ["n_latent_denovo", "l1_denovo", "kl_weight", "nonneg_programs", "learning_rate"],
+        "program_vae": [
+            "n_latent_denovo",
+            "l1_denovo",
+            "kl_weight",
+            "nonneg_programs",
+            "learning_rate",
+        ],
         "ldvae": ["n_latent_denovo", "kl_weight"],
         "grn_sem": ["l1_adjacency", "predictor_penalty", "learning_rate", "max_cells"],
         "seq_cnn": ["batch_size", "learning_rate", "max_epochs", "patience", "shift", "mutate"],

@@ -106,7 +106,9 @@ def test_the_model_settings_reach_its_build(adata):
     build; a setting of another model is an error naming the model's own."""
     with pytest.warns(UserWarning):
         default = prepare(adata, "program_vae", gene_sets=SETS, **KW)
-        wider = prepare(adata, "program_vae", gene_sets=SETS, n_latent_denovo=7, kl_weight=0.5, **KW)
+        wider = prepare(
+            adata, "program_vae", gene_sets=SETS, n_latent_denovo=7, kl_weight=0.5, **KW
+        )
     assert default.init["n_denovo"] == 4 and default.init["kl_weight"] == 1.0
     assert wider.init["n_denovo"] == 7 and wider.init["kl_weight"] == 0.5
     assert wider.meta["programs"][-7:] == [f"denovo_{i}" for i in range(7)]
