@@ -473,27 +473,6 @@ def test_classifier_attribution_names_the_program_that_tells_the_type_apart():
     pd.testing.assert_frame_equal(out, again)  # seeded
 
 
-def test_classifier_attribution_leaves_out_an_inactive_unit():
-    """A VAE unit at the prior (its posterior mean hardly varies) carries noise: scaled to
-    unit variance, the regression gives it weight; below ``min_sd`` it is left out."""
-    rng = np.random.default_rng(3)
-    labels = np.repeat(["A", "B", "C"], 100)
-    signal = np.where(labels[:, None] == np.array(["A", "B"]), 1.0, 0.0)
-    active = signal + rng.normal(0, 0.8, (300, 2))
-    inactive = 0.02 * rng.normal(size=(300, 1))  # sd 0.02, no relation to the types
-    act, names = np.hstack([active, inactive]), ["prog_A", "prog_B", "at_prior"]
-
-    def share(**kw):
-        out = P.classifier_attribution(act, labels, names, epochs=300, **kw)
-        size = out.assign(score=out["score"].abs()).groupby("program")["score"].sum()
-        return size["at_prior"] / size.sum(), out
-
-    scaled, _ = share()
-    left_out, out = share(min_sd=0.1)
-    assert scaled > 0.01 and left_out == 0.0, (scaled, left_out)
-    assert _top(out, "A") == "prog_A" and _top(out, "B") == "prog_B"
-
-
 # ------------------------------------------------------------------ ensembles
 def test_ensemble_rows_mean_score_and_confidence_of_gene_set_programs():
     from scinterp.interpret.programs import ensemble_rows

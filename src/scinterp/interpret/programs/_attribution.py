@@ -21,7 +21,6 @@ def classifier_attribution(
     weight_decay: float = 1e-3,
     n_steps: int = 16,
     seed: int = 0,
-    min_sd: float = 0.0,
 ) -> pd.DataFrame:
     """Which programs drive cell identity: logistic regression on activities + integrated
     gradients (:func:`scinterp.attribution.attribute`).
@@ -40,30 +39,20 @@ def classifier_attribution(
         Integrated-gradients steps (the model is linear, so few suffice).
     seed
         Torch seed.
-    min_sd
-        Activities whose sd across cells is below this are left out of the regression
-        (their column is zero, so their score is 0). A VAE unit whose posterior mean
-        hardly varies (sd < 0.1 against the prior's 1: an inactive unit, Burda et al.
-        2016) carries noise, not a program; scaled to unit variance it would weigh as much
-        as an active one (on the demo, at KL weight 1, decoy sets' units took weight and
-        their decoy AUROC fell to 0.98). 0: every activity is used.
 
     Returns
     -------
     pandas.DataFrame
         ``program, cell_type, score, method, effect_size, n_cells`` where ``score`` is the
         mean attribution of the program to the true class over the cells of the type, and
-        ``effect_size`` the logistic weight on the standardized activity (see ``min_sd``).
+        ``effect_size`` the logistic weight on the standardized activity.
     """
     import torch
 
     codes, classes = _as_labels(labels)
     a = np.asarray(activity, dtype=np.float64)
     mean, sd = a.mean(0), a.std(0)
-    used = (sd > 0) & (sd >= min_sd)
-    z = np.where(used, (a - mean) / np.where(used, sd, 1.0), 0.0)
-    if not used.all():
-        log.info("classifier on program activities: %d inactive unit(s) left out", (~used).sum())
+    z = (a - mean) / np.where(sd > 0, sd, 1.0)
     gen = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(z, dtype=torch.float32)
     y = torch.as_tensor(codes)

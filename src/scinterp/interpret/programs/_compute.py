@@ -187,9 +187,7 @@ def compute_programs(
         main_activity = main_activity or first
     # no VAE trained: the baseline carries the figures
     mu, programs, cell_method = main_activity or (sg.to_numpy(), list(sg.columns), "score_genes")
-    # a VAE's inactive units (posterior mean sd < 0.1, the prior's is 1) are not scaled up
-    min_sd = 0.1 if main_activity else 0.0
-    activities.append(classifier_attribution(mu, labels, programs, seed=seed, min_sd=min_sd))
+    activities.append(classifier_attribution(mu, labels, programs, seed=seed))
     if capsule is not None:
         activities.append(_capsule_table(*capsule))
 
