@@ -337,8 +337,8 @@ PROGRAM_VAE_SETTINGS = {
         "Adam learning rate of the program VAE (replaces train.learning_rate for "
         "program_vae). At the ELBO's KL weight of 1 it converges in fewer epochs at 0.002 "
         "than at 0.001, before early stopping ends it: gp_programs -ELBO 2599.5 in 143 "
-        "epochs (2604.0 in 162 at 0.001), LinearSCVI's 2600.4 reached in 0.12 of its wall "
-        "time (issue 32).",
+        "epochs (2604.0 in 162 at 0.001), LinearSCVI's 2600.4 reached in 0.18-0.19 of its "
+        "CPU time (issue 32).",
         schema={"type": "number", "exclusiveMinimum": 0},
         training=True,
     ),
