@@ -269,15 +269,16 @@ class ProgramVAE(nn.Module):
         recon = -ll / counts.shape[0]
         kl_units = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)  # cells x units
         kl = kl_units.sum(dim=1).mean()
+        step = self.training and torch.is_grad_enabled()  # a training step (not validation)
         kl_term = kl
-        if self.free_bits > 0 and self.training and torch.is_grad_enabled():
+        if self.free_bits > 0 and step:
             kl_term = kl_units.mean(dim=0).clamp(min=self.free_bits).sum()
         l1 = self.decoder_weight[:, self.n_prior :].abs().sum() * self.l1_denovo
         if self.group_lasso > 0 and self.n_prior > 0:
             norms = self._weight()[:, : self.n_prior].pow(2).sum(0).add(1e-12).sqrt()
             l1 = l1 + self.group_lasso * norms.sum()
         beta = self.kl_weight
-        if self.training and torch.is_grad_enabled():
+        if step:
             if self.kl_warmup > 0:
                 ramp = min(1.0, float(self.n_updates) / self.kl_warmup)
                 beta = beta * (self.kl_start + (1.0 - self.kl_start) * ramp)
@@ -293,7 +294,7 @@ _N_LATENT_DENOVO = Setting(
     schema={"minimum": 0},
     legacy="n_latent_denovo",
 )
-_KL_WEIGHT = Setting(
+_LDVAE_KL_WEIGHT = Setting(
     0.3,
     "Weight of ldvae's KL term. 0.3: the program VAE's until issue 32, chosen in issue 14 "
     "when at 1 its posterior collapsed to the prior with signed loadings (AUROC 0.42-0.54 "
@@ -413,7 +414,7 @@ register_model(
         attributed=True,
         program_vae=True,
         defaults={"masked": False},
-        settings={"n_latent_denovo": _N_LATENT_DENOVO, "kl_weight": _KL_WEIGHT},
+        settings={"n_latent_denovo": _N_LATENT_DENOVO, "kl_weight": _LDVAE_KL_WEIGHT},
         build=_build_ldvae,
         threads=1,  # program_vae's module and passes: as program_vae
     )
